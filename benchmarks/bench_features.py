@@ -1,0 +1,61 @@
+"""Log-mel throughput on all of Emo-DB: sersk's LogMelTransformer next to librosa, same settings.
+
+Run: python benchmarks/bench_features.py   (SERSK_DATA points at the corpus; see README)
+"""
+
+from __future__ import annotations
+
+import time
+
+import librosa
+import numpy as np
+import torch
+
+from sersk import AudioLoader, LogMelTransformer
+from sersk.datasets import fetch_emodb
+
+
+def librosa_log_mels(waves):
+    return [
+        np.log(
+            librosa.feature.melspectrogram(
+                y=w, sr=16000, n_fft=2048, hop_length=512, window="hamming", center=False, power=2.0,
+                n_mels=128, fmin=0.0, fmax=8000.0, htk=True, norm="slaney",
+            )
+            + 2.220446049250313e-16
+        )
+        for w in waves
+    ]
+
+
+def best_of(fn, repeats=3):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def main() -> None:
+    paths = fetch_emodb(download_if_missing=False).filenames
+    t0 = time.perf_counter()
+    waves = AudioLoader().fit_transform(paths)
+    load_s = time.perf_counter() - t0
+    n = len(waves)
+    print(f"clips: {n}, audio: {sum(map(len, waves)) / 16000:.1f} s, torch threads: {torch.get_num_threads()}")
+    print(f"decode (AudioLoader):    {load_s:7.3f} s  {n / load_s:8.1f} clips/s")
+
+    librosa_log_mels(waves[:5])  # warm-up (imports, caches)
+    transformer = LogMelTransformer(device="cpu").fit()
+    transformer.transform(waves[:5])
+    sersk_s, ours = best_of(lambda: transformer.transform(waves))
+    librosa_s, theirs = best_of(lambda: librosa_log_mels(waves))
+    err = max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs))
+    print(f"log-mel sersk (CPU):     {sersk_s:7.3f} s  {n / sersk_s:8.1f} clips/s   (best of 3)")
+    print(f"log-mel librosa:         {librosa_s:7.3f} s  {n / librosa_s:8.1f} clips/s   (best of 3)")
+    print(f"speed-up sersk/librosa:  {librosa_s / sersk_s:7.2f} x   (max |log-mel difference| {err:.2e})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+"""sersk: speech emotion recognition as scikit-learn estimators."""
+
+from .features import LogMelTransformer
+from .io import AudioLoader, read_audio
+
+__version__ = "0.1.0"
+
+__all__ = ["AudioLoader", "LogMelTransformer", "read_audio", "__version__"]

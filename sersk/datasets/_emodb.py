@@ -1,0 +1,326 @@
+"""Emo-DB (Berlin Database of Emotional Speech): locate, download and list the corpus."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from sklearn.utils import Bunch
+from tqdm.auto import tqdm
+
+from .. import _recipe
+
+EMODB_URL = "http://emodb.bilderbar.info/download/download.zip"
+
+_DEFAULT_HOME = "~/sersk_data"
+_ENV_VAR = "SERSK_DATA"
+_EXTRACTED_DIR = "emodb"  # the download is extracted to <home>/emodb, so the clips land in <home>/emodb/wav
+_CHUNK_SIZE = 1 << 20  # 1 MiB
+_TIMEOUT = 60.0  # seconds, per socket operation
+_TMP_PREFIX = ".sersk-emodb-"
+
+_FILENAME_PATTERN = "NNtttEv.wav (e.g. 03a01Wa.wav: speaker 03, text a01, emotion W, version a)"
+_FILENAME_RE = re.compile(r"^(?P<speaker>\d{2})(?P<text>[a-z]\d{2})(?P<emotion>[A-Z])(?P<version>[a-z])$")
+
+DESCR = """\
+Emo-DB: the Berlin Database of Emotional Speech
+-----------------------------------------------
+
+Ten professional actors (5 female, 5 male) speak ten everyday German sentences in seven
+emotional states: anger, boredom, disgust, fear, happiness, sadness and neutral. The public
+release holds 535 clips, recorded in an anechoic chamber at TU Berlin and stored as mono
+16 kHz, 16-bit WAV files. Every label comes from the file name ``NNtttEv.wav``: ``NN`` the
+speaker (03, 08-16), ``ttt`` the text (a01-a07, b01-b03), ``E`` the emotion letter (German
+initial: W=Wut/anger, L=Langeweile/boredom, E=Ekel/disgust, A=Angst/fear,
+F=Freude/happiness, T=Trauer/sadness, N=neutral) and ``v`` the version of the take.
+
+Reference: F. Burkhardt, A. Paeschke, M. Rolfes, W. F. Sendlmeier, B. Weiss, "A database of
+German emotional speech", Proc. Interspeech 2005, Lisbon, pp. 1517-1520.
+doi:10.21437/Interspeech.2005-446
+"""
+
+
+def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
+    """Return the folder where sersk keeps its data sets.
+
+    The folder is not created.
+
+    Parameters
+    ----------
+    data_home : str or os.PathLike, default=None
+        The folder to use. When None, the environment variable ``SERSK_DATA`` is used if set,
+        else ``~/sersk_data``. A leading ``~`` is expanded.
+
+    Returns
+    -------
+    data_home : pathlib.Path
+
+    Examples
+    --------
+    >>> from sersk.datasets import get_data_home
+    >>> get_data_home("/tmp/sersk").as_posix()
+    '/tmp/sersk'
+    """
+    if data_home is None:
+        data_home = os.environ.get(_ENV_VAR) or _DEFAULT_HOME
+    return Path(os.fspath(data_home)).expanduser()
+
+
+def parse_emodb_filename(name: str | os.PathLike) -> dict[str, str]:
+    """Read speaker, text, emotion and version from an Emo-DB file name.
+
+    Emo-DB names follow ``NNtttEv.wav``: characters 1-2 are the speaker, 3-5 the text,
+    6 the emotion letter (German initial) and 7 the version of the take.
+
+    Parameters
+    ----------
+    name : str or os.PathLike
+        A file name or path; only the last component is read. The ``.wav`` extension is
+        optional.
+
+    Returns
+    -------
+    fields : dict
+        ``speaker`` (e.g. ``"03"``), ``text`` (e.g. ``"a01"``), ``emotion`` (the English
+        name, e.g. ``"anger"``) and ``version`` (e.g. ``"a"``).
+
+    Raises
+    ------
+    ValueError
+        If the name does not follow the Emo-DB scheme or the emotion letter is unknown.
+
+    Examples
+    --------
+    >>> from sersk.datasets import parse_emodb_filename
+    >>> parse_emodb_filename("03a01Wa.wav")
+    {'speaker': '03', 'text': 'a01', 'emotion': 'anger', 'version': 'a'}
+    """
+    base = os.path.basename(os.fspath(name))
+    stem = base[:-4] if base.lower().endswith(".wav") else base
+    match = _FILENAME_RE.match(stem)
+    if match is None or match["emotion"] not in _recipe.EMOTIONS:
+        letters = ", ".join(f"{k}={v}" for k, v in _recipe.EMOTIONS.items())
+        raise ValueError(
+            f"{base!r} is not an Emo-DB file name: expected {_FILENAME_PATTERN}, with the emotion "
+            f"letter one of {letters}"
+        )
+    return {
+        "speaker": match["speaker"],
+        "text": match["text"],
+        "emotion": _recipe.EMOTIONS[match["emotion"]],
+        "version": match["version"],
+    }
+
+
+def fetch_emodb(
+    data_home: str | os.PathLike | None = None,
+    *,
+    download_if_missing: bool = True,
+    url: str = EMODB_URL,
+    verbose: bool = True,
+) -> Bunch:
+    """Load the file list and labels of Emo-DB, downloading the corpus if needed.
+
+    The WAV files are looked for in ``<data_home>/wav`` and then in
+    ``<data_home>/emodb/wav`` (where a download is extracted). Audio is not decoded: pass
+    ``filenames`` to :class:`sersk.AudioLoader`.
+
+    Parameters
+    ----------
+    data_home : str or os.PathLike, default=None
+        The data folder; see :func:`get_data_home` (``SERSK_DATA``, then ``~/sersk_data``).
+    download_if_missing : bool, default=True
+        If the corpus is not found, download it from ``url`` and extract it to
+        ``<data_home>/emodb``. The archive is extracted to a temporary folder first and moved
+        into place only once complete, so an interrupted download leaves nothing behind.
+    url : str, default=EMODB_URL
+        Where to download the zip archive from; it must hold a ``wav/`` folder.
+    verbose : bool, default=True
+        Show a progress bar while downloading.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        filenames : ndarray of str, shape (535,)
+            Absolute paths of the WAV files, sorted by file name.
+        target : ndarray of str, shape (535,)
+            The emotion of each clip (``"anger"``, ``"boredom"``, ...).
+        speaker : ndarray of str, shape (535,)
+            The speaker of each clip (``"03"``, ``"08"``, ..., ``"16"``).
+        text : ndarray of str, shape (535,)
+            The sentence of each clip (``"a01"``, ..., ``"b03"``).
+        target_names : ndarray of str
+            The emotions present, sorted.
+        DESCR : str
+            A description of the corpus.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the corpus is not found and ``download_if_missing`` is False.
+    ConnectionError
+        If the download fails (network error, HTTP error, truncated transfer).
+    OSError
+        If the downloaded file is not a valid zip archive, holds no ``wav/`` folder or has
+        unsafe member paths.
+    ValueError
+        If a ``.wav`` file in the corpus folder does not follow the Emo-DB naming scheme.
+
+    Examples
+    --------
+    >>> from sersk.datasets import fetch_emodb
+    >>> emodb = fetch_emodb(download_if_missing=False)  # doctest: +SKIP
+    >>> emodb.filenames.shape, emodb.target_names  # doctest: +SKIP
+    ((535,), array(['anger', 'boredom', 'disgust', 'fear', 'happiness', 'neutral',
+           'sadness'], dtype='<U9'))
+    """
+    home = get_data_home(data_home)
+    candidates = [home / "wav", home / _EXTRACTED_DIR / "wav"]
+    wav_dir = _find_wav_dir(candidates)
+    if wav_dir is None:
+        if not download_if_missing:
+            looked = " and ".join(str(c) for c in candidates)
+            raise FileNotFoundError(
+                f"Emo-DB not found: no .wav files in {looked}. Set the {_ENV_VAR} environment "
+                "variable or pass data_home= to point at the folder holding wav/, or call "
+                "fetch_emodb(download_if_missing=True) to download it."
+            )
+        _download_and_extract(url, home, verbose=verbose)
+        wav_dir = _find_wav_dir(candidates)
+        if wav_dir is None:  # pragma: no cover - _download_and_extract checked for clips
+            raise OSError(f"Emo-DB was extracted to {home / _EXTRACTED_DIR} but holds no wav/*.wav")
+    return _load(wav_dir)
+
+
+def _wav_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.suffix.lower() == ".wav" and p.is_file()]
+
+
+def _find_wav_dir(candidates: list[Path]) -> Path | None:
+    for folder in candidates:
+        if _wav_files(folder):
+            return folder
+    return None
+
+
+def _load(wav_dir: Path) -> Bunch:
+    paths = sorted(_wav_files(wav_dir), key=lambda p: p.name)
+    fields = [parse_emodb_filename(p.name) for p in paths]
+    target = np.array([f["emotion"] for f in fields], dtype=str)
+    return Bunch(
+        filenames=np.array([str(p.absolute()) for p in paths], dtype=str),
+        target=target,
+        speaker=np.array([f["speaker"] for f in fields], dtype=str),
+        text=np.array([f["text"] for f in fields], dtype=str),
+        target_names=np.unique(target),
+        DESCR=DESCR,
+    )
+
+
+def _network_error(url: str, exc: BaseException) -> ConnectionError:
+    return ConnectionError(
+        f"could not download Emo-DB from {url}: {exc}. Download the archive manually, extract it "
+        f"so that the clips are in <folder>/wav/*.wav, and set the {_ENV_VAR} environment "
+        "variable (or pass data_home=) to that folder."
+    )
+
+
+def _download(url: str, dest: Path, *, verbose: bool) -> None:
+    """Stream ``url`` into the already open-able file ``dest``, in chunks, with a progress bar."""
+    try:
+        response = urllib.request.urlopen(url, timeout=_TIMEOUT)  # noqa: S310 - the URL is the caller's choice
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise _network_error(url, exc) from exc
+    with response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        received = 0
+        with open(dest, "wb") as fh, tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc="Downloading Emo-DB",
+            disable=not verbose,
+        ) as bar:
+            while True:
+                try:
+                    chunk = response.read(_CHUNK_SIZE)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise _network_error(url, exc) from exc
+                if not chunk:
+                    break
+                fh.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    if total is not None and received != total:
+        raise _network_error(url, OSError(f"transfer truncated: received {received} of {total} bytes"))
+
+
+def _check_members(archive: zipfile.ZipFile, url: str, root: Path) -> None:
+    """Refuse members with absolute paths, drive letters or ``..`` (path traversal)."""
+    root = root.resolve()
+    for info in archive.infolist():
+        name = info.filename.replace("\\", "/")
+        parts = PurePosixPath(name).parts
+        unsafe = name.startswith("/") or re.match(r"^[A-Za-z]:", name) is not None or ".." in parts
+        if not unsafe:
+            target = (root / name).resolve()
+            unsafe = target != root and root not in target.parents
+        if unsafe:
+            raise OSError(
+                f"the archive at {url} holds an unsafe member path {info.filename!r} (absolute or "
+                "with '..'); refusing to extract it"
+            )
+
+
+def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
+    """Download the zip at ``url`` and move its contents, complete, to ``<home>/emodb``."""
+    home.mkdir(parents=True, exist_ok=True)
+    final = home / _EXTRACTED_DIR
+    if final.exists() and not (final.is_dir() and not any(final.iterdir())):
+        raise FileExistsError(
+            f"{final} exists but holds no wav/*.wav clips; remove or rename it so that Emo-DB can be "
+            f"downloaded there, or point {_ENV_VAR} / data_home at the folder holding wav/"
+        )
+    fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".zip.part", dir=home)
+    os.close(fd)
+    tmp_zip = Path(tmp_name)
+    tmp_dir: Path | None = None
+    try:
+        _download(url, tmp_zip, verbose=verbose)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=home))
+        try:
+            with zipfile.ZipFile(tmp_zip) as archive:
+                _check_members(archive, url, tmp_dir)
+                archive.extractall(tmp_dir)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+            raise OSError(f"the file downloaded from {url} is not a valid zip archive: {exc}") from exc
+        if not _wav_files(tmp_dir / "wav"):
+            raise OSError(
+                f"the archive at {url} holds no wav/ folder with .wav files; expected the Emo-DB "
+                "download.zip, whose clips are in wav/"
+            )
+        os.chmod(tmp_dir, 0o755)  # mkdtemp makes it private (0700)
+        if final.is_dir():  # an empty folder, checked above
+            final.rmdir()
+        try:
+            os.replace(tmp_dir, final)
+        except OSError:
+            # Another process may have finished the same download first: use its copy.
+            if not _wav_files(final / "wav"):
+                raise
+    finally:
+        tmp_zip.unlink(missing_ok=True)
+        if tmp_dir is not None and tmp_dir.exists():
+            shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -1,0 +1,13 @@
+"""Exceptions raised by sersk; each derives from the built-in a caller would catch."""
+
+
+class AudioFileError(ValueError):
+    """An audio file that exists but cannot be used (unreadable, empty, not audio, too short)."""
+
+
+class InvalidSignalError(ValueError):
+    """A waveform or feature sequence with the wrong shape, dtype, length or non-finite values."""
+
+
+class DeviceWarning(UserWarning):
+    """A requested compute device is not available; sersk fell back to another one."""

@@ -1,0 +1,155 @@
+"""AudioLoader: audio file paths -> mono float32 waveforms at one sample rate."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
+
+from . import _recipe
+from .exceptions import AudioFileError
+from .utils.validation import check_waveform, to_object_array
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) -> np.ndarray:
+    """Decode one audio file to a mono float32 waveform at ``sample_rate``.
+
+    Channels are averaged; a file at another rate is resampled (windowed-sinc, torchaudio).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any format libsndfile reads (WAV of any bit depth, FLAC, OGG, ...).
+    sample_rate : int, default=16000
+        The rate of the returned waveform.
+
+    Returns
+    -------
+    waveform : ndarray of shape (n_samples,), dtype=float32
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    AudioFileError
+        If it is a directory, cannot be decoded, holds no samples or holds NaN or infinite samples.
+    """
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise FileNotFoundError(f"audio file {name!r} does not exist")
+    if os.path.isdir(name):
+        raise AudioFileError(f"audio file {name!r} is a directory, not a file")
+    try:
+        data, file_rate = sf.read(name, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioFileError(f"audio file {name!r} cannot be decoded ({exc}); is it an audio file?") from exc
+    if data.shape[0] == 0:
+        raise AudioFileError(f"audio file {name!r} holds no samples")
+    waveform = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if not np.isfinite(waveform).all():
+        raise AudioFileError(f"audio file {name!r} contains NaN or infinite samples")
+    if file_rate != sample_rate:
+        waveform = AF.resample(torch.from_numpy(np.ascontiguousarray(waveform)), file_rate, sample_rate).numpy()
+    return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def _as_items(X: Any) -> list[Any]:
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise ValueError(f"expected a list of audio paths, got a single path {X!r}: wrap it in a list")
+    if hasattr(X, "toarray"):
+        raise ValueError("expected a list of audio paths or waveforms; sparse matrices are not supported")
+    items = list(X) if hasattr(X, "__iter__") else list(np.asarray(X))
+    if not items:
+        raise ValueError("no audio given: the list of paths is empty")
+    return items
+
+
+class AudioLoader(TransformerMixin, BaseEstimator):
+    """Decode audio files into mono float32 waveforms at one sample rate.
+
+    A stateless first step for a pipeline that starts from file paths. Stereo is mixed down to mono
+    and files at another rate are resampled to ``sample_rate``. Arrays already decoded pass through
+    (checked to be 1-D and finite).
+
+    Parameters
+    ----------
+    sample_rate : int, default=16000
+        Rate of the returned waveforms, in Hz.
+    n_jobs : int, default=None
+        Number of threads decoding files in parallel (``None`` means 1, ``-1`` all cores).
+
+    Examples
+    --------
+    >>> from sersk import AudioLoader
+    >>> waves = AudioLoader().fit_transform(["03a01Fa.wav"])  # doctest: +SKIP
+    >>> waves[0].dtype  # doctest: +SKIP
+    dtype('float32')
+    """
+
+    _parameter_constraints: dict = {
+        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(self, *, sample_rate: int = _recipe.SAMPLE_RATE, n_jobs: int | None = None):
+        self.sample_rate = sample_rate
+        self.n_jobs = n_jobs
+
+    def fit(self, X: Any = None, y: Any = None) -> "AudioLoader":
+        """Check the parameters and the form of ``X``; nothing is decoded or learned.
+
+        Parameters
+        ----------
+        X : sequence of (str, os.PathLike or array-like), optional
+            What :meth:`transform` will get; arrays among it are checked, paths are not opened.
+        y : ignored
+
+        Returns
+        -------
+        self : AudioLoader
+        """
+        self._validate_params()
+        if X is not None:
+            for i, item in enumerate(_as_items(X)):
+                if not isinstance(item, (str, os.PathLike)):
+                    check_waveform(item, i)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Decode each path (or check each waveform).
+
+        Parameters
+        ----------
+        X : sequence of (str, os.PathLike or array-like of shape (n_samples_i,))
+            Audio file paths, already decoded waveforms, or a mix.
+
+        Returns
+        -------
+        waveforms : ndarray of shape (n_clips,), dtype=object
+            Each element a float32 array of shape (n_samples_i,).
+        """
+        items = _as_items(X)
+        waves = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(self._load_one)(item, i) for i, item in enumerate(items)
+        )
+        return to_object_array(waves)
+
+    def _load_one(self, item: Any, index: int) -> np.ndarray:
+        if isinstance(item, (str, os.PathLike)):
+            return read_audio(item, self.sample_rate)
+        return check_waveform(item, index)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = True  # a 2-D float array is read as one clip per row
+        tags.input_tags.string = True
+        return tags

@@ -1,0 +1,1 @@
+"""Shared helpers: input validation, device choice and seeding."""

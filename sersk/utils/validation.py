@@ -1,0 +1,143 @@
+"""Validation shared by every sersk step: ragged waveforms and ragged feature sequences."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import InvalidSignalError
+
+
+def to_object_array(items: Sequence[Any]) -> np.ndarray:
+    """Pack items (arrays of different shapes) into a 1-D object array without broadcasting."""
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = item
+    return out
+
+
+def _as_sequence(X: Any, what: str) -> Sequence[Any]:
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise InvalidSignalError(f"expected a sequence of {what}; sparse matrices are not supported")
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise InvalidSignalError(f"expected a sequence of {what}, got a single {type(X).__name__}: wrap it in a list")
+    if isinstance(X, np.ndarray):
+        if X.dtype == object:
+            return X.reshape(-1) if X.ndim == 1 else X
+        # a numeric array: one clip per row (or per leading index)
+        return list(X) if X.ndim >= 1 else [X]
+    if not hasattr(X, "__len__") or not hasattr(X, "__getitem__"):
+        try:
+            return list(np.asarray(X))
+        except Exception:
+            raise InvalidSignalError(f"expected a sequence of {what}, got {type(X).__name__}") from None
+    return X
+
+
+def _clip_name(i: int) -> str:
+    return f"clip {i}"
+
+
+def check_waveform(x: Any, index: int, *, min_samples: int = 1) -> np.ndarray:
+    """Return clip ``index`` as a 1-D float32 array, or raise naming the clip and the problem."""
+    name = _clip_name(index)
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged nested lists and the like
+        raise InvalidSignalError(f"{name} cannot be read as an array: {exc}") from exc
+    if np.iscomplexobj(arr):
+        raise InvalidSignalError(f"{name} holds complex numbers; expected real samples")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise InvalidSignalError(f"{name} has dtype {arr.dtype}; expected floating-point samples in [-1, 1]")
+    if np.issubdtype(arr.dtype, np.integer):
+        raise InvalidSignalError(
+            f"{name} has integer dtype {arr.dtype}; expected floating-point samples in [-1, 1] "
+            "(scale PCM by its full range, or decode files with AudioLoader)"
+        )
+    if arr.ndim != 1:
+        raise InvalidSignalError(
+            f"{name} has shape {arr.shape}; expected a 1-D mono signal (AudioLoader mixes stereo down to mono)"
+        )
+    if arr.shape[0] < min_samples:
+        if arr.shape[0] == 0:
+            raise InvalidSignalError(f"{name} is empty (0 samples)")
+        raise InvalidSignalError(f"{name} has {arr.shape[0]} samples; at least {min_samples} are needed")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise InvalidSignalError(f"{name} contains {bad} NaN or infinite samples")
+    return arr
+
+
+def check_waveforms(X: Any, *, min_samples: int = 1) -> np.ndarray:
+    """Validate a collection of mono waveforms.
+
+    Parameters
+    ----------
+    X : sequence of array-like of shape (n_samples_i,)
+        Clips of possibly different lengths (a list, a 1-D object array or a 2-D float array).
+    min_samples : int, default=1
+        The shortest clip accepted.
+
+    Returns
+    -------
+    waveforms : ndarray of shape (n_clips,), dtype=object
+        Each element a float32 array of shape (n_samples_i,).
+    """
+    seq = _as_sequence(X, "waveforms")
+    if len(seq) == 0:
+        raise InvalidSignalError("no clips given: X is empty")
+    return to_object_array([check_waveform(x, i, min_samples=min_samples) for i, x in enumerate(seq)])
+
+
+def check_sequences(X: Any, *, n_features: int | None = None) -> np.ndarray:
+    """Validate feature sequences such as log-mel spectrograms.
+
+    Parameters
+    ----------
+    X : sequence of array-like of shape (n_features, n_frames_i)
+        One 2-D array per clip; ``n_frames_i`` may differ between clips.
+    n_features : int, optional
+        The number of rows each sequence must have (e.g. the number learned in ``fit``).
+
+    Returns
+    -------
+    sequences : ndarray of shape (n_clips,), dtype=object
+        Each element a C-contiguous float32 array of shape (n_features, n_frames_i).
+    """
+    seq = _as_sequence(X, "feature sequences")
+    if len(seq) == 0:
+        raise InvalidSignalError("no sequences given: X is empty")
+    out = []
+    for i, x in enumerate(seq):
+        name = _clip_name(i)
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:
+            raise InvalidSignalError(f"{name} cannot be read as an array: {exc}") from exc
+        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise InvalidSignalError(f"{name} has dtype {arr.dtype}; expected real numbers")
+        if arr.ndim != 2:
+            raise InvalidSignalError(
+                f"{name} has shape {arr.shape}; expected a 2-D (n_features, n_frames) array such as a log-mel"
+            )
+        if n_features is None:
+            n_features = arr.shape[0]
+        if arr.shape[0] != n_features:
+            raise InvalidSignalError(f"{name} has {arr.shape[0]} feature rows; expected {n_features}")
+        if arr.shape[1] == 0:
+            raise InvalidSignalError(f"{name} has 0 frames")
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        if not np.isfinite(arr).all():
+            raise InvalidSignalError(f"{name} contains NaN or infinite values")
+        out.append(arr)
+    return to_object_array(out)
+
+
+def check_consistent_length(X: Sequence[Any], y: Sequence[Any] | None) -> None:
+    """Raise a ValueError when ``X`` and ``y`` hold different numbers of samples."""
+    if y is not None and len(X) != len(y):
+        raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels; they must match")

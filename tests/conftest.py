@@ -1,0 +1,38 @@
+"""Shared fixtures: the real Emo-DB corpus (via SERSK_DATA) and small synthetic audio."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+EMODB_HOME = Path(os.environ.get("SERSK_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb"))
+EMODB_WAV = EMODB_HOME / "wav"
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def emodb_wavs() -> list[Path]:
+    """All Emo-DB WAV paths, sorted; skips when the corpus is not on this machine."""
+    paths = sorted(EMODB_WAV.glob("*.wav"))
+    if not paths:
+        pytest.skip(f"Emo-DB not found under {EMODB_WAV} (set SERSK_DATA)")
+    return paths
+
+
+@pytest.fixture(scope="session")
+def emodb_sample(emodb_wavs) -> list[Path]:
+    """A dozen real clips of different lengths, including one with a PAD header chunk."""
+    picks = emodb_wavs[::45][:11]
+    pad = EMODB_WAV / "14a07Aa.wav"
+    return picks + [pad]

@@ -1,0 +1,56 @@
+"""scikit-learn's estimator checks on every sersk step, with the checks that cannot apply listed.
+
+The checks feed 2-D float arrays; sersk's steps read each row as one clip (a waveform or, for the
+classifier, a feature sequence). The expected failures all come from what sersk is, not from bugs:
+"""
+
+from __future__ import annotations
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sersk import AudioLoader, LogMelTransformer
+
+RAGGED_OUTPUT = (
+    "the output is a 1-D object array of per-clip arrays (clips differ in length), which the check "
+    "compares as a numeric 2-D array"
+)
+NOT_TABULAR = "clips are sequences of samples, not rows of features: there is no n_features_in_"
+FLOAT_ONLY = "integer samples are rejected on purpose: their scale (PCM range) is ambiguous"
+OWN_MESSAGE = "sersk raises ValueError with its own message naming the clip, not scikit-learn's wording"
+
+WAVEFORM_STEP_FAILURES = {
+    "check_n_features_in_after_fitting": NOT_TABULAR,
+    "check_n_features_in": NOT_TABULAR,
+    "check_estimators_dtypes": FLOAT_ONLY,
+    "check_dtype_object": "an object array of numbers is read as clips of dtype object and rejected",
+    "check_complex_data": OWN_MESSAGE,
+    "check_estimators_empty_data_messages": OWN_MESSAGE,
+    "check_fit2d_predict1d": OWN_MESSAGE,
+    "check_fit2d_1feature": "a 1-sample clip is shorter than one analysis window: " + OWN_MESSAGE,
+    "check_pipeline_consistency": RAGGED_OUTPUT,
+    "check_estimators_pickle": RAGGED_OUTPUT,
+    "check_transformer_data_not_an_array": RAGGED_OUTPUT,
+    "check_transformer_general": RAGGED_OUTPUT,
+    "check_transformer_preserve_dtypes": RAGGED_OUTPUT,
+    "check_methods_sample_order_invariance": RAGGED_OUTPUT,
+    "check_methods_subset_invariance": RAGGED_OUTPUT,
+    "check_fit_idempotent": RAGGED_OUTPUT,
+}
+
+ESTIMATORS = [
+    AudioLoader(),
+    # a tiny analysis window, since the checks' clips are a few samples long
+    LogMelTransformer(n_fft=2, hop_length=1, n_mels=1),
+]
+
+
+def _expected_failures(estimator):
+    failures = dict(WAVEFORM_STEP_FAILURES)
+    if isinstance(estimator, AudioLoader):
+        failures.pop("check_fit2d_1feature")  # one sample is a valid (if short) waveform
+    return failures
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)

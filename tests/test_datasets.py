@@ -1,0 +1,323 @@
+"""sersk.datasets: Emo-DB file names, the real corpus, and the download path against a local server.
+
+Every download test talks to an HTTP server on 127.0.0.1 started by a fixture; nothing leaves
+this machine.
+"""
+
+from __future__ import annotations
+
+import collections
+import http.server
+import io
+import os
+import socket
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sersk.datasets import fetch_emodb, get_data_home, parse_emodb_filename
+from sersk.datasets import _emodb
+
+CORPUS_HOME = Path(os.environ.get("SERSK_DATA", "/work/shared/data/emodb"))
+SYNTHETIC_NAMES = ["03a01Wa.wav", "08b02Tc.wav", "16a05Nb.wav"]
+
+
+# --------------------------------------------------------------------------- file names
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("03a01Wa.wav", {"speaker": "03", "text": "a01", "emotion": "anger", "version": "a"}),
+        ("16b10Lb.wav", {"speaker": "16", "text": "b10", "emotion": "boredom", "version": "b"}),
+        ("08a02Ec.wav", {"speaker": "08", "text": "a02", "emotion": "disgust", "version": "c"}),
+        ("10a04Ad.wav", {"speaker": "10", "text": "a04", "emotion": "fear", "version": "d"}),
+        ("11b01Fa.wav", {"speaker": "11", "text": "b01", "emotion": "happiness", "version": "a"}),
+        ("12a07Ta", {"speaker": "12", "text": "a07", "emotion": "sadness", "version": "a"}),
+        ("/some/dir/14a07Na.WAV", {"speaker": "14", "text": "a07", "emotion": "neutral", "version": "a"}),
+        (Path("x") / "09b03Wb.wav", {"speaker": "09", "text": "b03", "emotion": "anger", "version": "b"}),
+    ],
+)
+def test_parse_emodb_filename(name, expected):
+    assert parse_emodb_filename(name) == expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "readme.txt", "3a01Wa.wav", "03a01Xa.wav", "03a01wa.wav", "03a01Wab.wav", "03a01W.wav", "03A01Wa.wav",
+     "03a1xWa.wav", "03a01Wa.wav.bak"],
+)
+def test_parse_emodb_filename_rejects(name):
+    with pytest.raises(ValueError, match=r"not an Emo-DB file name: expected NNtttEv\.wav") as info:
+        parse_emodb_filename(name)
+    assert repr(os.path.basename(name)) in str(info.value)
+
+
+# --------------------------------------------------------------------------- data home
+
+
+def test_get_data_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("SERSK_DATA", str(tmp_path / "from_env"))
+    assert get_data_home() == tmp_path / "from_env"
+    assert get_data_home(tmp_path / "given") == tmp_path / "given"
+    monkeypatch.delenv("SERSK_DATA")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert get_data_home() == tmp_path / "sersk_data"
+    assert get_data_home("~/other") == tmp_path / "other"
+    assert not (tmp_path / "sersk_data").exists()  # not created
+
+
+# --------------------------------------------------------------------------- the real corpus
+
+
+@pytest.fixture(scope="module")
+def emodb():
+    if not any((CORPUS_HOME / "wav").glob("*.wav")):
+        pytest.skip(f"Emo-DB corpus not found under {CORPUS_HOME / 'wav'} (set SERSK_DATA)")
+    return fetch_emodb(CORPUS_HOME, download_if_missing=False)
+
+
+def test_real_corpus(emodb):
+    assert len(emodb.filenames) == len(emodb.target) == len(emodb.speaker) == len(emodb.text) == 535
+    assert collections.Counter(emodb.target) == {
+        "anger": 127,
+        "boredom": 81,
+        "disgust": 46,
+        "fear": 69,
+        "happiness": 71,
+        "sadness": 62,
+        "neutral": 79,
+    }
+    assert list(emodb.target_names) == sorted(_emodb._recipe.EMOTIONS.values())
+    assert sorted(set(emodb.speaker)) == ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]
+    assert "disgust" not in set(emodb.target[emodb.speaker == "08"])
+    assert len(set(emodb.text)) == 10
+    names = [os.path.basename(f) for f in emodb.filenames]
+    assert names == sorted(names)
+    assert all(os.path.isabs(f) and os.path.isfile(f) for f in emodb.filenames)
+    for arr in (emodb.filenames, emodb.target, emodb.speaker, emodb.text, emodb.target_names):
+        assert isinstance(arr, np.ndarray) and arr.dtype.kind == "U"
+    assert "Burkhardt" in emodb.DESCR and "535" in emodb.DESCR
+
+
+# --------------------------------------------------------------------------- local HTTP server
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    """Keep urllib off any proxy configured in the environment: traffic goes to 127.0.0.1 only."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setenv("NO_PROXY", "*")
+
+
+class _Server:
+    """What the handler serves: path -> (body, header length or None, bytes actually sent)."""
+
+    def __init__(self):
+        self.routes: dict[str, tuple[bytes, int | None, int]] = {}
+        self.requests: list[str] = []
+        self.base = ""
+
+    def serve(self, path: str, body: bytes, *, send: int | None = None) -> str:
+        """Serve ``body`` at ``path`` (announcing its full length but sending only ``send`` bytes)."""
+        self.routes[path] = (body, len(body), len(body) if send is None else send)
+        return self.base + path
+
+
+@pytest.fixture
+def server():
+    state = _Server()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            state.requests.append(self.path)
+            if self.path not in state.routes:
+                self.send_error(404)
+                return
+            body, length, send = state.routes[self.path]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/zip")
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            self.wfile.write(body[:send])
+
+        def log_message(self, *args):  # keep the test output quiet
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def _wav_bytes(path: Path, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    sf.write(path, (0.1 * rng.standard_normal(1600)).astype(np.float32), 16000, subtype="PCM_16")
+    return path.read_bytes()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def emodb_zip(tmp_path) -> bytes:
+    """A small Emo-DB-like download.zip: three 0.1 s, 16 kHz clips under wav/, plus a text file."""
+    src = tmp_path / "src"
+    src.mkdir()
+    members = {f"wav/{name}": _wav_bytes(src / name, i) for i, name in enumerate(SYNTHETIC_NAMES)}
+    members["erklaerung.txt"] = b"not a clip"
+    return _zip(members)
+
+
+def _assert_nothing_left(home: Path):
+    leftovers = sorted(p.name for p in home.iterdir()) if home.exists() else []
+    assert leftovers == [], f"left behind in {home}: {leftovers}"
+
+
+# --------------------------------------------------------------------------- download path
+
+
+def test_download_and_cache(server, emodb_zip, tmp_path):
+    home = tmp_path / "home"
+    url = server.serve("/download.zip", emodb_zip)
+    with pytest.raises(FileNotFoundError, match="Emo-DB not found") as info:
+        fetch_emodb(home, download_if_missing=False, url=url)
+    assert str(home / "wav") in str(info.value) and str(home / "emodb" / "wav") in str(info.value)
+    assert "SERSK_DATA" in str(info.value)
+    assert not home.exists() and server.requests == []
+
+    data = fetch_emodb(home, url=url, verbose=False)
+    assert server.requests == ["/download.zip"]
+    assert sorted(p.name for p in home.iterdir()) == ["emodb"]  # no temporary file or folder left
+    extracted = home / "emodb" / "wav"
+    assert sorted(p.name for p in extracted.iterdir()) == sorted(SYNTHETIC_NAMES)
+    assert (home / "emodb" / "erklaerung.txt").is_file()
+    assert list(data.filenames) == [str(extracted / n) for n in sorted(SYNTHETIC_NAMES)]
+    assert list(data.target) == ["anger", "sadness", "neutral"]
+    assert list(data.speaker) == ["03", "08", "16"]
+    assert list(data.text) == ["a01", "b02", "a05"]
+    assert list(data.target_names) == ["anger", "neutral", "sadness"]
+    assert data.DESCR == _emodb.DESCR
+    info = sf.info(data.filenames[0])
+    assert info.samplerate == 16000 and info.frames == 1600
+
+    again = fetch_emodb(home, url=url, verbose=False)
+    assert server.requests == ["/download.zip"]  # found on disk: no second download
+    np.testing.assert_array_equal(again.filenames, data.filenames)
+    again = fetch_emodb(home, download_if_missing=False, url=url)
+    np.testing.assert_array_equal(again.target, data.target)
+
+
+def test_download_uses_sersk_data(server, emodb_zip, tmp_path, monkeypatch, capsys):
+    home = tmp_path / "env_home"
+    monkeypatch.setenv("SERSK_DATA", str(home))
+    data = fetch_emodb(url=server.serve("/d.zip", emodb_zip), verbose=True)
+    assert len(data.filenames) == 3
+    assert all(f.startswith(str(home / "emodb" / "wav")) for f in data.filenames)
+    assert "Downloading Emo-DB" in capsys.readouterr().err
+
+
+def test_wav_at_home_preferred_and_foreign_file_rejected(tmp_path, server):
+    home = tmp_path / "home"
+    (home / "wav").mkdir(parents=True)
+    _wav_bytes(home / "wav" / "03a01Wa.wav", 0)
+    (home / "wav" / "notes.txt").write_text("ignored")
+    data = fetch_emodb(home, url=server.serve("/x.zip", b""), verbose=False)
+    assert list(data.target) == ["anger"] and server.requests == []
+
+    _wav_bytes(home / "wav" / "my_recording.wav", 1)
+    with pytest.raises(ValueError, match="'my_recording.wav' is not an Emo-DB file name"):
+        fetch_emodb(home, download_if_missing=False)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["not_a_zip", "truncated", "no_wav_folder", "empty_wav_folder", "path_traversal", "absolute_path"],
+)
+def test_failed_download_leaves_nothing(case, server, emodb_zip, tmp_path):
+    home = tmp_path / "home"
+    clip = zipfile.ZipFile(io.BytesIO(emodb_zip)).read(f"wav/{SYNTHETIC_NAMES[0]}")
+    if case == "not_a_zip":
+        url, expected = server.serve("/d.zip", b"<html>not found</html>" * 100), "not a valid zip archive"
+    elif case == "truncated":
+        url, expected = server.serve("/d.zip", emodb_zip, send=len(emodb_zip) // 2), "truncated"
+    elif case == "no_wav_folder":
+        url, expected = server.serve("/d.zip", _zip({f"audio/{SYNTHETIC_NAMES[0]}": clip})), "holds no wav/ folder"
+    elif case == "empty_wav_folder":
+        url, expected = server.serve("/d.zip", _zip({"wav/readme.txt": b"x"})), "holds no wav/ folder"
+    elif case == "path_traversal":
+        members = {f"wav/{SYNTHETIC_NAMES[0]}": clip, "../escaped.wav": clip}
+        url, expected = server.serve("/d.zip", _zip(members)), "unsafe member path"
+    else:
+        members = {f"wav/{SYNTHETIC_NAMES[0]}": clip, "/tmp/sersk-absolute.wav": clip}
+        url, expected = server.serve("/d.zip", _zip(members)), "unsafe member path"
+
+    with pytest.raises(OSError, match=expected) as info:
+        fetch_emodb(home, url=url, verbose=False)
+    assert url in str(info.value)
+    assert server.requests == ["/d.zip"]
+    _assert_nothing_left(home)
+    assert not (tmp_path / "escaped.wav").exists()
+
+
+def test_http_error(server, tmp_path):
+    home = tmp_path / "home"
+    url = server.base + "/missing.zip"
+    with pytest.raises(ConnectionError, match="could not download Emo-DB") as info:
+        fetch_emodb(home, url=url, verbose=False)
+    assert url in str(info.value) and "404" in str(info.value) and "SERSK_DATA" in str(info.value)
+    _assert_nothing_left(home)
+
+
+def test_unreachable_url(tmp_path):
+    with socket.socket() as sock:  # find a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x.zip"
+    home = tmp_path / "home"
+    with pytest.raises(ConnectionError, match="could not download Emo-DB") as info:
+        fetch_emodb(home, url=url, verbose=False)
+    assert url in str(info.value) and "download the archive manually" in str(info.value).lower()
+    _assert_nothing_left(home)
+
+
+def test_interrupted_download_leaves_nothing(server, emodb_zip, tmp_path, monkeypatch):
+    """A KeyboardInterrupt during extraction removes the partial download and the temporary folder."""
+    home = tmp_path / "home"
+    url = server.serve("/d.zip", emodb_zip)
+
+    def interrupt(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fetch_emodb(home, url=url, verbose=False)
+    _assert_nothing_left(home)
+
+
+def test_existing_nonempty_emodb_folder_is_not_clobbered(server, emodb_zip, tmp_path):
+    home = tmp_path / "home"
+    (home / "emodb").mkdir(parents=True)
+    (home / "emodb" / "mine.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="remove or rename it"):
+        fetch_emodb(home, url=server.serve("/d.zip", emodb_zip), verbose=False)
+    assert (home / "emodb" / "mine.txt").read_text() == "keep me"
+    assert sorted(p.name for p in home.iterdir()) == ["emodb"]

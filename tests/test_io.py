@@ -1,0 +1,138 @@
+"""AudioLoader and read_audio: decoding, mono mix-down, resampling, pass-through and bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from sklearn.base import clone
+
+from sersk import AudioLoader, read_audio
+from sersk.exceptions import AudioFileError, InvalidSignalError
+
+from sersk.utils.synthetic import make_tone as tone
+
+
+def test_reads_real_emodb_clips_as_float32_mono(emodb_sample):
+    waves = AudioLoader().fit_transform(emodb_sample)
+    assert waves.dtype == object and len(waves) == len(emodb_sample)
+    for path, w in zip(emodb_sample, waves):
+        ref, rate = sf.read(path, dtype="float32")
+        assert rate == 16000 and w.dtype == np.float32 and w.ndim == 1
+        np.testing.assert_array_equal(w, ref)
+
+
+def test_pad_chunk_files_load_in_full(emodb_wavs):
+    path = next(p for p in emodb_wavs if p.name == "14a07Aa.wav")
+    w = read_audio(path)
+    assert len(w) == sf.info(path).frames and np.abs(w).max() > 0.01
+
+
+def test_stereo_is_mixed_down(tmp_path):
+    left, right = tone(440), tone(660)
+    sf.write(tmp_path / "s.wav", np.stack([left, right], axis=1), 16000, subtype="FLOAT")
+    np.testing.assert_allclose(read_audio(tmp_path / "s.wav"), (left + right) / 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT"])
+def test_bit_depths_decode_to_the_same_signal(tmp_path, subtype):
+    x = tone(440)
+    sf.write(tmp_path / "x.wav", x, 16000, subtype=subtype)
+    np.testing.assert_allclose(read_audio(tmp_path / "x.wav"), x, atol=1e-2 if subtype == "PCM_U8" else 1e-4)
+
+
+def test_flac_and_ogg(tmp_path):
+    x = tone(440)
+    sf.write(tmp_path / "x.flac", x, 16000)
+    sf.write(tmp_path / "x.ogg", x, 16000)
+    np.testing.assert_allclose(read_audio(tmp_path / "x.flac"), x, atol=1e-4)
+    assert abs(len(read_audio(tmp_path / "x.ogg")) - len(x)) < 2000
+
+
+def test_other_rates_are_resampled(tmp_path):
+    x44 = tone(440, seconds=1.0, sample_rate=44100)
+    sf.write(tmp_path / "x.wav", x44, 44100, subtype="FLOAT")
+    y = read_audio(tmp_path / "x.wav", 16000)
+    assert len(y) == 16000
+    # the tone keeps its pitch: its spectrum peaks at 440 Hz
+    peak_hz = np.argmax(np.abs(np.fft.rfft(y))) * 16000 / len(y)
+    assert abs(peak_hz - 440) < 2
+    np.testing.assert_allclose(y[100:-100], tone(440)[100:-100], atol=2e-3)
+
+
+def test_arrays_pass_through_and_mix_with_paths(tmp_path):
+    x = tone(440)
+    sf.write(tmp_path / "x.wav", x, 16000, subtype="FLOAT")
+    out = AudioLoader().fit_transform([x.astype(np.float64), tmp_path / "x.wav", str(tmp_path / "x.wav")])
+    assert all(o.dtype == np.float32 for o in out)
+    np.testing.assert_array_equal(out[0], x)
+    np.testing.assert_array_equal(out[1], out[2])
+
+
+def test_parallel_decoding_gives_the_same_result(emodb_sample):
+    a = AudioLoader(n_jobs=1).fit_transform(emodb_sample)
+    b = AudioLoader(n_jobs=2).fit_transform(emodb_sample)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_clone_round_trips():
+    loader = AudioLoader(sample_rate=8000, n_jobs=2)
+    assert clone(loader).get_params() == loader.get_params()
+
+
+def test_missing_file_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.wav"):
+        AudioLoader().fit_transform([tmp_path / "nope.wav"])
+
+
+@pytest.mark.parametrize(
+    "make, problem",
+    [
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_bytes(b""), "cannot be decoded"),
+        (lambda p: p.write_text("this is not audio"), "cannot be decoded"),
+    ],
+    ids=["directory", "zero-bytes", "text"],
+)
+def test_bad_files_name_the_file_and_problem(tmp_path, make, problem):
+    path = tmp_path / "bad.wav"
+    make(path)
+    with pytest.raises(AudioFileError, match=rf"bad\.wav.*{problem}"):
+        AudioLoader().fit_transform([path])
+
+
+def test_truncated_wav_is_read_or_rejected_clearly(tmp_path, emodb_wavs):
+    data = emodb_wavs[0].read_bytes()
+    path = tmp_path / "cut.wav"
+    path.write_bytes(data[: len(data) // 2])  # the header still promises the full length
+    w = read_audio(path)  # libsndfile reads what is there
+    assert 0 < len(w) < sf.info(emodb_wavs[0]).frames
+
+
+def test_wav_with_no_samples(tmp_path):
+    sf.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(AudioFileError, match="empty.wav.*no samples"):
+        read_audio(tmp_path / "empty.wav")
+
+
+def test_nan_in_file_is_rejected(tmp_path):
+    x = tone(440)
+    x[10] = np.nan
+    sf.write(tmp_path / "nan.wav", x, 16000, subtype="FLOAT")
+    with pytest.raises(AudioFileError, match="nan.wav.*NaN"):
+        read_audio(tmp_path / "nan.wav")
+
+
+@pytest.mark.parametrize(
+    "X, problem",
+    [
+        ([], "empty"),
+        ("a.wav", "single path"),
+        ([np.zeros((2, 100), np.float32)], r"clip 0 has shape \(2, 100\)"),
+        ([np.array([0.1, np.inf], np.float32)], "clip 0 contains 1 NaN or infinite"),
+        ([np.zeros(10, np.int16)], "integer dtype"),
+    ],
+)
+def test_bad_arrays_are_named(X, problem):
+    with pytest.raises((ValueError, InvalidSignalError), match=problem):
+        AudioLoader().fit_transform(X)
