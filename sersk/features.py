@@ -221,7 +221,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         out = np.empty(n, dtype=object)
         for start in range(0, n, _CHUNK_CLIPS):
             stop = min(start + _CHUNK_CLIPS, n)
-            chunk = [check_waveform(X[i], i, min_samples=self.n_fft) for i in range(start, stop)]
+            # slicing lets a lazy sequence (AugmentedWaveforms) produce each chunk in one parallel call
+            chunk = [check_waveform(x, i, min_samples=self.n_fft) for i, x in enumerate(X[start:stop], start)]
             out[start:stop] = to_object_array(self._featurise(chunk))
         return out
 

@@ -1,0 +1,315 @@
+"""CNNLSTMClassifier: the recipe's training as a skorch NeuralNetClassifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
+from skorch.dataset import Dataset
+from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+from sklearn.utils.validation import check_is_fitted
+from torch.optim.lr_scheduler import StepLR
+
+from .. import _recipe
+from ..utils.validation import check_consistent_length, check_sequences
+from .collate import LeftPadCollate
+from .module import PADDING_MODES, CNNLSTM
+
+DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+# Coupled L2 (Adam's weight_decay) applies to conv/FC/LSTM weights and batch-norm scale and offset,
+# not to conv/FC/LSTM biases.
+NO_DECAY_ON_BIASES = [
+    ("blocks.*.conv.bias", {"weight_decay": 0.0}),
+    ("lstm.bias_*", {"weight_decay": 0.0}),
+    ("fc.bias", {"weight_decay": 0.0}),
+]
+
+
+def encoded_accuracy(net: "CNNLSTMClassifier", X: Any, y: Any) -> float:
+    """Accuracy of integer-encoded targets (what skorch's epoch scoring sees).
+
+    Calls skorch's own ``predict_proba``, which reads skorch's cached predictions and datasets.
+    """
+    y_pred = NeuralNetClassifier.predict_proba(net, X).argmax(axis=1)
+    return float(np.mean(y_pred == np.asarray(y)))
+
+
+class CNNLSTMClassifier(NeuralNetClassifier):
+    """The recipe's 2-D CNN-LSTM, trained as the reference trains it, as a scikit-learn classifier.
+
+    Input: log-mel sequences, one ``(n_mels, n_frames_i)`` array per clip (the output of
+    :class:`~sersk.LogMelTransformer`); labels of any type. Each mini-batch is left-padded to its
+    longest sequence. Defaults: Adam, lr 0.005, coupled L2 5e-4 (not on biases), mini-batch 32,
+    3 epochs, lr x0.1 every 2 epochs, shuffled every epoch, no internal validation split.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class, default=CNNLSTM
+        The network; ``n_mels`` and ``n_classes`` are set from the data unless given as
+        ``module__n_mels`` / ``module__n_classes``. Sizes: ``module__filters``, ``module__pools``,
+        ``module__hidden_size``.
+    padding : {"masked", "reference"}, default="masked"
+        ``"masked"``: padded frames never influence real ones, so ``predict(X)[i]`` equals
+        ``predict(X[i:i+1])[0]``. ``"reference"``: the reference's zero padding, unmasked, where a
+        clip's prediction depends on the other clips of its batch.
+    validation_fraction : float, default=None
+        When set and no ``validation_data`` is passed to ``fit``, hold out this fraction of the
+        training data for the per-epoch validation: whole groups when ``groups`` is passed to ``fit``
+        (e.g. speakers, or the source clip of augmented copies), else a stratified random fraction.
+    random_state : int, default=None
+        Seeds the weights, the shuffling and the validation split; the global torch RNG is left as it was.
+    device : str, default="cuda" if available else "cpu"
+        Torch device for training and prediction.
+    lr, max_epochs, batch_size, optimizer, criterion, callbacks, verbose, **kwargs
+        As in :class:`skorch.NeuralNetClassifier`; ``callbacks__lr_scheduler__step_size`` and
+        ``optimizer__weight_decay`` reach the recipe's schedule and L2.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``fit``, sorted.
+    n_mels_ : int
+        Feature rows per sequence seen in ``fit``.
+    module_, optimizer_, history_ :
+        As in skorch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk import CNNLSTMClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.normal(size=(16, 20 + i % 7)).astype("float32") for i in range(40)]
+    >>> y = ["low", "high"] * 20
+    >>> clf = CNNLSTMClassifier(module__filters=(4, 4), module__pools=((2, 2), (2, 2)),
+    ...                         module__hidden_size=8, max_epochs=1, verbose=0, random_state=0)
+    >>> clf.fit(X, y).predict(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(
+        self,
+        module: type[torch.nn.Module] = CNNLSTM,
+        *,
+        criterion: type[torch.nn.Module] = torch.nn.CrossEntropyLoss,
+        optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
+        lr: float = _recipe.LR,
+        max_epochs: int = _recipe.MAX_EPOCHS,
+        batch_size: int = _recipe.BATCH_SIZE,
+        padding: str = "masked",
+        validation_fraction: float | None = None,
+        random_state: int | None = None,
+        device: str = DEFAULT_DEVICE,
+        train_split: Any = None,
+        iterator_train__shuffle: bool = True,
+        optimizer__weight_decay: float = _recipe.WEIGHT_DECAY,
+        optimizer__param_groups: list | None = None,
+        verbose: int = 1,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            device=device,
+            train_split=train_split,
+            iterator_train__shuffle=iterator_train__shuffle,
+            optimizer__weight_decay=optimizer__weight_decay,
+            optimizer__param_groups=NO_DECAY_ON_BIASES if optimizer__param_groups is None else optimizer__param_groups,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.padding = padding
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    @property
+    def _default_callbacks(self):
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("train_acc", EpochScoring(encoded_accuracy, name="train_acc", on_train=True, lower_is_better=False)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("valid_acc", EpochScoring(encoded_accuracy, name="valid_acc", lower_is_better=False)),
+            (
+                "lr_scheduler",
+                LRScheduler(StepLR, step_size=_recipe.LR_STEP_EPOCHS, gamma=_recipe.LR_GAMMA, step_every="epoch"),
+            ),
+            ("print_log", PrintLog()),
+        ]
+        if self.verbose:
+            callbacks.insert(-1, ("progress_bar", ProgressBar()))
+        return callbacks
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.classes_seen_
+
+    # ---- fitting -------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        validation_data: tuple[Any, Any] | None = None,
+        groups: Any = None,
+    ) -> "CNNLSTMClassifier":
+        """Train from scratch.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_mels, n_frames_i)
+            Training sequences.
+        y : array-like of shape (n_samples,)
+            Labels (strings or any sortable type).
+        validation_data : (X_val, y_val), optional
+            Held-out sequences scored once per epoch (never augmented copies of training clips).
+        groups : array-like of shape (n_samples,), optional
+            Group of each training sequence, for the ``validation_fraction`` split.
+
+        Returns
+        -------
+        self : CNNLSTMClassifier
+        """
+        X, y_enc, classes, valid, n_mels = self._check_fit_input(X, y, validation_data, groups)
+        saved = dict(self.__dict__)
+        try:
+            self.classes_seen_ = classes
+            self.n_mels_ = n_mels
+            self._valid_dataset = valid
+            with torch.random.fork_rng(devices=self._cuda_devices()):
+                if self.random_state is not None:
+                    torch.manual_seed(self.random_state)
+                super().fit(X, y_enc)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        finally:
+            self.__dict__.pop("_valid_dataset", None)
+        return self
+
+    def _check_fit_input(self, X, y, validation_data, groups):
+        if self.padding not in PADDING_MODES:
+            raise ValueError(f"padding={self.padding!r}; expected one of {PADDING_MODES}")
+        if y is None:
+            raise ValueError("y is required: CNNLSTMClassifier is a supervised classifier")
+        X = check_sequences(X)
+        y = np.asarray(y)
+        check_consistent_length(X, y)
+        if y.ndim != 1:
+            raise ValueError(f"y has shape {y.shape}; expected one label per sequence (1-D)")
+        classes, y_enc = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"y holds a single class ({classes[0]!r}); at least two are needed to train a classifier")
+        n_mels = X[0].shape[0]
+        valid = None
+        if validation_data is not None:
+            X_val, y_val = validation_data
+            X_val = check_sequences(X_val, n_features=n_mels)
+            y_val = np.asarray(y_val)
+            check_consistent_length(X_val, y_val)
+            unknown = np.setdiff1d(y_val, classes)
+            if len(unknown):
+                raise ValueError(f"validation labels {unknown.tolist()} do not occur in the training labels")
+            valid = (X_val, np.searchsorted(classes, y_val))
+        elif self.validation_fraction is not None:
+            if not 0 < self.validation_fraction < 1:
+                raise ValueError(f"validation_fraction={self.validation_fraction}; expected a float in (0, 1)")
+            train, held = self._validation_split(y_enc, groups)
+            valid = (X[held], y_enc[held])
+            X, y_enc = X[train], y_enc[train]
+        elif groups is not None:
+            raise ValueError("groups are only used with validation_fraction; set it, or drop groups")
+        return X, y_enc.astype(np.int64), classes, valid, n_mels
+
+    def _validation_split(self, y_enc, groups):
+        if groups is None:
+            splitter = StratifiedShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)
+            return next(splitter.split(np.zeros(len(y_enc)), y_enc))
+        groups = np.asarray(groups)
+        check_consistent_length(y_enc, groups)
+        if len(np.unique(groups)) < 2:
+            raise ValueError("validation_fraction with groups needs at least two distinct groups")
+        splitter = GroupShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)
+        return next(splitter.split(np.zeros(len(y_enc)), y_enc, groups))
+
+    def _cuda_devices(self) -> list[int]:
+        return [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset = self.get_dataset(X, y)
+        valid = getattr(self, "_valid_dataset", None)
+        if valid is not None:
+            return dataset, Dataset(*valid)
+        return super().get_split_datasets(X, y, **fit_params)
+
+    def initialize_module(self):
+        kwargs = self.get_params_for("module")
+        kwargs.setdefault("n_mels", getattr(self, "n_mels_", _recipe.N_MELS))
+        kwargs.setdefault("n_classes", len(getattr(self, "classes_seen_", ())) or 7)
+        kwargs["padding"] = self.padding
+        self.module_ = self.initialized_instance(self.module, kwargs)
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        prefix = "iterator_train" if training else "iterator_valid"
+        if "collate_fn" not in self.get_params_for(prefix):
+            factor = getattr(self.module_, "time_factor", _recipe.MIN_FRAMES)
+            collate = LeftPadCollate(min_frames=factor, multiple=factor if self.padding == "masked" else 1)
+            setattr(self, f"{prefix}__collate_fn", collate)
+            try:
+                return super().get_iterator(dataset, training=training)
+            finally:
+                delattr(self, f"{prefix}__collate_fn")
+        return super().get_iterator(dataset, training=training)
+
+    # ---- prediction ----------------------------------------------------------------------------
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (softmax of the logits).
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_mels, n_frames_i)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        check_is_fitted(self, "classes_seen_")
+        return super().predict_proba(check_sequences(X, n_features=self.n_mels_))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable label of each sequence.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_mels, n_frames_i)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on ``X`` and ``y`` (labels never seen in ``fit`` count as errors)."""
+        from sklearn.metrics import accuracy_score
+
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True  # a 3-D float array is read as one (n_mels, n_frames) array per clip
+        tags.non_deterministic = self.random_state is None
+        return tags

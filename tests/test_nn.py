@@ -1,0 +1,236 @@
+"""The CNN-LSTM module, left-padding collation and CNNLSTMClassifier."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from sersk import AudioLoader, CNNLSTM, CNNLSTMClassifier, LeftPadCollate, LogMelTransformer
+from sersk.nn.module import MaskedBatchNorm2d
+from sersk.utils.synthetic import make_band_energy_sequences
+
+SMALL = dict(module__filters=(8, 8, 16, 16), module__hidden_size=16, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def emodb_log_mels(emodb_wavs):
+    """Real log-mels of 40 clips spanning Emo-DB's range of lengths."""
+    lengths = [p.stat().st_size for p in emodb_wavs]
+    picks = [emodb_wavs[i] for i in np.argsort(lengths)[:: len(lengths) // 40][:40]]
+    X = LogMelTransformer().fit_transform(AudioLoader().fit_transform(picks))
+    y = np.array([p.name[5] for p in picks])
+    return X, y
+
+
+def test_block_shapes_follow_the_recipe():
+    net = CNNLSTM()
+    h = torch.zeros(2, 1, 128, 87)
+    shapes = []
+    for block in net.blocks:
+        h = block(h)
+        shapes.append(tuple(h.shape[1:]))
+    assert shapes == [(64, 64, 43), (64, 16, 21), (128, 4, 10), (128, 1, 5)]
+    assert net.lstm.input_size == 128 and net.lstm.hidden_size == 256
+    assert net(torch.zeros(2, 128, 87), torch.tensor([87, 60])).shape == (2, 7)
+
+
+def test_initialisation_follows_the_recipe():
+    net = CNNLSTM()
+    hidden = net.lstm.hidden_size
+    assert torch.all(net.blocks[0].conv.bias == 0) and torch.all(net.fc.bias == 0)
+    bias = net.lstm.bias_ih_l0 + net.lstm.bias_hh_l0
+    assert torch.all(bias[hidden : 2 * hidden] == 1) and torch.all(bias[:hidden] == 0)
+    w_hh = net.lstm.weight_hh_l0[:hidden]
+    torch.testing.assert_close(w_hh @ w_hh.T, torch.eye(hidden), atol=1e-4, rtol=0)
+    bound = np.sqrt(6 / (64 * 9 + 64 * 9))  # glorot-uniform limit for a 64->64 3x3 conv
+    assert net.blocks[1].conv.weight.abs().max() <= bound
+
+
+def test_left_padding_puts_real_frames_last():
+    seqs = [np.full((3, n), n + 1.0, np.float32) for n in (2, 5, 20)]
+    inputs, y = LeftPadCollate(min_frames=16, multiple=1)([(s, i) for i, s in enumerate(seqs)])
+    x = inputs["x"]
+    assert x.shape == (3, 3, 20) and inputs["lengths"].tolist() == [2, 5, 20] and y.tolist() == [0, 1, 2]
+    for row, n in enumerate((2, 5, 20)):
+        assert torch.all(x[row, :, 20 - n :] == n + 1) and torch.all(x[row, :, : 20 - n] == 0)
+    short, _ = LeftPadCollate(min_frames=16, multiple=16)([(seqs[0], 0)])
+    assert short["x"].shape[-1] == 16
+    padded, _ = LeftPadCollate(min_frames=16, multiple=16)([(seqs[2], 0)])
+    assert padded["x"].shape[-1] == 32
+
+
+def test_masked_batch_norm_counts_real_frames_only():
+    torch.manual_seed(0)
+    bn = MaskedBatchNorm2d(4).train()
+    plain = torch.nn.BatchNorm2d(4).train()
+    real = torch.randn(3, 4, 5, 6)
+    padded = torch.cat([torch.full((3, 4, 5, 2), 1e3), real], dim=-1)  # garbage on the left
+    mask = torch.ones(3, 1, 1, 8, dtype=torch.bool)
+    mask[..., :2] = False
+    torch.testing.assert_close(bn(padded, mask)[..., 2:], plain(real), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(bn.running_mean, plain.running_mean)
+    torch.testing.assert_close(bn.running_var, plain.running_var)
+
+
+def test_learns_a_synthetic_task_quickly():
+    X, y = make_band_energy_sequences(300, n_classes=3, random_state=0)
+    X_test, y_test = make_band_energy_sequences(100, n_classes=3, random_state=1)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=3, random_state=0, device="cpu").fit(X, y)
+    assert set(clf.classes_) == {"class0", "class1", "class2"}
+    assert clf.score(X_test, y_test) >= 0.95
+
+
+def test_string_labels_probabilities_and_history():
+    X, y = make_band_energy_sequences(64, random_state=0)
+    X_val, y_val = make_band_energy_sequences(20, random_state=1)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=2, random_state=0, device="cpu")
+    clf.fit(X, y, validation_data=(X_val, y_val))
+    proba = clf.predict_proba(X_val)
+    assert proba.shape == (20, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert clf.predict(X_val).dtype == y.dtype and set(clf.predict(X_val)) <= {"class0", "class1"}
+    assert len(clf.history) == 2
+    assert {"train_loss", "train_acc", "valid_loss", "valid_acc"} <= set(clf.history[-1])
+
+
+def test_recipe_optimiser_l2_and_schedule():
+    X, y = make_band_energy_sequences(40, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, random_state=0, device="cpu").fit(X, y)
+    decay = {}
+    names = {id(p): n for n, p in clf.module_.named_parameters()}
+    for group in clf.optimizer_.param_groups:
+        for p in group["params"]:
+            decay[names[id(p)]] = group["weight_decay"]
+    assert isinstance(clf.optimizer_, torch.optim.Adam)
+    assert decay["blocks.0.conv.weight"] == decay["blocks.0.bn.weight"] == decay["blocks.0.bn.bias"] == 5e-4
+    assert decay["lstm.weight_ih_l0"] == decay["lstm.weight_hh_l0"] == decay["fc.weight"] == 5e-4
+    assert decay["blocks.0.conv.bias"] == decay["lstm.bias_ih_l0"] == decay["fc.bias"] == 0
+    # 3 epochs, x0.1 after epoch 2: the last epoch trains at 0.0005
+    assert clf.history[:, "event_lr"] == pytest.approx([0.005, 0.005, 0.0005])
+
+
+def test_predictions_do_not_depend_on_the_batch(emodb_log_mels):
+    X, y = emodb_log_mels
+    assert len({x.shape[1] for x in X}) >= 30  # many different lengths
+    clf = CNNLSTMClassifier(max_epochs=1, random_state=0, device="cpu", verbose=0).fit(X, y)
+    together = clf.predict_proba(X)
+    alone = np.vstack([clf.predict_proba(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert all(clf.predict(X) == [clf.predict(X[i : i + 1])[0] for i in range(len(X))])
+
+    reference = clone(clf).set_params(padding="reference").fit(X, y)
+    together = reference.predict_proba(X)
+    alone = np.vstack([reference.predict_proba(X[i : i + 1]) for i in range(len(X))])
+    assert np.abs(together - alone).max() > 1e-4  # the reference's padding is batch-dependent
+
+
+def test_same_seed_same_model_and_global_rng_untouched():
+    X, y = make_band_energy_sequences(48, random_state=0)
+    state = torch.get_rng_state()
+    a = CNNLSTMClassifier(**SMALL, max_epochs=2, random_state=3, device="cpu").fit(X, y)
+    assert torch.equal(state, torch.get_rng_state())
+    b = CNNLSTMClassifier(**SMALL, max_epochs=2, random_state=3, device="cpu").fit(X, y)
+    c = CNNLSTMClassifier(**SMALL, max_epochs=2, random_state=4, device="cpu").fit(X, y)
+    for (name, pa), pb, pc in zip(a.module_.state_dict().items(), b.module_.state_dict().values(),
+                                  c.module_.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert not torch.equal(a.module_.fc.weight, c.module_.fc.weight)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_joblib_round_trip_of_classifier_and_pipeline(tmp_path):
+    X, y = make_band_energy_sequences(48, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(X, y)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    loaded = joblib.load(tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+    rng = np.random.default_rng(0)
+    waves = [rng.normal(scale=0.1 + 0.4 * (i % 2), size=16000).astype(np.float32) for i in range(24)]
+    labels = np.array(["quiet", "loud"] * 12)
+    pipe = Pipeline([("logmel", LogMelTransformer()), ("net", clone(clf))]).fit(waves, labels)
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "pipe.joblib").predict(waves), pipe.predict(waves))
+
+
+def test_clone_params_and_grid_search():
+    clf = CNNLSTMClassifier(**{**SMALL, "module__hidden_size": 12}, device="cpu", optimizer__weight_decay=1e-3)
+    params = clone(clf).get_params()
+    assert params["module__hidden_size"] == 12 and params["optimizer__weight_decay"] == 1e-3
+    assert params["padding"] == "masked" and params["lr"] == 0.005 and params["batch_size"] == 32
+    clf.set_params(module__hidden_size=10, lr=0.01)
+    assert clf.module__hidden_size == 10 and clf.lr == 0.01
+    X, y = make_band_energy_sequences(60, random_state=0)
+    search = GridSearchCV(
+        CNNLSTMClassifier(**SMALL, device="cpu", random_state=0),
+        {"lr": [0.005, 0.01], "max_epochs": [1, 2], "module__hidden_size": [8, 16]},
+        cv=2,
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 8
+    assert search.best_estimator_.module_.lstm.hidden_size == search.best_params_["module__hidden_size"]
+
+
+def test_validation_fraction_holds_out_whole_groups(monkeypatch):
+    X, y = make_band_energy_sequences(60, random_state=0)
+    groups = np.repeat(np.arange(12), 5)
+    seen = {}
+    original = CNNLSTMClassifier.get_split_datasets
+
+    def spy(self, X_, y_=None, **kw):
+        train, valid = original(self, X_, y_, **kw)
+        seen["train"] = {id(x) for x in train.X}
+        seen["valid"] = {id(x) for x in valid.X}
+        return train, valid
+
+    monkeypatch.setattr(CNNLSTMClassifier, "get_split_datasets", spy)
+    CNNLSTMClassifier(**SMALL, max_epochs=1, validation_fraction=0.25, random_state=0, device="cpu").fit(
+        X, y, groups=groups
+    )
+    group_of = {id(x): g for x, g in zip(X, groups)}
+    train_groups = {group_of[i] for i in seen["train"]}
+    valid_groups = {group_of[i] for i in seen["valid"]}
+    assert valid_groups and not train_groups & valid_groups
+
+
+@pytest.mark.parametrize(
+    "X, y, problem",
+    [
+        ([], [], "empty"),
+        ([np.zeros((128, 0), np.float32), np.zeros((128, 20), np.float32)], ["a", "b"], "clip 0 has 0 frames"),
+        ([np.full((128, 20), np.nan, np.float32), np.zeros((128, 20), np.float32)], ["a", "b"], "clip 0 contains NaN"),
+        ([np.zeros((128, 20), np.float32), np.zeros((64, 20), np.float32)], ["a", "b"], "clip 1 has 64 feature rows"),
+        ([np.zeros((128, 20), np.float32)] * 2, ["a", "a"], "single class"),
+        ([np.zeros((128, 20), np.float32)] * 3, ["a", "b"], "3 samples but y has 2"),
+        ([np.zeros(20, np.float32)] * 2, ["a", "b"], "expected a 2-D"),
+    ],
+)
+def test_bad_input_fails_before_training_and_keeps_the_fitted_state(X, y, problem):
+    good_X, good_y = make_band_energy_sequences(32, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(good_X, good_y)
+    before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    history = len(clf.history)
+    with pytest.raises(ValueError, match=problem):
+        clf.fit(X, y)
+    assert len(clf.history) == history
+    for k, v in clf.module_.state_dict().items():
+        assert torch.equal(v, before[k])
+    assert list(clf.classes_) == ["class0", "class1"]
+
+
+def test_predict_checks_the_number_of_bands():
+    X, y = make_band_energy_sequences(32, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu").fit(X, y)
+    with pytest.raises(ValueError, match="clip 0 has 64 feature rows; expected 128"):
+        clf.predict([np.zeros((64, 20), np.float32)])
+
+
+def test_unfitted_predict_raises():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        CNNLSTMClassifier().predict([np.zeros((128, 20), np.float32)])
