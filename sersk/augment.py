@@ -162,9 +162,11 @@ class AugmentedWaveforms(Sequence):
         idx = np.asarray(key)
         if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
             raise TypeError(f"index with an int, a slice or a 1-D sequence of ints, not {type(key).__name__}")
-        if idx.size and not ((idx >= -n) & (idx < n)).all():
+        if idx.size == 0:
+            return []
+        if not ((idx >= -n) & (idx < n)).all():
             raise IndexError(f"indices out of range for {n} augmented copies")
-        return self._compute(idx.astype(np.int64) % max(n, 1))
+        return self._compute(idx.astype(np.int64) % n)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for start in range(0, len(self), _CHUNK_COPIES):

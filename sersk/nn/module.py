@@ -24,18 +24,20 @@ class MaskedBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
         if mask is None or not self.training:
             return super().forward(x)
-        weights = mask.to(x.dtype)
+        weights = mask.to(x.dtype).reshape(x.shape[0], 1, -1)  # (batch, 1, time)
         count = weights.sum() * x.shape[2]
-        mean = (x * weights).sum(dim=(0, 2, 3)) / count
-        centred = x - mean[None, :, None, None]
-        var = (centred.square() * weights).sum(dim=(0, 2, 3)) / count
+        # reduce frequency first (one pass each), then the small (batch, channel, time) sums
+        mean = (x.sum(dim=2) * weights).sum(dim=(0, 2)) / count
+        mean_sq = (x.square().sum(dim=2) * weights).sum(dim=(0, 2)) / count
+        var = (mean_sq - mean.square()).clamp(min=0)
         with torch.no_grad():
             self.num_batches_tracked += 1
             unbiased = var * count / (count - 1).clamp(min=1)
             self.running_mean.lerp_(mean, self.momentum)
             self.running_var.lerp_(unbiased, self.momentum)
-        scale = self.weight / torch.sqrt(var + self.eps)
-        return centred * scale[None, :, None, None] + self.bias[None, :, None, None]
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        shift = self.bias - mean * scale
+        return torch.addcmul(shift[None, :, None, None], x, scale[None, :, None, None])
 
 
 class ConvBlock(nn.Module):
@@ -47,12 +49,17 @@ class ConvBlock(nn.Module):
         self.bn = MaskedBatchNorm2d(out_channels, eps=1e-5)
         self.pool = nn.MaxPool2d(kernel_size=pool, stride=pool)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = torch.relu(self.bn(self.conv(x), mask))
-        if mask is not None:
-            # ReLU output is >= 0, so zeroed padding never wins a max-pool over a real frame
-            x = x * mask.to(x.dtype)
-        return self.pool(x)
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, pooled_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``mask``/``pooled_mask``: real time steps before/after pooling, shape (batch, 1, 1, time)."""
+        x = self.pool(torch.relu(self.bn(self.conv(x), mask)))
+        if pooled_mask is not None:
+            # zero the padding, so the next conv sees exactly what an unpadded clip's edge shows it.
+            # A pooling window straddling the edge mixes in one frame computed from the clip's own
+            # first frames and zeros: the same for the clip alone, since padding keeps the alignment.
+            x = x * pooled_mask.to(x.dtype)
+        return x
 
 
 class CNNLSTM(nn.Module):
@@ -135,13 +142,14 @@ class CNNLSTM(nn.Module):
         h = x.unsqueeze(1)
         masked = self.padding == "masked" and lengths is not None
         pad = (n_frames - lengths.to(x.device)) if masked else None
-        for block, factor in zip(self.blocks, [1, *self.time_factors[:-1]]):
-            mask = None
-            if masked:
-                # real steps at this resolution start at pad // factor
-                steps = torch.arange(h.shape[-1], device=x.device)
-                mask = (steps[None, :] >= (pad // factor)[:, None])[:, None, None, :]
-            h = block(h, mask)
+        masks: list[torch.Tensor | None] = [None] * (len(self.blocks) + 1)
+        if masked:
+            # real steps at each resolution start at pad // (time pooling so far)
+            for level, factor in enumerate([1, *self.time_factors]):
+                steps = torch.arange(n_frames // factor, device=x.device)
+                masks[level] = (steps[None, :] >= (pad // factor)[:, None])[:, None, None, :]
+        for level, block in enumerate(self.blocks):
+            h = block(h, masks[level], masks[level + 1])
         seq = h.permute(0, 3, 1, 2).flatten(2)  # (batch, steps, channels * frequency)
         if not masked:
             out, _ = self.lstm(seq)

@@ -1,0 +1,116 @@
+"""Seeded train/validation/test splits: the reference's per-label split and a speaker-disjoint one."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+
+class Split(NamedTuple):
+    """Indices of a train/validation/test split."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+
+def _check_fractions(train_size: float, validation_size: float) -> None:
+    if not (0 < train_size < 1 and 0 <= validation_size < 1 and train_size + validation_size < 1):
+        raise ValueError(
+            f"need 0 < train_size, 0 <= validation_size and train_size + validation_size < 1; "
+            f"got train_size={train_size}, validation_size={validation_size}"
+        )
+
+
+def reference_split(
+    y: Any, *, train_size: float = 0.7, validation_size: float = 0.15, random_state: Any = None
+) -> Split:
+    """The reference's split: per label, at random over files (speaker-dependent).
+
+    For each label with ``n`` files, ``floor(train_size * n)`` go to training,
+    ``floor(validation_size * n)`` to validation and the rest to test (as MATLAB's
+    ``splitEachLabel``; on Emo-DB: 371 / 77 / 87 files).
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels.
+    train_size, validation_size : float, default=0.7, 0.15
+        Fractions of each label's files.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffling.
+
+    Returns
+    -------
+    split : Split
+        Sorted index arrays ``train``, ``validation``, ``test``.
+
+    Examples
+    --------
+    >>> from sersk.model_selection import reference_split
+    >>> split = reference_split(["a"] * 10 + ["b"] * 20, random_state=0)
+    >>> len(split.train), len(split.validation), len(split.test)
+    (21, 4, 5)
+    """
+    _check_fractions(train_size, validation_size)
+    y = np.asarray(y)
+    rng = check_random_state(random_state)
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        n_train = int(np.floor(train_size * len(idx)))
+        n_val = int(np.floor(validation_size * len(idx)))
+        if len(idx) - n_train - n_val < 1 or n_train < 1:
+            raise ValueError(f"label {label!r} has {len(idx)} file(s): too few to split {train_size}/{validation_size}")
+        for part, chunk in zip(parts, np.split(idx, [n_train, n_train + n_val])):
+            part.append(chunk)
+    return Split(*(np.sort(np.concatenate(p)) for p in parts))
+
+
+def speaker_disjoint_split(
+    y: Any, groups: Any, *, train_size: float = 0.7, validation_size: float = 0.15, random_state: Any = None
+) -> Split:
+    """A split of the same proportions over speakers: no speaker is in two parts.
+
+    Speakers are shuffled and dealt to test, then validation, until each holds at least its share
+    of the files; the rest train.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels (only their number is used).
+    groups : array-like of shape (n_samples,)
+        Speaker of each file.
+    train_size, validation_size : float, default=0.7, 0.15
+        Fractions of the files.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the speaker order.
+
+    Returns
+    -------
+    split : Split
+        Sorted index arrays ``train``, ``validation``, ``test``.
+    """
+    _check_fractions(train_size, validation_size)
+    y, groups = np.asarray(y), np.asarray(groups)
+    if len(groups) != len(y):
+        raise ValueError(f"groups has {len(groups)} entries but y has {len(y)}; they must match")
+    speakers = check_random_state(random_state).permutation(np.unique(groups))
+    if len(speakers) < 3:
+        raise ValueError(f"{len(speakers)} speaker(s): a speaker-disjoint three-way split needs at least 3")
+    counts = {s: int(np.sum(groups == s)) for s in speakers}
+    test_share = (1 - train_size - validation_size) * len(y)
+    assigned: dict[str, list] = {"test": [], "validation": [], "train": []}
+    for part, share in (("test", test_share), ("validation", validation_size * len(y))):
+        total = 0
+        while total < share and len(speakers) - sum(map(len, assigned.values())) > 1:
+            speaker = speakers[sum(map(len, assigned.values()))]
+            assigned[part].append(speaker)
+            total += counts[speaker]
+    assigned["train"] = list(speakers[sum(map(len, assigned.values())) :])
+    if not all(assigned.values()):
+        raise ValueError("too few speakers for a non-empty train, validation and test part")
+    idx = {part: np.flatnonzero(np.isin(groups, members)) for part, members in assigned.items()}
+    return Split(idx["train"], idx["validation"], idx["test"])

@@ -1,0 +1,178 @@
+"""The recipe's four steps as one pipeline that validates on held-out, never-augmented clips."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from imblearn.pipeline import Pipeline
+from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+from sklearn.utils import _safe_indexing
+
+from . import _recipe
+from .augment import AugmentingResampler
+from .features import LogMelTransformer
+from .io import AudioLoader
+from .nn import CNNLSTMClassifier
+from .nn.classifier import DEFAULT_DEVICE
+
+
+class EmotionPipeline(Pipeline):
+    """imbalanced-learn's Pipeline (samplers run in ``fit`` only) with per-epoch validation data.
+
+    The final step gets ``validation_data`` passed through the fitted non-sampler steps (decoded
+    and featurised, never augmented). It comes from ``fit(..., validation_data=(X_val, y_val))`` or,
+    with ``validation_fraction``, from clips held out of ``X`` *before* augmentation: whole groups
+    when ``fit`` gets ``groups`` (speakers), else a stratified fraction of the clips. Either way no
+    copy of a training clip reaches the validation data.
+
+    Parameters
+    ----------
+    steps : list of (str, estimator)
+        As in :class:`imblearn.pipeline.Pipeline`; the last step's ``fit`` must take ``validation_data``
+        when validation is used.
+    validation_fraction : float, default=None
+        Fraction of the clips (or groups) held out for validation when no ``validation_data`` is given.
+    random_state : int, default=None
+        Seeds the held-out split.
+    memory, verbose :
+        As in :class:`imblearn.pipeline.Pipeline`.
+    """
+
+    def __init__(
+        self,
+        steps: list[tuple[str, Any]],
+        *,
+        validation_fraction: float | None = None,
+        random_state: int | None = None,
+        memory: Any = None,
+        verbose: bool = False,
+    ):
+        super().__init__(steps, memory=memory, verbose=verbose)
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def fit(
+        self, X: Any, y: Any = None, *, groups: Any = None, validation_data: tuple[Any, Any] | None = None, **params
+    ) -> "EmotionPipeline":
+        """Fit every step; validate the final one on held-out clips once per epoch.
+
+        Parameters
+        ----------
+        X : sequence of str, os.PathLike or waveforms
+            Training clips.
+        y : array-like of shape (n_samples,)
+            Labels.
+        groups : array-like of shape (n_samples,), optional
+            Speaker of each clip, for a speaker-disjoint ``validation_fraction`` split.
+        validation_data : (X_val, y_val), optional
+            Held-out clips in the same form as ``X``.
+        **params :
+            ``step__param`` fit parameters, as in scikit-learn's Pipeline.
+
+        Returns
+        -------
+        self : EmotionPipeline
+        """
+        if y is not None and len(X) != len(y):
+            raise ValueError(f"X has {len(X)} clips but y has {len(y)} labels; they must match")
+        if validation_data is None and self.validation_fraction is not None:
+            train, held = self._hold_out(y, groups)
+            validation_data = (_safe_indexing(X, held), _safe_indexing(y, held))
+            X, y = _safe_indexing(X, train), _safe_indexing(y, train)
+        elif groups is not None:
+            raise ValueError("groups are only used with validation_fraction; set it, or drop groups")
+        if validation_data is None:
+            return super().fit(X, y, **params)
+        routed = self._check_method_params(method="fit", props=params)
+        Xt, yt = self._fit(X, y, routed, raw_params=params)
+        X_val, y_val = validation_data
+        for _, _, step in self._iter(with_final=False, filter_resample=True):
+            X_val = step.transform(X_val)
+        last = self._get_metadata_for_step(
+            step_idx=len(self) - 1, step_params=routed[self.steps[-1][0]], all_params=params
+        )
+        self._final_estimator.fit(Xt, yt, validation_data=(X_val, y_val), **last["fit"])
+        return self
+
+    def _hold_out(self, y: Any, groups: Any) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction={self.validation_fraction}; expected a float in (0, 1)")
+        y = np.asarray(y)
+        if groups is None:
+            splitter = StratifiedShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)
+            return next(splitter.split(np.zeros(len(y)), y))
+        groups = np.asarray(groups)
+        if len(groups) != len(y):
+            raise ValueError(f"groups has {len(groups)} entries but y has {len(y)}; they must match")
+        splitter = GroupShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)
+        return next(splitter.split(np.zeros(len(y)), y, groups))
+
+
+def make_pipeline(
+    *,
+    n_augmentations: int = _recipe.N_AUGMENTATIONS,
+    max_epochs: int = _recipe.MAX_EPOCHS,
+    batch_size: int = _recipe.BATCH_SIZE,
+    lr: float = _recipe.LR,
+    padding: str = "masked",
+    validation_fraction: float | None = None,
+    device: str = DEFAULT_DEVICE,
+    n_jobs: int | None = None,
+    random_state: int | None = None,
+    memory: Any = None,
+    verbose: int = 0,
+) -> EmotionPipeline:
+    """The recipe end to end: load -> augment (fit only) -> log-mel -> CNN-LSTM.
+
+    Every step keeps its own parameters (``augment__noise_p``, ``logmel__n_mels``,
+    ``net__module__hidden_size``, ...); the arguments here set the common ones.
+
+    Parameters
+    ----------
+    n_augmentations : int, default=75
+        Augmented copies per training clip.
+    max_epochs, batch_size, lr : default=3, 32, 0.005
+        The network's training.
+    padding : {"masked", "reference"}, default="masked"
+        See :class:`~sersk.CNNLSTMClassifier`.
+    validation_fraction : float, default=None
+        Clips (or speakers, with ``fit(..., groups=...)``) held out before augmentation for the
+        per-epoch validation.
+    device : str, default="cuda" if available else "cpu"
+        Where log-mels and the network run.
+    n_jobs : int, default=None
+        Workers for decoding and augmentation.
+    random_state : int, default=None
+        Seeds the augmentation, the network and the validation split.
+    memory : str or joblib.Memory, default=None
+        Caches fitted steps, e.g. decoding and featurising a fold once for a sweep of network parameters.
+    verbose : int, default=0
+        Progress bars and per-epoch logs when > 0.
+
+    Returns
+    -------
+    pipeline : EmotionPipeline
+    """
+    return EmotionPipeline(
+        [
+            ("load", AudioLoader(n_jobs=n_jobs)),
+            (
+                "augment",
+                AugmentingResampler(
+                    n_augmentations=n_augmentations, n_jobs=n_jobs, random_state=random_state, verbose=bool(verbose)
+                ),
+            ),
+            ("logmel", LogMelTransformer(device=device)),
+            (
+                "net",
+                CNNLSTMClassifier(
+                    max_epochs=max_epochs, batch_size=batch_size, lr=lr, padding=padding, device=device,
+                    random_state=random_state, verbose=verbose,
+                ),
+            ),
+        ],
+        validation_fraction=validation_fraction,
+        random_state=random_state,
+        memory=memory,
+    )
