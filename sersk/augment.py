@@ -176,12 +176,13 @@ class AugmentedWaveforms(Sequence):
         """The copies at ``positions``, in order; parallel batches each carry only their source clips."""
         if positions.size == 0:
             return []
-        n_batches = min(positions.size, effective_n_jobs(self._n_jobs) * _BATCHES_PER_JOB)
+        n_jobs = effective_n_jobs(self._n_jobs)
+        n_batches = min(positions.size, n_jobs * _BATCHES_PER_JOB)
         tasks = [
             ({s: self._waveforms[s] for s in np.unique(rows[:, 0]).tolist()}, rows, self._chain, self._seed)
             for rows in np.array_split(self._table[positions], n_batches)
         ]
-        if effective_n_jobs(self._n_jobs) == 1:
+        if n_jobs == 1 or n_batches == 1:  # no worker to start for a single copy
             batches = (_augment_batch(*task) for task in tasks)
         else:
             # processes, not threads: the chain reseeds the process-global RNGs

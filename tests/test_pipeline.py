@@ -1,0 +1,205 @@
+"""The end-to-end pipeline: paths in, labels out; no leakage; grouped CV; caching; persistence."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pytest
+import soundfile as sf
+from joblib import Memory
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, StratifiedGroupKFold, cross_validate
+
+from sersk import AudioLoader, AugmentingResampler, CNNLSTMClassifier, EmotionPipeline, LogMelTransformer, make_pipeline
+from sersk.model_selection import reference_split, speaker_disjoint_split
+from sersk.utils.synthetic import make_tone
+
+SMALL_NET = {
+    "net__module__filters": (4, 4, 8, 8),
+    "net__module__hidden_size": 8,
+    "net__max_epochs": 1,
+    "net__device": "cpu",
+    "logmel__device": "cpu",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """18 short WAVs: 3 speakers x 2 emotions x 3 clips; each clip a different length."""
+    root = tmp_path_factory.mktemp("corpus")
+    paths, labels, speakers = [], [], []
+    for i in range(18):
+        speaker, emotion = f"s{i % 3}", ["low", "high"][(i // 3) % 2]
+        path = root / f"{speaker}_{emotion}_{i}.wav"
+        wave = make_tone(200 if emotion == "low" else 2000, (10240 + 512 * i) / 16000)
+        sf.write(path, wave, 16000)
+        paths.append(str(path))
+        labels.append(emotion)
+        speakers.append(speaker)
+    return np.array(paths), np.array(labels), np.array(speakers)
+
+
+def small_pipeline(**params):
+    return make_pipeline(n_augmentations=2, random_state=0).set_params(**{**SMALL_NET, **params})
+
+
+def test_fits_on_paths_and_predicts_one_label_per_path(corpus, monkeypatch):
+    paths, labels, _ = corpus
+    calls = {"resample": 0}
+    original = AugmentingResampler.fit_resample
+
+    def counting(self, X, y):
+        calls["resample"] += 1
+        return original(self, X, y)
+
+    monkeypatch.setattr(AugmentingResampler, "fit_resample", counting)
+    pipe = small_pipeline().fit(paths, labels)
+    assert calls["resample"] == 1
+    assert len(pipe[-1].history) == 1
+    pred = pipe.predict(paths[:5])
+    proba = pipe.predict_proba(paths[:5])
+    score = pipe.score(paths, labels)
+    assert pred.shape == (5,) and proba.shape == (5, 2) and 0 <= score <= 1
+    assert calls["resample"] == 1  # never at predict, predict_proba or score
+
+
+def test_the_network_trains_on_augmented_copies_only(corpus, monkeypatch):
+    paths, labels, _ = corpus
+    seen = {}
+    original = CNNLSTMClassifier.fit
+
+    def spy(self, X, y, **kw):
+        seen["n"] = len(X)
+        return original(self, X, y, **kw)
+
+    monkeypatch.setattr(CNNLSTMClassifier, "fit", spy)
+    small_pipeline().set_params(augment__n_augmentations=3).fit(paths, labels)
+    assert seen["n"] == 3 * len(paths)
+
+
+def test_no_copy_of_a_training_clip_reaches_validation(corpus, monkeypatch):
+    paths, labels, speakers = corpus
+    seen = {}
+    resample, fit = AugmentingResampler.fit_resample, CNNLSTMClassifier.fit
+
+    def spy_resample(self, X, y):
+        seen["train_lengths"] = {len(x) for x in X}
+        return resample(self, X, y)
+
+    def spy_fit(self, X, y, validation_data=None, **kw):
+        seen["valid"] = validation_data
+        return fit(self, X, y, validation_data=validation_data, **kw)
+
+    monkeypatch.setattr(AugmentingResampler, "fit_resample", spy_resample)
+    monkeypatch.setattr(CNNLSTMClassifier, "fit", spy_fit)
+    pipe = small_pipeline().set_params(validation_fraction=0.3)
+    pipe.fit(paths, labels, groups=speakers)
+    X_val, y_val = seen["valid"]
+    # each clip has its own length, so frame counts identify the clips
+    train_frames = {1 + (n - 2048) // 512 for n in seen["train_lengths"]}
+    assert len(X_val) == 6 and not train_frames & {x.shape[1] for x in X_val}
+    assert len(seen["train_lengths"]) == 12
+
+
+def test_grouped_cv_never_trains_on_a_test_speaker(corpus, monkeypatch):
+    paths, labels, speakers = corpus
+    speaker_of = dict(zip(paths, speakers))
+    folds = []
+    fit = EmotionPipeline.fit
+
+    def spy(self, X, y=None, **kw):
+        folds.append({speaker_of[p] for p in X})
+        return fit(self, X, y, **kw)
+
+    monkeypatch.setattr(EmotionPipeline, "fit", spy)
+    result = cross_validate(
+        small_pipeline(), paths, labels, groups=speakers, cv=LeaveOneGroupOut(), return_indices=True
+    )
+    for train_speakers, test_idx in zip(folds, result["indices"]["test"]):
+        assert not train_speakers & set(speakers[test_idx])
+    assert len(folds) == 3
+
+
+def test_grid_search_with_cached_features(corpus, tmp_path, monkeypatch):
+    paths, labels, speakers = corpus
+    counts = {"load": 0, "logmel": 0}
+    load, logmel = AudioLoader.transform, LogMelTransformer.transform
+
+    def count_load(self, X):
+        counts["load"] += 1
+        return load(self, X)
+
+    def count_logmel(self, X):
+        counts["logmel"] += 1
+        return logmel(self, X)
+
+    monkeypatch.setattr(AudioLoader, "transform", count_load)
+    monkeypatch.setattr(LogMelTransformer, "transform", count_logmel)
+    pipe = small_pipeline().set_params(memory=Memory(tmp_path / "cache", verbose=0))
+    grid = {"net__lr": [0.005, 0.01], "net__module__hidden_size": [4, 8]}
+    search = GridSearchCV(pipe, grid, cv=StratifiedGroupKFold(n_splits=3), refit=False)
+    search.fit(paths, labels, groups=speakers)
+    n_folds, n_candidates = 3, 4
+    # fitting: each fold's training clips are decoded and featurised once, not once per candidate;
+    # scoring decodes and featurises each candidate's test fold (transform is not cached)
+    fit_calls = n_folds
+    score_calls = n_folds * n_candidates
+    assert counts["load"] == fit_calls + score_calls
+    assert counts["logmel"] == fit_calls + score_calls
+    assert len(search.cv_results_["params"]) == n_candidates
+
+
+def test_pipeline_and_best_estimator_round_trip_through_joblib(corpus, tmp_path):
+    paths, labels, speakers = corpus
+    search = GridSearchCV(small_pipeline(), {"net__lr": [0.005, 0.01]}, cv=LeaveOneGroupOut())
+    search.fit(paths, labels, groups=speakers)
+    joblib.dump(search.best_estimator_, tmp_path / "best.joblib")
+    loaded = joblib.load(tmp_path / "best.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(paths), search.best_estimator_.predict_proba(paths))
+    assert clone(search.best_estimator_).get_params()["augment__n_augmentations"] == 2
+
+
+def test_same_seed_same_pipeline(corpus):
+    paths, labels, _ = corpus
+    a = small_pipeline().fit(paths, labels).predict_proba(paths)
+    b = small_pipeline().fit(paths, labels).predict_proba(paths)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs, problem",
+    [
+        ({"y": ["low"] * 5}, "18 clips but y has 5"),
+        ({"groups": ["s0"] * 3}, "groups has 3 entries"),
+    ],
+)
+def test_bad_fit_input_fails_before_any_work(corpus, kwargs, problem):
+    paths, labels, _ = corpus
+    y = kwargs.pop("y", labels)
+    pipe = small_pipeline().set_params(validation_fraction=0.3)
+    with pytest.raises(ValueError, match=problem):
+        pipe.fit(paths, y, **kwargs)
+
+
+def test_reference_split_matches_the_reference_counts():
+    y = np.repeat(list("WLEAFTN"), [127, 81, 46, 69, 71, 62, 79])
+    split = reference_split(y, random_state=0)
+    assert [len(p) for p in split] == [371, 77, 87]
+    assert len(np.unique(np.concatenate(split))) == len(y)
+    np.testing.assert_array_equal(reference_split(y, random_state=0).test, split.test)
+    assert not np.array_equal(reference_split(y, random_state=1).test, split.test)
+
+
+def test_speaker_disjoint_split_keeps_speakers_apart():
+    rng = np.random.default_rng(0)
+    speakers = rng.choice([f"{s:02d}" for s in range(10)], 500)
+    y = rng.choice(list("abc"), 500)
+    split = speaker_disjoint_split(y, speakers, random_state=0)
+    parts = [set(speakers[p]) for p in split]
+    assert all(parts) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert sum(map(len, split)) == 500
+
+
+def test_a_label_too_rare_to_split_is_named():
+    with pytest.raises(ValueError, match="label 'x' has 1 file"):
+        reference_split(["x"] + ["y"] * 20)
