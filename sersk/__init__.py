@@ -1,6 +1,7 @@
 """sersk: speech emotion recognition as scikit-learn estimators."""
 
 from .augment import AugmentedWaveforms, AugmentingResampler
+from .batch import BatchPrediction, predict_files
 from .features import LogMelTransformer
 from .io import AudioLoader, read_audio
 from .nn import CNNLSTM, CNNLSTMClassifier, LeftPadCollate
@@ -12,12 +13,14 @@ __all__ = [
     "AudioLoader",
     "AugmentedWaveforms",
     "AugmentingResampler",
+    "BatchPrediction",
     "CNNLSTM",
     "CNNLSTMClassifier",
     "EmotionPipeline",
     "LeftPadCollate",
     "LogMelTransformer",
     "make_pipeline",
+    "predict_files",
     "read_audio",
     "__version__",
 ]

@@ -99,15 +99,14 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     batch_size : int, default=None
         Clips featurised in one torch call; ``None`` means 4 on the CPU (cache-sized, fastest there)
         and 256 on CUDA.
-    device : str, default=None
-        Torch device; ``None`` picks ``"cuda"`` when available, else ``"cpu"``.
+    device : str, default="auto"
+        Torch device; ``"auto"`` (or ``None``) picks ``"cuda"`` when available, else ``"cpu"``, each
+        time it transforms (so a fitted transformer moves between machines).
 
     Attributes
     ----------
     mel_filters_ : ndarray of shape (n_fft // 2 + 1, n_mels)
         The filterbank applied to each power spectrum.
-    device_ : str
-        The device used.
 
     Examples
     --------
@@ -149,7 +148,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         log_eps: float = _recipe.LOG_EPS,
         dtype: str = "float32",
         batch_size: int | None = None,
-        device: str | None = None,
+        device: str | None = "auto",
     ):
         self.sample_rate = sample_rate
         self.n_fft = n_fft
@@ -189,7 +188,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             n_fft=self.n_fft, n_mels=self.n_mels, sample_rate=self.sample_rate,
             f_min=float(self.f_min), f_max=f_max, mel_scale=self.mel_scale, norm=self.norm,
         )
-        self.device_ = resolve_device(self.device)
+        resolve_device(self.device)
         if X is not None:
             check_waveforms(X, min_samples=self.n_fft)
         return self
@@ -197,7 +196,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     def _batch_size(self) -> int:
         if self.batch_size is not None:
             return self.batch_size
-        return 256 if self.device_.startswith("cuda") else 4
+        return 256 if resolve_device(self.device).startswith("cuda") else 4
 
     def transform(self, X: Any) -> np.ndarray:
         """Compute the log-mel spectrogram of each clip.
@@ -229,7 +228,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     def _featurise(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         """Featurise clips in batches of similar length; returns them in input order."""
         dtype = _DTYPES[self.dtype]
-        device = torch.device(self.device_)
+        device = torch.device(resolve_device(self.device))
         window = _WINDOWS[self.window](self.n_fft, periodic=True, dtype=dtype, device=device)
         filters = torch.as_tensor(self.mel_filters_, dtype=dtype, device=device)
         order = np.argsort([len(w) for w in waves], kind="stable")

@@ -14,7 +14,6 @@ from .augment import AugmentingResampler
 from .features import LogMelTransformer
 from .io import AudioLoader
 from .nn import CNNLSTMClassifier
-from .nn.classifier import DEFAULT_DEVICE
 
 
 class EmotionPipeline(Pipeline):
@@ -117,7 +116,7 @@ def make_pipeline(
     lr: float = _recipe.LR,
     padding: str = "masked",
     validation_fraction: float | None = None,
-    device: str = DEFAULT_DEVICE,
+    device: str = "auto",
     n_jobs: int | None = None,
     random_state: int | None = None,
     memory: Any = None,
@@ -139,8 +138,8 @@ def make_pipeline(
     validation_fraction : float, default=None
         Clips (or speakers, with ``fit(..., groups=...)``) held out before augmentation for the
         per-epoch validation.
-    device : str, default="cuda" if available else "cpu"
-        Where log-mels and the network run.
+    device : str, default="auto"
+        Where log-mels and the network run; ``"auto"`` picks CUDA when available, at run time.
     n_jobs : int, default=None
         Workers for decoding and augmentation.
     random_state : int, default=None

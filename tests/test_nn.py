@@ -234,3 +234,24 @@ def test_unfitted_predict_raises():
 
     with pytest.raises(NotFittedError):
         CNNLSTMClassifier().predict([np.zeros((128, 20), np.float32)])
+
+
+def test_auto_device_is_resolved_at_run_time_and_kept_as_a_parameter(tmp_path):
+    X, y = make_band_energy_sequences(32, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0)
+    assert clf.get_params()["device"] == "auto"
+    clf.fit(X, y)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert clf.device == "auto" and next(clf.module_.parameters()).device.type == expected
+    joblib.dump(clf, tmp_path / "auto.joblib")
+    loaded = joblib.load(tmp_path / "auto.joblib")
+    assert loaded.device == "auto"
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+
+
+def test_unavailable_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    X, y = make_band_energy_sequences(16, random_state=0)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        CNNLSTMClassifier(**SMALL, device="cuda").fit(X, y)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -14,11 +16,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch.optim.lr_scheduler import StepLR
 
 from .. import _recipe
+from ..utils._device import resolve_device
 from ..utils.validation import check_consistent_length, check_sequences
 from .collate import LeftPadCollate
 from .module import PADDING_MODES, CNNLSTM
-
-DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 # Coupled L2 (Adam's weight_decay) applies to conv/FC/LSTM weights and batch-norm scale and offset,
 # not to conv/FC/LSTM biases.
@@ -62,8 +63,11 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         (e.g. speakers, or the source clip of augmented copies), else a stratified random fraction.
     random_state : int, default=None
         Seeds the weights, the shuffling and the validation split; the global torch RNG is left as it was.
-    device : str, default="cuda" if available else "cpu"
-        Torch device for training and prediction.
+    device : str, default="auto"
+        Torch device for training and prediction; ``"auto"`` (or ``None``) picks ``"cuda"`` when
+        available, else ``"cpu"``, at each ``fit`` and ``predict`` (so a model fitted on a GPU loads
+        and predicts on a machine without one, and a pipeline built on a CPU client trains on a GPU
+        worker).
     lr, max_epochs, batch_size, optimizer, criterion, callbacks, verbose, **kwargs
         As in :class:`skorch.NeuralNetClassifier`; ``callbacks__lr_scheduler__step_size`` and
         ``optimizer__weight_decay`` reach the recipe's schedule and L2.
@@ -102,7 +106,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         padding: str = "masked",
         validation_fraction: float | None = None,
         random_state: int | None = None,
-        device: str = DEFAULT_DEVICE,
+        device: str | None = "auto",
         train_split: Any = None,
         iterator_train__shuffle: bool = True,
         optimizer__weight_decay: float = _recipe.WEIGHT_DECAY,
@@ -184,7 +188,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             self.classes_seen_ = classes
             self.n_mels_ = n_mels
             self._valid_dataset = valid
-            with torch.random.fork_rng(devices=self._cuda_devices()):
+            with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
                 if self.random_state is not None:
                     torch.manual_seed(self.random_state)
                 super().fit(X, y_enc)
@@ -240,6 +244,37 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             raise ValueError("validation_fraction with groups needs at least two distinct groups")
         splitter = GroupShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)
         return next(splitter.split(np.zeros(len(y_enc)), y_enc, groups))
+
+    @contextmanager
+    def _resolved_device(self) -> Iterator[None]:
+        """Within the block, ``self.device`` is a concrete device (skorch reads it everywhere)."""
+        requested = self.device
+        if requested not in (None, "auto"):
+            resolve_device(requested)  # a clear error for an unavailable CUDA
+            yield
+            return
+        self.device = resolve_device(requested)
+        try:
+            yield
+        finally:
+            self.device = requested
+
+    def initialize(self):
+        with self._resolved_device():
+            return super().initialize()
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        with self._resolved_device():
+            yield from super().forward_iter(X, training=training, device=device)
+
+    def __setstate__(self, state):
+        requested = state.get("device")
+        if requested in (None, "auto"):
+            state = {**state, "device": resolve_device(requested)}
+            super().__setstate__(state)
+            self.device = requested
+        else:
+            super().__setstate__(state)
 
     def _cuda_devices(self) -> list[int]:
         return [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []

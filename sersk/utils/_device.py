@@ -11,7 +11,9 @@ def resolve_device(device: str | torch.device | None) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     device = str(device)
     try:
-        torch.device(device)
+        kind = torch.device(device).type
     except RuntimeError as exc:
-        raise ValueError(f"device={device!r} is not a torch device (use 'cpu', 'cuda', 'cuda:0' or None)") from exc
+        raise ValueError(f"device={device!r} is not a torch device (use 'auto', 'cpu', 'cuda' or 'cuda:0')") from exc
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available here; use device='auto' or 'cpu'")
     return device
