@@ -58,15 +58,18 @@ def main() -> None:
     peak = matmul_rate()
     print(f"float32 matmul (2048^3):               {peak / 1e9:7.1f} GFLOP/s")
     useful = 3 * sum(forward_flops(n, CNNLSTM()) for n in lengths)
-    for padding in ("reference", "masked"):
-        clf = CNNLSTMClassifier(padding=padding, max_epochs=1, device="cpu", verbose=0, random_state=0)
+    for padding, by_length in (("reference", False), ("masked", False), ("masked", True)):
+        clf = CNNLSTMClassifier(
+            padding=padding, batch_by_length=by_length, max_epochs=1, device="cpu", verbose=0, random_state=0
+        )
+        batches = "by length" if by_length else "shuffled "
         clf.fit(X[:32], y[:32])  # warm-up
         t0 = time.perf_counter()
         clf.fit(X, y)
         seconds = time.perf_counter() - t0
         rate = useful / seconds
         print(
-            f"train, padding={padding:9s} shuffled:  {args.n_clips / seconds:7.1f} clips/s  "
+            f"train, padding={padding:9s} {batches}: {args.n_clips / seconds:7.1f} clips/s  "
             f"useful {rate / 1e9:5.1f} GFLOP/s = {rate / peak:5.1%} of matmul"
         )
         one = X[int(np.argmin(np.abs(lengths - 87)))][None]

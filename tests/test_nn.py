@@ -255,3 +255,24 @@ def test_unavailable_cuda_is_a_clear_error():
     X, y = make_band_energy_sequences(16, random_state=0)
     with pytest.raises(ValueError, match="CUDA is not available"):
         CNNLSTMClassifier(**SMALL, device="cuda").fit(X, y)
+
+
+def test_similar_length_batches_cover_every_clip_once_and_stay_shuffled():
+    from sersk.nn.collate import SimilarLengthBatchSampler
+
+    lengths = np.random.default_rng(0).integers(16, 300, 1000)
+    sampler = SimilarLengthBatchSampler(lengths, batch_size=32, pool_batches=10)
+    torch.manual_seed(0)
+    first = list(sampler)
+    second = list(sampler)
+    assert len(first) == len(sampler) and sorted(i for b in first for i in b) == list(range(1000))
+    assert first != second
+    spread = np.mean([np.ptp(lengths[b]) for b in first])
+    assert spread < 0.25 * np.ptp(lengths)  # batches hold clips of similar length
+
+
+def test_batch_by_length_trains_and_is_seeded():
+    X, y = make_band_energy_sequences(64, random_state=0, frames=(16, 120))
+    a = CNNLSTMClassifier(**SMALL, max_epochs=1, batch_by_length=True, random_state=0, device="cpu").fit(X, y)
+    b = CNNLSTMClassifier(**SMALL, max_epochs=1, batch_by_length=True, random_state=0, device="cpu").fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))

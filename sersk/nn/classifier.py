@@ -18,7 +18,7 @@ from torch.optim.lr_scheduler import StepLR
 from .. import _recipe
 from ..utils._device import resolve_device
 from ..utils.validation import check_consistent_length, check_sequences
-from .collate import LeftPadCollate
+from .collate import LeftPadCollate, SimilarLengthBatchSampler
 from .module import PADDING_MODES, CNNLSTM
 
 # Coupled L2 (Adam's weight_decay) applies to conv/FC/LSTM weights and batch-norm scale and offset,
@@ -57,6 +57,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         ``"masked"``: padded frames never influence real ones, so ``predict(X)[i]`` equals
         ``predict(X[i:i+1])[0]``. ``"reference"``: the reference's zero padding, unmasked, where a
         clip's prediction depends on the other clips of its batch.
+    batch_by_length : bool, default=False
+        Train on shuffled batches of clips of similar length (less padding, faster; see
+        :class:`~sersk.nn.collate.SimilarLengthBatchSampler`) instead of fully shuffled batches.
     validation_fraction : float, default=None
         When set and no ``validation_data`` is passed to ``fit``, hold out this fraction of the
         training data for the per-epoch validation: whole groups when ``groups`` is passed to ``fit``
@@ -104,6 +107,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         max_epochs: int = _recipe.MAX_EPOCHS,
         batch_size: int = _recipe.BATCH_SIZE,
         padding: str = "masked",
+        batch_by_length: bool = False,
         validation_fraction: float | None = None,
         random_state: int | None = None,
         device: str | None = "auto",
@@ -130,6 +134,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             **kwargs,
         )
         self.padding = padding
+        self.batch_by_length = batch_by_length
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
@@ -295,16 +300,22 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         return self
 
     def get_iterator(self, dataset, training=False):
-        prefix = "iterator_train" if training else "iterator_valid"
-        if "collate_fn" not in self.get_params_for(prefix):
-            factor = getattr(self.module_, "time_factor", _recipe.MIN_FRAMES)
-            collate = LeftPadCollate(min_frames=factor, multiple=factor if self.padding == "masked" else 1)
-            setattr(self, f"{prefix}__collate_fn", collate)
-            try:
-                return super().get_iterator(dataset, training=training)
-            finally:
-                delattr(self, f"{prefix}__collate_fn")
-        return super().get_iterator(dataset, training=training)
+        prefix, iterator = ("iterator_train", self.iterator_train) if training else ("iterator_valid", self.iterator_valid)
+        kwargs = self.get_params_for(prefix)
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        if "collate_fn" not in kwargs:
+            factor = self.module_.time_factor
+            kwargs["collate_fn"] = LeftPadCollate(min_frames=factor, multiple=factor if self.padding == "masked" else 1)
+        if training and self.batch_by_length:
+            lengths = [x.shape[-1] for x in dataset.X] if isinstance(dataset, Dataset) else [
+                dataset[i][0].shape[-1] for i in range(len(dataset))
+            ]
+            kwargs["batch_sampler"] = SimilarLengthBatchSampler(lengths, kwargs.pop("batch_size"))
+            kwargs.pop("shuffle", None)
+            kwargs.pop("drop_last", None)
+        return iterator(dataset, **kwargs)
 
     # ---- prediction ----------------------------------------------------------------------------
 

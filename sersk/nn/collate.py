@@ -50,3 +50,42 @@ class LeftPadCollate:
 
     def __repr__(self) -> str:
         return f"LeftPadCollate(min_frames={self.min_frames}, multiple={self.multiple})"
+
+
+class SimilarLengthBatchSampler(torch.utils.data.Sampler):
+    """Shuffled mini-batches of clips of similar length, to cut padding.
+
+    Each epoch: shuffle all indices, sort each pool of ``pool_batches * batch_size`` of them by
+    length, cut the pools into batches, and shuffle the order of the batches. Randomness comes from
+    torch's global generator (seeded by the classifier's ``random_state``).
+
+    Parameters
+    ----------
+    lengths : sequence of int
+        Frames of each clip.
+    batch_size : int
+        Clips per batch.
+    pool_batches : int, default=50
+        Batches per sorting pool: larger pools give more uniform batches, smaller ones more randomness.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, pool_batches: int = 50):
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.pool_batches = pool_batches
+
+    def __iter__(self):
+        order = torch.randperm(len(self.lengths)).numpy()
+        pool = self.batch_size * self.pool_batches
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        for b in torch.randperm(len(batches)).tolist():
+            yield batches[b]
+
+    def __len__(self) -> int:
+        pool = self.batch_size * self.pool_batches
+        full, rest = divmod(len(self.lengths), pool)
+        return full * self.pool_batches + -(-rest // self.batch_size)
