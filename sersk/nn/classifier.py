@@ -71,9 +71,12 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         available, else ``"cpu"``, at each ``fit`` and ``predict`` (so a model fitted on a GPU loads
         and predicts on a machine without one, and a pipeline built on a CPU client trains on a GPU
         worker).
-    lr, max_epochs, batch_size, optimizer, criterion, callbacks, verbose, **kwargs
-        As in :class:`skorch.NeuralNetClassifier`; ``callbacks__lr_scheduler__step_size`` and
-        ``optimizer__weight_decay`` reach the recipe's schedule and L2.
+    lr, max_epochs, batch_size, optimizer, criterion, train_split, verbose :
+        As in :class:`skorch.NeuralNetClassifier`.
+    iterator_train__shuffle, optimizer__weight_decay, optimizer__param_groups :
+        Shuffling every epoch, the coupled L2 and the parameters it spares (biases).
+    **kwargs :
+        Other skorch parameters (``callbacks``, ``module__*``, ``callbacks__lr_scheduler__step_size``, ...).
 
     Attributes
     ----------

@@ -1,0 +1,297 @@
+"""The sersk command: train / predict / evaluate / reproduce on a tiny synthetic corpus, and its errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sersk import EmotionPipeline
+from sersk.cli import main, parse_param, read_dataset
+from sersk.utils.synthetic import make_tone
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# A tiny network and one augmented copy per clip on the CPU: each training run takes a second or two.
+FAST = [
+    "--n-augmentations", "1", "--epochs", "1", "--device", "cpu",
+    "--param", "net__module__filters=(4,4,8,8)", "--param", "net__module__hidden_size=8",
+]
+SPEAKERS = ("03", "08", "09", "10")
+EMOTIONS = {"W": ("anger", 1800.0), "T": ("sadness", 220.0)}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """16 tones of 0.8 s with Emo-DB names: 4 speakers x 2 emotions x 2 texts, in <root>/wav."""
+    wav = tmp_path_factory.mktemp("emodb") / "wav"
+    wav.mkdir()
+    for i, speaker in enumerate(SPEAKERS):
+        for letter, (_, freq) in EMOTIONS.items():
+            for text in ("a01", "a02"):
+                sf.write(wav / f"{speaker}{text}{letter}a.wav", make_tone(freq * (1 + 0.05 * i), 0.8), 16000)
+    return wav
+
+
+@pytest.fixture(scope="module")
+def model(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "model.joblib"
+    assert main(["train", str(corpus), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def write_csv(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def assert_one_line_error(err: str, *needles: str) -> None:
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("sersk: error:")]
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], err
+
+
+# ---- train ---------------------------------------------------------------------------------------
+
+
+def test_train_on_an_emodb_folder_writes_a_loadable_model(model, capsys):
+    pipe = joblib.load(model)
+    assert isinstance(pipe, EmotionPipeline)
+    assert list(pipe.classes_) == ["anger", "sadness"]
+    assert pipe[-1].module_.lstm.hidden_size == 8  # --param reached the network
+    assert len(pipe[-1].history) == 1
+    assert [p.name for p in model.parent.iterdir()] == ["model.joblib"]  # no temporary file left
+
+
+def test_train_on_a_csv_passes_speakers_for_a_speaker_disjoint_validation(corpus, tmp_path, monkeypatch, capsys):
+    rows = [f"{os.path.relpath(p, tmp_path)},{'anger' if 'W' in p.name else 'sadness'},{p.name[:2]}"
+            for p in sorted(corpus.glob("*.wav"))]
+    csv = write_csv(tmp_path / "data.csv", "path,label,speaker", rows)
+    seen = {}
+    original = EmotionPipeline.fit
+
+    def spy(self, X, y=None, **kw):
+        seen.update(kw, n=len(X))
+        return original(self, X, y, **kw)
+
+    monkeypatch.setattr(EmotionPipeline, "fit", spy)
+    out = tmp_path / "sub" / "m.joblib"
+    assert main(["train", str(csv), "--out", str(out), "--validation-fraction", "0.25", *FAST]) == 0
+    assert seen["n"] == 16 and sorted(set(seen["groups"])) == list(SPEAKERS)
+    history = joblib.load(out)[-1].history
+    assert history[-1]["valid_loss"] is not None and 0 <= history[-1]["valid_acc"] <= 1
+
+
+def test_read_dataset_folder_and_csv(corpus, tmp_path):
+    data = read_dataset(corpus.parent)  # a folder holding wav/ works too
+    assert len(data.paths) == 16 and set(data.labels) == {"anger", "sadness"} and set(data.speakers) == set(SPEAKERS)
+    csv = write_csv(tmp_path / "d.csv", "path,label", [f"{corpus / '03a01Wa.wav'},angry", "\n"])
+    data = read_dataset(csv)
+    assert list(data.labels) == ["angry"] and data.speakers is None
+
+
+def test_parse_param():
+    assert parse_param("net__module__filters=(4, 4, 8, 8)") == ("net__module__filters", (4, 4, 8, 8))
+    assert parse_param("net__device=cpu") == ("net__device", "cpu")
+    assert parse_param("augment__noise_p=0.5") == ("augment__noise_p", 0.5)
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_param("hidden_size")
+
+
+# ---- predict and evaluate ------------------------------------------------------------------------
+
+
+def test_predict_prints_a_table(model, corpus, capsys):
+    files = [str(corpus / "03a01Wa.wav"), str(corpus / "08a02Ta.wav")]
+    assert main(["predict", str(model), *files]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["path", "label", "anger", "sadness"]
+    assert len(lines) == 3
+    for line, path in zip(lines[1:], files):
+        cells = line.split()
+        assert cells[0] == path and cells[1] in {"anger", "sadness"}
+        probs = [float(c) for c in cells[2:]]
+        assert all(len(c.split(".")[1]) == 3 for c in cells[2:]) and abs(sum(probs) - 1) < 0.01
+
+
+def test_predict_json(model, corpus, capsys):
+    files = [str(corpus / "03a01Wa.wav"), str(corpus / "09a01Ta.wav")]
+    assert main(["predict", str(model), *files, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["errors"] == {}
+    assert [r["path"] for r in result["predictions"]] == files
+    assert set(result["predictions"][0]) == {"path", "label", "anger", "sadness"}
+
+
+def test_predict_skips_a_broken_file_and_exits_1(model, corpus, tmp_path, capsys):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really a wav")
+    good = str(corpus / "03a01Wa.wav")
+    assert main(["predict", str(model), good, str(broken), "--skip-errors", "--chunk-size", "2"]) == 1
+    captured = capsys.readouterr()
+    assert good in captured.out and str(broken) not in captured.out
+    assert f"skipped {broken}" in captured.err and "1 of 2 files skipped" in captured.err
+    assert "Traceback" not in captured.err
+    # without --skip-errors the broken file is an error
+    assert main(["predict", str(model), good, str(broken)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "broken.wav")
+
+
+def test_evaluate_prints_metrics_and_writes_a_confusion_matrix(model, corpus, tmp_path, capsys):
+    out_dir = tmp_path / "eval"
+    assert main(["evaluate", str(model), str(corpus), "--out-dir", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "UAR" in out and "macro avg" in out  # classification_report
+    assert (out_dir / "confusion_matrix.png").read_bytes()[:8] == PNG_MAGIC
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["n_files"] == 16 and 0 <= metrics["uar"] <= 1
+    assert np.sum(metrics["confusion_matrix"]["counts"]) == 16
+    assert sorted(p.name for p in out_dir.iterdir()) == ["confusion_matrix.png", "metrics.json"]
+
+
+# ---- mistakes: one line on stderr, status 2, no traceback ------------------------------------------
+
+
+@pytest.fixture
+def text_model(tmp_path):
+    path = tmp_path / "text.joblib"
+    path.write_text("this is not a model\n")
+    return path
+
+
+@pytest.fixture
+def truncated_model(model, tmp_path):
+    path = tmp_path / "truncated.joblib"
+    data = model.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_missing_data_folder(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.joblib")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "nowhere", "does not exist")
+
+
+def test_csv_without_a_label_column(corpus, tmp_path, capsys):
+    csv = write_csv(tmp_path / "d.csv", "path,emotion", [f"{corpus / '03a01Wa.wav'},anger"])
+    assert main(["train", str(csv), "--out", str(tmp_path / "m.joblib")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "'label'", "path,label")
+
+
+def test_csv_naming_a_missing_file(corpus, tmp_path, capsys):
+    csv = write_csv(tmp_path / "d.csv", "path,label", [f"{corpus / '03a01Wa.wav'},anger", "gone.wav,sadness"])
+    assert main(["train", str(csv), "--out", str(tmp_path / "m.joblib")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "line 3", "gone.wav")
+
+
+def test_folder_with_non_emodb_names(tmp_path, capsys):
+    sf.write(tmp_path / "hello.wav", make_tone(440, 0.8), 16000)
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "m.joblib")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "hello.wav", "CSV")
+
+
+@pytest.mark.parametrize("which", ["text_model", "truncated_model"])
+def test_a_file_that_is_not_a_model(which, request, corpus, capsys):
+    path = request.getfixturevalue(which)
+    assert main(["predict", str(path), str(corpus / "03a01Wa.wav")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "is not a sersk model file")
+
+
+def test_a_joblib_file_holding_something_else(tmp_path, corpus, capsys):
+    joblib.dump({"not": "a model"}, tmp_path / "dict.joblib")
+    assert main(["predict", str(tmp_path / "dict.joblib"), str(corpus / "03a01Wa.wav")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "not a fitted sersk model", "predict_proba")
+
+
+def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
+    assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__nope=1"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--param net__nope", "not a parameter")
+    assert main(["train", str(corpus)]) == 2  # --out missing: argparse
+    assert_one_line_error(capsys.readouterr().err, "--out")
+    assert main(["predict", "--chunk-size", "0", "m.joblib", "a.wav"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "positive integer")
+    assert not (tmp_path / "m.joblib").exists()
+
+
+# ---- atomic model writes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exc, status", [(ValueError("boom"), 2), (KeyboardInterrupt(), 130)])
+def test_a_failed_fit_leaves_no_file_and_keeps_an_existing_model(exc, status, corpus, tmp_path, monkeypatch, capsys):
+    def failing_fit(self, *args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(EmotionPipeline, "fit", failing_fit)
+    out = tmp_path / "new.joblib"
+    assert main(["train", str(corpus), "--out", str(out), *FAST]) == status
+    assert not out.exists()
+    existing = tmp_path / "existing.joblib"
+    existing.write_bytes(b"previous model")
+    assert main(["train", str(corpus), "--out", str(existing), *FAST]) == status
+    assert existing.read_bytes() == b"previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.joblib"]  # no temporary file left
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ("boom" in err or "interrupted" in err)
+
+
+def test_ctrl_c_swallowed_by_the_training_loop_still_aborts(corpus, tmp_path, monkeypatch, capsys):
+    """skorch catches KeyboardInterrupt and returns a partly trained net: the CLI must not save it."""
+
+    def fit_like_skorch(self, *args, **kwargs):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        return self
+
+    monkeypatch.setattr(EmotionPipeline, "fit", fit_like_skorch)
+    out = tmp_path / "m.joblib"
+    assert main(["train", str(corpus), "--out", str(out), *FAST]) == 130
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# ---- reproduce, the console script --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("speaker_independent", [False, True])
+def test_reproduce_quick_on_a_tiny_corpus(speaker_independent, corpus, tmp_path, capsys):
+    out_dir = tmp_path / "repro"
+    argv = ["reproduce", "--quick", "--data-home", str(corpus.parent), "--out-dir", str(out_dir), *FAST]
+    assert main(argv + (["--speaker-independent"] if speaker_independent else [])) == 0
+    out = capsys.readouterr().out
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["quick"] and results["n_augmentations"] == 1 and results["epochs"] == 1
+    assert 0 <= results["accuracy"] <= 1 and 0 <= results["uar"] <= 1 and results["peak_rss_mib"]["self"] > 0
+    pngs = {p.name for p in out_dir.glob("*.png")}
+    assert {"class_distribution.png", "waveform.png", "log_mels.png", "confusion_matrix.png"} <= pngs
+    assert all((out_dir / name).read_bytes()[:8] == PNG_MAGIC for name in pngs)
+    if speaker_independent:
+        assert [f["speaker"] for f in results["per_speaker"]] == ["03", "08", "09"]  # 3 folds in --quick
+        assert results["n_files"] == 12 and "3 of 4" in results["folds_run"]
+        assert {f"training_history_speaker{s}.png" for s in ("03", "08", "09")} <= pngs
+        assert "ADRNN 85.4 %" in out and "80.0 % accuracy / 78.6 % UAR" in out
+    else:
+        assert (results["n_train"], results["n_validation"], results["n_test"]) == (10, 2, 4)
+        assert "training_history.png" in pngs and "reference: 63.29 %" in out
+    assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_the_console_script_runs():
+    script = Path(sys.executable).with_name("sersk")
+    script = str(script) if script.exists() else shutil.which("sersk")
+    assert script, "the sersk console script is not installed (pip install -e .)"
+    done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    for command in ("train", "predict", "evaluate", "reproduce"):
+        assert command in done.stdout
