@@ -11,3 +11,7 @@ class InvalidSignalError(ValueError):
 
 class DeviceWarning(UserWarning):
     """A requested compute device is not available; sersk fell back to another one."""
+
+
+class TrainingDiverged(ValueError):
+    """The training loss became NaN or infinite; the estimator keeps its previous state."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,13 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
+from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.validation import check_is_fitted
 from torch.optim.lr_scheduler import StepLR
 
 from .. import _recipe
+from ..exceptions import TrainingDiverged
 from ..utils._device import resolve_device
 from ..utils.validation import check_consistent_length, check_sequences
 from .collate import LeftPadCollate, SimilarLengthBatchSampler
@@ -28,6 +30,22 @@ NO_DECAY_ON_BIASES = [
     ("lstm.bias_*", {"weight_decay": 0.0}),
     ("fc.bias", {"weight_decay": 0.0}),
 ]
+
+
+class _Interrupted(Exception):
+    """Carries a KeyboardInterrupt past skorch, which would otherwise swallow it."""
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Raise :class:`TrainingDiverged` as soon as a training batch's loss is NaN or infinite."""
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        loss = kwargs.get("loss")
+        if training and loss is not None and not torch.isfinite(loss).all():
+            raise TrainingDiverged(
+                f"training diverged: the loss is {float(loss)} at epoch {len(net.history)}; "
+                f"lower the learning rate (lr={net.lr}) or check the features for extreme values"
+            )
 
 
 def encoded_accuracy(net: "CNNLSTMClassifier", X: Any, y: Any) -> float:
@@ -153,6 +171,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 "lr_scheduler",
                 LRScheduler(StepLR, step_size=_recipe.LR_STEP_EPOCHS, gamma=_recipe.LR_GAMMA, step_every="epoch"),
             ),
+            ("stop_on_non_finite_loss", StopOnNonFiniteLoss()),
             ("print_log", PrintLog()),
         ]
         if self.verbose:
@@ -192,6 +211,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         """
         X, y_enc, classes, valid, n_mels = self._check_fit_input(X, y, validation_data, groups)
         saved = dict(self.__dict__)
+        if getattr(self, "history_", None) is not None:
+            saved["history_"] = copy.deepcopy(self.history_)  # skorch clears the history in place
         try:
             self.classes_seen_ = classes
             self.n_mels_ = n_mels
@@ -200,9 +221,11 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 if self.random_state is not None:
                     torch.manual_seed(self.random_state)
                 super().fit(X, y_enc)
-        except BaseException:
+        except BaseException as exc:
             self.__dict__.clear()
             self.__dict__.update(saved)
+            if isinstance(exc, _Interrupted):
+                raise KeyboardInterrupt("fit was interrupted; the estimator is as it was before") from None
             raise
         finally:
             self.__dict__.pop("_valid_dataset", None)
@@ -286,6 +309,12 @@ class CNNLSTMClassifier(NeuralNetClassifier):
 
     def _cuda_devices(self) -> list[int]:
         return [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted() from exc
 
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset = self.get_dataset(X, y)
