@@ -20,3 +20,10 @@ def test_docs_build_strict(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "api" / "index.html").exists()
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)
+def test_examples_compile_and_show_usage(script):
+    source = script.read_text()
+    compile(source, str(script), "exec")
+    assert source.startswith('"""'), "each example opens with a docstring saying how to run it"
