@@ -193,6 +193,22 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             check_waveforms(X, min_samples=self.n_fft)
         return self
 
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit, then transform ``X``, reading (or, for a lazy sequence, computing) each clip once.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_samples_i,)
+            Mono waveforms at ``sample_rate``, each at least ``n_fft`` samples long.
+        y : ignored
+
+        Returns
+        -------
+        log_mels : ndarray of shape (n_clips,), dtype=object
+            As :meth:`transform`.
+        """
+        return self.fit().transform(X)
+
     def _batch_size(self) -> int:
         if self.batch_size is not None:
             return self.batch_size

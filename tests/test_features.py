@@ -126,3 +126,20 @@ def test_bad_parameters_fail_in_fit(params):
     t = LogMelTransformer(**params)  # __init__ stores, does not check
     with pytest.raises(ValueError):
         t.fit()
+
+
+def test_fit_transform_reads_a_lazy_sequence_once():
+    class CountingClips:
+        def __init__(self, clips):
+            self.clips, self.reads = clips, 0
+
+        def __len__(self):
+            return len(self.clips)
+
+        def __getitem__(self, key):
+            self.reads += 1
+            return self.clips[key]
+
+    clips = CountingClips([tone(440), tone(880)])
+    LogMelTransformer().fit_transform(clips)
+    assert clips.reads == 1  # one chunk, read once
