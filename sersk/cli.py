@@ -28,17 +28,17 @@ import csv
 import json
 import os
 import platform
-import resource
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from .utils.files import atomic_output
 
 __all__ = ["main"]
 
@@ -62,7 +62,7 @@ QUICK_LOSO_FOLDS = 3
 FIGURE_CLIPS = 4  # log-mel spectrograms shown in log_mels.png
 
 
-class Dataset(NamedTuple):
+class LabelledFiles(NamedTuple):
     """Audio files with their labels (and speakers, when known)."""
 
     paths: np.ndarray
@@ -73,7 +73,7 @@ class Dataset(NamedTuple):
 # ---- input -------------------------------------------------------------------------------------
 
 
-def read_dataset(data: str | os.PathLike) -> Dataset:
+def read_dataset(data: str | os.PathLike) -> LabelledFiles:
     """Read a data set given on the command line: a folder of Emo-DB WAVs or a CSV file.
 
     Parameters
@@ -86,7 +86,7 @@ def read_dataset(data: str | os.PathLike) -> Dataset:
 
     Returns
     -------
-    dataset : Dataset
+    dataset : LabelledFiles
         ``paths`` (str), ``labels`` (str) and ``speakers`` (str, or None when the CSV has no
         ``speaker`` column), each of shape (n_files,).
 
@@ -115,15 +115,16 @@ def read_dataset(data: str | os.PathLike) -> Dataset:
         try:
             fields.append(parse_emodb_filename(p.name))
         except ValueError as exc:
-            raise ValueError(f"{exc}. For other file names, list the files in a CSV with the header path,label") from None
-    return Dataset(
+            hint = "For other file names, list the files in a CSV with the header path,label"
+            raise ValueError(f"{exc}. {hint}") from None
+    return LabelledFiles(
         np.array([str(p) for p in wavs]),
         np.array([f["emotion"] for f in fields]),
         np.array([f["speaker"] for f in fields]),
     )
 
 
-def _read_csv(path: Path) -> Dataset:
+def _read_csv(path: Path) -> LabelledFiles:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -146,7 +147,7 @@ def _read_csv(path: Path) -> Dataset:
                         raise ValueError(f"CSV {str(path)!r} line {reader.line_num}: the {column!r} cell is empty")
                 rows.append((reader.line_num, values))
     except UnicodeDecodeError as exc:
-        raise ValueError(f"CSV {str(path)!r} is not a UTF-8 text file ({exc}); DATA must be a folder or a CSV") from None
+        raise ValueError(f"CSV {str(path)!r} is not UTF-8 text ({exc}); DATA must be a folder or a CSV") from None
     except csv.Error as exc:
         raise ValueError(f"CSV {str(path)!r} cannot be parsed: {exc}") from None
     if not rows:
@@ -163,7 +164,7 @@ def _read_csv(path: Path) -> Dataset:
         line, given, file = missing_files[0]
         more = f" (and {len(missing_files) - 1} more missing files)" if len(missing_files) > 1 else ""
         raise FileNotFoundError(f"CSV {str(path)!r} line {line}: audio file {given!r} not found at {str(file)!r}{more}")
-    return Dataset(
+    return LabelledFiles(
         np.array(paths),
         np.array([v["label"] for _, v in rows]),
         np.array([v["speaker"] for _, v in rows]) if has_speaker else None,
@@ -276,46 +277,6 @@ def _has_attr(obj: Any, name: str) -> bool:
 # ---- output ------------------------------------------------------------------------------------
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
-    """Write a file atomically: yield a temporary file in the target's folder, then move it in place.
-
-    The folder is created if needed. On any exception (Ctrl-C included) the temporary file is
-    removed and an existing file at ``path`` is left as it was.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file to write.
-
-    Yields
-    ------
-    fh : binary file object
-    """
-    target = Path(os.fspath(path))
-    if target.is_dir():
-        raise IsADirectoryError(f"{str(target)!r} is a folder; give a file name to write to")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_json(path: Path, data: Any) -> None:
     with atomic_output(path) as fh:
         fh.write((json.dumps(data, indent=2, default=_json_default) + "\n").encode("utf-8"))
@@ -362,7 +323,11 @@ def _save_figure(fig: Any, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def _peak_rss_mib() -> dict[str, float]:
+def _peak_rss_mib() -> dict[str, float | None]:
+    try:
+        import resource  # POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        return {"self": None, "children": None}
     scale = 1 / 2**20 if sys.platform == "darwin" else 1 / 2**10  # bytes on macOS, KiB on Linux
     return {
         "self": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, 1),
@@ -381,7 +346,10 @@ def _pipeline_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     from . import make_pipeline
     from .utils._device import resolve_device
 
-    resolve_device(args.device)  # fail now, not after decoding and augmenting
+    try:
+        resolve_device(args.device)  # fail now, not after decoding and augmenting
+    except ValueError as exc:
+        raise ValueError(f"--device {args.device}: {exc}") from None
     kwargs = {
         "n_augmentations": args.n_augmentations,
         "max_epochs": args.epochs,
@@ -393,7 +361,19 @@ def _pipeline_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     kwargs.update(overrides)
     pipeline = make_pipeline(**kwargs)
     _set_params(pipeline, args.param or [])
+    if any(p.strip().startswith("net__") for p in args.param or []):
+        _check_network_params(pipeline[-1])
     return pipeline
+
+
+def _check_network_params(net: Any) -> None:
+    """Build the network once on the CPU, so a misspelt --param fails now, not after augmentation."""
+    from sklearn.base import clone
+
+    try:
+        clone(net).set_params(device="cpu", verbose=0).initialize()
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"--param: the network cannot be built with these parameters ({exc})") from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -413,7 +393,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     speakers = f", {len(np.unique(data.speakers))} speakers" if data.speakers is not None else ""
     print(f"training on {len(data.paths)} clips, {len(classes)} classes ({', '.join(classes)}){speakers}")
     if args.validation_fraction is not None:
-        print(f"validation: {args.validation_fraction:g} of the {'speakers' if groups is not None else 'clips'}, held out before augmentation")
+        unit = "speakers" if groups is not None else "clips"
+        print(f"validation: {args.validation_fraction:g} of the {unit}, held out before augmentation")
     start = time.perf_counter()
     with atomic_output(args.out) as fh:
         with _interrupt_guard():
@@ -437,7 +418,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from . import predict_files
 
     model = load_model(args.model)
-    result = predict_files(model, args.files, chunk_size=args.chunk_size, skip_errors=args.skip_errors)
+    result = predict_files(
+        model, args.files, chunk_size=args.chunk_size, skip_errors=args.skip_errors, verbose=sys.stderr.isatty()
+    )
     if args.json:
         print(json.dumps({"predictions": result.to_records(), "errors": result.errors}, indent=2))
     else:
@@ -487,7 +470,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     unknown = np.setdiff1d(data.labels, np.asarray(model.classes_).astype(str))
     if len(unknown):
         _err(f"warning: labels {', '.join(unknown)} in DATA are not among the model's classes; they count as errors")
-    result = predict_files(model, data.paths, chunk_size=args.chunk_size, verbose=True)
+    result = predict_files(model, data.paths, chunk_size=args.chunk_size, verbose=sys.stderr.isatty())
     y_pred = result.labels.astype(str)
     labels = np.union1d(np.asarray(model.classes_).astype(str), data.labels)
     metrics = _metrics(data.labels, y_pred, labels)
@@ -530,10 +513,10 @@ def _data_figures(emodb: Any, train: np.ndarray, out_dir: Path, device: str, see
     emotions = rng.permutation(np.unique(emodb.target[train]))[:FIGURE_CLIPS]
     picks = [int(rng.choice(train[emodb.target[train] == e])) for e in emotions]
     waveforms = AudioLoader().fit_transform(emodb.filenames[picks])
-    name = lambda i: f"{Path(emodb.filenames[i]).name} ({emodb.target[i]})"  # noqa: E731
-    written.append(_save_figure(plot_waveform(waveforms[0], title=name(picks[0])), out_dir / "waveform.png"))
+    titles = [f"{Path(emodb.filenames[i]).name} ({emodb.target[i]})" for i in picks]
+    written.append(_save_figure(plot_waveform(waveforms[0], title=titles[0]), out_dir / "waveform.png"))
     log_mels = LogMelTransformer(device=device).fit_transform(waveforms)
-    written.append(_save_figure(plot_log_mels(log_mels, titles=[name(i) for i in picks]), out_dir / "log_mels.png"))
+    written.append(_save_figure(plot_log_mels(log_mels, titles=titles), out_dir / "log_mels.png"))
     return written
 
 
@@ -679,7 +662,8 @@ def _summary(results: dict[str, Any], out_dir: Path) -> str:
     if "per_speaker" in results:
         lines.append(f"Speaker-independent (leave-one-speaker-out), {setting}")
         if results["quick"]:
-            lines.append(f"  folds run: {results['folds_run']} (held-out speakers {', '.join(results['held_out_speakers'])})")
+            speakers = ", ".join(results["held_out_speakers"])
+            lines.append(f"  folds run: {results['folds_run']} (held-out speakers {speakers})")
         lines.append("  speaker  clips  accuracy       UAR")
         for fold in results["per_speaker"]:
             lines.append(f"  {fold['speaker']:>7}  {fold['n_files']:5d}  {pct(fold['accuracy'])}  {pct(fold['uar'])}")
@@ -698,8 +682,10 @@ def _summary(results: dict[str, Any], out_dir: Path) -> str:
         lines.append("  QUICK run: fewer augmentations/epochs (and folds) than the recipe; a smoke test, "
                      "not a measurement")
     rss = results["peak_rss_mib"]
-    lines.append(f"  wall time {results['wall_time_s']:.1f} s; peak RSS {rss['self']:.0f} MiB "
-                 f"(children {rss['children']:.0f} MiB)")
+    peak = "unknown" if rss["self"] is None else f"{rss['self']:.0f} MiB"
+    if rss["children"]:
+        peak += f" (child processes {rss['children']:.0f} MiB)"
+    lines.append(f"  wall time {results['wall_time_s']:.1f} s; peak RSS {peak}")
     lines.append(f"  outputs: {out_dir}/ (results.json, *.png)")
     lines.append("=" * 78)
     return "\n".join(lines)

@@ -14,7 +14,6 @@ Examples
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from . import _recipe
+from .utils.files import atomic_output
 
 __all__ = [
     "plot_class_distribution",
@@ -194,7 +194,8 @@ def _history_rows(history: Any) -> list[Mapping[str, Any]]:
     rows = list(history)
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            raise ValueError(f"history entry {i} is a {type(row).__name__}; expected one dict per epoch (skorch History)")
+            kind = type(row).__name__
+            raise ValueError(f"history entry {i} is a {kind}; expected one dict per epoch (skorch History)")
     return rows
 
 
@@ -331,21 +332,6 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path
     PosixPath('classes.png')
     """
     path = Path(os.fspath(path))
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot save the figure to {str(path)!r}: it is a folder")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as fh:
+        fig.savefig(fh, format="png", dpi=dpi)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -1,0 +1,53 @@
+"""Writing files atomically: a temporary file in the target's folder, then moved into place."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """Write a file atomically: yield a temporary file in the target's folder, then move it in place.
+
+    The folder is created if needed. On any exception (Ctrl-C included) the temporary file is
+    removed and an existing file at ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+
+    Yields
+    ------
+    fh : binary file object
+    """
+    target = Path(os.fspath(path))
+    if target.is_dir():
+        raise IsADirectoryError(f"{str(target)!r} is a folder; give a file name to write to")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot write to {str(target.parent)!r} ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
