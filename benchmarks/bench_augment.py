@@ -27,8 +27,7 @@ import numpy as np
 import psutil
 
 MODES = {
-    "sersk": "sersk lazy X_res -> LogMelTransformer().fit_transform",
-    "sersk-transform": "sersk lazy X_res -> LogMelTransformer().fit().transform",
+    "sersk": "sersk: lazy X_res -> LogMelTransformer().fit_transform",
     "baseline": "baseline: list of all copies (serial) -> fit_transform",
 }
 
@@ -77,6 +76,7 @@ def run_mode(mode: str, n_clips: int, n_augmentations: int, n_jobs: int) -> dict
     from sersk import AudioLoader, LogMelTransformer, _recipe
     from sersk.augment import AugmentingResampler
     from sersk.datasets import fetch_emodb
+    from sersk.utils._device import resolve_device
 
     emodb = fetch_emodb(download_if_missing=False)
     idx = pick_clips(emodb.target, n_clips)
@@ -104,8 +104,7 @@ def run_mode(mode: str, n_clips: int, n_augmentations: int, n_jobs: int) -> dict
         X_res, _ = AugmentingResampler(n_augmentations=n_augmentations, n_jobs=n_jobs, random_state=0).fit_resample(
             waves, y
         )
-        transformer = LogMelTransformer()
-        log_mels = transformer.fit_transform(X_res) if mode == "sersk" else transformer.fit().transform(X_res)
+        log_mels = LogMelTransformer().fit_transform(X_res)
     wall = time.perf_counter() - t0
     peak_tree = sampler.stop()
     get_reusable_executor().shutdown(wait=True)  # reap the workers so RUSAGE_CHILDREN counts them
@@ -116,7 +115,7 @@ def run_mode(mode: str, n_clips: int, n_augmentations: int, n_jobs: int) -> dict
         "pss_loaded_mb": pss_loaded / 2**20, "peak_tree_mb": peak_tree / 2**20,
         "maxrss_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10,
         "maxrss_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**10,
-        "device": LogMelTransformer().fit().device_,
+        "device": resolve_device(None),
     }
 
 

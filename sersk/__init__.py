@@ -1,26 +1,41 @@
-"""sersk: speech emotion recognition as scikit-learn estimators."""
+"""sersk: speech emotion recognition as scikit-learn estimators.
 
-from .augment import AugmentedWaveforms, AugmentingResampler
-from .batch import BatchPrediction, predict_files
-from .features import LogMelTransformer
-from .io import AudioLoader, read_audio
-from .nn import CNNLSTM, CNNLSTMClassifier, LeftPadCollate
-from .pipeline import EmotionPipeline, make_pipeline
+Names are imported lazily (PEP 562): ``import sersk`` is cheap, and worker processes that only
+augment audio never load torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AudioLoader",
-    "AugmentedWaveforms",
-    "AugmentingResampler",
-    "BatchPrediction",
-    "CNNLSTM",
-    "CNNLSTMClassifier",
-    "EmotionPipeline",
-    "LeftPadCollate",
-    "LogMelTransformer",
-    "make_pipeline",
-    "predict_files",
-    "read_audio",
-    "__version__",
-]
+_EXPORTS = {
+    "AudioLoader": "io",
+    "read_audio": "io",
+    "AugmentedWaveforms": "augment",
+    "AugmentingResampler": "augment",
+    "BatchPrediction": "batch",
+    "predict_files": "batch",
+    "LogMelTransformer": "features",
+    "CNNLSTM": "nn",
+    "CNNLSTMClassifier": "nn",
+    "LeftPadCollate": "nn",
+    "EmotionPipeline": "pipeline",
+    "make_pipeline": "pipeline",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'sersk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

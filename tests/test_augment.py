@@ -173,7 +173,6 @@ def test_copies_do_not_depend_on_indexing(clips):
         serial[9]
 
 
-@pytest.mark.slow  # each loky worker imports sersk (torch, skorch): about 5 s on a small machine
 def test_copies_do_not_depend_on_n_jobs(clips):
     serial, _ = AugmentingResampler(n_augmentations=3, random_state=0, n_jobs=1).fit_resample(clips, [0, 1, 2])
     parallel, _ = AugmentingResampler(n_augmentations=3, random_state=0, n_jobs=2).fit_resample(clips, [0, 1, 2])
