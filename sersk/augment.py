@@ -14,8 +14,10 @@ against up to 216 for the phase vocoder). signalsmith is therefore the default.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import random
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -26,7 +28,7 @@ import numpy as np
 from audiomentations import AddGaussianSNR, PitchShift, Shift
 from imblearn.base import SamplerMixin
 from imblearn.utils._tags import InputTags, SamplerTags, Tags  # imblearn's own samplers build these
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import Parallel, cpu_count, delayed
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -70,11 +72,30 @@ class _Chain:
         ]
 
 
-def _seed_global_rngs(seed: int, source: int, copy: int) -> None:
-    """Seed ``random`` and ``np.random`` for one copy, from (seed, source clip, copy) only."""
-    words = np.random.SeedSequence([seed, source, copy]).generate_state(4)
-    random.seed(int.from_bytes(words.tobytes(), "little"))
-    np.random.seed(words)
+def _copy_seed(seed: int, source: int, copy: int) -> np.ndarray:
+    """The seed of one copy, from (seed, source clip, copy) only."""
+    return np.random.SeedSequence([seed, source, copy]).generate_state(4)
+
+
+@contextlib.contextmanager
+def _private_python_random(rng: random.Random) -> Iterator[None]:
+    """Point audiomentations' ``random`` at ``rng`` for the block.
+
+    audiomentations draws its parameters from the module-global ``random``, which other threads
+    also draw from (a Dask worker's size estimates do): seeding the global state alone is then not
+    reproducible. Its ``np.random`` draws (the noise) stay seeded globally, under the lock.
+    """
+    modules = [
+        m for name, m in list(sys.modules.items())
+        if name.startswith("audiomentations") and getattr(m, "random", None) is random
+    ]
+    for module in modules:
+        module.random = rng
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.random = random
 
 
 def _peak_normalise(x: np.ndarray) -> np.ndarray:
@@ -90,21 +111,29 @@ def _augment_batch(
     transforms = chain.transforms()
     out = []
     with _GLOBAL_RNG_LOCK:
-        py_state, np_state = random.getstate(), np.random.get_state()
+        np_state = np.random.get_state()
         try:
             for source, copy in rows.tolist():
                 x = waveforms[source]
                 if copy == _ORIGINAL:
                     out.append(x.copy())
                     continue
-                _seed_global_rngs(seed, source, copy)
-                for transform in transforms:
-                    x = transform(x, chain.sample_rate)
+                words = _copy_seed(seed, source, copy)
+                np.random.seed(words)
+                with _private_python_random(random.Random(int.from_bytes(words.tobytes(), "little"))):
+                    for transform in transforms:
+                        x = transform(x, chain.sample_rate)
                 out.append(_peak_normalise(x))
         finally:
-            random.setstate(py_state)
             np.random.set_state(np_state)
     return out
+
+
+def _loky_workers(n_jobs: int | None) -> int:
+    """Workers the loky pool below will use (not the active joblib backend's count)."""
+    if n_jobs is None:
+        return 1
+    return max(1, cpu_count() + 1 + n_jobs) if n_jobs < 0 else n_jobs
 
 
 class AugmentedWaveforms(Sequence):
@@ -176,7 +205,7 @@ class AugmentedWaveforms(Sequence):
         """The copies at ``positions``, in order; parallel batches each carry only their source clips."""
         if positions.size == 0:
             return []
-        n_jobs = effective_n_jobs(self._n_jobs)
+        n_jobs = _loky_workers(self._n_jobs)
         n_batches = min(positions.size, n_jobs * _BATCHES_PER_JOB)
         tasks = [
             ({s: self._waveforms[s] for s in np.unique(rows[:, 0]).tolist()}, rows, self._chain, self._seed)

@@ -67,11 +67,14 @@ def predict_files(
     chunk_size: int = 256,
     skip_errors: bool = False,
     verbose: bool = False,
+    client: Any = None,
 ) -> BatchPrediction:
-    """Predict a long list of audio files chunk by chunk.
+    """Predict a long list of audio files chunk by chunk, here or on a Dask cluster.
 
     Only ``chunk_size`` files are decoded and featurised at a time, so memory stays bounded
-    however many files there are.
+    however many files there are. With ``client``, the chunks run on the workers of a Dask cluster:
+    the model is sent to each worker once, each task carries only its chunk's paths, and at most
+    two chunks per worker thread are pending at a time.
 
     Parameters
     ----------
@@ -87,6 +90,10 @@ def predict_files(
         report them in ``errors``, instead of raising on the first.
     verbose : bool, default=False
         Show a progress bar.
+    client : dask.distributed.Client, default=None
+        Run the chunks on this client's cluster (needs ``pip install "sersk[dask]"``). The workers
+        read the files themselves, so ``paths`` must name files they can open (a shared filesystem
+        or mount). The result is the same as without a client.
 
     Returns
     -------
@@ -97,6 +104,9 @@ def predict_files(
     >>> result = predict_files(joblib.load("model.joblib"), paths, skip_errors=True)  # doctest: +SKIP
     >>> result.errors  # doctest: +SKIP
     {'broken.wav': "audio file 'broken.wav' cannot be decoded ..."}
+    >>> from dask.distributed import Client  # doctest: +SKIP
+    >>> with Client("tcp://scheduler:8786") as client:  # doctest: +SKIP
+    ...     result = predict_files(model, paths, client=client, verbose=True)
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size}; expected a positive integer")
@@ -104,16 +114,61 @@ def predict_files(
     if not paths:
         raise ValueError("no files given: the list of paths is empty")
     classes = np.asarray(model.classes_)
+    chunks = [paths[start : start + chunk_size] for start in range(0, len(paths), chunk_size)]
+    with tqdm(total=len(paths), desc="predicting", unit="file", disable=not verbose) as bar:
+        if client is None:
+            results = []
+            for chunk in chunks:
+                results.append(_predict_chunk(model, chunk, skip_errors))
+                bar.update(len(chunk))
+        else:
+            results = _predict_chunks_on_cluster(client, model, chunks, skip_errors, bar)
     kept: list[str] = []
     probas: list[np.ndarray] = []
     errors: dict[str, str] = {}
-    with tqdm(total=len(paths), desc="predicting", unit="file", disable=not verbose) as bar:
-        for start in range(0, len(paths), chunk_size):
-            chunk = paths[start : start + chunk_size]
-            ok, proba, err = _predict_chunk(model, chunk, skip_errors)
-            kept += ok
-            probas.append(proba)
-            errors.update(err)
-            bar.update(len(chunk))
+    for ok, proba, err in results:
+        kept += ok
+        probas.append(proba)
+        errors.update(err)
     proba = np.concatenate(probas) if probas else np.empty((0, len(classes)))
     return BatchPrediction(kept, classes[proba.argmax(axis=1)] if len(proba) else classes[:0], proba, classes, errors)
+
+
+def _predict_chunks_on_cluster(
+    client: Any, model: Any, chunks: list[list[str]], skip_errors: bool, bar: tqdm
+) -> list[tuple[list[str], np.ndarray, dict[str, str]]]:
+    """``_predict_chunk`` of every chunk on the client's workers; results in chunk order.
+
+    The model is scattered to every worker once; a task carries its chunk's paths only. At most two
+    chunks per worker thread are pending, so neither the scheduler nor the workers hold the whole
+    list. The first error (without ``skip_errors``) cancels the pending chunks and is raised here.
+    """
+    from distributed import as_completed
+
+    n_threads = max(1, sum(client.nthreads().values()))  # with no worker yet, tasks wait for one
+    model_future = client.scatter(model, broadcast=True, hash=False)
+    todo = iter(enumerate(chunks))
+    in_flight: dict[str, tuple[int, Any]] = {}
+    completed = as_completed()
+
+    def submit_next() -> None:
+        following = next(todo, None)
+        if following is not None:
+            future = client.submit(_predict_chunk, model_future, following[1], skip_errors, pure=False)
+            in_flight[future.key] = (following[0], future)
+            completed.add(future)
+
+    for _ in range(2 * n_threads):
+        submit_next()
+    results: list[Any] = [None] * len(chunks)
+    try:
+        for future in completed:
+            i, _ = in_flight.pop(future.key)
+            results[i] = future.result()  # raises the chunk's error
+            bar.update(len(chunks[i]))
+            submit_next()
+    finally:
+        if in_flight:
+            client.cancel([future for _, future in in_flight.values()])
+        model_future.release()
+    return results

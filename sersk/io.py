@@ -137,7 +137,8 @@ class AudioLoader(TransformerMixin, BaseEstimator):
             Each element a float32 array of shape (n_samples_i,).
         """
         items = _as_items(X)
-        waves = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+        # threads, explicitly: under joblib's Dask backend, files must not fan out to the cluster
+        waves = Parallel(n_jobs=self.n_jobs, backend="threading")(
             delayed(self._load_one)(item, i) for i, item in enumerate(items)
         )
         return to_object_array(waves)
