@@ -206,7 +206,8 @@ def test_validation_fraction_holds_out_whole_groups(monkeypatch):
         ([np.zeros((128, 20), np.float32), np.zeros((64, 20), np.float32)], ["a", "b"], "clip 1 has 64 feature rows"),
         ([np.zeros((128, 20), np.float32)] * 2, ["a", "a"], "single class"),
         ([np.zeros((128, 20), np.float32)] * 3, ["a", "b"], "3 samples but y has 2"),
-        ([np.zeros(20, np.float32)] * 2, ["a", "b"], "expected a 2-D"),
+        ([np.zeros(20, np.float32)] * 2, ["a", "b"], "n_mels=1 is too few for frequency pools"),
+        ([np.zeros(20, np.float32), np.zeros(30, np.float32)], ["a", "b"], "expected a 2-D"),
     ],
 )
 def test_bad_input_fails_before_training_and_keeps_the_fitted_state(X, y, problem):

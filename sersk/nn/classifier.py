@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +14,9 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 from torch.optim.lr_scheduler import StepLR
 
@@ -25,11 +29,11 @@ from .module import PADDING_MODES, CNNLSTM
 
 # Coupled L2 (Adam's weight_decay) applies to conv/FC/LSTM weights and batch-norm scale and offset,
 # not to conv/FC/LSTM biases.
-NO_DECAY_ON_BIASES = [
+NO_DECAY_ON_BIASES = (
     ("blocks.*.conv.bias", {"weight_decay": 0.0}),
     ("lstm.bias_*", {"weight_decay": 0.0}),
     ("fc.bias", {"weight_decay": 0.0}),
-]
+)
 
 
 class _Interrupted(Exception):
@@ -48,6 +52,20 @@ class StopOnNonFiniteLoss(Callback):
             )
 
 
+def _rows_as_sequences(X: Any) -> Any:
+    """A 2-D numeric array holds one single-band sequence per row: (n, n_frames) -> (n, 1, n_frames)."""
+    if not isinstance(X, np.ndarray) and not hasattr(X, "toarray"):
+        try:
+            array = np.asarray(X)
+        except ValueError:  # ragged: a list of sequences of different lengths
+            return X
+        if array.dtype != object and array.ndim in (2, 3):
+            X = array
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype != object:
+        return X[:, None, :]
+    return X
+
+
 def encoded_accuracy(net: "CNNLSTMClassifier", X: Any, y: Any) -> float:
     """Accuracy of integer-encoded targets (what skorch's epoch scoring sees).
 
@@ -61,7 +79,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     """The recipe's 2-D CNN-LSTM, trained as the reference trains it, as a scikit-learn classifier.
 
     Input: log-mel sequences, one ``(n_mels, n_frames_i)`` array per clip (the output of
-    :class:`~sersk.LogMelTransformer`); labels of any type. Each mini-batch is left-padded to its
+    :class:`~sersk.LogMelTransformer`; a 3-D array of equal-length clips works too, and a 2-D numeric
+    array is read as one single-band sequence per row); labels of any type. Each mini-batch is left-padded to its
     longest sequence. Defaults: Adam, lr 0.005, coupled L2 5e-4 (not on biases), mini-batch 32,
     3 epochs, lr x0.1 every 2 epochs, shuffled every epoch, no internal validation split.
 
@@ -135,7 +154,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         train_split: Any = None,
         iterator_train__shuffle: bool = True,
         optimizer__weight_decay: float = _recipe.WEIGHT_DECAY,
-        optimizer__param_groups: list | None = None,
+        optimizer__param_groups: Any = NO_DECAY_ON_BIASES,
         verbose: int = 1,
         **kwargs: Any,
     ):
@@ -150,7 +169,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             train_split=train_split,
             iterator_train__shuffle=iterator_train__shuffle,
             optimizer__weight_decay=optimizer__weight_decay,
-            optimizer__param_groups=NO_DECAY_ON_BIASES if optimizer__param_groups is None else optimizer__param_groups,
+            optimizer__param_groups=optimizer__param_groups,
             verbose=verbose,
             **kwargs,
         )
@@ -220,7 +239,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
                 if self.random_state is not None:
                     torch.manual_seed(self.random_state)
-                super().fit(X, y_enc)
+                if not self.warm_start or not self.initialized_:
+                    self.initialize()
+                NeuralNetClassifier.partial_fit(self, X, y_enc)
         except BaseException as exc:
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -235,12 +256,18 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         if self.padding not in PADDING_MODES:
             raise ValueError(f"padding={self.padding!r}; expected one of {PADDING_MODES}")
         if y is None:
-            raise ValueError("y is required: CNNLSTMClassifier is a supervised classifier")
-        X = check_sequences(X)
+            raise ValueError("CNNLSTMClassifier requires y to be passed, but the target y is None")
+        X = check_sequences(_rows_as_sequences(X))
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn("y is a column vector; it was flattened to shape (n_samples,)", DataConversionWarning)
+            y = y.ravel()
         check_consistent_length(X, y)
         if y.ndim != 1:
             raise ValueError(f"y has shape {y.shape}; expected one label per sequence (1-D)")
+        kind = type_of_target(y)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(f"Unknown label type: {kind!r}; expected class labels (strings or integers)")
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(f"y holds a single class ({classes[0]!r}); at least two are needed to train a classifier")
@@ -248,7 +275,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         valid = None
         if validation_data is not None:
             X_val, y_val = validation_data
-            X_val = check_sequences(X_val, n_features=n_mels)
+            X_val = check_sequences(_rows_as_sequences(X_val), n_features=n_mels)
             y_val = np.asarray(y_val)
             check_consistent_length(X_val, y_val)
             unknown = np.setdiff1d(y_val, classes)
@@ -310,6 +337,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     def _cuda_devices(self) -> list[int]:
         return [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
 
+    @available_if(lambda self: False)
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Not offered: skorch's partial_fit would skip sersk's checks and label encoding; use ``fit``."""
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
@@ -364,7 +395,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             Columns in the order of ``classes_``.
         """
         check_is_fitted(self, "classes_seen_")
-        return super().predict_proba(check_sequences(X, n_features=self.n_mels_))
+        return super().predict_proba(check_sequences(_rows_as_sequences(X), n_features=self.n_mels_))
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable label of each sequence.
@@ -388,6 +419,6 @@ class CNNLSTMClassifier(NeuralNetClassifier):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True  # a 3-D float array is read as one (n_mels, n_frames) array per clip
+        tags.input_tags.two_d_array = True  # each row a single-band sequence; a 3-D array one (n_mels, n_frames) per clip
         tags.non_deterministic = self.random_state is None
         return tags
