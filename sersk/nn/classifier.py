@@ -395,7 +395,14 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             Columns in the order of ``classes_``.
         """
         check_is_fitted(self, "classes_seen_")
-        return super().predict_proba(check_sequences(_rows_as_sequences(X), n_features=self.n_mels_))
+        X = check_sequences(_rows_as_sequences(X), n_features=self.n_mels_)
+        if self.padding != "masked":
+            return super().predict_proba(X)  # the reference's padding depends on the batch: keep the order
+        # predictions do not depend on the batch, so batch clips of similar length (less padding)
+        order = np.argsort([x.shape[1] for x in X], kind="stable")
+        proba = np.empty((len(X), len(self.classes_)), dtype=np.float32)
+        proba[order] = super().predict_proba(X[order])
+        return proba
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable label of each sequence.
