@@ -47,7 +47,7 @@ class StopOnNonFiniteLoss(Callback):
         loss = kwargs.get("loss")
         if training and loss is not None and not torch.isfinite(loss).all():
             raise TrainingDiverged(
-                f"training diverged: the loss is {float(loss)} at epoch {len(net.history)}; "
+                f"training diverged: the loss is {loss.item()} at epoch {len(net.history)}; "
                 f"lower the learning rate (lr={net.lr}) or check the features for extreme values"
             )
 
