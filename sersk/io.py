@@ -12,10 +12,11 @@ import torch
 import torchaudio.functional as AF
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _recipe
 from .exceptions import AudioFileError
+from .utils.audio import peak_normalize
 from .utils.validation import check_waveform, to_object_array
 
 
@@ -73,16 +74,28 @@ def _as_items(X: Any) -> list[Any]:
 
 
 class AudioLoader(TransformerMixin, BaseEstimator):
-    """Decode audio files into mono float32 waveforms at one sample rate.
+    """Decode audio files into mono float32 waveforms at one sample rate, peak-normalised.
 
     A stateless first step for a pipeline that starts from file paths. Stereo is mixed down to mono
     and files at another rate are resampled to ``sample_rate``. Arrays already decoded pass through
     (checked to be 1-D and finite).
 
+    Every clip is divided by its peak by default, in ``fit`` and ``predict`` alike, so the network
+    sees the loudness it was trained on: the recipe peak-normalises each augmented training copy,
+    and a corpus recorded at a lower level (peaks of 0.01-0.5 are common) would otherwise reach
+    prediction tens of dB quieter than anything seen in training. Emo-DB's files already peak at
+    0.9995-1.0, so there it changes nothing but rounding.
+
     Parameters
     ----------
     sample_rate : int, default=16000
         Rate of the returned waveforms, in Hz.
+    normalize : {"peak"} or None, default="peak"
+        ``"peak"``: divide each clip by its maximum absolute sample (an all-zero clip stays zero).
+        ``None``: keep the recorded level.
+    min_samples : int, default=2048
+        The shortest clip accepted, in samples at ``sample_rate``: one analysis window of the
+        log-mel features. A shorter file is an error naming it and its duration.
     n_jobs : int, default=None
         Number of threads decoding files in parallel (``None`` means 1, ``-1`` all cores).
 
@@ -96,11 +109,22 @@ class AudioLoader(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "normalize": [StrOptions({"peak"}), None],
+        "min_samples": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
     }
 
-    def __init__(self, *, sample_rate: int = _recipe.SAMPLE_RATE, n_jobs: int | None = None):
+    def __init__(
+        self,
+        *,
+        sample_rate: int = _recipe.SAMPLE_RATE,
+        normalize: str | None = "peak",
+        min_samples: int = _recipe.N_FFT,
+        n_jobs: int | None = None,
+    ):
         self.sample_rate = sample_rate
+        self.normalize = normalize
+        self.min_samples = min_samples
         self.n_jobs = n_jobs
 
     def fit(self, X: Any = None, y: Any = None) -> "AudioLoader":
@@ -120,7 +144,7 @@ class AudioLoader(TransformerMixin, BaseEstimator):
         if X is not None:
             for i, item in enumerate(_as_items(X)):
                 if not isinstance(item, (str, os.PathLike)):
-                    check_waveform(item, i)
+                    check_waveform(item, i, min_samples=self.min_samples)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -134,8 +158,10 @@ class AudioLoader(TransformerMixin, BaseEstimator):
         Returns
         -------
         waveforms : ndarray of shape (n_clips,), dtype=object
-            Each element a float32 array of shape (n_samples_i,).
+            Each element a float32 array of shape (n_samples_i,), peak-normalised unless
+            ``normalize=None``.
         """
+        self._validate_params()
         items = _as_items(X)
         # threads, explicitly: under joblib's Dask backend, files must not fan out to the cluster
         waves = Parallel(n_jobs=self.n_jobs, backend="threading")(
@@ -145,8 +171,17 @@ class AudioLoader(TransformerMixin, BaseEstimator):
 
     def _load_one(self, item: Any, index: int) -> np.ndarray:
         if isinstance(item, (str, os.PathLike)):
-            return read_audio(item, self.sample_rate)
-        return check_waveform(item, index)
+            waveform = read_audio(item, self.sample_rate)
+            if len(waveform) < self.min_samples:
+                raise AudioFileError(
+                    f"audio file {os.fspath(item)!r} is too short: {len(waveform) / self.sample_rate:.3f} s "
+                    f"({len(waveform)} samples at {self.sample_rate} Hz); at least "
+                    f"{self.min_samples / self.sample_rate:.3f} s ({self.min_samples} samples, one analysis "
+                    "window) are needed"
+                )
+        else:
+            waveform = check_waveform(item, index, min_samples=self.min_samples)
+        return peak_normalize(waveform) if self.normalize == "peak" else waveform
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -54,7 +54,8 @@ CLASSIFIER_FAILURES = {
 }
 
 ESTIMATORS = [
-    AudioLoader(),
+    # clips of any length, since the checks' clips are a few samples long
+    AudioLoader(min_samples=1),
     # a tiny analysis window, since the checks' clips are a few samples long
     LogMelTransformer(n_fft=2, hop_length=1, n_mels=1),
     # a tiny network for single-band sequences, so the checks run in seconds

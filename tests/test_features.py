@@ -34,7 +34,7 @@ def emodb_waves(emodb_sample):
 
 
 def test_float64_matches_the_reference_elementwise(emodb_waves):
-    out = LogMelTransformer(dtype="float64").fit_transform(emodb_waves)
+    out = LogMelTransformer(dtype="float64", top_db=None).fit_transform(emodb_waves)
     for log_mel, wave in zip(out, emodb_waves):
         ref = reference_mel_power(wave)
         assert log_mel.dtype == np.float64 and log_mel.shape == ref.shape
@@ -45,7 +45,7 @@ def test_float64_matches_the_reference_elementwise(emodb_waves):
 def test_float32_matches_the_reference(emodb_waves):
     """Per clip, the relative error of the mel power (Frobenius norm) is <= 1e-4. Elementwise, the
     quietest bands carry float32 FFT rounding: their log differs by at most 1e-3 (0.1 % in power)."""
-    out = LogMelTransformer().fit_transform(emodb_waves)
+    out = LogMelTransformer(top_db=None).fit_transform(emodb_waves)
     for log_mel, wave in zip(out, emodb_waves):
         ref = reference_mel_power(wave)
         assert log_mel.dtype == np.float32
@@ -98,6 +98,30 @@ def test_silence_gives_log_eps():
     np.testing.assert_allclose(out, np.log(EPS), rtol=1e-6)
 
 
+def test_floor_only_lifts_values_more_than_top_db_under_the_clip_maximum(emodb_waves):
+    floored = LogMelTransformer().fit_transform(emodb_waves)
+    bare = LogMelTransformer(top_db=None).fit_transform(emodb_waves)
+    for f, b in zip(floored, bare):
+        floor = b.max() - 80 * np.log(10) / 10
+        np.testing.assert_array_equal(f, np.maximum(b, floor).astype(np.float32))
+
+
+def test_digital_silence_sits_at_the_floor_not_at_log_eps(emodb_waves):
+    """A second of exact zeros inside a real clip: its frames land 80 dB under the clip's maximum,
+    the bottom of what noise-augmented training copies show, instead of log(eps) = -36."""
+    wave = emodb_waves[0]
+    middle = len(wave) // 2
+    holed = np.concatenate([wave[:middle], np.zeros(16000, np.float32), wave[middle:]])
+    out, bare = LogMelTransformer().fit_transform([holed])[0], LogMelTransformer(top_db=None).fit_transform([holed])[0]
+    first, last = -(-middle // 512), (middle + 16000 - 2048) // 512  # frames wholly inside the zeros
+    assert last - first >= 20
+    floor = out.max() - 8 * np.log(10)
+    assert np.allclose(bare[:, first : last + 1], np.log(EPS))
+    np.testing.assert_allclose(out[:, first : last + 1], floor, rtol=1e-6)
+    assert out.min() >= floor - 1e-5 and out.min() > -25
+    np.testing.assert_array_equal(out[:, : first - 4], np.maximum(bare[:, : first - 4], np.float32(floor)))
+
+
 def test_clone_and_params_round_trip():
     t = LogMelTransformer(n_mels=64, f_max=7600.0, dtype="float64", device="cpu")
     assert clone(t).get_params() == t.get_params()
@@ -121,7 +145,9 @@ def test_bad_waveforms_are_named(X, problem):
         LogMelTransformer().fit().transform(X)
 
 
-@pytest.mark.parametrize("params", [{"f_min": 9000.0}, {"f_max": 9000.0}, {"n_mels": 0}, {"window": "boxcar"}])
+@pytest.mark.parametrize(
+    "params", [{"f_min": 9000.0}, {"f_max": 9000.0}, {"n_mels": 0}, {"window": "boxcar"}, {"top_db": -10.0}]
+)
 def test_bad_parameters_fail_in_fit(params):
     t = LogMelTransformer(**params)  # __init__ stores, does not check
     with pytest.raises(ValueError):

@@ -14,12 +14,34 @@ from sersk.utils.synthetic import make_tone as tone
 
 
 def test_reads_real_emodb_clips_as_float32_mono(emodb_sample):
-    waves = AudioLoader().fit_transform(emodb_sample)
+    waves = AudioLoader(normalize=None).fit_transform(emodb_sample)
     assert waves.dtype == object and len(waves) == len(emodb_sample)
     for path, w in zip(emodb_sample, waves):
         ref, rate = sf.read(path, dtype="float32")
         assert rate == 16000 and w.dtype == np.float32 and w.ndim == 1
         np.testing.assert_array_equal(w, ref)
+
+
+def test_clips_are_peak_normalised_by_default(tmp_path, emodb_sample):
+    quiet = tone(440) * 0.02
+    sf.write(tmp_path / "quiet.wav", quiet, 16000, subtype="FLOAT")
+    waves = AudioLoader().fit_transform([tmp_path / "quiet.wav", quiet, *emodb_sample])
+    for w in waves:
+        assert np.abs(w).max() == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(waves[0], quiet / np.abs(quiet).max(), rtol=1e-6)
+    assert np.abs(quiet).max() == pytest.approx(0.01)  # the caller's array is not modified
+
+
+def test_silent_clip_stays_zero():
+    out = AudioLoader().fit_transform([np.zeros(4096, np.float32)])[0]
+    assert not out.any()
+
+
+def test_short_file_is_reported_at_load_time_with_its_duration(tmp_path):
+    sf.write(tmp_path / "short.wav", tone(440)[:800], 16000)
+    with pytest.raises(AudioFileError, match=r"'.*short\.wav' is too short: 0\.050 s \(800 samples at 16000 Hz\)"):
+        AudioLoader().transform([tmp_path / "short.wav"])
+    assert len(AudioLoader(min_samples=800).transform([tmp_path / "short.wav"])[0]) == 800
 
 
 def test_pad_chunk_files_load_in_full(emodb_wavs):
@@ -63,7 +85,7 @@ def test_other_rates_are_resampled(tmp_path):
 def test_arrays_pass_through_and_mix_with_paths(tmp_path):
     x = tone(440)
     sf.write(tmp_path / "x.wav", x, 16000, subtype="FLOAT")
-    out = AudioLoader().fit_transform([x.astype(np.float64), tmp_path / "x.wav", str(tmp_path / "x.wav")])
+    out = AudioLoader(normalize=None).fit_transform([x.astype(np.float64), tmp_path / "x.wav", str(tmp_path / "x.wav")])
     assert all(o.dtype == np.float32 for o in out)
     np.testing.assert_array_equal(out[0], x)
     np.testing.assert_array_equal(out[1], out[2])
@@ -131,8 +153,9 @@ def test_nan_in_file_is_rejected(tmp_path):
         ([np.zeros((2, 100), np.float32)], r"clip 0 has shape \(2, 100\)"),
         ([np.array([0.1, np.inf], np.float32)], "clip 0 contains 1 NaN or infinite"),
         ([np.zeros(10, np.int16)], "integer dtype"),
+        ([np.zeros(2047, np.float32)], "clip 0 has 2047 samples; at least 2048 are needed"),
     ],
 )
 def test_bad_arrays_are_named(X, problem):
     with pytest.raises((ValueError, InvalidSignalError), match=problem):
-        AudioLoader().fit_transform(X)
+        AudioLoader(min_samples=1 if "2047" not in problem else 2048).fit_transform(X)

@@ -203,3 +203,50 @@ def test_speaker_disjoint_split_keeps_speakers_apart():
 def test_a_label_too_rare_to_split_is_named():
     with pytest.raises(ValueError, match="label 'x' has 1 file"):
         reference_split(["x"] + ["y"] * 20)
+
+
+@pytest.fixture(scope="module")
+def emodb_fold(emodb_wavs):
+    """5 training clips per emotion from speakers other than 03; 14 clips of speaker 03 to predict."""
+    names = np.array([p.name for p in emodb_wavs])
+    emotion, speaker = np.array([n[5] for n in names]), np.array([n[:2] for n in names])
+    train = np.concatenate([np.flatnonzero((emotion == e) & (speaker != "03"))[:5] for e in np.unique(emotion)])
+    test = np.flatnonzero(speaker == "03")[::3][:14]
+    paths = np.array([str(p) for p in emodb_wavs])
+    return paths[train], emotion[train], paths[test]
+
+
+@pytest.fixture
+def fitted_reference(emodb_fold):
+    """The default pipeline, its network at full size, sized down to one copy and one epoch."""
+    X, y, _ = emodb_fold
+    return make_pipeline(n_augmentations=1, max_epochs=1, device="cpu", random_state=0).fit(X, y)
+
+
+def test_emodb_predictions_unchanged_by_peak_normalisation(emodb_fold, fitted_reference):
+    """Emo-DB's files already peak at 0.9995-1.0: normalising them at prediction changes nothing.
+
+    (Two fits, with and without it, are not compared: the pitch shifter is not exactly linear in the
+    level, and Adam turns rounding-level differences of near-zero gradients into full-size steps.)
+    """
+    pipe, X_test = fitted_reference, emodb_fold[2]
+    normalised = pipe.predict_proba(X_test)
+    raw = pipe.set_params(load__normalize=None).predict_proba(X_test)
+    np.testing.assert_allclose(normalised, raw, rtol=0, atol=1e-3)
+    np.testing.assert_array_equal(normalised.argmax(axis=1), raw.argmax(axis=1))
+
+
+def test_predictions_do_not_depend_on_the_recording_level(emodb_fold, fitted_reference, tmp_path):
+    pipe, X_test = fitted_reference, emodb_fold[2]
+    waves = AudioLoader(normalize=None).transform(X_test)
+    quiet_files = []
+    for i, wave in enumerate(waves):
+        quiet_files.append(tmp_path / f"quiet{i}.wav")
+        sf.write(quiet_files[-1], wave * 0.03, 16000, subtype="FLOAT")
+    expected = pipe.predict_proba(X_test)
+    for quiet in ([w * np.float32(0.03) for w in waves], quiet_files):
+        np.testing.assert_allclose(pipe.predict_proba(quiet), expected, rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(pipe.predict(quiet), pipe.predict(X_test))
+    # without the loader's normalisation, the same clips at -30 dB read differently
+    pipe.set_params(load__normalize=None)
+    assert not np.allclose(pipe.predict_proba(quiet_files), expected, atol=1e-2)
