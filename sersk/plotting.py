@@ -1,8 +1,8 @@
 """Figures of the data, the features, the training and the results, as matplotlib Figures.
 
-Every function builds its own :class:`matplotlib.figure.Figure` on an Agg canvas and returns it:
+Every function builds its own ``matplotlib.figure.Figure`` on an Agg canvas and returns it:
 nothing goes through ``pyplot``, so no global figure state is created or leaked, and no display is
-needed. :func:`save_figure` writes a figure to a PNG file atomically.
+needed. [`save_figure`][sersk.plotting.save_figure] writes a figure to a PNG file atomically.
 
 Examples
 --------
@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from . import _recipe
@@ -137,17 +138,27 @@ def plot_waveform(
     return fig
 
 
-def plot_log_mels(log_mels: Sequence[Any], titles: Sequence[str] | None = None) -> Figure:
-    """A few log-mel spectrograms side by side: mel bands upwards, frames to the right.
+def plot_log_mels(
+    log_mels: Sequence[Any],
+    titles: Sequence[str] | None = None,
+    *,
+    sample_rate: int = _recipe.SAMPLE_RATE,
+    hop_length: int = _recipe.HOP_LENGTH,
+    n_fft: int = _recipe.N_FFT,
+) -> Figure:
+    """A few log-mel spectrograms side by side: mel bands upwards, time in seconds to the right.
 
-    All panels share one colour scale, so their levels compare.
+    All panels share one time axis and one colour scale, so their lengths and levels compare.
 
     Parameters
     ----------
     log_mels : sequence of array-like of shape (n_mels, n_frames_i)
-        Spectrograms, e.g. the output of :class:`~sersk.LogMelTransformer`.
+        Spectrograms, e.g. the output of [`LogMelTransformer`][sersk.features.LogMelTransformer].
     titles : sequence of str, optional
         One title per spectrogram.
+    sample_rate, hop_length, n_fft : int, default=16000, 512, 2048
+        The settings the spectrograms were computed with, to place frame ``j`` at the centre of
+        its window, ``(j * hop_length + n_fft / 2) / sample_rate`` seconds.
 
     Returns
     -------
@@ -159,8 +170,8 @@ def plot_log_mels(log_mels: Sequence[Any], titles: Sequence[str] | None = None) 
     >>> import numpy as np
     >>> from sersk.plotting import plot_log_mels
     >>> fig = plot_log_mels([np.zeros((128, 40)), np.ones((128, 60))], titles=["a", "b"])
-    >>> len(fig.axes)  # two spectrograms and the colour bar
-    3
+    >>> len(fig.axes), fig.axes[0].get_xlabel()  # two spectrograms and the colour bar
+    (3, 'time (s)')
     """
     if isinstance(log_mels, np.ndarray) and log_mels.dtype != object and log_mels.ndim == 2:
         log_mels = [log_mels]
@@ -172,18 +183,25 @@ def plot_log_mels(log_mels: Sequence[Any], titles: Sequence[str] | None = None) 
             raise ValueError(f"log-mel {i} has shape {m.shape}; expected a non-empty (n_mels, n_frames) array")
     if titles is not None and len(titles) != len(arrays):
         raise ValueError(f"{len(titles)} titles for {len(arrays)} spectrograms; give one title per spectrogram")
+    if min(sample_rate, hop_length, n_fft) <= 0:
+        raise ValueError(f"sample_rate={sample_rate}, hop_length={hop_length}, n_fft={n_fft}; expected positive numbers")
     finite = np.concatenate([m[np.isfinite(m)] for m in arrays])
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     fig = _new_figure((3.2 * len(arrays) + 1.0, 3.4))
-    axes = fig.subplots(1, len(arrays), squeeze=False, sharey=True)[0]
+    axes = fig.subplots(1, len(arrays), squeeze=False, sharex=True, sharey=True)[0]
+    first = (n_fft / 2 - hop_length / 2) / sample_rate  # left edge of frame 0's pixel
+    longest = max((m.shape[1] - 1) * hop_length + n_fft for m in arrays) / sample_rate
     image = None
     for i, (ax, m) in enumerate(zip(axes, arrays)):
-        image = ax.imshow(m, origin="lower", aspect="auto", interpolation="nearest", cmap="magma", vmin=vmin, vmax=vmax)
-        ax.set_xlabel("frame")
+        extent = (first, first + m.shape[1] * hop_length / sample_rate, -0.5, m.shape[0] - 0.5)
+        image = ax.imshow(m, origin="lower", aspect="auto", interpolation="nearest", cmap="magma",
+                          vmin=vmin, vmax=vmax, extent=extent)
+        ax.set_xlabel("time (s)")
         if i == 0:
             ax.set_ylabel("mel band")
         if titles is not None:
             ax.set_title(str(titles[i]))
+    axes[0].set_xlim(0, longest)
     fig.colorbar(image, ax=list(axes), label="log power")
     return fig
 
@@ -257,7 +275,7 @@ def plot_confusion_matrix(
     normalize: str | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Confusion matrix of predictions (scikit-learn's :class:`~sklearn.metrics.ConfusionMatrixDisplay`).
+    """Confusion matrix of predictions, drawn by scikit-learn's ``ConfusionMatrixDisplay``.
 
     Parameters
     ----------
@@ -274,7 +292,7 @@ def plot_confusion_matrix(
     Returns
     -------
     fig : matplotlib.figure.Figure
-        The matrix axes and its colour bar.
+        The matrix axes and its colour bar (labelled; integer ticks for counts).
 
     Examples
     --------
@@ -288,7 +306,7 @@ def plot_confusion_matrix(
     n_labels = len(labels) if labels is not None else len(np.union1d(np.asarray(y_true), np.asarray(y_pred)))
     size = max(4.5, 0.75 * n_labels + 2.5)
     fig, ax = _figure_and_axes(None, (size + 1.0, size))
-    ConfusionMatrixDisplay.from_predictions(
+    display = ConfusionMatrixDisplay.from_predictions(
         y_true,
         y_pred,
         labels=labels,
@@ -299,6 +317,13 @@ def plot_confusion_matrix(
         values_format=".2f" if normalize else "d",
         colorbar=True,
     )
+    colorbar = display.im_.colorbar
+    if normalize:
+        colorbar.set_label({"true": "fraction of the true class", "pred": "fraction of the predictions",
+                            "all": "fraction of all clips"}[normalize])
+    else:
+        colorbar.set_label("clips")
+        colorbar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if title is not None:
         ax.set_title(title)
     return fig
@@ -308,7 +333,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path
     """Write ``fig`` to a PNG file atomically.
 
     The image is written to a temporary file in the target's folder and then moved over the
-    target with :func:`os.replace`, so a reader never sees a half-written file and a failed write
+    target with ``os.replace``, so a reader never sees a half-written file and a failed write
     leaves any existing file untouched.
 
     Parameters

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from sersk import EmotionPipeline
-from sersk.cli import main, parse_param, read_dataset
+from sersk.cli import main, parse_param
 from sersk.utils.synthetic import make_tone
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -90,14 +90,6 @@ def test_train_on_a_csv_passes_speakers_for_a_speaker_disjoint_validation(corpus
     assert seen["n"] == 16 and sorted(set(seen["groups"])) == list(SPEAKERS)
     history = joblib.load(out)[-1].history
     assert history[-1]["valid_loss"] is not None and 0 <= history[-1]["valid_acc"] <= 1
-
-
-def test_read_dataset_folder_and_csv(corpus, tmp_path):
-    data = read_dataset(corpus.parent)  # a folder holding wav/ works too
-    assert len(data.paths) == 16 and set(data.labels) == {"anger", "sadness"} and set(data.speakers) == set(SPEAKERS)
-    csv = write_csv(tmp_path / "d.csv", "path,label", [f"{corpus / '03a01Wa.wav'},angry", "\n"])
-    data = read_dataset(csv)
-    assert list(data.labels) == ["angry"] and data.speakers is None
 
 
 def test_parse_param():
@@ -210,12 +202,85 @@ def test_a_file_that_is_not_a_model(which, request, corpus, capsys):
 def test_a_joblib_file_holding_something_else(tmp_path, corpus, capsys):
     joblib.dump({"not": "a model"}, tmp_path / "dict.joblib")
     assert main(["predict", str(tmp_path / "dict.joblib"), str(corpus / "03a01Wa.wav")]) == 2
-    assert_one_line_error(capsys.readouterr().err, "not a fitted sersk model", "predict_proba")
+    assert_one_line_error(capsys.readouterr().err, "holds a dict, not a sersk model")
+
+
+def test_a_fitted_scikit_learn_model_is_refused_by_what_it_is(tmp_path, corpus, capsys):
+    """A fitted LogisticRegression has predict_proba and classes_, but it is not a sersk model."""
+    from sklearn.linear_model import LogisticRegression
+
+    joblib.dump(LogisticRegression().fit([[0.0], [1.0]], ["a", "b"]), tmp_path / "lr.joblib")
+    assert main(["predict", str(tmp_path / "lr.joblib"), str(corpus / "03a01Wa.wav")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "holds a LogisticRegression", "not a sersk model")
+
+
+def test_data_arguments_are_checked_before_the_model_is_loaded(tmp_path, monkeypatch, capsys):
+    import sersk.persistence
+
+    def no_loading(path):
+        raise AssertionError("the model was loaded before the data arguments were checked")
+
+    monkeypatch.setattr(sersk.persistence, "load_model", no_loading)
+    model = str(tmp_path / "model.joblib")
+    assert main(["evaluate", model, str(tmp_path / "no_such_folder")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "no_such_folder", "does not exist")
+    assert main(["predict", model, str(tmp_path / "gone.wav")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "gone.wav", "does not exist")
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", model, str(tmp_path / "empty")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "empty", "holds no audio files")
+
+
+def test_a_single_label_is_refused_before_decoding(corpus, tmp_path, monkeypatch, capsys):
+    from sersk import AudioLoader
+
+    def no_decoding(self, X):
+        raise AssertionError("audio was decoded before the labels were checked")
+
+    monkeypatch.setattr(AudioLoader, "transform", no_decoding)
+    csv = write_csv(tmp_path / "d.csv", "path,label", [f"{corpus / '03a01Wa.wav'},anger", f"{corpus / '08a01Wa.wav'},anger"])
+    assert main(["train", str(csv), "--out", str(tmp_path / "m.joblib")]) == 2
+    err = capsys.readouterr().err
+    assert_one_line_error(err, "single label (anger)", "at least two")
+    assert "np.str_" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["--lr", "-1"], "--lr"),
+        (["--lr", "nan"], "--lr"),
+        (["--seed", "-1"], "--seed"),
+        (["--n-jobs", "0"], "--n-jobs"),
+        (["--epochs", "0"], "--epochs"),
+        (["--validation-fraction", "1.5"], "--validation-fraction"),
+        (["--device", "tpu"], "--device"),
+    ],
+)
+def test_bad_option_values_are_rejected_by_the_parser(argv, option, tmp_path, capsys):
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "m.joblib"), *argv]) == 2
+    assert_one_line_error(capsys.readouterr().err, f"argument {option}")
+
+
+def test_predict_a_folder_predicts_every_audio_file_in_it(model, corpus, tmp_path, capsys):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("03a01Wa.wav", "08a02Ta.wav"):
+        shutil.copy(corpus / name, folder / name)
+    sf.write(folder / "extra.flac", make_tone(440, 0.8), 16000)
+    (folder / "notes.txt").write_text("not audio")
+    assert main(["predict", str(model), str(folder), str(corpus / "09a01Wa.wav"), "--json"]) == 0
+    paths = [r["path"] for r in json.loads(capsys.readouterr().out)["predictions"]]
+    assert paths == [str(folder / n) for n in ("03a01Wa.wav", "08a02Ta.wav", "extra.flac")] + [str(corpus / "09a01Wa.wav")]
 
 
 def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
     assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__nope=1"]) == 2
     assert_one_line_error(capsys.readouterr().err, "--param net__nope", "not a parameter")
+    assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__lrr=0.1"]) == 2
+    err = capsys.readouterr().err
+    assert_one_line_error(err, "did you mean net__lr?", "Valid: batch_by_length")
+    assert "_params_to_validate" not in err
     assert main(["train", str(corpus)]) == 2  # --out missing: argparse
     assert_one_line_error(capsys.readouterr().err, "--out")
     assert main(["predict", "--chunk-size", "0", "m.joblib", "a.wav"]) == 2
@@ -244,7 +309,7 @@ def test_a_failed_fit_leaves_no_file_and_keeps_an_existing_model(exc, status, co
     assert "Traceback" not in err and ("boom" in err or "interrupted" in err)
 
 
-def test_ctrl_c_swallowed_by_the_training_loop_still_aborts(corpus, tmp_path, monkeypatch, capsys):
+def test_ctrl_c_swallowed_by_the_training_loop_still_aborts(corpus, tmp_path, monkeypatch, request):
     """skorch catches KeyboardInterrupt and returns a partly trained net: the CLI must not save it."""
 
     def fit_like_skorch(self, *args, **kwargs):
@@ -254,6 +319,10 @@ def test_ctrl_c_swallowed_by_the_training_loop_still_aborts(corpus, tmp_path, mo
             pass
         return self
 
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C reaches a foreground command, so
+    # give the test the disposition it has there, whatever this test run inherited.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, inherited))
     monkeypatch.setattr(EmotionPipeline, "fit", fit_like_skorch)
     out = tmp_path / "m.joblib"
     assert main(["train", str(corpus), "--out", str(out), *FAST]) == 130

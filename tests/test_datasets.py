@@ -7,9 +7,11 @@ this machine.
 from __future__ import annotations
 
 import collections
+import hashlib
 import http.server
 import io
 import os
+import shutil
 import socket
 import threading
 import zipfile
@@ -19,7 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sersk.datasets import fetch_emodb, get_data_home, parse_emodb_filename
+from sersk.datasets import fetch_emodb, find_audio_files, get_data_home, load_corpus, parse_emodb_filename
 from sersk.datasets import _emodb
 
 CORPUS_HOME = Path(os.environ.get("SERSK_DATA", "/work/shared/data/emodb"))
@@ -104,6 +106,20 @@ def test_real_corpus(emodb):
     assert "Burkhardt" in emodb.DESCR and "535" in emodb.DESCR
 
 
+def test_real_corpus_through_its_wav_folder(emodb):
+    np.testing.assert_array_equal(fetch_emodb(CORPUS_HOME / "wav").filenames, emodb.filenames)
+
+
+def test_embedded_checksums_are_those_of_the_corpus(emodb):
+    """The SHA-256 list sersk checks downloads against is the one shipped with the corpus."""
+    sums = CORPUS_HOME / "SHA256SUMS"
+    if not sums.is_file():
+        pytest.skip(f"{sums} not found")
+    listed = dict(reversed(line.split()) for line in sums.read_text().splitlines() if line.strip())
+    assert {k.removeprefix("wav/"): v for k, v in listed.items()} == _emodb.EMODB_SHA256
+    assert sorted(_emodb.EMODB_SHA256) == [os.path.basename(f) for f in emodb.filenames]
+
+
 # --------------------------------------------------------------------------- local HTTP server
 
 
@@ -178,18 +194,23 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 
 @pytest.fixture
-def emodb_zip(tmp_path) -> bytes:
-    """A small Emo-DB-like download.zip: three 0.1 s, 16 kHz clips under wav/, plus a text file."""
+def emodb_zip(tmp_path, monkeypatch) -> bytes:
+    """A small Emo-DB-like download.zip: three 0.1 s, 16 kHz clips under wav/, plus a text file.
+
+    Its clips' SHA-256 sums stand in for the 535 of the real corpus while the test runs.
+    """
     src = tmp_path / "src"
     src.mkdir()
     members = {f"wav/{name}": _wav_bytes(src / name, i) for i, name in enumerate(SYNTHETIC_NAMES)}
+    monkeypatch.setattr(
+        _emodb, "EMODB_SHA256", {name[4:]: hashlib.sha256(data).hexdigest() for name, data in members.items()}
+    )
     members["erklaerung.txt"] = b"not a clip"
     return _zip(members)
 
 
 def _assert_nothing_left(home: Path):
-    leftovers = sorted(p.name for p in home.iterdir()) if home.exists() else []
-    assert leftovers == [], f"left behind in {home}: {leftovers}"
+    assert not home.exists(), f"left behind: {home} and {sorted(p.name for p in home.iterdir())}"
 
 
 # --------------------------------------------------------------------------- download path
@@ -204,7 +225,7 @@ def test_download_and_cache(server, emodb_zip, tmp_path):
     assert "SERSK_DATA" in str(info.value)
     assert not home.exists() and server.requests == []
 
-    data = fetch_emodb(home, url=url, verbose=False)
+    data = fetch_emodb(home, download_if_missing=True, url=url, verbose=False)
     assert server.requests == ["/download.zip"]
     assert sorted(p.name for p in home.iterdir()) == ["emodb"]  # no temporary file or folder left
     extracted = home / "emodb" / "wav"
@@ -219,20 +240,36 @@ def test_download_and_cache(server, emodb_zip, tmp_path):
     info = sf.info(data.filenames[0])
     assert info.samplerate == 16000 and info.frames == 1600
 
-    again = fetch_emodb(home, url=url, verbose=False)
+    again = fetch_emodb(home, download_if_missing=True, url=url, verbose=False)
     assert server.requests == ["/download.zip"]  # found on disk: no second download
     np.testing.assert_array_equal(again.filenames, data.filenames)
-    again = fetch_emodb(home, download_if_missing=False, url=url)
-    np.testing.assert_array_equal(again.target, data.target)
+    for where in (home, home / "emodb", extracted):  # the home, the download's folder, or wav/ itself
+        np.testing.assert_array_equal(fetch_emodb(where, download_if_missing=False).target, data.target)
 
 
-def test_download_uses_sersk_data(server, emodb_zip, tmp_path, monkeypatch, capsys):
-    home = tmp_path / "env_home"
-    monkeypatch.setenv("SERSK_DATA", str(home))
+@pytest.mark.parametrize("how", ["data_home", "SERSK_DATA"])
+def test_a_named_folder_without_the_corpus_is_an_error_not_a_download(how, server, emodb_zip, tmp_path, monkeypatch):
+    home = tmp_path / "typo"
+    url = server.serve("/d.zip", emodb_zip)
+    if how == "SERSK_DATA":
+        monkeypatch.setenv("SERSK_DATA", str(home))
+    with pytest.raises(FileNotFoundError) as info:
+        fetch_emodb(home if how == "data_home" else None, url=url)
+    message = str(info.value)
+    assert f"{how} names {str(home)!r}" in message
+    assert all(str(p) in message for p in (home / "wav", home / "emodb" / "wav", home))
+    assert "download_if_missing=True" in message
+    assert server.requests == [] and not home.exists()
+    data = fetch_emodb(home if how == "data_home" else None, download_if_missing=True, url=url, verbose=True)
+    assert len(data.filenames) == 3 and all(f.startswith(str(home / "emodb" / "wav")) for f in data.filenames)
+
+
+def test_only_the_default_location_downloads_by_itself(server, emodb_zip, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SERSK_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
     data = fetch_emodb(url=server.serve("/d.zip", emodb_zip), verbose=True)
-    assert len(data.filenames) == 3
-    assert all(f.startswith(str(home / "emodb" / "wav")) for f in data.filenames)
-    assert "Downloading Emo-DB" in capsys.readouterr().err
+    assert all(f.startswith(str(tmp_path / "sersk_data" / "emodb" / "wav")) for f in data.filenames)
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here: no progress bar
 
 
 def test_wav_at_home_preferred_and_foreign_file_rejected(tmp_path, server):
@@ -246,11 +283,14 @@ def test_wav_at_home_preferred_and_foreign_file_rejected(tmp_path, server):
     _wav_bytes(home / "wav" / "my_recording.wav", 1)
     with pytest.raises(ValueError, match="'my_recording.wav' is not an Emo-DB file name"):
         fetch_emodb(home, download_if_missing=False)
+    with pytest.raises(ValueError, match="'my_recording.wav' is not an Emo-DB file name.*path,label"):
+        load_corpus(home)
 
 
 @pytest.mark.parametrize(
     "case",
-    ["not_a_zip", "truncated", "no_wav_folder", "empty_wav_folder", "path_traversal", "absolute_path"],
+    ["not_a_zip", "truncated", "no_wav_folder", "empty_wav_folder", "path_traversal", "absolute_path",
+     "wrong_checksum", "missing_clip"],
 )
 def test_failed_download_leaves_nothing(case, server, emodb_zip, tmp_path):
     home = tmp_path / "home"
@@ -266,12 +306,21 @@ def test_failed_download_leaves_nothing(case, server, emodb_zip, tmp_path):
     elif case == "path_traversal":
         members = {f"wav/{SYNTHETIC_NAMES[0]}": clip, "../escaped.wav": clip}
         url, expected = server.serve("/d.zip", _zip(members)), "unsafe member path"
-    else:
+    elif case == "absolute_path":
         members = {f"wav/{SYNTHETIC_NAMES[0]}": clip, "/tmp/sersk-absolute.wav": clip}
         url, expected = server.serve("/d.zip", _zip(members)), "unsafe member path"
+    elif case == "wrong_checksum":
+        archive = zipfile.ZipFile(io.BytesIO(emodb_zip))
+        members = {name: archive.read(name) for name in archive.namelist()}
+        members[f"wav/{SYNTHETIC_NAMES[1]}"] = members[f"wav/{SYNTHETIC_NAMES[1]}"][:-2] + b"\x00\x01"
+        url, expected = server.serve("/d.zip", _zip(members)), rf"1 clip with the wrong SHA-256 sum \({SYNTHETIC_NAMES[1]}\)"
+    else:
+        url, expected = server.serve("/d.zip", _zip({f"wav/{SYNTHETIC_NAMES[0]}": clip})), "2 clips missing"
 
     with pytest.raises(OSError, match=expected) as info:
-        fetch_emodb(home, url=url, verbose=False)
+        fetch_emodb(home, download_if_missing=True, url=url, verbose=False)
+    if case in ("wrong_checksum", "missing_clip"):
+        assert "Nothing was kept" in str(info.value)
     assert url in str(info.value)
     assert server.requests == ["/d.zip"]
     _assert_nothing_left(home)
@@ -282,7 +331,7 @@ def test_http_error(server, tmp_path):
     home = tmp_path / "home"
     url = server.base + "/missing.zip"
     with pytest.raises(ConnectionError, match="could not download Emo-DB") as info:
-        fetch_emodb(home, url=url, verbose=False)
+        fetch_emodb(home, download_if_missing=True, url=url, verbose=False)
     assert url in str(info.value) and "404" in str(info.value) and "SERSK_DATA" in str(info.value)
     _assert_nothing_left(home)
 
@@ -294,8 +343,10 @@ def test_unreachable_url(tmp_path):
     url = f"http://127.0.0.1:{port}/x.zip"
     home = tmp_path / "home"
     with pytest.raises(ConnectionError, match="could not download Emo-DB") as info:
-        fetch_emodb(home, url=url, verbose=False)
+        fetch_emodb(home, download_if_missing=True, url=url, verbose=False)
     assert url in str(info.value) and "download the archive manually" in str(info.value).lower()
+    # one clear error: no chained traceback from urllib or the socket
+    assert info.value.__cause__ is None and info.value.__suppress_context__
     _assert_nothing_left(home)
 
 
@@ -309,7 +360,7 @@ def test_interrupted_download_leaves_nothing(server, emodb_zip, tmp_path, monkey
 
     monkeypatch.setattr(zipfile.ZipFile, "extractall", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        fetch_emodb(home, url=url, verbose=False)
+        fetch_emodb(home, download_if_missing=True, url=url, verbose=False)
     _assert_nothing_left(home)
 
 
@@ -318,6 +369,76 @@ def test_existing_nonempty_emodb_folder_is_not_clobbered(server, emodb_zip, tmp_
     (home / "emodb").mkdir(parents=True)
     (home / "emodb" / "mine.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="remove or rename it"):
-        fetch_emodb(home, url=server.serve("/d.zip", emodb_zip), verbose=False)
+        fetch_emodb(home, download_if_missing=True, url=server.serve("/d.zip", emodb_zip), verbose=False)
     assert (home / "emodb" / "mine.txt").read_text() == "keep me"
     assert sorted(p.name for p in home.iterdir()) == ["emodb"]
+
+
+# --------------------------------------------------------------------------- a corpus of your own
+
+
+@pytest.fixture
+def clips(tmp_path) -> Path:
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i, name in enumerate(SYNTHETIC_NAMES):
+        _wav_bytes(folder / name, i)
+    return folder
+
+
+def test_load_corpus_reads_an_emodb_named_folder_as_fetch_emodb_does(clips):
+    home = clips.parent / "home"
+    shutil.copytree(clips, home / "wav")
+    for where in (clips, home):
+        data = load_corpus(where)
+        assert set(data) == {"filenames", "target", "speaker", "text", "target_names", "DESCR"}
+        assert list(data.target) == ["anger", "sadness", "neutral"] and list(data.speaker) == ["03", "08", "16"]
+        assert list(data.text) == ["a01", "b02", "a05"] and list(data.target_names) == ["anger", "neutral", "sadness"]
+
+
+def test_load_corpus_reads_a_csv(clips, tmp_path):
+    csv_path = tmp_path / "corpus.csv"
+    csv_path.write_text(f"path,label,speaker\nclips/{SYNTHETIC_NAMES[0]},angry,s1\n\n{clips / SYNTHETIC_NAMES[1]},calm,s2\n")
+    data = load_corpus(csv_path)
+    assert list(data.filenames) == [str(clips / n) for n in SYNTHETIC_NAMES[:2]]
+    assert list(data.target) == ["angry", "calm"] and list(data.speaker) == ["s1", "s2"] and data.text is None
+    assert data.filenames.dtype.kind == data.target.dtype.kind == "U"
+    csv_path.write_text(f"path,label\nclips/{SYNTHETIC_NAMES[0]},angry\n")
+    assert load_corpus(csv_path).speaker is None
+
+
+@pytest.mark.parametrize(
+    "text, error, match",
+    [
+        ("path,emotion\na.wav,anger\n", ValueError, "no 'label' column"),
+        ("path,label\n", ValueError, "lists no files"),
+        ("path,label\nclips/03a01Wa.wav,\n", ValueError, "line 2: the 'label' cell is empty"),
+        ("path,label\nclips/03a01Wa.wav,a\ngone.wav,b\n", FileNotFoundError, "line 3: audio file 'gone.wav' not found"),
+    ],
+)
+def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp_path):
+    csv_path = tmp_path / "corpus.csv"
+    csv_path.write_text(text)
+    with pytest.raises(error, match=match) as info:
+        load_corpus(csv_path)
+    assert str(csv_path) in str(info.value)
+
+
+def test_load_corpus_missing_or_empty(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere' does not exist"):
+        load_corpus(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="holds no .wav files"):
+        load_corpus(tmp_path)
+
+
+def test_find_audio_files(clips, tmp_path):
+    (clips / "notes.txt").write_text("x")
+    (clips / "sub").mkdir()
+    sf.write(clips / "sub" / "deeper.wav", np.zeros(100, np.float32), 16000)
+    sf.write(clips / "a.flac", np.zeros(100, np.float32), 16000)
+    assert find_audio_files([clips, "x.wav"]) == [str(clips / "03a01Wa.wav"), str(clips / "08b02Tc.wav"),
+                                                   str(clips / "16a05Nb.wav"), str(clips / "a.flac"), "x.wav"]
+    assert find_audio_files(str(clips / "sub")) == [str(clips / "sub" / "deeper.wav")]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no audio files"):
+        find_audio_files([tmp_path / "empty"])

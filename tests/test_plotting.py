@@ -61,7 +61,12 @@ def test_log_mels_side_by_side_with_one_colour_bar():
     for ax, m, title in zip(fig.axes[:3], mels, "abc"):
         (image,) = ax.get_images()
         assert image.get_array().shape == m.shape  # bands on y, frames on x
-        assert ax.get_xlabel() == "frame" and ax.get_title() == title
+        assert ax.get_xlabel() == "time (s)" and ax.get_title() == title
+        left, right, _, _ = image.get_extent()  # frame j at the centre of its window, in seconds
+        assert left == pytest.approx((2048 / 2 - 512 / 2) / 16000)
+        assert right - left == pytest.approx(m.shape[1] * 512 / 16000)
+    longest = ((40 - 1) * 512 + 2048) / 16000
+    assert all(ax.get_xlim() == pytest.approx((0, longest)) for ax in fig.axes[:3])  # one common time axis
     assert fig.axes[0].get_ylabel() == "mel band"
     assert len({im.get_clim() for ax in fig.axes[:3] for im in ax.get_images()}) == 1  # shared scale
     with pytest.raises(ValueError, match="titles"):
@@ -104,8 +109,14 @@ def test_confusion_matrix_uses_the_given_label_order():
     assert ax.get_xlabel() == "Predicted label" and ax.get_title() == "t"
     (image,) = ax.get_images()
     assert image.get_array().tolist() == [[1, 0, 0], [1, 1, 0], [0, 1, 0]]
-    normalized = plot_confusion_matrix(y_true, y_pred, normalize="true").axes[0].get_images()[0]
+    colorbar = fig.axes[1]
+    assert colorbar.get_ylabel() == "clips"
+    ticks = [t for t in colorbar.get_yticks() if colorbar.get_ylim()[0] <= t <= colorbar.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)  # counts: integer ticks only
+    normalized_fig = plot_confusion_matrix(y_true, y_pred, normalize="true")
+    normalized = normalized_fig.axes[0].get_images()[0]
     assert np.allclose(normalized.get_array().sum(axis=1), 1)
+    assert normalized_fig.axes[1].get_ylabel() == "fraction of the true class"
     with pytest.raises(ValueError, match="normalize"):
         plot_confusion_matrix(y_true, y_pred, normalize="rows")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import re
@@ -17,6 +18,7 @@ from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from .. import _recipe
+from ._emodb_sha256 import EMODB_SHA256
 
 EMODB_URL = "http://emodb.bilderbar.info/download/download.zip"
 
@@ -123,28 +125,36 @@ def parse_emodb_filename(name: str | os.PathLike) -> dict[str, str]:
 def fetch_emodb(
     data_home: str | os.PathLike | None = None,
     *,
-    download_if_missing: bool = True,
+    download_if_missing: bool | None = None,
     url: str = EMODB_URL,
     verbose: bool = True,
 ) -> Bunch:
     """Load the file list and labels of Emo-DB, downloading the corpus if needed.
 
-    The WAV files are looked for in ``<data_home>/wav`` and then in
-    ``<data_home>/emodb/wav`` (where a download is extracted). Audio is not decoded: pass
-    ``filenames`` to :class:`sersk.AudioLoader`.
+    The WAV files are looked for in ``<data_home>/wav``, then in ``<data_home>/emodb/wav`` (where
+    a download is extracted), then in ``<data_home>`` itself (so a path ending in ``wav/`` works).
+    Audio is not decoded: pass ``filenames`` to [`AudioLoader`][sersk.io.AudioLoader].
 
     Parameters
     ----------
     data_home : str or os.PathLike, default=None
-        The data folder; see :func:`get_data_home` (``SERSK_DATA``, then ``~/sersk_data``).
-    download_if_missing : bool, default=True
-        If the corpus is not found, download it from ``url`` and extract it to
-        ``<data_home>/emodb``. The archive is extracted to a temporary folder first and moved
-        into place only once complete, so an interrupted download leaves nothing behind.
+        The data folder; see [`get_data_home`][sersk.datasets.get_data_home] (``SERSK_DATA``,
+        then ``~/sersk_data``).
+    download_if_missing : bool, default=None
+        What to do when the corpus is not found. ``None`` downloads it only into the default
+        location (``~/sersk_data``, when neither ``data_home`` nor ``SERSK_DATA`` names a folder):
+        a folder you name is never filled by surprise, and naming one that holds no corpus is an
+        error that says where sersk looked. ``True`` downloads into whichever folder is used;
+        ``False`` never downloads.
+
+        A download is extracted to a temporary folder, every clip is checked against its SHA-256
+        sum (embedded in sersk), and only then is the folder moved to ``<data_home>/emodb``: an
+        interrupted or corrupted download leaves nothing behind.
     url : str, default=EMODB_URL
-        Where to download the zip archive from; it must hold a ``wav/`` folder.
+        Where to download the zip archive from; it must hold a ``wav/`` folder with the 535
+        clips of the public release.
     verbose : bool, default=True
-        Show a progress bar while downloading.
+        Show a progress bar while downloading (on a terminal only).
 
     Returns
     -------
@@ -165,34 +175,35 @@ def fetch_emodb(
     Raises
     ------
     FileNotFoundError
-        If the corpus is not found and ``download_if_missing`` is False.
+        If the corpus is not found and is not to be downloaded (see ``download_if_missing``).
     ConnectionError
-        If the download fails (network error, HTTP error, truncated transfer).
+        If the download fails (no network, HTTP error, truncated transfer).
     OSError
-        If the downloaded file is not a valid zip archive, holds no ``wav/`` folder or has
-        unsafe member paths.
+        If the downloaded file is not a valid zip archive, holds no ``wav/`` folder, has unsafe
+        member paths, or a clip whose SHA-256 sum is not the published one.
     ValueError
         If a ``.wav`` file in the corpus folder does not follow the Emo-DB naming scheme.
 
     Examples
     --------
     >>> from sersk.datasets import fetch_emodb
-    >>> emodb = fetch_emodb(download_if_missing=False)  # doctest: +SKIP
+    >>> emodb = fetch_emodb("path/to/emodb")  # doctest: +SKIP
     >>> emodb.filenames.shape, emodb.target_names  # doctest: +SKIP
     ((535,), array(['anger', 'boredom', 'disgust', 'fear', 'happiness', 'neutral',
            'sadness'], dtype='<U9'))
     """
+    source = "data_home" if data_home is not None else _ENV_VAR if os.environ.get(_ENV_VAR) else None
     home = get_data_home(data_home)
-    candidates = [home / "wav", home / _EXTRACTED_DIR / "wav"]
+    candidates = [home / "wav", home / _EXTRACTED_DIR / "wav", home]
     wav_dir = _find_wav_dir(candidates)
     if wav_dir is None:
-        if not download_if_missing:
-            looked = " and ".join(str(c) for c in candidates)
-            raise FileNotFoundError(
-                f"Emo-DB not found: no .wav files in {looked}. Set the {_ENV_VAR} environment "
-                "variable or pass data_home= to point at the folder holding wav/, or call "
-                "fetch_emodb(download_if_missing=True) to download it."
-            )
+        if download_if_missing is False or (download_if_missing is None and source is not None):
+            named = f"{source} names {str(home)!r}" if source else f"the default data home is {str(home)!r}"
+            looked = ", ".join(str(c) for c in candidates[:-1]) + f" or {candidates[-1]}"
+            hint = f"point data_home= or {_ENV_VAR} at the folder holding Emo-DB's wav/"
+            if download_if_missing is None:
+                hint += ", or pass download_if_missing=True (--download on the command line) to download it there"
+            raise FileNotFoundError(f"Emo-DB not found: {named}, and there are no .wav files in {looked}; {hint}")
         _download_and_extract(url, home, verbose=verbose)
         wav_dir = _find_wav_dir(candidates)
         if wav_dir is None:  # pragma: no cover - _download_and_extract checked for clips
@@ -213,9 +224,13 @@ def _find_wav_dir(candidates: list[Path]) -> Path | None:
     return None
 
 
-def _load(wav_dir: Path) -> Bunch:
+def _load(wav_dir: Path, hint: str = "") -> Bunch:
+    """The Bunch of an Emo-DB-named folder of clips; ``hint`` ends the message for a foreign name."""
     paths = sorted(_wav_files(wav_dir), key=lambda p: p.name)
-    fields = [parse_emodb_filename(p.name) for p in paths]
+    try:
+        fields = [parse_emodb_filename(p.name) for p in paths]
+    except ValueError as exc:
+        raise ValueError(f"{exc} (in {str(wav_dir)!r}){hint}") from None
     target = np.array([f["emotion"] for f in fields], dtype=str)
     return Bunch(
         filenames=np.array([str(p.absolute()) for p in paths], dtype=str),
@@ -228,8 +243,10 @@ def _load(wav_dir: Path) -> Bunch:
 
 
 def _network_error(url: str, exc: BaseException) -> ConnectionError:
+    # a URLError wraps the socket error ("[Errno 111] Connection refused"); an HTTPError says its status
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError) else exc
     return ConnectionError(
-        f"could not download Emo-DB from {url}: {exc}. Download the archive manually, extract it "
+        f"could not download Emo-DB from {url}: {reason}. Download the archive manually, extract it "
         f"so that the clips are in <folder>/wav/*.wav, and set the {_ENV_VAR} environment "
         "variable (or pass data_home=) to that folder."
     )
@@ -240,7 +257,7 @@ def _download(url: str, dest: Path, *, verbose: bool) -> None:
     try:
         response = urllib.request.urlopen(url, timeout=_TIMEOUT)  # noqa: S310 - the URL is the caller's choice
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise _network_error(url, exc) from exc
+        raise _network_error(url, exc) from None
     with response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
@@ -251,13 +268,13 @@ def _download(url: str, dest: Path, *, verbose: bool) -> None:
             unit_scale=True,
             unit_divisor=1024,
             desc="Downloading Emo-DB",
-            disable=not verbose,
+            disable=None if verbose else True,  # None: no bar when stderr is not a terminal
         ) as bar:
             while True:
                 try:
                     chunk = response.read(_CHUNK_SIZE)
                 except (OSError, http.client.HTTPException) as exc:
-                    raise _network_error(url, exc) from exc
+                    raise _network_error(url, exc) from None
                 if not chunk:
                     break
                 fh.write(chunk)
@@ -284,8 +301,35 @@ def _check_members(archive: zipfile.ZipFile, url: str, root: Path) -> None:
             )
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK_SIZE), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verify(wav_dir: Path, url: str) -> None:
+    """Check every clip of an extracted download against the published SHA-256 sums."""
+    found = {p.name: p for p in _wav_files(wav_dir)}
+    missing = sorted(set(EMODB_SHA256) - set(found))
+    unexpected = sorted(set(found) - set(EMODB_SHA256))
+    wrong = sorted(name for name, path in found.items() if name in EMODB_SHA256 and _sha256(path) != EMODB_SHA256[name])
+    problems = []
+    for what, names in (("with the wrong SHA-256 sum", wrong), ("missing", missing), ("not in Emo-DB", unexpected)):
+        if names:
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            problems.append(f"{len(names)} {'clip' if len(names) == 1 else 'clips'} {what} ({', '.join(names[:3])}{more})")
+    if problems:
+        raise OSError(
+            f"the archive downloaded from {url} is not the Emo-DB release sersk knows: {'; '.join(problems)}. "
+            "Nothing was kept; try again later, or download and check the corpus by hand"
+        )
+
+
 def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
     """Download the zip at ``url`` and move its contents, complete, to ``<home>/emodb``."""
+    created = not home.exists()
     home.mkdir(parents=True, exist_ok=True)
     final = home / _EXTRACTED_DIR
     if final.exists() and not (final.is_dir() and not any(final.iterdir())):
@@ -305,12 +349,13 @@ def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
                 _check_members(archive, url, tmp_dir)
                 archive.extractall(tmp_dir)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
-            raise OSError(f"the file downloaded from {url} is not a valid zip archive: {exc}") from exc
+            raise OSError(f"the file downloaded from {url} is not a valid zip archive: {exc}") from None
         if not _wav_files(tmp_dir / "wav"):
             raise OSError(
                 f"the archive at {url} holds no wav/ folder with .wav files; expected the Emo-DB "
                 "download.zip, whose clips are in wav/"
             )
+        _verify(tmp_dir / "wav", url)
         os.chmod(tmp_dir, 0o755)  # mkdtemp makes it private (0700)
         if final.is_dir():  # an empty folder, checked above
             final.rmdir()
@@ -324,3 +369,5 @@ def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
         tmp_zip.unlink(missing_ok=True)
         if tmp_dir is not None and tmp_dir.exists():
             shutil.rmtree(tmp_dir, ignore_errors=True)
+        if created and not final.exists():
+            shutil.rmtree(home, ignore_errors=True)  # the failed download made it: leave nothing behind

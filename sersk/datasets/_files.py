@@ -1,0 +1,171 @@
+"""A labelled corpus of your own: a folder of Emo-DB-named clips or a CSV ``path,label[,speaker]``."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from ._emodb import _load, _wav_files
+
+# Extensions of the formats libsndfile (and so sersk.read_audio) decodes.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64")
+
+_CSV_HINT = "for other file names, list the files in a CSV with the header path,label or path,label,speaker"
+
+
+def load_corpus(path: str | os.PathLike) -> Bunch:
+    """Read a labelled corpus: a folder of Emo-DB-named WAV files, or a CSV file listing clips.
+
+    Nothing is decoded; the files a CSV names are only checked to exist.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Either a folder of ``.wav`` files named as Emo-DB names them (``03a01Wa.wav``: the label
+        and the speaker are read from the name; a folder holding such a ``wav/`` folder works too,
+        e.g. the Emo-DB download), or a CSV file (UTF-8) with the header ``path,label`` or
+        ``path,label,speaker``. Relative paths in a CSV are relative to the CSV's folder.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        The keys of [`fetch_emodb`][sersk.datasets.fetch_emodb]:
+
+        filenames : ndarray of str, shape (n_files,)
+            The audio files.
+        target : ndarray of str, shape (n_files,)
+            The label of each.
+        speaker : ndarray of str of shape (n_files,), or None
+            The speaker of each; None for a CSV without a ``speaker`` column.
+        text : ndarray of str of shape (n_files,), or None
+            The Emo-DB sentence of each; None for a CSV.
+        target_names : ndarray of str
+            The labels present, sorted.
+        DESCR : str
+            Where the corpus was read from.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path``, or a file the CSV names, does not exist.
+    ValueError
+        If the folder holds no WAV files or names that are not Emo-DB names, or the CSV lacks a
+        column, has an empty cell or no rows, or is not UTF-8 text.
+
+    Examples
+    --------
+    >>> from sersk.datasets import load_corpus
+    >>> corpus = load_corpus("my_corpus.csv")  # doctest: +SKIP
+    >>> corpus.filenames[:2], corpus.target[:2]  # doctest: +SKIP
+    (array(['/data/clips/a.wav', '/data/clips/b.flac'], dtype='<U18'), array(['angry', 'calm'], dtype='<U5'))
+    """
+    root = Path(os.fspath(path)).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"{str(root)!r} does not exist; give a folder of Emo-DB WAV files or a CSV file")
+    if root.is_file():
+        return _read_csv(root)
+    for folder in (root, root / "wav"):
+        if _wav_files(folder):
+            data = _load(folder, hint=f"; {_CSV_HINT}")
+            data.DESCR = f"Emo-DB-named clips in {folder}"
+            return data
+    raise ValueError(f"the folder {str(root)!r} holds no .wav files (nor a wav/ folder with some)")
+
+
+def find_audio_files(paths: str | os.PathLike | list[str | os.PathLike]) -> list[str]:
+    """Expand folders into the audio files they hold; files are kept as they are.
+
+    Parameters
+    ----------
+    paths : str, os.PathLike or list of them
+        Audio files and folders. A folder stands for its audio files (extensions in
+        ``AUDIO_EXTENSIONS``, not its subfolders), sorted by name.
+
+    Returns
+    -------
+    files : list of str
+        In the order given. Files are not checked to exist (a caller may skip missing ones).
+
+    Raises
+    ------
+    ValueError
+        If a folder holds no audio file.
+
+    Examples
+    --------
+    >>> from sersk.datasets import find_audio_files
+    >>> find_audio_files(["clips/", "extra.wav"])  # doctest: +SKIP
+    ['clips/a.flac', 'clips/b.wav', 'extra.wav']
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files: list[str] = []
+    for item in paths:
+        name = os.fspath(item)
+        if not os.path.isdir(name):
+            files.append(name)
+            continue
+        found = sorted(
+            (e.path for e in os.scandir(name) if e.is_file() and os.path.splitext(e.name)[1].lower() in AUDIO_EXTENSIONS),
+            key=os.path.basename,
+        )
+        if not found:
+            raise ValueError(f"the folder {name!r} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+        files += found
+    return files
+
+
+def _read_csv(path: Path) -> Bunch:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [(name or "").strip() for name in (reader.fieldnames or [])]
+            missing = [c for c in ("path", "label") if c not in header]
+            if missing:
+                raise ValueError(
+                    f"the CSV {str(path)!r} has no {' or '.join(repr(c) for c in missing)} column (header: "
+                    f"{','.join(header) or 'empty'}); expected the header path,label or path,label,speaker"
+                )
+            reader.fieldnames = header
+            columns = ("path", "label", "speaker") if "speaker" in header else ("path", "label")
+            rows = []
+            for row in reader:
+                if not any((v or "").strip() for k, v in row.items() if k is not None):
+                    continue  # a blank line
+                values = {k: (row.get(k) or "").strip() for k in columns}
+                for column in columns:
+                    if not values[column]:
+                        raise ValueError(f"the CSV {str(path)!r}, line {reader.line_num}: the {column!r} cell is empty")
+                rows.append((reader.line_num, values))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{str(path)!r} is not a UTF-8 CSV file ({exc}); give a folder or a CSV file") from None
+    except csv.Error as exc:
+        raise ValueError(f"the CSV {str(path)!r} cannot be parsed: {exc}") from None
+    if not rows:
+        raise ValueError(f"the CSV {str(path)!r} lists no files: it has a header but no rows")
+    files, missing_files = [], []
+    for line, values in rows:
+        file = Path(values["path"]).expanduser()
+        file = file if file.is_absolute() else path.parent / file
+        if not file.is_file():
+            missing_files.append((line, values["path"], file))
+        files.append(str(file))
+    if missing_files:
+        line, given, file = missing_files[0]
+        more = f" (and {len(missing_files) - 1} more missing)" if len(missing_files) > 1 else ""
+        raise FileNotFoundError(
+            f"the CSV {str(path)!r}, line {line}: audio file {given!r} not found at {str(file)!r}{more}"
+        )
+    target = np.array([v["label"] for _, v in rows], dtype=str)
+    return Bunch(
+        filenames=np.array(files, dtype=str),
+        target=target,
+        speaker=np.array([v["speaker"] for _, v in rows], dtype=str) if "speaker" in columns else None,
+        text=None,
+        target_names=np.unique(target),
+        DESCR=f"Labelled audio files listed in {path}",
+    )

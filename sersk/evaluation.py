@@ -1,0 +1,401 @@
+"""Scoring a model, and the two evaluation protocols: the reference split and leave-one-speaker-out.
+
+Each function returns its results as a JSON-ready dict and writes figures only when given a
+``figures_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+
+__all__ = [
+    "PROJECT_BAR",
+    "PUBLISHED_SPEAKER_INDEPENDENT",
+    "REFERENCE_ACCURACY",
+    "evaluate_model",
+    "run_leave_one_speaker_out",
+    "run_reference_protocol",
+    "score_predictions",
+]
+
+#: Test accuracy of the reference example (speaker-dependent 70/15/15 split, 75 augmentations, 3 epochs).
+REFERENCE_ACCURACY = 0.6329
+#: Published speaker-independent accuracies on Emo-DB, for comparison with leave-one-speaker-out.
+PUBLISHED_SPEAKER_INDEPENDENT = {"openSMILE + SVM": 0.73, "ACRNN": 0.828, "ADRNN": 0.854}
+#: The bar this project measures itself against, leave-one-speaker-out.
+PROJECT_BAR = "openSMILE ComParE + linear SVM, LOSO: 80.0 % accuracy / 78.6 % UAR"
+
+_FIGURE_CLIPS = 4  # log-mel spectrograms shown in log_mels.png
+
+
+def score_predictions(y_true: Any, y_pred: Any, labels: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Accuracy, unweighted average recall, recall per class and the confusion matrix.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted labels.
+    labels : sequence, optional
+        Rows and columns of the confusion matrix; by default the sorted labels of either.
+
+    Returns
+    -------
+    scores : dict
+        ``n_files``, ``accuracy``, ``uar`` (unweighted average recall, i.e. balanced accuracy),
+        ``recall_per_class`` (over the classes present in ``y_true``) and ``confusion_matrix``
+        (``labels`` and ``counts``, rows true, columns predicted), with plain Python values.
+
+    Examples
+    --------
+    >>> from sersk.evaluation import score_predictions
+    >>> scores = score_predictions(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    >>> scores["accuracy"], scores["uar"]
+    (0.75, 0.75)
+    """
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, recall_score
+
+    y_true, y_pred = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
+    labels = np.union1d(y_true, y_pred) if labels is None else np.asarray(labels).astype(str)
+    present = np.unique(y_true)
+    recall = recall_score(y_true, y_pred, labels=present, average=None, zero_division=0)
+    return {
+        "n_files": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "uar": float(balanced_accuracy_score(y_true, y_pred)),
+        "recall_per_class": {str(c): float(r) for c, r in zip(present, recall)},
+        "confusion_matrix": {
+            "labels": [str(c) for c in labels],
+            "counts": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        },
+    }
+
+
+def evaluate_model(
+    model: Any,
+    X: Sequence[str | os.PathLike],
+    y: Any,
+    *,
+    chunk_size: int = 256,
+    figures_dir: str | os.PathLike | None = None,
+    verbose: bool = False,
+) -> dict[str, Any]:
+    """Score a fitted model on labelled audio files.
+
+    Parameters
+    ----------
+    model : fitted pipeline
+        E.g. from [`load_model`][sersk.persistence.load_model].
+    X : sequence of str or os.PathLike
+        Audio files.
+    y : array-like of shape (n_files,)
+        Their labels. Labels the model never saw count as errors (listed in ``unknown_labels``).
+    chunk_size : int, default=256
+        Files decoded at a time (see [`predict_files`][sersk.batch.predict_files]).
+    figures_dir : str or os.PathLike, optional
+        When given, ``confusion_matrix.png`` is written there (the folder is created).
+    verbose : bool, default=False
+        Show a progress bar (on a terminal only).
+
+    Returns
+    -------
+    results : dict
+        The scores of [`score_predictions`][sersk.evaluation.score_predictions] over the model's
+        classes and the labels of ``y``, plus ``classification_report`` (scikit-learn's, as a
+        dict), ``unknown_labels`` and ``predictions`` (``path``, ``label``, ``predicted`` per file).
+    """
+    from sklearn.metrics import classification_report
+
+    from .batch import predict_files
+
+    y = np.asarray(y).astype(str)
+    classes = np.asarray(model.classes_).astype(str)
+    result = predict_files(model, X, chunk_size=chunk_size, verbose=verbose)
+    y_pred = np.asarray(result.labels).astype(str)
+    labels = np.union1d(classes, y)
+    results = score_predictions(y, y_pred, labels)
+    results["unknown_labels"] = [str(c) for c in np.setdiff1d(y, classes)]
+    report = classification_report(y, y_pred, labels=labels, zero_division=0, output_dict=True)
+    results["classification_report"] = {
+        name: {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()} if isinstance(row, dict)
+        else float(row)
+        for name, row in report.items()
+    }
+    results["predictions"] = [
+        {"path": p, "label": t, "predicted": q} for p, t, q in zip(result.paths, y.tolist(), y_pred.tolist())
+    ]
+    if figures_dir is not None:
+        _save_confusion_matrix(y, y_pred, labels, _folder(figures_dir), _headline(results))
+    return results
+
+
+def run_reference_protocol(
+    X: Any,
+    y: Any,
+    *,
+    pipeline: Any = None,
+    random_state: int | None = None,
+    return_estimator: bool = False,
+    figures_dir: str | os.PathLike | None = None,
+    verbose: int = 0,
+) -> dict[str, Any]:
+    """The reference example's protocol: train, validate and test on a 70/15/15 split per label.
+
+    The split is [`reference_split`][sersk.model_selection.reference_split], at random over
+    files, so the same speakers appear in training and test (speaker-dependent). The pipeline
+    trains on the training part, is validated on the validation part once per epoch (never
+    augmented) and is scored on the test part.
+
+    Parameters
+    ----------
+    X : sequence of str or os.PathLike
+        Audio files, e.g. ``fetch_emodb().filenames``.
+    y : array-like of shape (n_files,)
+        Their labels.
+    pipeline : EmotionPipeline, default=None
+        The model to train (cloned first); ``make_pipeline(random_state=random_state)`` when None.
+    random_state : int, default=None
+        Seeds the split (and the default pipeline).
+    return_estimator : bool, default=False
+        Add the fitted pipeline to the results as ``estimator``.
+    figures_dir : str or os.PathLike, optional
+        When given (the folder is created), write ``class_distribution.png``, ``waveform.png``,
+        ``log_mels.png`` (clips of the training part), ``training_history.png`` and
+        ``confusion_matrix.png`` (the test part) there.
+    verbose : int, default=0
+        Print the split sizes when > 0. Progress of the fit itself follows the pipeline's own
+        ``verbose``.
+
+    Returns
+    -------
+    results : dict
+        ``protocol``, ``n_train``, ``n_validation``, ``n_test``, the test scores of
+        [`score_predictions`][sersk.evaluation.score_predictions], ``history`` (per-epoch losses
+        and accuracies), ``reference_accuracy``, ``wall_time_s`` (and ``estimator``).
+
+    Examples
+    --------
+    >>> from sersk import make_pipeline
+    >>> from sersk.datasets import fetch_emodb
+    >>> from sersk.evaluation import run_reference_protocol
+    >>> emodb = fetch_emodb()  # doctest: +SKIP
+    >>> results = run_reference_protocol(emodb.filenames, emodb.target, random_state=0,
+    ...                                  pipeline=make_pipeline(n_augmentations=5, random_state=0))  # doctest: +SKIP
+    >>> results["accuracy"]  # doctest: +SKIP
+    """
+    from .model_selection import reference_split
+
+    start = time.perf_counter()
+    X, y = np.asarray(X), np.asarray(y)
+    pipeline = _clone_or_default(pipeline, random_state)
+    split = reference_split(y, random_state=random_state)
+    if verbose > 0:
+        print(f"reference split (70/15/15 per label, seed {random_state}): {len(split.train)} training, "
+              f"{len(split.validation)} validation, {len(split.test)} test clips")
+    if figures_dir is not None:
+        _save_data_figures(pipeline, X, y, split.train, _folder(figures_dir), random_state)
+    pipeline.fit(X[split.train], y[split.train], validation_data=(X[split.validation], y[split.validation]))
+    y_pred = pipeline.predict(X[split.test])
+    net = pipeline[-1]
+    scores = score_predictions(y[split.test], y_pred, net.classes_)
+    if figures_dir is not None:
+        _save_history(net, _folder(figures_dir) / "training_history.png")
+        _save_confusion_matrix(y[split.test], y_pred, net.classes_, _folder(figures_dir), f"test: {_headline(scores)}")
+    results = {
+        "protocol": "speaker-dependent: reference_split, 70/15/15 per label at random over files",
+        "n_train": len(split.train),
+        "n_validation": len(split.validation),
+        "n_test": len(split.test),
+        **scores,
+        "history": _history(net),
+        "reference_accuracy": REFERENCE_ACCURACY,
+        "wall_time_s": round(time.perf_counter() - start, 1),
+    }
+    if return_estimator:
+        results["estimator"] = pipeline
+    return results
+
+
+def run_leave_one_speaker_out(
+    X: Any,
+    y: Any,
+    speakers: Any,
+    *,
+    pipeline: Any = None,
+    test_speakers: Sequence[Any] | None = None,
+    random_state: int | None = None,
+    return_estimator: bool = False,
+    figures_dir: str | os.PathLike | None = None,
+    verbose: int = 0,
+) -> dict[str, Any]:
+    """Speaker-independent evaluation: each speaker in turn is the test set.
+
+    In each fold the pipeline trains on the other speakers, one of whom is held out (before
+    augmentation) for the per-epoch validation; the predictions of all folds are pooled for the
+    overall scores.
+
+    Parameters
+    ----------
+    X : sequence of str or os.PathLike
+        Audio files.
+    y : array-like of shape (n_files,)
+        Their labels.
+    speakers : array-like of shape (n_files,)
+        The speaker of each file (at least 3 speakers).
+    pipeline : EmotionPipeline, default=None
+        The model to train in each fold (cloned; its ``validation_fraction`` is set so that one
+        training speaker validates); ``make_pipeline(random_state=random_state)`` when None.
+    test_speakers : sequence, default=None
+        Run the folds of these speakers only (a quicker, partial evaluation); all when None.
+    random_state : int, default=None
+        Seeds the default pipeline and the choice of clips for the figures.
+    return_estimator : bool, default=False
+        Add the fitted pipeline of each fold to the results as ``estimator`` (a list).
+    figures_dir : str or os.PathLike, optional
+        When given (the folder is created), write ``class_distribution.png``, ``waveform.png``,
+        ``log_mels.png``, ``training_history_speaker<S>.png`` per fold and the pooled
+        ``confusion_matrix.png`` there.
+    verbose : int, default=0
+        Print a line per fold when > 0. Progress of each fit follows the pipeline's own
+        ``verbose``.
+
+    Returns
+    -------
+    results : dict
+        ``protocol``, ``held_out_speakers``, ``folds_run``, the pooled scores of
+        [`score_predictions`][sersk.evaluation.score_predictions], ``per_speaker`` (scores,
+        history and wall time of each fold), ``mean_speaker_accuracy``, ``mean_speaker_uar``,
+        ``published``, ``project_bar``, ``wall_time_s`` (and ``estimator``).
+    """
+    start = time.perf_counter()
+    X, y, speakers = np.asarray(X), np.asarray(y), np.asarray(speakers).astype(str)
+    if not len(X) == len(y) == len(speakers):
+        raise ValueError(f"X, y and speakers have {len(X)}, {len(y)} and {len(speakers)} entries; they must match")
+    all_speakers = np.unique(speakers)
+    if len(all_speakers) < 3:
+        raise ValueError(
+            f"leave-one-speaker-out needs at least 3 speakers (one to test, one to validate, one to train); "
+            f"got {len(all_speakers)}"
+        )
+    held_out = all_speakers if test_speakers is None else np.asarray(test_speakers).astype(str)
+    unknown = np.setdiff1d(held_out, all_speakers)
+    if len(unknown):
+        raise ValueError(f"test_speakers {', '.join(unknown)} are not among the speakers ({', '.join(all_speakers)})")
+    template = _clone_or_default(pipeline, random_state)
+    if verbose > 0:
+        print(f"leave-one-speaker-out over {len(all_speakers)} speakers; folds for "
+              f"{len(held_out)} held-out speaker(s): {', '.join(held_out)}")
+    figures = None if figures_dir is None else _folder(figures_dir)
+    if figures is not None:
+        _save_data_figures(template, X, y, np.flatnonzero(speakers != held_out[0]), figures, random_state)
+    folds, estimators, true_all, pred_all = [], [], [], []
+    for k, speaker in enumerate(held_out, 1):
+        fold_start = time.perf_counter()
+        train, test = np.flatnonzero(speakers != speaker), np.flatnonzero(speakers == speaker)
+        n_train_speakers = len(np.unique(speakers[train]))
+        if verbose > 0:
+            print(f"\nfold {k}/{len(held_out)}: test speaker {speaker} ({len(test)} clips); training on the other "
+                  f"{n_train_speakers} speakers, one of them held out for validation")
+        # ceil(fraction * n_groups) = 1: exactly one training speaker validates
+        fold_pipeline = clone(template).set_params(validation_fraction=0.5 / n_train_speakers)
+        fold_pipeline.fit(X[train], y[train], groups=speakers[train])
+        y_pred = fold_pipeline.predict(X[test])
+        net = fold_pipeline[-1]
+        fold = {"speaker": str(speaker), "n_train_clips": len(train), **score_predictions(y[test], y_pred, np.unique(y))}
+        fold.update(history=_history(net), wall_time_s=round(time.perf_counter() - fold_start, 1))
+        if figures is not None:
+            _save_history(net, figures / f"training_history_speaker{speaker}.png")
+        if verbose > 0:
+            print(f"fold {k}: speaker {speaker}: accuracy {100 * fold['accuracy']:.2f} %, UAR {100 * fold['uar']:.2f} %")
+        folds.append(fold)
+        estimators.append(fold_pipeline)
+        true_all.append(y[test])
+        pred_all.append(y_pred)
+    y_true, y_pred = np.concatenate(true_all), np.concatenate(pred_all)
+    pooled = score_predictions(y_true, y_pred, np.unique(y))
+    if figures is not None:
+        _save_confusion_matrix(y_true, y_pred, np.unique(y), figures, f"LOSO pooled: {_headline(pooled)}")
+    results = {
+        "protocol": "speaker-independent: leave-one-speaker-out (validation on one held-out training speaker)",
+        "held_out_speakers": [str(s) for s in held_out],
+        "folds_run": f"{len(held_out)} of {len(all_speakers)}",
+        **pooled,
+        "per_speaker": folds,
+        "mean_speaker_accuracy": float(np.mean([f["accuracy"] for f in folds])),
+        "mean_speaker_uar": float(np.mean([f["uar"] for f in folds])),
+        "published": dict(PUBLISHED_SPEAKER_INDEPENDENT),
+        "project_bar": PROJECT_BAR,
+        "wall_time_s": round(time.perf_counter() - start, 1),
+    }
+    if return_estimator:
+        results["estimator"] = estimators
+    return results
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def _clone_or_default(pipeline: Any, random_state: int | None) -> Any:
+    from .pipeline import make_pipeline
+
+    return make_pipeline(random_state=random_state) if pipeline is None else clone(pipeline)
+
+
+def _folder(path: str | os.PathLike) -> Path:
+    folder = Path(os.fspath(path))
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"figures_dir {str(folder)!r} is a file, not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _headline(scores: dict[str, Any]) -> str:
+    return f"accuracy {100 * scores['accuracy']:.1f} %, UAR {100 * scores['uar']:.1f} %"
+
+
+def _history(net: Any) -> list[dict[str, Any]]:
+    keys = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "dur")
+    return [{k: row[k] for k in keys if k in row} for row in net.history]
+
+
+def _save_data_figures(pipeline: Any, X: np.ndarray, y: np.ndarray, train: np.ndarray, folder: Path,
+                       random_state: int | None) -> None:
+    """class_distribution.png (all clips), waveform.png and log_mels.png (a clip per emotion of ``train``)."""
+    from .features import LogMelTransformer
+    from .io import AudioLoader
+    from .plotting import plot_class_distribution, plot_log_mels, plot_waveform, save_figure
+
+    save_figure(plot_class_distribution(y), folder / "class_distribution.png")
+    rng = np.random.default_rng(random_state)
+    emotions = rng.permutation(np.unique(y[train]))[:_FIGURE_CLIPS]
+    picks = [int(rng.choice(train[y[train] == e])) for e in emotions]
+    steps = dict(pipeline.steps)
+    loader = clone(steps["load"]) if isinstance(steps.get("load"), AudioLoader) else AudioLoader()
+    logmel = clone(steps["logmel"]) if isinstance(steps.get("logmel"), LogMelTransformer) else LogMelTransformer()
+    waveforms = loader.fit_transform(X[picks])
+    titles = [f"{Path(str(X[i])).name} ({y[i]})" for i in picks]
+    save_figure(plot_waveform(waveforms[0], sample_rate=loader.sample_rate, title=titles[0]), folder / "waveform.png")
+    log_mels = logmel.fit_transform(waveforms)
+    figure = plot_log_mels(log_mels, titles=titles, sample_rate=logmel.sample_rate, hop_length=logmel.hop_length,
+                           n_fft=logmel.n_fft)
+    save_figure(figure, folder / "log_mels.png")
+
+
+def _save_history(net: Any, path: Path) -> None:
+    from .plotting import plot_training_history, save_figure
+
+    save_figure(plot_training_history(net.history), path)
+
+
+def _save_confusion_matrix(y_true: Any, y_pred: Any, labels: Any, folder: Path, title: str) -> None:
+    from .plotting import plot_confusion_matrix, save_figure
+
+    figure = plot_confusion_matrix(np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str),
+                                   labels=np.asarray(labels).astype(str), title=title)
+    save_figure(figure, folder / "confusion_matrix.png")

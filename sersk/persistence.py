@@ -1,0 +1,93 @@
+"""Loading a saved model, refusing anything that is not a fitted sersk model."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+_WRITTEN_BY = "give a file written by 'sersk train' or joblib.dump of a fitted sersk.make_pipeline()"
+
+
+def _a(word: str) -> str:
+    """``word`` with its indefinite article: "an EmotionPipeline", "a dict"."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def load_model(path: str | os.PathLike) -> Pipeline:
+    """Load a fitted sersk model saved with ``joblib.dump`` (as ``sersk train`` saves it).
+
+    A sersk model is a pipeline from audio files to emotions: a scikit-learn (or
+    imbalanced-learn) [`Pipeline`][sersk.pipeline.EmotionPipeline] that starts with
+    [`AudioLoader`][sersk.io.AudioLoader] and ends with a fitted
+    [`CNNLSTMClassifier`][sersk.nn.classifier.CNNLSTMClassifier], as
+    [`make_pipeline`][sersk.pipeline.make_pipeline] builds it. Anything else is refused, by what it
+    is, whatever methods it has.
+
+    Loading unpickles the file, which can run code: load only files you trust. A model trained on
+    a GPU loads and predicts on a machine without one (see the user guide, "Persistence and
+    devices").
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    model : sklearn.pipeline.Pipeline
+        The fitted pipeline (usually an [`EmotionPipeline`][sersk.pipeline.EmotionPipeline]).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a folder.
+    ValueError
+        If the file cannot be unpickled (not a joblib or pickle file, truncated), or holds
+        something other than a fitted sersk model.
+
+    Examples
+    --------
+    >>> from sersk import load_model
+    >>> model = load_model("model.joblib")  # doctest: +SKIP
+    >>> model.predict(["03a01Wa.wav"])  # doctest: +SKIP
+    array(['anger'], dtype='<U9')
+    """
+    import joblib
+
+    from .io import AudioLoader
+    from .nn import CNNLSTMClassifier
+
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise FileNotFoundError(f"model file {name!r} does not exist")
+    if os.path.isdir(name):
+        raise IsADirectoryError(f"model file {name!r} is a folder, not a file")
+    try:
+        model = joblib.load(name)
+    except PermissionError:
+        raise
+    except Exception as exc:  # unpickling fails in many ways: EOFError, UnpicklingError, KeyError, ...
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise ValueError(f"{name!r} is not a sersk model file ({detail}); {_WRITTEN_BY}") from None
+    kind = type(model).__name__
+    if not isinstance(model, Pipeline):
+        what = f"{kind} from {type(model).__module__}" if not isinstance(model, (dict, list, tuple)) else kind
+        raise ValueError(f"{name!r} holds {_a(what)}, not a sersk model (a pipeline); {_WRITTEN_BY}")
+    first, last = model.steps[0][1], model.steps[-1][1]
+    if not isinstance(first, AudioLoader) or not isinstance(last, CNNLSTMClassifier):
+        steps = " -> ".join(type(step).__name__ for _, step in model.steps)
+        raise ValueError(
+            f"{name!r} holds {_a(kind)} ({steps}), not a sersk model, which goes from AudioLoader to "
+            f"CNNLSTMClassifier; {_WRITTEN_BY}"
+        )
+    try:
+        check_is_fitted(last, "classes_seen_")
+    except NotFittedError:
+        raise ValueError(f"{name!r} holds {_a(kind)} that was never fitted; {_WRITTEN_BY}") from None
+    return model
