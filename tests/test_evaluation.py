@@ -1,0 +1,107 @@
+"""sersk.evaluation and sersk.persistence: the protocols return results and write files only when asked."""
+
+from __future__ import annotations
+
+import json
+
+import joblib
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sersk import make_pipeline
+from sersk.evaluation import evaluate_model, run_leave_one_speaker_out, run_reference_protocol, score_predictions
+from sersk.persistence import load_model
+from sersk.utils.synthetic import make_tone
+
+SPEAKERS = ("03", "08", "09")
+
+
+def tiny_pipeline():
+    pipe = make_pipeline(n_augmentations=1, max_epochs=1, device="cpu", random_state=0)
+    return pipe.set_params(net__module__filters=(4, 4, 8, 8), net__module__hidden_size=8)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """24 tones of 0.8 s: 3 speakers x 2 emotions x 4 texts."""
+    folder = tmp_path_factory.mktemp("corpus")
+    paths, labels, speakers = [], [], []
+    for i, speaker in enumerate(SPEAKERS):
+        for label, freq in (("anger", 1800.0), ("sadness", 220.0)):
+            for text in ("a01", "a02", "a04", "a05"):
+                path = folder / f"{speaker}{text}{label[0].upper()}a.wav"
+                sf.write(path, make_tone(freq * (1 + 0.05 * i), 0.8), 16000)
+                paths.append(str(path))
+                labels.append(label)
+                speakers.append(speaker)
+    return np.array(paths), np.array(labels), np.array(speakers)
+
+
+def test_score_predictions_is_plain_python():
+    scores = score_predictions(np.array(["a", "a", "b", "c"]), np.array(["a", "b", "b", "b"]), labels=["a", "b", "c"])
+    assert scores["accuracy"] == 0.5 and scores["uar"] == pytest.approx((0.5 + 1 + 0) / 3)
+    assert scores["confusion_matrix"] == {"labels": ["a", "b", "c"], "counts": [[1, 1, 0], [0, 1, 0], [0, 1, 0]]}
+    assert json.loads(json.dumps(scores)) == scores
+
+
+def test_reference_protocol_returns_results_and_writes_nothing_unless_asked(corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    X, y, _ = corpus
+    results = run_reference_protocol(X, y, pipeline=tiny_pipeline(), random_state=0, return_estimator=True)
+    assert list(tmp_path.iterdir()) == []
+    assert (results["n_train"], results["n_validation"], results["n_test"]) == (16, 2, 6)
+    assert results["n_files"] == 6 and 0 <= results["accuracy"] <= 1
+    assert len(results["history"]) == 1 and results["history"][0]["valid_loss"] is not None
+    assert list(results.pop("estimator").classes_) == ["anger", "sadness"]
+    json.dumps(results)
+
+    figures = tmp_path / "figures"
+    run_reference_protocol(X, y, pipeline=tiny_pipeline(), random_state=0, figures_dir=figures)
+    assert sorted(p.name for p in figures.iterdir()) == [
+        "class_distribution.png", "confusion_matrix.png", "log_mels.png", "training_history.png", "waveform.png",
+    ]
+
+
+def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
+    X, y, speakers = corpus
+    results = run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), test_speakers=["09"], verbose=1)
+    assert results["held_out_speakers"] == ["09"] and results["folds_run"] == "1 of 3"
+    (fold,) = results["per_speaker"]
+    assert fold["speaker"] == "09" and fold["n_files"] == 8 and fold["n_train_clips"] == 16
+    assert "fold 1/1: test speaker 09" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="test_speakers 42 are not among the speakers"):
+        run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), test_speakers=["42"])
+    with pytest.raises(ValueError, match="at least 3 speakers"):
+        run_leave_one_speaker_out(X, y, np.where(speakers == "03", "03", "08"))
+
+
+def test_evaluate_model_and_load_model(corpus, tmp_path):
+    X, y, _ = corpus
+    path = tmp_path / "model.joblib"
+    joblib.dump(tiny_pipeline().fit(X, y), path)
+    model = load_model(path)
+    labels = np.where(y == "anger", "anger", "calm")  # "calm" was never seen
+    results = evaluate_model(model, X, labels, figures_dir=tmp_path / "eval")
+    assert results["unknown_labels"] == ["calm"] and results["confusion_matrix"]["labels"] == ["anger", "calm", "sadness"]
+    assert [p["path"] for p in results["predictions"]] == list(X)
+    assert (tmp_path / "eval" / "confusion_matrix.png").is_file()
+    json.dumps(results)
+
+
+def test_load_model_refuses_what_is_not_a_fitted_sersk_model(tmp_path):
+    from imblearn.pipeline import Pipeline
+    from sklearn.linear_model import LogisticRegression
+
+    cases = {
+        "lr.joblib": (LogisticRegression().fit([[0.0], [1.0]], ["a", "b"]), "holds a LogisticRegression from sklearn"),
+        "list.joblib": ([1, 2], "holds a list, not a sersk model"),
+        "unfitted.joblib": (make_pipeline(), "holds an EmotionPipeline that was never fitted"),
+        "other.joblib": (Pipeline([("lr", LogisticRegression())]), r"holds a Pipeline \(LogisticRegression\)"),
+    }
+    for name, (obj, message) in cases.items():
+        joblib.dump(obj, tmp_path / name)
+        with pytest.raises(ValueError, match=message):
+            load_model(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_model(tmp_path / "nothing.joblib")

@@ -1,0 +1,60 @@
+"""What a user sees: reprs with the parameters they set, progress on request, clean logs off a terminal."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from sersk import make_pipeline
+from sersk.augment import AugmentingResampler
+from sersk.utils.synthetic import make_tone
+
+ESC = "\x1b["
+
+
+def tiny_pipeline(**kwargs):
+    pipe = make_pipeline(n_augmentations=1, max_epochs=2, device="cpu", random_state=0, **kwargs)
+    return pipe.set_params(net__module__filters=(4, 4, 8, 8), net__module__hidden_size=8)
+
+
+@pytest.fixture
+def data():
+    tones = [make_tone(f, 0.5) for f in (200.0, 210.0, 1800.0, 1900.0)]
+    return tones, np.array(["low", "low", "high", "high"])
+
+
+def test_repr_shows_the_parameters_a_user_set():
+    text = repr(make_pipeline())
+    assert "CNNLSTMClassifier(verbose=0)" in text
+    for private in ("_params_to_validate", "callbacks=None", "use_caching", "iterator_train="):
+        assert private not in text
+    assert "AugmentingResampler(n_augmentations=5" in repr(make_pipeline(n_augmentations=5))
+
+
+def test_verbose_fit_off_a_terminal_prints_progress_without_bars_or_colours(data, capsys):
+    tiny_pipeline(verbose=1).fit(*data)
+    out, err = capsys.readouterr()
+    assert "train_loss" in out and "(step 1 of 4)" in out  # the epoch table and the steps' times
+    assert ESC not in out and ESC not in err
+    assert "augmenting" not in err and "it/s" not in err  # no progress bar in a log
+    tiny_pipeline().fit(*data)
+    assert capsys.readouterr() == ("", "")  # verbose=0: silent
+
+
+def test_on_a_terminal_the_epoch_table_has_colours_and_a_progress_bar(data, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    pipe = tiny_pipeline(verbose=1).fit(*data)
+    assert ESC in capsys.readouterr().out
+    assert "progress_bar" in dict(pipe[-1].callbacks_)
+
+
+def test_augmentation_shows_one_bar_over_all_copies(data, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    X_res, _ = AugmentingResampler(n_augmentations=3, random_state=0, verbose=True).fit_resample(*data)
+    X_res[0:5], X_res[5:12]  # computed in two calls, as LogMelTransformer's chunks are
+    err = capsys.readouterr().err
+    assert "augmenting" in err and "12/12" in err
+    assert "/5" not in err and "/7" not in err  # no bar per call
