@@ -24,6 +24,8 @@ On several machines, start the workers from the shell instead (see docs/scaling.
 and pass ``--scheduler tcp://10.0.0.1:8786``. Run::
 
     python examples/dask_gpu_cluster.py [--scheduler ADDRESS] [--data FOLDER_OF_EMODB_WAVS]
+
+<!-- TIME: python examples/dask_gpu_cluster.py  (2-core CPU; one GPU) -->
 """
 
 from __future__ import annotations
@@ -97,13 +99,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.data:
-            from sersk.datasets import parse_emodb_filename
+            from sersk.datasets import load_corpus
 
-            files = sorted(Path(args.data).glob("*.wav"))
-            fields = [parse_emodb_filename(p.name) for p in files]
-            paths = np.array([str(p) for p in files])
-            labels = np.array([f["emotion"] for f in fields])
-            speakers = np.array([f["speaker"] for f in fields])
+            corpus = load_corpus(args.data)
+            paths, labels, speakers = corpus.filenames, corpus.target, corpus.speaker
             small_net = {}
         else:
             paths, labels, speakers = synthetic_corpus(Path(tmp))

@@ -5,7 +5,7 @@ The search goes through joblib's Dask backend, which scikit-learn already speaks
 the audio themselves, so the files must be on a filesystem every worker can read.
 
 Run it on this machine (a LocalCluster of 2 worker processes on 127.0.0.1 and a small synthetic
-corpus, about a minute on a 2-core CPU)::
+corpus)::
 
     python examples/dask_grid_search.py
 
@@ -13,6 +13,8 @@ or on a running cluster with a folder of Emo-DB WAVs every worker can read (heav
 recipe has 75 augmented copies per clip; --n-augmentations keeps it small)::
 
     python examples/dask_grid_search.py --scheduler tcp://10.0.0.1:8786 --data /shared/emodb/wav
+
+<!-- TIME: python examples/dask_grid_search.py  (2-core CPU) -->
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dask.distributed import Client, LocalCluster
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from sersk import make_pipeline, predict_files
+from sersk.datasets import load_corpus
 from sersk.utils.synthetic import make_tone
 
 
@@ -44,14 +47,6 @@ def synthetic_corpus(root: Path):
     return np.array(paths), np.array(labels), np.array(speakers)
 
 
-def emodb_corpus(folder: str):
-    from sersk.datasets import parse_emodb_filename
-
-    paths = sorted(str(p) for p in Path(folder).glob("*.wav"))
-    fields = [parse_emodb_filename(Path(p).name) for p in paths]
-    return np.array(paths), np.array([f["emotion"] for f in fields]), np.array([f["speaker"] for f in fields])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scheduler", help="address of a running scheduler, e.g. tcp://10.0.0.1:8786")
@@ -62,7 +57,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.data:
-            paths, labels, speakers = emodb_corpus(args.data)
+            corpus = load_corpus(args.data)
+            paths, labels, speakers = corpus.filenames, corpus.target, corpus.speaker
             small_net = {}
         else:
             paths, labels, speakers = synthetic_corpus(Path(tmp))  # a LocalCluster's workers share this disk

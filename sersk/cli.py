@@ -46,7 +46,7 @@ __all__ = ["build_parser", "main", "parse_param"]
 
 PROG = "sersk"
 
-# What --quick runs: small enough for a few minutes on a 2-core CPU.
+# What --quick runs: a smoke run of the whole protocol, far smaller than the recipe.
 QUICK_N_AUGMENTATIONS = 2
 QUICK_EPOCHS = 2
 QUICK_LOSO_EPOCHS = 1
@@ -502,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog=PROG, description="Speech emotion recognition on Emo-DB with the 2-D CNN-LSTM recipe.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
+                                help="train, predict, evaluate or reproduce; 'sersk COMMAND --help' for its options")
     sub.required = True
     data_help = ("a folder of WAVs with Emo-DB names (e.g. 03a01Wa.wav; labels and speakers are read from the "
                  "names) or a CSV file with the header path,label[,speaker] (relative paths are relative to the CSV)")
@@ -549,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "results.json.")
     p.add_argument("--speaker-independent", action="store_true", help="leave-one-speaker-out over the 10 speakers")
     p.add_argument("--quick", action="store_true",
-                   help=f"a small run, minutes on a CPU: {QUICK_N_AUGMENTATIONS} augmentations, "
+                   help=f"a small smoke run of the protocol: {QUICK_N_AUGMENTATIONS} augmentations, "
                         f"{QUICK_EPOCHS} epochs ({QUICK_LOSO_EPOCHS} epoch and {QUICK_LOSO_FOLDS} folds with "
                         "--speaker-independent), unless given")
     p.add_argument("--out-dir", default="outputs/reproduce", metavar="DIR",
