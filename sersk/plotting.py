@@ -182,7 +182,7 @@ def plot_log_mels(
         if m.ndim != 2 or 0 in m.shape:
             raise ValueError(f"log-mel {i} has shape {m.shape}; expected a non-empty (n_mels, n_frames) array")
     if titles is not None and len(titles) != len(arrays):
-        raise ValueError(f"{len(titles)} titles for {len(arrays)} spectrograms; give one title per spectrogram")
+        raise ValueError(f"titles holds {len(titles)} and log_mels {len(arrays)}; give one title per spectrogram")
     if min(sample_rate, hop_length, n_fft) <= 0:
         raise ValueError(f"sample_rate={sample_rate}, hop_length={hop_length}, n_fft={n_fft}; expected positive numbers")
     finite = np.concatenate([m[np.isfinite(m)] for m in arrays])
