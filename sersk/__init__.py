@@ -24,6 +24,7 @@ _EXPORTS = {
     "LeftPadCollate": "nn",
     "EmotionPipeline": "pipeline",
     "make_pipeline": "pipeline",
+    "load_model": "persistence",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -35,6 +35,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from tqdm.auto import tqdm
 
 from . import _recipe
+from .utils.audio import peak_normalize
 from .utils.validation import check_consistent_length, check_waveforms
 
 # Copies computed per iteration step of an AugmentedWaveforms (as LogMelTransformer's chunks).
@@ -98,12 +99,6 @@ def _private_python_random(rng: random.Random) -> Iterator[None]:
             module.random = random
 
 
-def _peak_normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    peak = np.max(np.abs(x))
-    return x / peak if peak > 0 else np.zeros_like(x)
-
-
 def _augment_batch(
     waveforms: dict[int, np.ndarray], rows: np.ndarray, chain: _Chain, seed: int
 ) -> list[np.ndarray]:
@@ -123,7 +118,7 @@ def _augment_batch(
                 with _private_python_random(random.Random(int.from_bytes(words.tobytes(), "little"))):
                     for transform in transforms:
                         x = transform(x, chain.sample_rate)
-                out.append(_peak_normalise(x))
+                out.append(peak_normalize(x))
         finally:
             np.random.set_state(np_state)
     return out
@@ -157,7 +152,7 @@ class AugmentedWaveforms(Sequence):
         Processes used by a slice or a list of indices (joblib, loky); ``None`` means 1 unless in a
         :func:`joblib.parallel_config` context.
     verbose : bool, default=False
-        Show a progress bar while copies are computed.
+        Show one progress bar, over all the copies, while they are computed (on a terminal only).
 
     Notes
     -----
@@ -175,6 +170,7 @@ class AugmentedWaveforms(Sequence):
         self._seed = seed
         self._n_jobs = n_jobs
         self._verbose = verbose
+        self._bar: tqdm | None = None
 
     def __len__(self) -> int:
         return len(self._table)
@@ -218,11 +214,26 @@ class AugmentedWaveforms(Sequence):
             parallel = Parallel(n_jobs=self._n_jobs, backend="loky", return_as="generator")
             batches = parallel(delayed(_augment_batch)(*task) for task in tasks)
         out: list[np.ndarray] = []
-        with tqdm(total=positions.size, desc="augmenting", unit="copy", disable=not self._verbose) as bar:
-            for batch in batches:
-                out.extend(batch)
+        bar = self._progress_bar()
+        for batch in batches:
+            out.extend(batch)
+            if bar is not None:
                 bar.update(len(batch))
+        if bar is not None and bar.n >= bar.total:
+            bar.close()
+            self._bar = None
         return out
+
+    def _progress_bar(self) -> tqdm | None:
+        """One bar over all the copies, however many calls compute them; shown on a terminal only."""
+        if not self._verbose:
+            return None
+        if self._bar is None:
+            self._bar = tqdm(total=len(self), desc="augmenting", unit="copy", disable=None)
+        return self._bar
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_bar": None}  # a progress bar is not pickled
 
     def __repr__(self) -> str:
         n_clips = len(self._waveforms)

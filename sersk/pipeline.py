@@ -147,7 +147,9 @@ def make_pipeline(
     memory : str or joblib.Memory, default=None
         Caches fitted steps, e.g. decoding and featurising a fold once for a sweep of network parameters.
     verbose : int, default=0
-        Progress bars and per-epoch logs when > 0.
+        When > 0, report the fit as it goes: the time each step took, one progress bar over the
+        augmented copies and one over each epoch's batches (on a terminal only), and a table row
+        per epoch with the losses and accuracies.
 
     Returns
     -------
@@ -174,4 +176,5 @@ def make_pipeline(
         validation_fraction=validation_fraction,
         random_state=random_state,
         memory=memory,
+        verbose=bool(verbose),
     )
