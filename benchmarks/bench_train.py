@@ -1,9 +1,12 @@
-"""Training throughput and inference latency of CNNLSTMClassifier on the CPU.
+"""Training throughput, peak memory and inference latency of CNNLSTMClassifier on the CPU.
 
-Sequences have Emo-DB's log-mel lengths (drawn from the real corpus's frame counts, ~87 on
-average). Prints clips/s for shuffled batches of 32 in both padding modes, single-clip and batch
-inference latency, and the rate of useful FLOPs (real frames only, training = 3x forward) as a
-fraction of a large float32 matmul's rate measured in the same run.
+Sequences have Emo-DB's log-mel lengths (drawn from the real corpus's frame counts). Every
+configuration trains one epoch on the same clips in this process, next to a float32 matmul
+measured before and after them; "useful" FLOPs count real frames only (training = 3x forward).
+
+The baseline is sersk as shipped before the fused block (commit 9c6cb66): the plain eager masked
+network (``sersk.nn._eager.EagerCNNLSTM``, the same parameters and mathematics) with glibc's
+default allocator behaviour. The rows in between separate the two changes.
 
 Run: python benchmarks/bench_train.py [--n-clips 256]
 """
@@ -11,14 +14,20 @@ Run: python benchmarks/bench_train.py [--n-clips 256]
 from __future__ import annotations
 
 import argparse
+import contextlib
+import threading
 import time
+from unittest import mock
 
 import numpy as np
+import psutil
 import soundfile as sf
 import torch
 
+import sersk.nn.classifier
 from sersk import CNNLSTM, CNNLSTMClassifier
 from sersk.datasets import fetch_emodb
+from sersk.nn._eager import EagerCNNLSTM
 
 
 def forward_flops(n_frames: int, net: CNNLSTM, n_mels: int = 128) -> float:
@@ -43,6 +52,54 @@ def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
     return repeats * 2 * n**3 / (time.perf_counter() - t0)
 
 
+class PeakRSS:
+    """The highest resident set size seen while the block runs (sampled every 5 ms)."""
+
+    def __enter__(self) -> "PeakRSS":
+        self.peak, self._stop = 0, threading.Event()
+        process = psutil.Process()
+
+        def sample() -> None:
+            while not self._stop.is_set():
+                self.peak = max(self.peak, process.memory_info().rss)
+                time.sleep(0.005)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+CONFIGS = [
+    # name, module, CPU allocator setting, batch_by_length
+    ("baseline: eager, default allocator (as shipped)", EagerCNNLSTM, False, False),
+    ("eager + freed memory reused", EagerCNNLSTM, True, False),
+    ("fused block, default allocator", CNNLSTM, False, False),
+    ("fused + freed memory reused (new default)", CNNLSTM, True, False),
+    ("new default + batch_by_length=True", CNNLSTM, True, True),
+]
+
+
+def train_once(X, y, module, reuse_memory: bool, by_length: bool, padding: str = "masked"):
+    clf = CNNLSTMClassifier(
+        module=module, padding=padding, batch_by_length=by_length, max_epochs=1, device="cpu", verbose=0,
+        random_state=0,
+    )
+    allocator = contextlib.nullcontext() if reuse_memory else mock.patch.object(
+        sersk.nn.classifier, "reuse_freed_memory", contextlib.nullcontext
+    )
+    with allocator:
+        clf.fit(X[:32], y[:32])  # warm-up
+        with PeakRSS() as rss:
+            t0 = time.perf_counter()
+            clf.fit(X, y)
+            seconds = time.perf_counter() - t0
+    return clf, seconds, rss.peak
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n-clips", type=int, default=256)
@@ -54,37 +111,39 @@ def main() -> None:
     for i, n in enumerate(lengths):
         X[i] = rng.normal(-5, 2, size=(128, n)).astype(np.float32)
     y = rng.choice(list("abcdefg"), args.n_clips)
-    print(f"torch threads {torch.get_num_threads()}; {args.n_clips} clips, mean {lengths.mean():.1f} frames")
-    peak = matmul_rate()
-    print(f"float32 matmul (2048^3):               {peak / 1e9:7.1f} GFLOP/s")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.n_clips} clips, "
+          f"mean {lengths.mean():.1f} frames (Emo-DB lengths)")
+    before = matmul_rate()
+    print(f"float32 matmul (2048^3), before: {before / 1e9:7.1f} GFLOP/s")
     useful = 3 * sum(forward_flops(n, CNNLSTM()) for n in lengths)
-    for padding, by_length in (("reference", False), ("masked", False), ("masked", True)):
-        clf = CNNLSTMClassifier(
-            padding=padding, batch_by_length=by_length, max_epochs=1, device="cpu", verbose=0, random_state=0
-        )
-        batches = "by length" if by_length else "shuffled "
-        clf.fit(X[:32], y[:32])  # warm-up
-        t0 = time.perf_counter()
-        clf.fit(X, y)
-        seconds = time.perf_counter() - t0
-        rate = useful / seconds
-        print(
-            f"train, padding={padding:9s} {batches}: {args.n_clips / seconds:7.1f} clips/s  "
-            f"useful {rate / 1e9:5.1f} GFLOP/s = {rate / peak:5.1%} of matmul"
-        )
-        one = X[int(np.argmin(np.abs(lengths - 87)))][None]
+    results = []
+    for name, module, reuse_memory, by_length in CONFIGS:
+        _, seconds, peak = train_once(X, y, module, reuse_memory, by_length)
+        results.append((name, seconds, peak))
+        print(f"  measured: {name}")
+    _, ref_seconds, ref_peak = train_once(X, y, CNNLSTM, True, False, padding="reference")
+    after = matmul_rate()
+    rate = (before + after) / 2
+    print(f"float32 matmul (2048^3), after:  {after / 1e9:7.1f} GFLOP/s; mean {rate / 1e9:.1f}")
+    print()
+    print(f"{'training, one epoch, padding=masked':50s} {'clips/s':>8s} {'speed-up':>8s} {'useful/matmul':>14s} {'peak RSS':>9s}")
+    base = results[0][1]
+    for name, seconds, peak in results + [("padding='reference' (unmasked; for comparison)", ref_seconds, ref_peak)]:
+        print(f"{name:50s} {args.n_clips / seconds:8.1f} {base / seconds:7.2f}x {useful / seconds / rate:14.1%} "
+              f"{peak / 2**20:6.0f} MiB")
+    print()
+    clf, _, _ = train_once(X[:64], y[:64], CNNLSTM, True, False)
+    one = X[int(np.argmin(np.abs(lengths - 87)))][None]
+    clf.predict_proba(one)
+    t0 = time.perf_counter()
+    for _ in range(20):
         clf.predict_proba(one)
-        t0 = time.perf_counter()
-        for _ in range(20):
-            clf.predict_proba(one)
-        single = (time.perf_counter() - t0) / 20
-        t0 = time.perf_counter()
-        clf.predict_proba(X)
-        batch = time.perf_counter() - t0
-        print(
-            f"predict, padding={padding:9s}:        single clip {single * 1e3:6.1f} ms; "
-            f"{args.n_clips} clips in batches of 32 {batch:5.2f} s ({args.n_clips / batch:6.1f} clips/s)"
-        )
+    single = (time.perf_counter() - t0) / 20
+    t0 = time.perf_counter()
+    clf.predict_proba(X)
+    batch = time.perf_counter() - t0
+    print(f"predict (masked): single ~87-frame clip {single * 1e3:.1f} ms; {args.n_clips} clips in batches "
+          f"of 32 {batch:.2f} s ({args.n_clips / batch:.1f} clips/s)")
 
 
 if __name__ == "__main__":

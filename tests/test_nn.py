@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from sersk import AudioLoader, CNNLSTM, CNNLSTMClassifier, LeftPadCollate, LogMelTransformer
-from sersk.nn.module import MaskedBatchNorm2d
+from sersk.nn.collate import padded_frames, split_to_budget
 from sersk.utils.synthetic import make_band_energy_sequences
 
 SMALL = dict(module__filters=(8, 8, 16, 16), module__hidden_size=16, verbose=0)
@@ -62,19 +62,6 @@ def test_left_padding_puts_real_frames_last():
     assert short["x"].shape[-1] == 16
     padded, _ = LeftPadCollate(min_frames=16, multiple=16)([(seqs[2], 0)])
     assert padded["x"].shape[-1] == 32
-
-
-def test_masked_batch_norm_counts_real_frames_only():
-    torch.manual_seed(0)
-    bn = MaskedBatchNorm2d(4).train()
-    plain = torch.nn.BatchNorm2d(4).train()
-    real = torch.randn(3, 4, 5, 6)
-    padded = torch.cat([torch.full((3, 4, 5, 2), 1e3), real], dim=-1)  # garbage on the left
-    mask = torch.ones(3, 1, 1, 8, dtype=torch.bool)
-    mask[..., :2] = False
-    torch.testing.assert_close(bn(padded, mask)[..., 2:], plain(real), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(bn.running_mean, plain.running_mean)
-    torch.testing.assert_close(bn.running_var, plain.running_var)
 
 
 def test_learns_a_synthetic_task_quickly():
@@ -277,3 +264,36 @@ def test_batch_by_length_trains_and_is_seeded():
     a = CNNLSTMClassifier(**SMALL, max_epochs=1, batch_by_length=True, random_state=0, device="cpu").fit(X, y)
     b = CNNLSTMClassifier(**SMALL, max_epochs=1, batch_by_length=True, random_state=0, device="cpu").fit(X, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_split_to_budget_keeps_batches_within_the_frame_budget():
+    lengths = np.array([10, 300, 40, 280, 35, 20, 290, 15])
+    batch = list(range(8))
+    assert split_to_budget(batch, lengths, None) == [batch]
+    assert split_to_budget(batch, lengths, 8 * 300) == [batch]
+    parts = split_to_budget(batch, lengths, 700, min_frames=16, multiple=16)
+    assert sorted(i for part in parts for i in part) == batch
+    for part in parts:
+        assert len(part) == 1 or len(part) * padded_frames(lengths[part], 16, 16) <= 700
+    assert [300] in [lengths[p].tolist() for p in parts]  # a clip over the budget alone
+
+
+@pytest.mark.parametrize("batch_by_length", [False, True])
+def test_max_batch_frames_bounds_every_training_batch(batch_by_length, monkeypatch):
+    X, y = make_band_energy_sequences(40, random_state=0)  # 16 bands, 20-60 frames
+    seen = []
+    original = LeftPadCollate.__call__
+
+    def recording(self, batch):
+        inputs, target = original(self, batch)
+        seen.append(tuple(inputs["x"].shape))
+        return inputs, target
+
+    monkeypatch.setattr(LeftPadCollate, "__call__", recording)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=2, batch_size=16, max_batch_frames=256, device="cpu",
+                            random_state=0, batch_by_length=batch_by_length)
+    clf.fit(X, y)
+    assert sum(shape[0] for shape in seen) == 2 * 40
+    assert all(shape[0] * shape[2] <= 256 for shape in seen)
+    with pytest.raises(ValueError, match="max_batch_frames=0"):
+        clone(clf).set_params(max_batch_frames=0).fit(X, y)

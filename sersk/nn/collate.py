@@ -52,12 +52,93 @@ class LeftPadCollate:
         return f"LeftPadCollate(min_frames={self.min_frames}, multiple={self.multiple})"
 
 
+def padded_frames(lengths: Sequence[int], min_frames: int = _recipe.MIN_FRAMES, multiple: int = 1) -> int:
+    """The frames :class:`LeftPadCollate` pads a batch of these lengths to."""
+    n_frames = max(max(lengths), min_frames)
+    return -(-n_frames // multiple) * multiple
+
+
+def split_to_budget(
+    batch: Sequence[int], lengths: np.ndarray, max_frames: int | None, *, min_frames: int = 1, multiple: int = 1
+) -> list[list[int]]:
+    """Split one batch of clip indices so that each part pads to at most ``max_frames`` frames in all.
+
+    A batch within the budget is returned as it is. Otherwise its clips are sorted by length and
+    cut greedily into batches as large as the budget allows (a single clip longer than the budget
+    makes a batch of its own).
+    """
+    batch = list(batch)
+    if max_frames is None or len(batch) * padded_frames(lengths[batch], min_frames, multiple) <= max_frames:
+        return [batch]
+    parts: list[list[int]] = [[]]
+    for i in sorted(batch, key=lambda i: lengths[i]):
+        grown = parts[-1] + [i]
+        if parts[-1] and len(grown) * padded_frames(lengths[grown], min_frames, multiple) > max_frames:
+            parts.append([i])
+        else:
+            parts[-1] = grown
+    return parts
+
+
+class BudgetedBatchSampler(torch.utils.data.Sampler):
+    """Mini-batches of ``batch_size`` clips, each split if it would pad to more than ``max_frames``.
+
+    Bounds the memory of a training step whatever the clip lengths: long clips come in smaller
+    batches instead of taking more memory (a batch of 32 of Emo-DB's longest clips pads to 9,216
+    frames). With ``shuffle``, the order is drawn from torch's global generator
+    (seeded by the classifier's ``random_state``) every epoch.
+
+    Parameters
+    ----------
+    lengths : sequence of int
+        Frames of each clip.
+    batch_size : int
+        Clips per batch.
+    max_frames : int or None
+        The most frames one padded batch may hold; ``None``: no limit.
+    shuffle : bool, default=True
+        Shuffle the clips every epoch; else keep their order.
+    min_frames, multiple : int, default=1
+        The padding rule of the collation (:class:`LeftPadCollate`).
+    """
+
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, max_frames: int | None, *, shuffle: bool = True,
+        min_frames: int = 1, multiple: int = 1,
+    ):
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.max_frames = max_frames
+        self.shuffle = shuffle
+        self.min_frames = min_frames
+        self.multiple = multiple
+
+    def __iter__(self):
+        n = len(self.lengths)
+        order = torch.randperm(n).tolist() if self.shuffle else list(range(n))
+        for start in range(0, n, self.batch_size):
+            yield from split_to_budget(
+                order[start : start + self.batch_size], self.lengths, self.max_frames,
+                min_frames=self.min_frames, multiple=self.multiple,
+            )
+
+    def __len__(self) -> int:
+        """Batches in the clips' own order (with ``shuffle`` and a binding budget, an estimate)."""
+        n = len(self.lengths)
+        return sum(
+            len(split_to_budget(list(range(start, min(start + self.batch_size, n))), self.lengths, self.max_frames,
+                                min_frames=self.min_frames, multiple=self.multiple))
+            for start in range(0, n, self.batch_size)
+        )
+
+
 class SimilarLengthBatchSampler(torch.utils.data.Sampler):
     """Shuffled mini-batches of clips of similar length, to cut padding.
 
     Each epoch: shuffle all indices, sort each pool of ``pool_batches * batch_size`` of them by
-    length, cut the pools into batches, and shuffle the order of the batches. Randomness comes from
-    torch's global generator (seeded by the classifier's ``random_state``).
+    length, cut the pools into batches (split further where one would pad to more than
+    ``max_frames``, see :func:`split_to_budget`), and shuffle the order of the batches. Randomness
+    comes from torch's global generator (seeded by the classifier's ``random_state``).
 
     Parameters
     ----------
@@ -67,12 +148,22 @@ class SimilarLengthBatchSampler(torch.utils.data.Sampler):
         Clips per batch.
     pool_batches : int, default=50
         Batches per sorting pool: larger pools give more uniform batches, smaller ones more randomness.
+    max_frames : int or None, default=None
+        The most frames one padded batch may hold; ``None``: no limit.
+    min_frames, multiple : int, default=1
+        The padding rule of the collation (:class:`LeftPadCollate`).
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, pool_batches: int = 50):
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, pool_batches: int = 50, *, max_frames: int | None = None,
+        min_frames: int = 1, multiple: int = 1,
+    ):
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.pool_batches = pool_batches
+        self.max_frames = max_frames
+        self.min_frames = min_frames
+        self.multiple = multiple
 
     def __iter__(self):
         order = torch.randperm(len(self.lengths)).numpy()
@@ -81,11 +172,20 @@ class SimilarLengthBatchSampler(torch.utils.data.Sampler):
         for start in range(0, len(order), pool):
             chunk = order[start : start + pool]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+            for i in range(0, len(chunk), self.batch_size):
+                batches += split_to_budget(
+                    chunk[i : i + self.batch_size].tolist(), self.lengths, self.max_frames,
+                    min_frames=self.min_frames, multiple=self.multiple,
+                )
         for b in torch.randperm(len(batches)).tolist():
             yield batches[b]
 
     def __len__(self) -> int:
+        """Batches per epoch (with a binding ``max_frames``, an estimate: the split depends on the draw)."""
         pool = self.batch_size * self.pool_batches
         full, rest = divmod(len(self.lengths), pool)
-        return full * self.pool_batches + -(-rest // self.batch_size)
+        n_batches = full * self.pool_batches + -(-rest // self.batch_size)
+        if self.max_frames is None:
+            return n_batches
+        padded = np.array([padded_frames([n], self.min_frames, self.multiple) for n in self.lengths])
+        return max(n_batches, int(np.ceil(padded.sum() / self.max_frames)))

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from .. import _recipe
 
@@ -17,27 +16,125 @@ PADDING_MODES = ("masked", "reference")
 class MaskedBatchNorm2d(nn.BatchNorm2d):
     """Batch norm whose training statistics count only the real (unpadded) time steps.
 
-    ``mask`` has shape ``(batch, 1, 1, time)`` and is True on real steps. Without a mask, or in
-    eval mode, it is ``nn.BatchNorm2d``.
+    Holds the parameters and running statistics; :class:`ConvBlock` applies it, fused with the ReLU
+    and the pooling that follow (:func:`masked_bn_relu_pool`). Called on its own, it is
+    ``nn.BatchNorm2d``.
     """
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
-        if mask is None or not self.training:
-            return super().forward(x)
-        weights = mask.to(x.dtype).reshape(x.shape[0], 1, -1)  # (batch, 1, time)
-        count = weights.sum() * x.shape[2]
-        # reduce frequency first (one pass each), then the small (batch, channel, time) sums
-        mean = (x.sum(dim=2) * weights).sum(dim=(0, 2)) / count
-        mean_sq = (x.square().sum(dim=2) * weights).sum(dim=(0, 2)) / count
-        var = (mean_sq - mean.square()).clamp(min=0)
+
+class _MaskedBNReLUPool(torch.autograd.Function):
+    """``pool(relu(batchnorm(x))) * pooled_mask`` in training, statistics over real steps only.
+
+    Exact rewrites of the eager composition, to touch full-size tensors as rarely as possible:
+    - ``pool(relu(z)) == relu(pool(z))`` (max commutes with a monotone map), so the ReLU runs on the
+      pooled tensor and the normalised full-size tensor is freed as soon as it is pooled;
+    - the statistics' sums come from reductions over frequency, weighted by the time mask (no
+      full-size temporaries), and in the backward pass the gradient's sums are taken on the pooled
+      tensor (each pooled value comes from exactly one position), so the only full-size work is
+      the input gradient itself.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, time_mask, pooled_mask, pool, eps):  # type: ignore[override]
+        # time_mask: (batch, time) 0/1; pooled_mask: (batch, 1, 1, pooled time) 0/1
+        count = time_mask.sum() * x.shape[2]
+        sum_x, sum_sq = _frequency_sums(x)
+        mean = torch.einsum("bct,bt->c", sum_x, time_mask) / count
+        var = (torch.einsum("bct,bt->c", sum_sq, time_mask) / count - mean.square()).clamp_(min=0)
+        rstd = torch.rsqrt(var + eps)
+        scale = weight * rstd
+        shift = bias - mean * scale
+        z = torch.addcmul(shift[None, :, None, None], x, scale[None, :, None, None])
+        pooled, indices = nn.functional.max_pool2d_with_indices(z, pool, pool)
+        del z
+        out = pooled.clamp_(min=0).mul_(pooled_mask)
+        ctx.save_for_backward(x, weight, time_mask, indices, out, mean, rstd, count)
+        ctx.mark_non_differentiable(mean, var, count)
+        return out, mean, var, count
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_mean, _grad_var, _grad_count):  # type: ignore[override]
+        x, weight, time_mask, indices, out, mean, rstd, count = ctx.saved_tensors
+        # the mask and the ReLU both leave 0 where out is 0; laid out as the pooling indices
+        grad_pooled = torch.empty_like(indices, dtype=out.dtype)
+        torch.mul(grad_out, out > 0, out=grad_pooled)
+        x_planes, dim = _planes(x)
+        idx_planes, _ = _planes(indices)
+        x_at_max = x_planes.gather(dim, idx_planes)
+        grad_planes, _ = _planes(grad_pooled)
+        # sums over every position of the full-size gradient, taken where it is non-zero
+        sum_g = grad_pooled.sum(dim=(0, 2, 3))
+        sum_gx = (grad_planes * x_at_max).sum(dim=(0, 1) if dim == 1 else (0, 2))
+        sum_g_xhat = rstd * (sum_gx - mean * sum_g)  # sum of grad * normalised x
+        scale = weight * rstd
+        grad_var = -0.5 * weight * rstd.square() * sum_g_xhat  # d loss / d var
+        grad_mean = -scale * sum_g  # d loss / d mean, through z (var's own dependence is below)
+        k1 = 2 * grad_var / count
+        k0 = grad_mean / count - k1 * mean
+        grad_x = torch.addcmul(k0[None, :, None, None], x, k1[None, :, None, None])
+        grad_x.mul_(time_mask[:, None, None, :])  # the statistics see real steps only
+        scaled = grad_planes * (scale[None, None, :] if dim == 1 else scale[None, :, None])
+        _planes(grad_x)[0].scatter_add_(dim, idx_planes, scaled)
+        return grad_x, sum_g_xhat, sum_g, None, None, None, None
+
+
+def _is_channels_last(t: torch.Tensor) -> bool:
+    return not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
+def _planes(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """A view of (batch, channels, height, width) with each channel's plane flattened, and its dim.
+
+    (batch, height * width, channels) for a channels-last tensor, else (batch, channels, height * width):
+    max-pooling indices count positions within a plane in both layouts.
+    """
+    if _is_channels_last(t):
+        return t.permute(0, 2, 3, 1).flatten(1, 2), 1
+    return t.flatten(2), 2
+
+
+def _frequency_sums(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sums of ``x`` and ``x**2`` over frequency, each of shape (batch, channels, time), read in ``x``'s layout."""
+    if _is_channels_last(x):
+        rows = x.permute(0, 2, 3, 1)  # (batch, frequency, time, channels), contiguous
+        return rows.sum(1).transpose(1, 2), (rows * rows).sum(1).transpose(1, 2)
+    return x.sum(2), (x * x).sum(2)
+
+
+def masked_bn_relu_pool(
+    x: torch.Tensor, bn: MaskedBatchNorm2d, pool: nn.MaxPool2d, time_mask: torch.Tensor, pooled_mask: torch.Tensor
+) -> torch.Tensor:
+    """``pool(relu(bn(x))) * pooled_mask`` with batch-norm statistics over real time steps only.
+
+    Parameters
+    ----------
+    x : Tensor of shape (batch, channels, frequency, time)
+    bn : MaskedBatchNorm2d
+        Its parameters and running statistics (updated in training, used in eval mode).
+    pool : nn.MaxPool2d
+        Non-overlapping pooling (stride equal to the kernel).
+    time_mask : Tensor of shape (batch, time)
+        1 on real steps, 0 on padding, in ``x``'s dtype.
+    pooled_mask : Tensor of shape (batch, 1, 1, pooled time)
+        The same after pooling.
+
+    Returns
+    -------
+    out : Tensor of shape (batch, channels, pooled frequency, pooled time)
+    """
+    kernel = tuple(pool.kernel_size) if isinstance(pool.kernel_size, tuple) else (pool.kernel_size,) * 2
+    if bn.training:
+        out, mean, var, count = _MaskedBNReLUPool.apply(x, bn.weight, bn.bias, time_mask, pooled_mask, kernel, bn.eps)
         with torch.no_grad():
-            self.num_batches_tracked += 1
+            bn.num_batches_tracked += 1
             unbiased = var * count / (count - 1).clamp(min=1)
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(unbiased, self.momentum)
-        scale = self.weight * torch.rsqrt(var + self.eps)
-        shift = self.bias - mean * scale
-        return torch.addcmul(shift[None, :, None, None], x, scale[None, :, None, None])
+            bn.running_mean.lerp_(mean, bn.momentum)
+            bn.running_var.lerp_(unbiased, bn.momentum)
+        return out
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    z = torch.addcmul(shift[None, :, None, None], x, scale[None, :, None, None])
+    return nn.functional.max_pool2d(z, kernel, kernel).clamp_(min=0).mul_(pooled_mask)
 
 
 class ConvBlock(nn.Module):
@@ -49,17 +146,36 @@ class ConvBlock(nn.Module):
         self.bn = MaskedBatchNorm2d(out_channels, eps=1e-5)
         self.pool = nn.MaxPool2d(kernel_size=pool, stride=pool)
 
+    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv; on the CPU, a one-channel input gets a second, all-zero channel.
+
+        oneDNN treats a one-channel input as NCHW and answers in NCHW, where the pooling that
+        follows is ~10x slower; with two channels (the second zero, as is its filter) it reads and
+        writes channels-last, at the same speed. The sums gain only zero terms.
+        """
+        conv = self.conv
+        if x.device.type != "cpu" or conv.in_channels != 1:
+            return conv(x)
+        x = torch.stack([x[:, 0], torch.zeros_like(x[:, 0])], dim=-1).permute(0, 3, 1, 2)
+        weight = torch.cat([conv.weight, torch.zeros_like(conv.weight)], dim=1)
+        weight = weight.contiguous(memory_format=torch.channels_last)
+        return nn.functional.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, pooled_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """``mask``/``pooled_mask``: real time steps before/after pooling, shape (batch, 1, 1, time)."""
-        x = self.pool(torch.relu(self.bn(self.conv(x), mask)))
-        if pooled_mask is not None:
-            # zero the padding, so the next conv sees exactly what an unpadded clip's edge shows it.
-            # A pooling window straddling the edge mixes in one frame computed from the clip's own
-            # first frames and zeros: the same for the clip alone, since padding keeps the alignment.
-            x = x * pooled_mask.to(x.dtype)
-        return x
+        """``mask``/``pooled_mask``: real time steps before/after pooling, shape (batch, 1, 1, time).
+
+        With masks, the padding is excluded from the batch-norm statistics and zeroed after pooling,
+        so the next conv sees exactly what an unpadded clip's edge shows it. A pooling window
+        straddling the edge mixes in one frame computed from the clip's own first frames and zeros:
+        the same for the clip alone, since padding keeps the alignment.
+        """
+        x = self._convolve(x)
+        if mask is None or pooled_mask is None:
+            return self.pool(torch.relu(self.bn(x)))
+        time_mask = mask.reshape(mask.shape[0], -1).to(x.dtype)
+        return masked_bn_relu_pool(x, self.bn, self.pool, time_mask, pooled_mask.to(x.dtype))
 
 
 class CNNLSTM(nn.Module):
@@ -156,9 +272,9 @@ class CNNLSTM(nn.Module):
             return self.fc(out[:, -1])
         n_steps = seq.shape[1]
         real = n_steps - pad // self.time_factor
-        # move each clip's real steps to the front, so that packing runs the LSTM on them alone
+        # move each clip's real steps to the front; the LSTM is causal, so its output at a clip's
+        # last real step ignores the padding behind it (exactly what packing would compute)
         index = (torch.arange(n_steps, device=x.device)[None, :] + (n_steps - real)[:, None]) % n_steps
         seq = seq.gather(1, index[:, :, None].expand(-1, -1, seq.shape[2]))
-        packed = pack_padded_sequence(seq, real.cpu(), batch_first=True, enforce_sorted=False)
-        _, (h_n, _) = self.lstm(packed)
-        return self.fc(h_n[-1])
+        out, _ = self.lstm(seq)
+        return self.fc(out[torch.arange(batch, device=x.device), real - 1])

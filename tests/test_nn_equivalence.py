@@ -1,0 +1,107 @@
+"""The fused training path computes what the plain eager recipe computes.
+
+``EagerCNNLSTM`` is the recipe's masked network written the obvious way (batch norm with masked
+statistics, ReLU, max-pool, mask; a packed LSTM), as sersk shipped it before the fused block. With
+the parameters of a ``CNNLSTM``, on random batches of clips of different lengths, the logits,
+every parameter's gradient and the running statistics must agree.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from sersk import CNNLSTM
+from sersk.nn._eager import EagerCNNLSTM
+from sersk.nn.module import _MaskedBNReLUPool, masked_bn_relu_pool
+
+
+def random_batch(seed: int, dtype: torch.dtype, n_mels: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded clips of 16-120 frames, padded to a multiple of 16 as the masked collation does."""
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(16, 121, (6,), generator=gen)
+    n_frames = -(-int(lengths.max()) // 16) * 16
+    x = torch.zeros(6, n_mels, n_frames, dtype=dtype)
+    for row, n in enumerate(lengths.tolist()):
+        x[row, :, n_frames - n :] = torch.randn(n_mels, n, generator=gen, dtype=dtype) * 3 - 5
+    return x, lengths
+
+
+def logits_and_grads(model: nn.Module, params: dict[str, torch.Tensor], x, lengths, target):
+    logits = model(x, lengths)
+    loss = nn.functional.cross_entropy(logits, target)
+    grads = torch.autograd.grad(loss, list(params.values()))
+    return logits.detach(), dict(zip(params, grads))
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm().clamp(min=1e-30))
+
+
+@pytest.mark.parametrize(
+    "seed, dtype, tolerance", [(0, torch.float32, 1e-4), (1, torch.float32, 1e-4), (2, torch.float64, 1e-10)]
+)
+def test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance):
+    torch.manual_seed(seed)
+    net = CNNLSTM().to(dtype).train()
+    reference = EagerCNNLSTM().to(dtype).train()
+    reference.load_state_dict(net.state_dict())
+    x, lengths = random_batch(seed, dtype)
+    target = torch.arange(6) % 7
+    params = dict(net.named_parameters())
+    logits, grads = logits_and_grads(net, params, x, lengths, target)
+    ref_logits, ref_grads = logits_and_grads(
+        reference, dict(reference.named_parameters()), x, lengths, target
+    )
+    assert sum(p.numel() for p in params.values()) == 656_839
+    assert relative_error(logits, ref_logits) <= tolerance
+    for name in params:
+        if name.endswith("conv.bias"):
+            # batch norm removes a conv bias: its gradient is 0 but for rounding, in both; compare
+            # it on the scale of its conv's weight gradient
+            scale = ref_grads[name.replace("bias", "weight")].norm()
+            assert float((grads[name] - ref_grads[name]).norm() / scale) <= tolerance, name
+            continue
+        assert relative_error(grads[name], ref_grads[name]) <= tolerance, name
+    for name, buffer in net.named_buffers():
+        assert relative_error(buffer.double(), reference.get_buffer(name).double()) <= tolerance, name
+    # eval mode, with the running statistics just updated
+    net.eval(), reference.eval()
+    with torch.no_grad():
+        assert relative_error(net(x, lengths), reference(x, lengths)) <= tolerance
+
+
+def test_fused_block_counts_real_frames_only():
+    torch.manual_seed(0)
+    block = CNNLSTM(n_mels=8, filters=(4,), pools=((2, 2),)).blocks[0].train()
+    plain = nn.BatchNorm2d(4).train()
+    real = torch.randn(3, 4, 8, 6)
+    padded = torch.cat([torch.full((3, 4, 8, 2), 1e3), real], dim=-1)  # garbage on the left
+    time_mask = torch.ones(3, 8)
+    time_mask[:, :2] = 0
+    pooled_mask = time_mask[:, ::2, None, None].permute(0, 2, 3, 1)
+    out = masked_bn_relu_pool(padded, block.bn, block.pool, time_mask, pooled_mask)
+    torch.testing.assert_close(out[..., 1:], block.pool(torch.relu(plain(real))), atol=1e-5, rtol=1e-5)
+    assert torch.all(out[..., :1] == 0)
+    torch.testing.assert_close(block.bn.running_mean, plain.running_mean)
+    torch.testing.assert_close(block.bn.running_var, plain.running_var)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_fused_block_backward_matches_finite_differences(memory_format):
+    """gradcheck in float64, in both layouts (channels-last on the CPU, NCHW on CUDA)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 6, dtype=torch.float64).contiguous(memory_format=memory_format).requires_grad_()
+    weight = torch.rand(3, dtype=torch.float64, requires_grad=True) + 0.5
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    time_mask = torch.ones(2, 6, dtype=torch.float64)
+    time_mask[0, :3] = 0  # clip 0 padded by 3 frames: a pooling window straddles its edge
+    pooled_mask = torch.ones(2, 1, 1, 3, dtype=torch.float64)
+    pooled_mask[0, ..., 0] = 0
+
+    def fused(x, weight, bias):  # the batch norm's parameters as inputs, for gradcheck
+        return _MaskedBNReLUPool.apply(x, weight, bias, time_mask, pooled_mask, (2, 2), 1e-5)[0]
+
+    assert fused(x, weight, bias).shape == (2, 3, 4, 3)
+    assert torch.autograd.gradcheck(fused, (x, weight, bias))
