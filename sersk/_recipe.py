@@ -25,8 +25,9 @@ CONV_FILTERS = (64, 64, 128, 128)
 POOL_SIZES = ((2, 2), (4, 2), (4, 2), (4, 2))  # (frequency, time)
 HIDDEN_SIZE = 256
 MIN_FRAMES = 16  # the product of the time pools
-# sersk's memory bound, not the recipe's: batches of 32 clips of up to 144 frames (4.6 s; 95 % of Emo-DB)
-MAX_BATCH_FRAMES = 32 * 144
+# sersk's memory bound, not the recipe's: 32 clips of 288 frames, so that Emo-DB (at most 277 frames) keeps
+# the recipe's batches of 32 whatever their mix; a batch over it is cut into equal parts that fit
+MAX_BATCH_FRAMES = 32 * 288
 
 LR = 0.005
 BATCH_SIZE = 32

@@ -266,16 +266,17 @@ def test_batch_by_length_trains_and_is_seeded():
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
 
 
-def test_split_to_budget_keeps_batches_within_the_frame_budget():
+def test_split_to_budget_keeps_order_and_equal_parts_within_the_frame_budget():
     lengths = np.array([10, 300, 40, 280, 35, 20, 290, 15])
     batch = list(range(8))
     assert split_to_budget(batch, lengths, None) == [batch]
-    assert split_to_budget(batch, lengths, 8 * 300) == [batch]
+    assert split_to_budget(batch, lengths, 8 * 304) == [batch]
     parts = split_to_budget(batch, lengths, 700, min_frames=16, multiple=16)
-    assert sorted(i for part in parts for i in part) == batch
+    assert [i for part in parts for i in part] == batch  # the input order is kept
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1  # equal sizes
     for part in parts:
         assert len(part) == 1 or len(part) * padded_frames(lengths[part], 16, 16) <= 700
-    assert [300] in [lengths[p].tolist() for p in parts]  # a clip over the budget alone
+    assert split_to_budget(batch, lengths, 100) == [[i] for i in batch]  # clips over the budget alone
 
 
 @pytest.mark.parametrize("batch_by_length", [False, True])

@@ -113,13 +113,14 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     batch_by_length : bool, default=False
         Train on shuffled batches of clips of similar length (less padding, faster; see
         :class:`~sersk.nn.collate.SimilarLengthBatchSampler`) instead of fully shuffled batches.
-    max_batch_frames : int or None, default=4608
+    max_batch_frames : int or None, default=9216
         The most frames a padded mini-batch may hold, which bounds the memory of a step whatever the
-        clip lengths. A batch that would pad to more is split into batches of similar length within
-        the budget (smaller batches: batch-norm statistics over fewer clips, and more optimiser
-        steps for those clips). The default, 32 clips of 144 frames (4.6 s at 16 kHz), keeps the
-        recipe's batches of 32 for 95 % of Emo-DB's clips; measured on batches of its longest clips,
-        it holds a training process to 2.5 GB where 32 x 288 frames took 3.4 GB. ``None`` never splits.
+        clip lengths. A batch that would pad to more is cut into the fewest equal parts that fit
+        (smaller batches: batch-norm statistics over fewer clips, and more optimiser steps for
+        those clips). The default, 32 clips of 288 frames (9.2 s at 16 kHz), keeps the recipe's
+        batches of 32 on all of Emo-DB (its longest clip has 277 frames) and bounds a step on
+        longer clips to what Emo-DB's longest batch takes; lower it to bound memory further
+        (``docs/performance.md`` has measurements). ``None`` never splits.
     validation_fraction : float, default=None
         When set and no ``validation_data`` is passed to ``fit``, hold out this fraction of the
         training data for the per-epoch validation: whole groups when ``groups`` is passed to ``fit``

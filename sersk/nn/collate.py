@@ -63,21 +63,19 @@ def split_to_budget(
 ) -> list[list[int]]:
     """Split one batch of clip indices so that each part pads to at most ``max_frames`` frames in all.
 
-    A batch within the budget is returned as it is. Otherwise its clips are sorted by length and
-    cut greedily into batches as large as the budget allows (a single clip longer than the budget
-    makes a batch of its own).
+    A batch within the budget is returned as it is. Otherwise it is cut, in its own order, into the
+    fewest parts of equal size (within one clip) that each fit; a single clip longer than the
+    budget makes a part of its own. Keeping the order keeps predictions in input order; equal
+    parts keep every part's batch-norm statistics from as many clips as the budget allows.
     """
     batch = list(batch)
-    if max_frames is None or len(batch) * padded_frames(lengths[batch], min_frames, multiple) <= max_frames:
+    if max_frames is None:
         return [batch]
-    parts: list[list[int]] = [[]]
-    for i in sorted(batch, key=lambda i: lengths[i]):
-        grown = parts[-1] + [i]
-        if parts[-1] and len(grown) * padded_frames(lengths[grown], min_frames, multiple) > max_frames:
-            parts.append([i])
-        else:
-            parts[-1] = grown
-    return parts
+    for n_parts in range(1, len(batch) + 1):
+        parts = [part.tolist() for part in np.array_split(np.asarray(batch), n_parts)]
+        if all(len(part) * padded_frames(lengths[part], min_frames, multiple) <= max_frames for part in parts):
+            return parts
+    return [[i] for i in batch]
 
 
 class BudgetedBatchSampler(torch.utils.data.Sampler):
