@@ -13,6 +13,7 @@ import torchaudio.functional as AF
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
+from tqdm.auto import tqdm
 
 from . import _recipe
 from .exceptions import AudioFileError
@@ -98,6 +99,8 @@ class AudioLoader(TransformerMixin, BaseEstimator):
         log-mel features. A shorter file is an error naming it and its duration.
     n_jobs : int, default=None
         Number of threads decoding files in parallel (``None`` means 1, ``-1`` all cores).
+    verbose : bool, default=False
+        Show a progress bar while decoding (on a terminal only).
 
     Examples
     --------
@@ -112,6 +115,7 @@ class AudioLoader(TransformerMixin, BaseEstimator):
         "normalize": [StrOptions({"peak"}), None],
         "min_samples": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
+        "verbose": ["boolean"],
     }
 
     def __init__(
@@ -121,11 +125,13 @@ class AudioLoader(TransformerMixin, BaseEstimator):
         normalize: str | None = "peak",
         min_samples: int = _recipe.N_FFT,
         n_jobs: int | None = None,
+        verbose: bool = False,
     ):
         self.sample_rate = sample_rate
         self.normalize = normalize
         self.min_samples = min_samples
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     def fit(self, X: Any = None, y: Any = None) -> "AudioLoader":
         """Check the parameters and the form of ``X``; nothing is decoded or learned.
@@ -164,10 +170,11 @@ class AudioLoader(TransformerMixin, BaseEstimator):
         self._validate_params()
         items = _as_items(X)
         # threads, explicitly: under joblib's Dask backend, files must not fan out to the cluster
-        waves = Parallel(n_jobs=self.n_jobs, backend="threading")(
+        waves = Parallel(n_jobs=self.n_jobs, backend="threading", return_as="generator")(
             delayed(self._load_one)(item, i) for i, item in enumerate(items)
         )
-        return to_object_array(waves)
+        bar = tqdm(waves, total=len(items), desc="decoding", unit="file", disable=None if self.verbose else True)
+        return to_object_array(list(bar))
 
     def _load_one(self, item: Any, index: int) -> np.ndarray:
         if isinstance(item, (str, os.PathLike)):

@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .utils.validation import count
+
 
 class Split(NamedTuple):
     """Indices of a train/validation/test split."""
@@ -96,7 +98,7 @@ def speaker_disjoint_split(
     _check_fractions(train_size, validation_size)
     y, groups = np.asarray(y), np.asarray(groups)
     if len(groups) != len(y):
-        raise ValueError(f"groups has {len(groups)} entries but y has {len(y)}; they must match")
+        raise ValueError(f"groups has {count(len(groups), 'entry', 'entries')} but y has {count(len(y), 'label')}; they must match")
     speakers = check_random_state(random_state).permutation(np.unique(groups))
     if len(speakers) < 3:
         raise ValueError(f"{len(speakers)} speaker(s): a speaker-disjoint three-way split needs at least 3")

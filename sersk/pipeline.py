@@ -14,6 +14,7 @@ from .augment import AugmentingResampler
 from .features import LogMelTransformer
 from .io import AudioLoader
 from .nn import CNNLSTMClassifier
+from .utils.validation import count
 
 
 class EmotionPipeline(Pipeline):
@@ -74,7 +75,12 @@ class EmotionPipeline(Pipeline):
         self : EmotionPipeline
         """
         if y is not None and len(X) != len(y):
-            raise ValueError(f"X has {len(X)} clips but y has {len(y)} labels; they must match")
+            raise ValueError(f"X has {count(len(X), 'clip')} but y has {count(len(y), 'label')}; they must match")
+        if y is not None and len(classes := np.unique(np.asarray(y))) < 2:
+            raise ValueError(
+                f"y holds a single class ({str(classes[0])!r}); at least two are needed to train a classifier"
+                if len(classes) else "y is empty: no labels to train on"
+            )
         if validation_data is None and self.validation_fraction is not None:
             train, held = self._hold_out(y, groups)
             validation_data = (_safe_indexing(X, held), _safe_indexing(y, held))
@@ -103,7 +109,7 @@ class EmotionPipeline(Pipeline):
             return next(splitter.split(np.zeros(len(y)), y))
         groups = np.asarray(groups)
         if len(groups) != len(y):
-            raise ValueError(f"groups has {len(groups)} entries but y has {len(y)}; they must match")
+            raise ValueError(f"groups has {count(len(groups), 'entry', 'entries')} but y has {count(len(y), 'label')}; they must match")
         splitter = GroupShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)
         return next(splitter.split(np.zeros(len(y)), y, groups))
 
@@ -157,7 +163,7 @@ def make_pipeline(
     """
     return EmotionPipeline(
         [
-            ("load", AudioLoader(n_jobs=n_jobs)),
+            ("load", AudioLoader(n_jobs=n_jobs, verbose=bool(verbose))),
             (
                 "augment",
                 AugmentingResampler(

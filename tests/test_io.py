@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -159,3 +161,14 @@ def test_nan_in_file_is_rejected(tmp_path):
 def test_bad_arrays_are_named(X, problem):
     with pytest.raises((ValueError, InvalidSignalError), match=problem):
         AudioLoader(min_samples=1 if "2047" not in problem else 2048).fit_transform(X)
+
+
+def test_decoding_bar_only_when_verbose_and_on_a_terminal(tmp_path, capsys, monkeypatch):
+    sf.write(tmp_path / "x.wav", tone(440), 16000)
+    AudioLoader(verbose=True).transform([tmp_path / "x.wav"])  # stderr is not a terminal here
+    assert "decoding" not in capsys.readouterr().err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    AudioLoader().transform([tmp_path / "x.wav"])
+    assert "decoding" not in capsys.readouterr().err
+    AudioLoader(verbose=True).transform([tmp_path / "x.wav"])
+    assert "decoding" in capsys.readouterr().err

@@ -250,3 +250,8 @@ def test_predictions_do_not_depend_on_the_recording_level(emodb_fold, fitted_ref
     # without the loader's normalisation, the same clips at -30 dB read differently
     pipe.set_params(load__normalize=None)
     assert not np.allclose(pipe.predict_proba(quiet_files), expected, atol=1e-2)
+
+
+def test_a_single_class_is_refused_before_any_decoding():
+    with pytest.raises(ValueError, match=r"y holds a single class \('anger'\)"):
+        make_pipeline().fit(["missing1.wav", "missing2.wav"], np.array(["anger", "anger"]))

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from .. import _recipe
 from ..exceptions import TrainingDiverged
 from ..utils._device import resolve_device
-from ..utils._malloc import reuse_freed_memory
+from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils.validation import check_consistent_length, check_sequences
 from .collate import BudgetedBatchSampler, LeftPadCollate, SimilarLengthBatchSampler, padded_frames
 from .module import PADDING_MODES, CNNLSTM
@@ -111,8 +111,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         ``predict(X[i:i+1])[0]``. ``"reference"``: the reference's zero padding, unmasked, where a
         clip's prediction depends on the other clips of its batch.
     batch_by_length : bool, default=False
-        Train on shuffled batches of clips of similar length (less padding, faster; see
+        Train on shuffled batches of clips of similar length (less padding, about 1.9x faster; see
         :class:`~sersk.nn.collate.SimilarLengthBatchSampler`) instead of fully shuffled batches.
+        Off by default: on Emo-DB it cost 10 points of test accuracy (``docs/performance.md``).
     max_batch_frames : int or None, default=9216
         The most frames a padded mini-batch may hold, which bounds the memory of a step whatever the
         clip lengths. A batch that would pad to more is cut into the fewest equal parts that fit
@@ -411,6 +412,11 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt as exc:
             raise _Interrupted() from exc
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        step_done()  # lets the CPU allocator setting trim the heap every few steps
+        return step
 
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset = self.get_dataset(X, y)

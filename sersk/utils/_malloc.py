@@ -6,7 +6,8 @@ step, so each training step would page-fault and zero gigabytes again (measured 
 a third of the CPU time in the kernel, 168 million minor page faults for a 10-minute run). Within
 :func:`reuse_freed_memory`, large blocks come from the heap and freed memory stays there for the
 next step. On exit glibc's defaults for both settings are set again and the heap is trimmed, so the
-memory goes back to the system. One thing stays changed, as glibc offers no way back: the mmap
+memory goes back to the system; within the block, :func:`step_done` trims it every few training
+steps, so that fragmentation cannot grow it without bound. One thing stays changed, as glibc offers no way back: the mmap
 threshold no longer adapts (it keeps the value it had, 128 KiB to 32 MiB).
 """
 
@@ -25,8 +26,16 @@ _DEFAULT_TRIM_THRESHOLD = 128 * 1024
 _DEFAULT_MMAP_MAX = 65536
 _KEEP_UP_TO = 2**31 - 1  # the largest value mallopt takes: practically never trim while inside
 
+# Training steps between two trims of the heap: freed blocks of one step's sizes are reused by the
+# next steps, while memory lost to fragmentation (batches of different lengths leave holes that
+# fit no later tensor) goes back to the system. Measured on 2,400 Emo-DB-length clips: without
+# trims the process grew to 4.4 GB in 75 steps (21 GB over a full-size fit); trimming every 10
+# steps kept it at 0.9-3.5 GB and cost 4 % of the speed.
+TRIM_EVERY_STEPS = 10
+
 _lock = threading.Lock()
 _depth = 0
+_steps = 0
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -43,6 +52,16 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 _LIBC = _glibc()
+
+
+def step_done() -> None:
+    """Count one training step inside :func:`reuse_freed_memory`; trim the heap every few steps."""
+    global _steps
+    if _LIBC is None or _depth == 0:
+        return
+    _steps += 1
+    if _steps % TRIM_EVERY_STEPS == 0:
+        _LIBC.malloc_trim(0)
 
 
 @contextmanager

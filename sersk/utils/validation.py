@@ -11,6 +11,11 @@ import numpy as np
 from ..exceptions import InvalidSignalError
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 clip", "3 clips", "2 entries"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
+
+
 def to_object_array(items: Sequence[Any]) -> np.ndarray:
     """Pack items (arrays of different shapes) into a 1-D object array without broadcasting."""
     out = np.empty(len(items), dtype=object)
@@ -140,4 +145,4 @@ def check_sequences(X: Any, *, n_features: int | None = None) -> np.ndarray:
 def check_consistent_length(X: Sequence[Any], y: Sequence[Any] | None) -> None:
     """Raise a ValueError when ``X`` and ``y`` hold different numbers of samples."""
     if y is not None and len(X) != len(y):
-        raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels; they must match")
+        raise ValueError(f"X has {count(len(X), 'sample')} but y has {count(len(y), 'label')}; they must match")
