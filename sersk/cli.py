@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from .utils.files import atomic_output
+from .utils.validation import count
 
 __all__ = ["build_parser", "main", "parse_param"]
 
@@ -108,10 +109,6 @@ def _set_params(pipeline: Any, params: Sequence[str]) -> None:
             raise ValueError(
                 f"--param {key}: {name!r} is not a parameter of {where}{hint} Valid: {', '.join(valid)}."
             ) from None
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _positive_int(text: str) -> int:
@@ -288,8 +285,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         validation_fraction=args.validation_fraction,
     )
     groups = data.speaker if args.validation_fraction is not None else None
-    speakers = "" if data.speaker is None else f", {_count(len(np.unique(data.speaker)), 'speaker')}"
-    print(f"training on {_count(len(data.filenames), 'clip')}, {len(classes)} classes ({', '.join(classes)}){speakers}")
+    speakers = "" if data.speaker is None else f", {count(len(np.unique(data.speaker)), 'speaker')}"
+    print(f"training on {count(len(data.filenames), 'clip')}, {len(classes)} classes ({', '.join(classes)}){speakers}")
     if args.validation_fraction is not None:
         unit = "speakers" if groups is not None else "clips"
         print(f"validation: {args.validation_fraction:g} of the {unit}, held out before augmentation")
@@ -329,7 +326,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for path, message in result.errors.items():
         _err(f"skipped {path}: {message}")
     if result.errors:
-        _err(f"{len(result.errors)} of {_count(len(files), 'file')} skipped")
+        _err(f"{len(result.errors)} of {count(len(files), 'file')} skipped")
         return 1
     return 0
 

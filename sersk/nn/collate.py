@@ -111,26 +111,22 @@ class BudgetedBatchSampler(torch.utils.data.Sampler):
         self.min_frames = min_frames
         self.multiple = multiple
 
+    def _split(self, batch: Sequence[int]) -> list[list[int]]:
+        return split_to_budget(batch, self.lengths, self.max_frames, min_frames=self.min_frames, multiple=self.multiple)
+
     def __iter__(self):
         n = len(self.lengths)
         order = torch.randperm(n).tolist() if self.shuffle else list(range(n))
         for start in range(0, n, self.batch_size):
-            yield from split_to_budget(
-                order[start : start + self.batch_size], self.lengths, self.max_frames,
-                min_frames=self.min_frames, multiple=self.multiple,
-            )
+            yield from self._split(order[start : start + self.batch_size])
 
     def __len__(self) -> int:
         """Batches in the clips' own order (with ``shuffle`` and a binding budget, an estimate)."""
         n = len(self.lengths)
-        return sum(
-            len(split_to_budget(list(range(start, min(start + self.batch_size, n))), self.lengths, self.max_frames,
-                                min_frames=self.min_frames, multiple=self.multiple))
-            for start in range(0, n, self.batch_size)
-        )
+        return sum(len(self._split(list(range(start, min(start + self.batch_size, n))))) for start in range(0, n, self.batch_size))
 
 
-class SimilarLengthBatchSampler(torch.utils.data.Sampler):
+class SimilarLengthBatchSampler(BudgetedBatchSampler):
     """Shuffled mini-batches of clips of similar length, to cut padding.
 
     Each epoch: shuffle all indices, sort each pool of ``pool_batches * batch_size`` of them by
@@ -156,12 +152,8 @@ class SimilarLengthBatchSampler(torch.utils.data.Sampler):
         self, lengths: Sequence[int], batch_size: int, pool_batches: int = 50, *, max_frames: int | None = None,
         min_frames: int = 1, multiple: int = 1,
     ):
-        self.lengths = np.asarray(lengths)
-        self.batch_size = batch_size
+        super().__init__(lengths, batch_size, max_frames, shuffle=True, min_frames=min_frames, multiple=multiple)
         self.pool_batches = pool_batches
-        self.max_frames = max_frames
-        self.min_frames = min_frames
-        self.multiple = multiple
 
     def __iter__(self):
         order = torch.randperm(len(self.lengths)).numpy()
@@ -171,10 +163,7 @@ class SimilarLengthBatchSampler(torch.utils.data.Sampler):
             chunk = order[start : start + pool]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
             for i in range(0, len(chunk), self.batch_size):
-                batches += split_to_budget(
-                    chunk[i : i + self.batch_size].tolist(), self.lengths, self.max_frames,
-                    min_frames=self.min_frames, multiple=self.multiple,
-                )
+                batches += self._split(chunk[i : i + self.batch_size].tolist())
         for b in torch.randperm(len(batches)).tolist():
             yield batches[b]
 
