@@ -19,6 +19,7 @@ _EXPORTS = {
     "BatchPrediction": "batch",
     "predict_files": "batch",
     "LogMelTransformer": "features",
+    "BandStandardizer": "features",
     "CNNLSTM": "nn",
     "CNNLSTMClassifier": "nn",
     "LeftPadCollate": "nn",

@@ -229,6 +229,7 @@ def run_leave_one_speaker_out(
     *,
     pipeline: Any = None,
     test_speakers: Sequence[Any] | None = None,
+    validation_speaker: bool = True,
     random_state: int | None = None,
     return_estimator: bool = False,
     figures_dir: str | os.PathLike | None = None,
@@ -237,8 +238,8 @@ def run_leave_one_speaker_out(
     """Speaker-independent evaluation: each speaker in turn is the test set.
 
     In each fold the pipeline trains on the other speakers, one of whom is held out (before
-    augmentation) for the per-epoch validation; the predictions of all folds are pooled for the
-    overall scores.
+    augmentation) for the per-epoch validation unless ``validation_speaker=False``; the
+    predictions of all folds are pooled for the overall scores.
 
     Parameters
     ----------
@@ -250,9 +251,14 @@ def run_leave_one_speaker_out(
         The speaker of each file (at least 3 speakers).
     pipeline : EmotionPipeline, default=None
         The model to train in each fold (cloned; its ``validation_fraction`` is set so that one
-        training speaker validates); ``make_pipeline(random_state=random_state)`` when None.
+        training speaker validates, when ``validation_speaker``); ``make_pipeline(random_state=random_state)``
+        when None.
     test_speakers : sequence, default=None
         Run the folds of these speakers only (a quicker, partial evaluation); all when None.
+    validation_speaker : bool, default=True
+        Hold out one training speaker per fold for the per-epoch validation (the recipe's
+        practice). The validation only reports; nothing is chosen on it. ``False`` trains on
+        all the other speakers.
     random_state : int, default=None
         Seeds the default pipeline and the choice of clips for the figures.
     return_estimator : bool, default=False
@@ -300,11 +306,17 @@ def run_leave_one_speaker_out(
         train, test = np.flatnonzero(speakers != speaker), np.flatnonzero(speakers == speaker)
         n_train_speakers = len(np.unique(speakers[train]))
         if verbose > 0:
+            validation = ", one of them held out for validation" if validation_speaker else ""
             print(f"\nfold {k}/{len(held_out)}: test speaker {speaker} ({len(test)} clips); training on the other "
-                  f"{n_train_speakers} speakers, one of them held out for validation")
-        # ceil(fraction * n_groups) = 1: exactly one training speaker validates
-        fold_pipeline = clone(template).set_params(validation_fraction=0.5 / n_train_speakers)
-        fold_pipeline.fit(X[train], y[train], groups=speakers[train])
+                  f"{n_train_speakers} speakers{validation}")
+        fold_pipeline = clone(template)
+        if validation_speaker:
+            # ceil(fraction * n_groups) = 1: exactly one training speaker validates
+            fold_pipeline.set_params(validation_fraction=0.5 / n_train_speakers)
+            fold_pipeline.fit(X[train], y[train], groups=speakers[train])
+        else:
+            fold_pipeline.set_params(validation_fraction=None)
+            fold_pipeline.fit(X[train], y[train])
         y_pred = fold_pipeline.predict(X[test])
         net = fold_pipeline[-1]
         fold = {"speaker": str(speaker), "n_train_clips": len(train), **score_predictions(y[test], y_pred, np.unique(y))}
@@ -322,7 +334,9 @@ def run_leave_one_speaker_out(
     if figures is not None:
         _save_confusion_matrix(y_true, y_pred, np.unique(y), figures, f"LOSO pooled: {_headline(pooled)}")
     results = {
-        "protocol": "speaker-independent: leave-one-speaker-out (validation on one held-out training speaker)",
+        "protocol": "speaker-independent: leave-one-speaker-out" + (
+            " (validation on one held-out training speaker)" if validation_speaker else " (no validation speaker)"
+        ),
         "held_out_speakers": [str(s) for s in held_out],
         "folds_run": f"{len(held_out)} of {len(all_speakers)}",
         **pooled,

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _recipe
 from .exceptions import InvalidSignalError
 from .utils._device import resolve_device
-from .utils.validation import check_waveform, check_waveforms, to_object_array
+from .utils.validation import check_sequences, check_waveform, check_waveforms, rows_as_sequences, to_object_array
 
 _WINDOWS = {"hamming": torch.hamming_window, "hann": torch.hann_window}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -292,3 +292,107 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = True  # a 2-D float array is read as one clip per row
         tags.transformer_tags.preserves_dtype = []
         return tags
+
+
+class BandStandardizer(TransformerMixin, BaseEstimator):
+    """Standardise each band (row) of feature sequences such as log-mels.
+
+    ``scope="corpus"`` learns one mean and standard deviation per band from every frame of the
+    training sequences (the training fold only, inside a pipeline) and applies them to any clip;
+    ``scope="clip"`` uses each clip's own per-band statistics (nothing is learned). Either way a
+    value of 0 then means "the band's average level", which is also what the classifier's zero
+    padding and spectrogram masks fill in.
+
+    Parameters
+    ----------
+    scope : {"corpus", "clip"}, default="corpus"
+        Whose statistics standardise a clip.
+    with_std : bool, default=True
+        Also divide by the standard deviation (else only subtract the mean).
+    eps : float, default=1e-5
+        Added to the standard deviation.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray of shape (n_bands,)
+        The training statistics (``scope="corpus"``); ``scale_`` is all ones without ``with_std``.
+    n_features_in_ : int
+        Bands per sequence seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.features import BandStandardizer
+    >>> X = [np.arange(12.0).reshape(3, 4), np.ones((3, 2))]
+    >>> Z = BandStandardizer().fit_transform(X)
+    >>> [z.shape for z in Z]
+    [(3, 4), (3, 2)]
+    """
+
+    _parameter_constraints: dict = {
+        "scope": [StrOptions({"corpus", "clip"})],
+        "with_std": ["boolean"],
+        "eps": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, *, scope: str = "corpus", with_std: bool = True, eps: float = 1e-5):
+        self.scope = scope
+        self.with_std = with_std
+        self.eps = eps
+
+    def fit(self, X: Any, y: Any = None) -> "BandStandardizer":
+        """Learn each band's mean and standard deviation over all frames of ``X``.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_bands, n_frames_i)
+        y : ignored
+
+        Returns
+        -------
+        self : BandStandardizer
+        """
+        self._validate_params()
+        X = check_sequences(rows_as_sequences(X))
+        self.n_features_in_ = X[0].shape[0]
+        if self.scope == "corpus":
+            n = sum(x.shape[1] for x in X)
+            total = sum(x.sum(axis=1, dtype=np.float64) for x in X)
+            self.mean_ = total / n
+            if self.with_std:
+                squares = sum(np.square(x - self.mean_[:, None].astype(np.float32)).sum(axis=1, dtype=np.float64) for x in X)
+                self.scale_ = np.sqrt(squares / n) + self.eps
+            else:
+                self.scale_ = np.ones_like(self.mean_)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Standardise every band of every sequence.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_bands, n_frames_i)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_clips,), dtype=object
+            float32 arrays of the input shapes.
+        """
+        check_is_fitted(self, "n_features_in_")
+        X = check_sequences(rows_as_sequences(X), n_features=self.n_features_in_)
+        return to_object_array([self._standardise(x) for x in X])
+
+    def _standardise(self, x: np.ndarray) -> np.ndarray:
+        if self.scope == "corpus":
+            mean, scale = self.mean_[:, None], self.scale_[:, None]
+        else:
+            mean = x.mean(axis=1, keepdims=True, dtype=np.float64)
+            scale = x.std(axis=1, keepdims=True, dtype=np.float64) + self.eps if self.with_std else 1.0
+        return ((x - mean) / scale).astype(np.float32)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True  # a 2-D float array is read as one single-band sequence per row
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+

@@ -255,6 +255,7 @@ def test_a_single_label_is_refused_before_decoding(corpus, tmp_path, monkeypatch
         (["--epochs", "0"], "--epochs"),
         (["--validation-fraction", "1.5"], "--validation-fraction"),
         (["--device", "tpu"], "--device"),
+        (["--preset", "fast"], "--preset"),
     ],
 )
 def test_bad_option_values_are_rejected_by_the_parser(argv, option, tmp_path, capsys):
@@ -364,3 +365,15 @@ def test_the_console_script_runs():
     assert done.returncode == 0
     for command in ("train", "predict", "evaluate", "reproduce"):
         assert command in done.stdout
+
+
+def test_reproduce_speaker_independent_with_the_tuned_preset(corpus, tmp_path, capsys):
+    out_dir = tmp_path / "repro"
+    argv = ["reproduce", "--quick", "--speaker-independent", "--preset", "tuned", "--data-home", str(corpus.parent),
+            "--out-dir", str(out_dir), *FAST, "--param", "net__crop_frames=16"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["preset"] == "tuned" and "preset tuned" in out
+    assert "no validation speaker" in results["protocol"]  # the tuned preset trains on every other speaker
+    assert all(f["n_train_clips"] == 12 for f in results["per_speaker"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sersk import AudioLoader, CNNLSTMClassifier, LogMelTransformer
+from sersk.features import BandStandardizer
 
 RAGGED_OUTPUT = (
     "the output is a 1-D object array of per-clip arrays (clips differ in length), which the check "
@@ -52,11 +53,23 @@ CLASSIFIER_FAILURES = {
     "check_supervised_y_2d": "skorch emits its own warnings beside the DataConversionWarning the check counts",
 }
 
+# BandStandardizer reads each row as a single-band sequence, as the classifier does.
+SEQUENCE_STEP_FAILURES = {
+    "check_n_features_in_after_fitting": "sequences, not rows of features: n_features_in_ counts bands (1 here)",
+    "check_n_features_in": "sequences, not rows of features: n_features_in_ counts bands (1 here)",
+    "check_complex_data": OWN_MESSAGE,
+    "check_dtype_object": "an object array of numbers is read as sequences of dtype object and rejected",
+    "check_estimators_empty_data_messages": OWN_MESSAGE,
+    "check_fit2d_predict1d": OWN_MESSAGE,
+    **{check: RAGGED_OUTPUT for check, why in WAVEFORM_STEP_FAILURES.items() if why == RAGGED_OUTPUT},
+}
+
 ESTIMATORS = [
     # clips of any length, since the checks' clips are a few samples long
     AudioLoader(min_samples=1),
     # a tiny analysis window, since the checks' clips are a few samples long
     LogMelTransformer(n_fft=2, hop_length=1, n_mels=1),
+    BandStandardizer(),
     # a tiny network for single-band sequences, so the checks run in seconds
     CNNLSTMClassifier(
         module__filters=(2,), module__pools=((1, 1),), module__hidden_size=4, max_epochs=1, verbose=0,
@@ -68,6 +81,8 @@ ESTIMATORS = [
 def _expected_failures(estimator):
     if isinstance(estimator, CNNLSTMClassifier):
         return CLASSIFIER_FAILURES
+    if isinstance(estimator, BandStandardizer):
+        return SEQUENCE_STEP_FAILURES
     failures = dict(WAVEFORM_STEP_FAILURES)
     if isinstance(estimator, AudioLoader):
         failures.pop("check_fit2d_1feature")  # one sample is a valid (if short) waveform

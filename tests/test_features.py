@@ -169,3 +169,25 @@ def test_fit_transform_reads_a_lazy_sequence_once():
     clips = CountingClips([tone(440), tone(880)])
     LogMelTransformer().fit_transform(clips)
     assert clips.reads == 1  # one chunk, read once
+
+
+def test_band_standardizer_uses_training_statistics_or_each_clips_own():
+    from sersk import BandStandardizer
+
+    rng = np.random.default_rng(0)
+    offsets = np.linspace(-30, 0, 8)[:, None]
+    train = [rng.normal(size=(8, n)) * 3 + offsets for n in (20, 35, 50)]
+    scaler = BandStandardizer().fit(train)
+    frames = np.hstack(scaler.transform(train))
+    np.testing.assert_allclose(frames.mean(axis=1), 0, atol=1e-5)
+    np.testing.assert_allclose(frames.std(axis=1), 1, atol=1e-3)
+    louder = [train[0] + 5]  # a new clip is standardised with the training statistics, not its own
+    np.testing.assert_allclose(scaler.transform(louder)[0], scaler.transform(train[:1])[0] + 5 / scaler.scale_[:, None],
+                               rtol=1e-4, atol=1e-4)
+    own = BandStandardizer(scope="clip").fit(train).transform(louder)[0]
+    np.testing.assert_allclose(own.mean(axis=1), 0, atol=1e-5)
+    np.testing.assert_allclose(own.std(axis=1), 1, atol=1e-3)
+    centred = BandStandardizer(with_std=False).fit(train)
+    assert (centred.scale_ == 1).all()
+    with pytest.raises(InvalidSignalError, match="clip 0 has 4 feature rows; expected 8"):
+        scaler.transform([np.zeros((4, 10))])

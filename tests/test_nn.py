@@ -298,3 +298,85 @@ def test_max_batch_frames_bounds_every_training_batch(batch_by_length, monkeypat
     assert all(shape[0] * shape[2] <= 256 for shape in seen)
     with pytest.raises(ValueError, match="max_batch_frames=0"):
         clone(clf).set_params(max_batch_frames=0).fit(X, y)
+
+
+# ---- crops, masks and windows (the tuned preset's training) ----------------------------------------------
+
+
+def test_training_collate_crops_and_masks_within_each_clip_and_is_seeded():
+    from sersk.nn.collate import TrainingCollate
+
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(32, n)).astype(np.float32) + 10 for n in (20, 64, 100, 300)]
+    collate = TrainingCollate(48, freq_mask_bands=8, time_mask_frames=6, min_frames=16, multiple=16)
+    torch.manual_seed(0)
+    inputs, _ = collate([(x, 0) for x in clips])
+    assert inputs["lengths"].tolist() == [20, 48, 48, 48]  # longer clips cut to 48 frames; short ones whole
+    assert inputs["x"].shape == (4, 32, 48)
+    for row, clip in zip(inputs["x"], clips):
+        n = min(clip.shape[1], 48)
+        real = row[:, 48 - n :].numpy()
+        assert (row[:, : 48 - n] == 0).all()  # left padding untouched
+        kept = real != 0
+        assert 0 < (~kept).sum() < real.size / 2  # masked cells are 0 (the clips hold no zeros)
+        # every unmasked frame is a contiguous window of the clip
+        starts = [s for s in range(clip.shape[1] - n + 1) if np.allclose(clip[:, s : s + n][kept], real[kept])]
+        assert starts
+    torch.manual_seed(0)
+    again, _ = collate([(x, 0) for x in clips])
+    assert torch.equal(again["x"], inputs["x"])
+    torch.manual_seed(1)
+    assert not torch.equal(collate([(x, 0) for x in clips])[0]["x"], inputs["x"])
+
+
+def test_crop_windows_cover_each_clip_with_half_overlap():
+    from sersk.nn.collate import crop_windows
+
+    windows = crop_windows([10, 64, 100], 64)
+    assert windows == [(0, 0, 10), (1, 0, 64), (2, 0, 64), (2, 32, 96), (2, 36, 100)]
+
+
+def test_cropped_training_predicts_the_window_average_independently_of_the_batch(emodb_log_mels):
+    X, y = emodb_log_mels
+    clf = CNNLSTMClassifier(
+        **SMALL, max_epochs=1, crop_frames=64, freq_mask_bands=16, time_mask_frames=12, random_state=0, device="cpu"
+    ).fit(X, y)
+    together = clf.predict_proba(X)
+    alone = np.vstack([clf.predict_proba(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    np.testing.assert_allclose(together.sum(axis=1), 1, atol=1e-5)
+    long = int(np.argmax([x.shape[1] for x in X]))
+    windows = [X[long][:, s : s + 64] for s in range(0, X[long].shape[1] - 64 + 1, 32)]
+    if (X[long].shape[1] - 64) % 32:
+        windows.append(X[long][:, -64:])
+    expected = np.mean([clf.set_params(predict_windows=False).predict_proba([w])[0] for w in windows], axis=0)
+    np.testing.assert_allclose(clf.set_params(predict_windows=True).predict_proba(X[long : long + 1])[0], expected,
+                               atol=1e-5)
+    whole = clf.set_params(predict_windows=False).predict_proba(X[long : long + 1])[0]
+    assert np.abs(whole - expected).max() > 1e-4
+
+
+def test_cosine_schedule_and_label_smoothing_are_parameters():
+    X, y = make_band_energy_sequences(40, random_state=0)
+    clf = CNNLSTMClassifier(
+        **SMALL, max_epochs=4, lr_schedule="cosine", criterion__label_smoothing=0.1, random_state=0, device="cpu"
+    ).fit(X, y)
+    lrs = clf.history[:, "event_lr"]
+    assert lrs[0] == pytest.approx(0.005) and all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert clf.criterion_.label_smoothing == 0.1
+    assert clone(clf).get_params()["criterion__label_smoothing"] == 0.1
+
+
+@pytest.mark.parametrize(
+    "params, problem",
+    [
+        ({"crop_frames": 0}, "crop_frames=0"),
+        ({"freq_mask_bands": -1}, "freq_mask_bands=-1"),
+        ({"time_mask_frames": 2.5}, "time_mask_frames=2.5"),
+        ({"lr_schedule": "linear"}, "lr_schedule='linear'"),
+    ],
+)
+def test_bad_training_options_are_named(params, problem):
+    X, y = make_band_energy_sequences(8, random_state=0)
+    with pytest.raises(ValueError, match=problem):
+        CNNLSTMClassifier(**SMALL, **params, device="cpu").fit(X, y)

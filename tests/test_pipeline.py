@@ -255,3 +255,48 @@ def test_predictions_do_not_depend_on_the_recording_level(emodb_fold, fitted_ref
 def test_a_single_class_is_refused_before_any_decoding():
     with pytest.raises(ValueError, match=r"y holds a single class \('anger'\)"):
         make_pipeline().fit(["missing1.wav", "missing2.wav"], np.array(["anger", "anger"]))
+
+
+# ---- presets ---------------------------------------------------------------------------------------------
+
+
+def test_presets_pick_ordinary_step_parameters():
+    from sersk.pipeline import PRESETS
+
+    reference, tuned = make_pipeline(), make_pipeline(preset="tuned")
+    assert [name for name, _ in reference.steps] == ["load", "augment", "logmel", "net"]
+    assert [name for name, _ in tuned.steps] == ["load", "augment", "logmel", "scale", "net"]
+    assert reference.get_params()["augment__n_augmentations"] == 75
+    assert reference.get_params()["net__max_epochs"] == 3
+    assert reference.get_params()["net__crop_frames"] is None
+    params = tuned.get_params()
+    for name, value in PRESETS["tuned"].items():
+        assert params[name] == value
+    assert clone(tuned).get_params()["net__criterion__label_smoothing"] == 0.1
+    # explicit arguments win over the preset's values
+    assert make_pipeline("tuned", n_augmentations=2, max_epochs=1).get_params()["augment__n_augmentations"] == 2
+    assert make_pipeline("tuned", max_epochs=1).get_params()["net__max_epochs"] == 1
+
+
+def test_an_unknown_preset_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="preset='fast'; expected one of 'reference', 'tuned'"):
+        make_pipeline(preset="fast")
+
+
+def test_tuned_preset_fits_searches_and_predicts_independently_of_the_batch(corpus):
+    paths, labels, speakers = corpus
+    pipe = make_pipeline("tuned", n_augmentations=1, random_state=0).set_params(
+        **{**SMALL_NET, "net__max_epochs": 2}, net__crop_frames=16, net__time_mask_frames=4
+    )
+    search = GridSearchCV(pipe, {"scale__scope": ["corpus", "clip"]},
+                          cv=LeaveOneGroupOut(), error_score="raise")
+    search.fit(paths, labels, groups=speakers)
+    assert set(search.cv_results_["param_scale__scope"]) == {"corpus", "clip"}
+    best = search.best_estimator_
+    assert best[-1].max_epochs == 2
+    together = best.predict_proba(paths)
+    alone = np.vstack([best.predict_proba(paths[i : i + 1]) for i in range(len(paths))])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert list(best.predict(paths)) == [best.predict(paths[i : i + 1])[0] for i in range(len(paths))]
+    scaler = best.named_steps["scale"]
+    assert scaler.scope != "corpus" or scaler.mean_.shape == (128,)

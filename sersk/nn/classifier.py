@@ -20,19 +20,23 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
-from torch.optim.lr_scheduler import StepLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, StepLR
 from torch.utils.data import DataLoader
 
 from .. import _recipe
 from ..exceptions import TrainingDiverged
 from ..utils._device import resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
-from ..utils.validation import check_consistent_length, check_sequences
-from .collate import BudgetedBatchSampler, LeftPadCollate, SimilarLengthBatchSampler, padded_frames
+from ..utils.validation import check_consistent_length, check_sequences, rows_as_sequences, to_object_array
+from .collate import (
+    BudgetedBatchSampler, LeftPadCollate, SimilarLengthBatchSampler, TrainingCollate, crop_windows, padded_frames,
+)
 from .module import PADDING_MODES, CNNLSTM
 
 # Coupled L2 (Adam's weight_decay) applies to conv/FC/LSTM weights and batch-norm scale and offset,
 # not to conv/FC/LSTM biases.
+LR_SCHEDULES = ("step", "cosine")
+
 NO_DECAY_ON_BIASES = (
     ("blocks.*.conv.bias", {"weight_decay": 0.0}),
     ("lstm.bias_*", {"weight_decay": 0.0}),
@@ -66,20 +70,6 @@ class PlainPrintLog(PrintLog):
         to_terminal = self.sink is print and sys.stdout.isatty()
         text = super().format_row(row, key, color)
         return text if to_terminal or not isinstance(text, str) else _ANSI_ESCAPE.sub("", text)
-
-
-def _rows_as_sequences(X: Any) -> Any:
-    """A 2-D numeric array holds one single-band sequence per row: (n, n_frames) -> (n, 1, n_frames)."""
-    if not isinstance(X, np.ndarray) and not hasattr(X, "toarray"):
-        try:
-            array = np.asarray(X)
-        except ValueError:  # ragged: a list of sequences of different lengths
-            return X
-        if array.dtype != object and array.ndim in (2, 3):
-            X = array
-    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype != object:
-        return X[:, None, :]
-    return X
 
 
 def encoded_accuracy(net: "CNNLSTMClassifier", X: Any, y: Any) -> float:
@@ -122,6 +112,22 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         batches of 32 on all of Emo-DB (its longest clip has 277 frames) and bounds a step on
         longer clips to what Emo-DB's longest batch takes; lower it to bound memory further
         (``docs/performance.md`` has measurements). ``None`` never splits.
+    crop_frames : int or None, default=None
+        Train on a random window of this many frames of each longer clip, drawn afresh every epoch
+        (64 frames are 2.1 s at the recipe's hop); predictions then average the probabilities of
+        half-overlapping windows of this length over the whole clip (``predict_windows``). None
+        (the recipe) trains and predicts on whole clips.
+    predict_windows : bool, default=True
+        With ``crop_frames``, predict from the window average (True) or from the whole clip (False).
+    freq_mask_bands, time_mask_frames : int, default=0
+        SpecAugment: in training, set two bands of up to ``freq_mask_bands`` rows and two spans of up
+        to ``time_mask_frames`` frames of each clip to 0, drawn afresh every epoch (0 = none; see
+        :class:`~sersk.nn.collate.TrainingCollate`). 0 is the band's mean after
+        :class:`~sersk.features.BandStandardizer`.
+    lr_schedule : {"step", "cosine"}, default="step"
+        ``"step"``: the recipe's x0.1 every 2 epochs (``callbacks__lr_scheduler__step_size``,
+        ``callbacks__lr_scheduler__gamma``); ``"cosine"``: from ``lr`` down to 0 over ``max_epochs``,
+        stepped every epoch.
     validation_fraction : float, default=None
         When set and no ``validation_data`` is passed to ``fit``, hold out this fraction of the
         training data for the per-epoch validation: whole groups when ``groups`` is passed to ``fit``
@@ -179,6 +185,11 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         padding: str = "masked",
         batch_by_length: bool = False,
         max_batch_frames: int | None = _recipe.MAX_BATCH_FRAMES,
+        crop_frames: int | None = None,
+        predict_windows: bool = True,
+        freq_mask_bands: int = 0,
+        time_mask_frames: int = 0,
+        lr_schedule: str = "step",
         validation_fraction: float | None = None,
         random_state: int | None = None,
         device: str | None = "auto",
@@ -228,6 +239,11 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         self.padding = padding
         self.batch_by_length = batch_by_length
         self.max_batch_frames = max_batch_frames
+        self.crop_frames = crop_frames
+        self.predict_windows = predict_windows
+        self.freq_mask_bands = freq_mask_bands
+        self.time_mask_frames = time_mask_frames
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
@@ -239,16 +255,18 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             ("train_acc", EpochScoring(encoded_accuracy, name="train_acc", on_train=True, lower_is_better=False)),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
             ("valid_acc", EpochScoring(encoded_accuracy, name="valid_acc", lower_is_better=False)),
-            (
-                "lr_scheduler",
-                LRScheduler(StepLR, step_size=_recipe.LR_STEP_EPOCHS, gamma=_recipe.LR_GAMMA, step_every="epoch"),
-            ),
+            ("lr_scheduler", self._lr_scheduler()),
             ("stop_on_non_finite_loss", StopOnNonFiniteLoss()),
             ("print_log", PlainPrintLog()),
         ]
         if self.verbose and sys.stderr.isatty():  # a bar per epoch on a terminal; none in a log
             callbacks.insert(-1, ("progress_bar", ProgressBar()))
         return callbacks
+
+    def _lr_scheduler(self) -> LRScheduler:
+        if self.lr_schedule == "cosine":
+            return LRScheduler(CosineAnnealingLR, T_max=self.max_epochs, step_every="epoch")
+        return LRScheduler(StepLR, step_size=_recipe.LR_STEP_EPOCHS, gamma=_recipe.LR_GAMMA, step_every="epoch")
 
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_", its private bookkeeping included
@@ -316,9 +334,17 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             isinstance(self.max_batch_frames, (int, np.integer)) and self.max_batch_frames >= 1
         ):
             raise ValueError(f"max_batch_frames={self.max_batch_frames!r}; expected a positive integer or None")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule={self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
+        for name in ("freq_mask_bands", "time_mask_frames"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, np.integer)) and value >= 0):
+                raise ValueError(f"{name}={value!r}; expected a non-negative integer")
+        if self.crop_frames is not None and not (isinstance(self.crop_frames, (int, np.integer)) and self.crop_frames >= 1):
+            raise ValueError(f"crop_frames={self.crop_frames!r}; expected a positive integer or None")
         if y is None:
             raise ValueError("CNNLSTMClassifier requires y to be passed, but the target y is None")
-        X = check_sequences(_rows_as_sequences(X))
+        X = check_sequences(rows_as_sequences(X))
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn("y is a column vector; it was flattened to shape (n_samples,)", DataConversionWarning)
@@ -336,7 +362,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         valid = None
         if validation_data is not None:
             X_val, y_val = validation_data
-            X_val = check_sequences(_rows_as_sequences(X_val), n_features=n_mels)
+            X_val = check_sequences(rows_as_sequences(X_val), n_features=n_mels)
             y_val = np.asarray(y_val)
             check_consistent_length(X_val, y_val)
             unknown = np.setdiff1d(y_val, classes)
@@ -441,10 +467,18 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             kwargs["batch_size"] = len(dataset)
         factor = self.module_.time_factor
         multiple = factor if self.padding == "masked" else 1
-        kwargs.setdefault("collate_fn", LeftPadCollate(min_frames=factor, multiple=multiple))
         lengths = np.array([x.shape[-1] for x in dataset.X] if isinstance(dataset, Dataset) else [
             dataset[i][0].shape[-1] for i in range(len(dataset))
         ])
+        if training:
+            kwargs.setdefault("collate_fn", TrainingCollate(
+                self.crop_frames, freq_mask_bands=self.freq_mask_bands, time_mask_frames=self.time_mask_frames,
+                min_frames=factor, multiple=multiple,
+            ))
+            if self.crop_frames is not None:
+                lengths = np.minimum(lengths, self.crop_frames)
+        else:
+            kwargs.setdefault("collate_fn", LeftPadCollate(min_frames=factor, multiple=multiple))
         batch_size = kwargs["batch_size"]
         sampler = None
         if training and self.batch_by_length:
@@ -476,10 +510,22 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes_``.
+            Columns in the order of ``classes_``; with ``crop_frames`` and ``predict_windows``, the
+            mean over the clip's half-overlapping windows (:func:`~sersk.nn.collate.crop_windows`).
+            Each clip's probabilities depend on that clip only (with ``padding="masked"``).
         """
         check_is_fitted(self, "classes_seen_")
-        X = check_sequences(_rows_as_sequences(X), n_features=self.n_mels_)
+        X = check_sequences(rows_as_sequences(X), n_features=self.n_mels_)
+        if self.crop_frames is None or not self.predict_windows:
+            return self._proba(X)
+        windows = crop_windows([x.shape[1] for x in X], self.crop_frames)
+        owner = np.array([clip for clip, _, _ in windows])
+        proba = self._proba(to_object_array([X[clip][:, start:stop] for clip, start, stop in windows]))
+        sums = np.zeros((len(X), proba.shape[1]), dtype=np.float64)
+        np.add.at(sums, owner, proba)
+        return (sums / np.bincount(owner, minlength=len(X))[:, None]).astype(np.float32)
+
+    def _proba(self, X: np.ndarray) -> np.ndarray:
         if self.padding != "masked":
             return super().predict_proba(X)  # the reference's padding depends on the batch: keep the order
         # predictions do not depend on the batch, so batch clips of similar length (less padding)

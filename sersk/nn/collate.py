@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torchaudio.functional import mask_along_axis
 
 from .. import _recipe
 
@@ -50,6 +51,79 @@ class LeftPadCollate:
 
     def __repr__(self) -> str:
         return f"LeftPadCollate(min_frames={self.min_frames}, multiple={self.multiple})"
+
+
+class TrainingCollate(LeftPadCollate):
+    """:class:`LeftPadCollate` for training batches, with fresh random crops and masks every time.
+
+    Each clip longer than ``crop_frames`` is cut to a random window of that many frames (shorter
+    clips stay whole); then ``n_masks`` frequency masks of up to ``freq_mask_bands`` bands and
+    ``n_masks`` time masks of up to ``time_mask_frames`` frames (SpecAugment, drawn by
+    :func:`torchaudio.functional.mask_along_axis`) are set to 0 in each clip's real frames. The
+    draws use torch's random generator, which the classifier seeds in ``fit``.
+
+    Parameters
+    ----------
+    crop_frames : int or None, default=None
+        Length of the random training windows; None keeps whole clips.
+    freq_mask_bands, time_mask_frames : int, default=0
+        The widest frequency and time mask; 0 draws none.
+    n_masks : int, default=2
+        Masks of each kind per clip.
+    min_frames, multiple :
+        As in :class:`LeftPadCollate`.
+    """
+
+    def __init__(
+        self, crop_frames: int | None = None, *, freq_mask_bands: int = 0, time_mask_frames: int = 0, n_masks: int = 2,
+        min_frames: int = _recipe.MIN_FRAMES, multiple: int = 1,
+    ):
+        super().__init__(min_frames=min_frames, multiple=multiple)
+        self.crop_frames = crop_frames
+        self.freq_mask_bands = freq_mask_bands
+        self.time_mask_frames = time_mask_frames
+        self.n_masks = n_masks
+
+    def __call__(self, batch: Sequence[tuple[Any, Any]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        return super().__call__([(self._augment(x), y) for x, y in batch])
+
+    def _augment(self, x: Any) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        n_frames = x.shape[-1]
+        if self.crop_frames is not None and n_frames > self.crop_frames:
+            start = int(torch.randint(n_frames - self.crop_frames + 1, ()))
+            x = x[:, start : start + self.crop_frames]
+        if self.freq_mask_bands or self.time_mask_frames:
+            x = x.clone()
+            for _ in range(self.n_masks):
+                if self.freq_mask_bands:
+                    x = mask_along_axis(x, self.freq_mask_bands, 0.0, axis=0)
+                if self.time_mask_frames:
+                    x = mask_along_axis(x, min(self.time_mask_frames, x.shape[-1] - 1), 0.0, axis=1)
+        return x
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainingCollate(crop_frames={self.crop_frames}, freq_mask_bands={self.freq_mask_bands}, "
+            f"time_mask_frames={self.time_mask_frames}, n_masks={self.n_masks}, min_frames={self.min_frames}, "
+            f"multiple={self.multiple})"
+        )
+
+
+def crop_windows(lengths: Sequence[int], size: int) -> list[tuple[int, int, int]]:
+    """Windows of ``size`` frames, overlapping by half, that cover each clip: (clip, start, stop).
+
+    A clip no longer than ``size`` is one window, whole; the last window of a longer clip ends
+    at the clip's end.
+    """
+    hop = max(size // 2, 1)
+    windows = []
+    for clip, n in enumerate(lengths):
+        starts = list(range(0, max(n - size, 0) + 1, hop))
+        if starts[-1] + size < n:
+            starts.append(n - size)
+        windows.extend((clip, start, min(start + size, n)) for start in starts)
+    return windows
 
 
 def padded_frames(lengths: Sequence[int], min_frames: int = _recipe.MIN_FRAMES, multiple: int = 1) -> int:

@@ -98,6 +98,20 @@ def check_waveforms(X: Any, *, min_samples: int = 1) -> np.ndarray:
     return to_object_array([check_waveform(x, i, min_samples=min_samples) for i, x in enumerate(seq)])
 
 
+def rows_as_sequences(X: Any) -> Any:
+    """A 2-D numeric array holds one single-band sequence per row: (n, n_frames) -> (n, 1, n_frames)."""
+    if not isinstance(X, np.ndarray) and not hasattr(X, "toarray"):
+        try:
+            array = np.asarray(X)
+        except ValueError:  # ragged: a list of sequences of different lengths
+            return X
+        if array.dtype != object and array.ndim in (2, 3):
+            X = array
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype != object:
+        return X[:, None, :]
+    return X
+
+
 def check_sequences(X: Any, *, n_features: int | None = None) -> np.ndarray:
     """Validate feature sequences such as log-mel spectrograms.
 

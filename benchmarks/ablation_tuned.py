@@ -1,0 +1,91 @@
+"""Ablation for the tuned preset, scored on validation speakers only (never on a test speaker).
+
+The training speakers exclude the validation speakers; each configuration changes one thing from
+the previous line's (or from a named base). Waveform copies and their log-mels are computed once
+per number of copies and shared by the configurations. One JSON line per configuration is appended
+to the output file as soon as it is done, so a run cut short keeps what it finished.
+
+    python benchmarks/ablation_tuned.py --valid 03 08 --out benchmarks/results/ablation_tuned_v0308.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from sersk import AudioLoader, AugmentingResampler, CNNLSTMClassifier, LogMelTransformer
+from sersk.datasets import fetch_emodb
+from sersk.evaluation import score_predictions
+from sersk.features import BandStandardizer
+
+# name -> (copies, standardizer or None, classifier parameters)
+BASE = dict(max_epochs=3, verbose=0, device="cpu")
+CONFIGS = {
+    "recipe, 9 copies, 3 epochs": (9, None, {}),
+    "+ corpus band standardisation": (9, "corpus", {}),
+    "+ crops 64, window-averaged prediction": (9, "corpus", {"crop_frames": 64}),
+    "+ SpecAugment 2x16 bands, 2x12 frames": (9, "corpus", {"crop_frames": 64, "freq_mask_bands": 16, "time_mask_frames": 12}),
+    "+ 4 copies + originals, 12 epochs, cosine, label smoothing 0.1": (
+        4, "corpus", {"crop_frames": 64, "freq_mask_bands": 16, "time_mask_frames": 12, "max_epochs": 12,
+                      "lr_schedule": "cosine", "criterion__label_smoothing": 0.1}),
+    "same, whole-clip prediction": (
+        4, "corpus", {"crop_frames": 64, "freq_mask_bands": 16, "time_mask_frames": 12, "max_epochs": 12,
+                      "lr_schedule": "cosine", "criterion__label_smoothing": 0.1, "predict_windows": False}),
+    "same, clip standardisation": (
+        4, "clip", {"crop_frames": 64, "freq_mask_bands": 16, "time_mask_frames": 12, "max_epochs": 12,
+                    "lr_schedule": "cosine", "criterion__label_smoothing": 0.1}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--valid", nargs="+", default=["03", "08"], help="validation speakers")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", help="run these configuration numbers only (1-based)")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    data = fetch_emodb()
+    speakers = np.asarray(data.speaker).astype(str)
+    valid = np.isin(speakers, args.valid)
+    loader = AudioLoader(n_jobs=2)
+    waves = loader.fit_transform(data.filenames)
+    logmel = LogMelTransformer(device="cpu")
+    X_valid, y_valid = logmel.fit_transform(waves[valid]), data.target[valid]
+    print(f"training speakers {sorted(set(speakers[~valid]))} ({(~valid).sum()} clips); "
+          f"validation speakers {args.valid} ({valid.sum()} clips)", flush=True)
+    features = {}
+    for number, (name, (copies, scope, params)) in enumerate(CONFIGS.items(), 1):
+        if args.only and str(number) not in args.only:
+            continue
+        start = time.perf_counter()
+        if copies not in features:
+            keep = scope is not None and "max_epochs" in params  # the tuned runs keep the originals
+            augment = AugmentingResampler(n_augmentations=copies, keep_original=keep, n_jobs=2, random_state=args.seed)
+            Xa, ya = augment.fit_resample(waves[~valid], data.target[~valid])
+            features[copies] = (logmel.transform(Xa), ya)
+        X_train, y_train = features[copies]
+        Xv = X_valid
+        if scope is not None:
+            scaler = BandStandardizer(scope=scope).fit(X_train)
+            X_train, Xv = scaler.transform(X_train), scaler.transform(X_valid)
+        net = CNNLSTMClassifier(**{**BASE, **params, "random_state": args.seed})
+        fit_start = time.perf_counter()
+        net.fit(X_train, y_train)
+        fit_s = time.perf_counter() - fit_start
+        scores = score_predictions(y_valid, net.predict(Xv), np.unique(data.target))
+        row = {"config": number, "name": name, "copies": copies, "scope": scope, "params": params,
+               "n_train": len(y_train), "seed": args.seed, "valid_speakers": args.valid,
+               "accuracy": round(scores["accuracy"], 4), "uar": round(scores["uar"], 4),
+               "train_acc_last": round(float(net.history[-1, "train_acc"]), 4),
+               "fit_s": round(fit_s, 1), "total_s": round(time.perf_counter() - start, 1)}
+        print(json.dumps(row), flush=True)
+        with open(args.out, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
