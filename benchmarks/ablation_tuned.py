@@ -21,22 +21,37 @@ from sersk.datasets import fetch_emodb
 from sersk.evaluation import score_predictions
 from sersk.features import BandStandardizer
 
-# name -> (copies, standardizer or None, classifier parameters)
+# name -> (copies, standardizer or None, classifier parameters); copies=0: the originals only
 BASE = dict(max_epochs=3, verbose=0, device="cpu")
-CONFIGS = {
-    "recipe, 9 copies, 3 epochs": (9, None, {}),
-    "+ corpus band standardisation": (9, "corpus", {}),
-    "+ crops 64, window-averaged prediction": (9, "corpus", {"crop_frames": 64}),
-    "+ SpecAugment 2x16 bands, 2x12 frames": (9, "corpus", {"crop_frames": 64, "freq_mask_bands": 16, "time_mask_frames": 12}),
-    "+ 4 copies + originals, 12 epochs, cosine, label smoothing 0.1": (
-        4, "corpus", {"crop_frames": 64, "freq_mask_bands": 16, "time_mask_frames": 12, "max_epochs": 12,
-                      "lr_schedule": "cosine", "criterion__label_smoothing": 0.1}),
-    "same, whole-clip prediction": (
-        4, "corpus", {"crop_frames": 64, "freq_mask_bands": 16, "time_mask_frames": 12, "max_epochs": 12,
-                      "lr_schedule": "cosine", "criterion__label_smoothing": 0.1, "predict_windows": False}),
-    "same, clip standardisation": (
-        4, "clip", {"crop_frames": 64, "freq_mask_bands": 16, "time_mask_frames": 12, "max_epochs": 12,
-                    "lr_schedule": "cosine", "criterion__label_smoothing": 0.1}),
+SPEC = {"crop_frames": 64, "freq_mask_bands": 16, "time_mask_frames": 12}
+LONG = {**SPEC, "max_epochs": 12, "lr_schedule": "cosine", "criterion__label_smoothing": 0.1}
+ORIGINALS = {**LONG, "max_epochs": 60}
+ROUNDS = {
+    "1": {
+        "recipe, 9 copies, 3 epochs": (9, None, {}),
+        "+ corpus band standardisation": (9, "corpus", {}),
+        "+ crops 64, window-averaged prediction": (9, "corpus", {"crop_frames": 64}),
+        "+ SpecAugment 2x16 bands, 2x12 frames": (9, "corpus", SPEC),
+        "+ 4 copies + originals, 12 epochs, cosine, label smoothing 0.1": (4, "corpus", LONG),
+        "same, whole-clip prediction": (4, "corpus", {**LONG, "predict_windows": False}),
+        "same, clip standardisation": (4, "clip", LONG),
+    },
+    # round 1's fifth line (4 copies + originals, 12 epochs) and changes of it at about the same cost,
+    # on other validation speakers
+    "2": {
+        "4 copies + originals, 12 epochs, cosine, label smoothing 0.1 (round 1, line 5)": (4, "corpus", LONG),
+        "originals only, 60 epochs": (0, "corpus", {**LONG, "max_epochs": 60}),
+        "9 copies + originals, 6 epochs": (9, "corpus", {**LONG, "max_epochs": 6}),
+        "lr 0.002": (4, "corpus", {**LONG, "lr": 0.002}),
+        "crops 96": (4, "corpus", {**LONG, "crop_frames": 96, "max_epochs": 8}),
+    },
+    # round 2's second line (no waveform copies, 60 epochs) and changes of it at about the same cost
+    "3": {
+        "originals only, 60 epochs (round 2, line 2)": (0, "corpus", ORIGINALS),
+        "balanced class weights": (0, "corpus", {**ORIGINALS, "class_weight": "balanced"}),
+        "lr 0.002": (0, "corpus", {**ORIGINALS, "lr": 0.002}),
+        "whole-clip prediction": (0, "corpus", {**ORIGINALS, "predict_windows": False}),
+    },
 }
 
 
@@ -44,6 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--valid", nargs="+", default=["03", "08"], help="validation speakers")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--round", default="1", choices=tuple(ROUNDS))
     parser.add_argument("--only", nargs="*", help="run these configuration numbers only (1-based)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -58,16 +74,19 @@ def main() -> None:
     print(f"training speakers {sorted(set(speakers[~valid]))} ({(~valid).sum()} clips); "
           f"validation speakers {args.valid} ({valid.sum()} clips)", flush=True)
     features = {}
-    for number, (name, (copies, scope, params)) in enumerate(CONFIGS.items(), 1):
+    for number, (name, (copies, scope, params)) in enumerate(ROUNDS[args.round].items(), 1):
         if args.only and str(number) not in args.only:
             continue
         start = time.perf_counter()
-        if copies not in features:
-            keep = scope is not None and "max_epochs" in params  # the tuned runs keep the originals
-            augment = AugmentingResampler(n_augmentations=copies, keep_original=keep, n_jobs=2, random_state=args.seed)
-            Xa, ya = augment.fit_resample(waves[~valid], data.target[~valid])
-            features[copies] = (logmel.transform(Xa), ya)
-        X_train, y_train = features[copies]
+        keep = scope is not None and "max_epochs" in params  # the longer runs keep the originals
+        if (copies, keep) not in features:
+            if copies:
+                augment = AugmentingResampler(n_augmentations=copies, keep_original=keep, n_jobs=2, random_state=args.seed)
+                Xa, ya = augment.fit_resample(waves[~valid], data.target[~valid])
+            else:
+                Xa, ya = waves[~valid], data.target[~valid]
+            features[copies, keep] = (logmel.transform(Xa), ya)
+        X_train, y_train = features[copies, keep]
         Xv = X_valid
         if scope is not None:
             scaler = BandStandardizer(scope=scope).fit(X_train)
@@ -77,7 +96,7 @@ def main() -> None:
         net.fit(X_train, y_train)
         fit_s = time.perf_counter() - fit_start
         scores = score_predictions(y_valid, net.predict(Xv), np.unique(data.target))
-        row = {"config": number, "name": name, "copies": copies, "scope": scope, "params": params,
+        row = {"round": args.round, "config": number, "name": name, "copies": copies, "scope": scope, "params": params,
                "n_train": len(y_train), "seed": args.seed, "valid_speakers": args.valid,
                "accuracy": round(scores["accuracy"], 4), "uar": round(scores["uar"], 4),
                "train_acc_last": round(float(net.history[-1, "train_acc"]), 4),

@@ -372,14 +372,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     if args.quick:
-        if args.n_augmentations is None:
+        if args.n_augmentations is None and args.preset == "reference":
             args.n_augmentations = QUICK_N_AUGMENTATIONS
         if args.epochs is None:
             args.epochs = QUICK_LOSO_EPOCHS if args.speaker_independent else QUICK_EPOCHS
     out_dir = _out_dir(args.out_dir)
     pipeline = _pipeline_from_args(args)
     params = pipeline.get_params()
-    args.n_augmentations, args.epochs = params["augment__n_augmentations"], params["net__max_epochs"]
+    args.n_augmentations, args.epochs = params.get("augment__n_augmentations", 0), params["net__max_epochs"]
     emodb = fetch_emodb(args.data_home, download_if_missing=True if args.download else None)
     device = resolve_device(args.device)
     quick = " (QUICK: a smoke run, not comparable to published figures)" if args.quick else ""
@@ -482,9 +482,10 @@ def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:
                    help="reference: the recipe as published; tuned: the same network trained for "
                         "speaker-independent accuracy on a small budget (default: reference)")
     p.add_argument("--n-augmentations", type=_positive_int, default=None, metavar="N",
-                   help=f"augmented copies per training clip (default: {unset}; reference 75, tuned 4)")
+                   help=f"stored augmented copies per training clip (default: {unset}; reference 75, tuned "
+                        "none: its augmentation is drawn afresh every epoch)")
     p.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
-                   help=f"training epochs (default: {unset}; reference 3, tuned 12)")
+                   help=f"training epochs (default: {unset}; reference 3, tuned 60)")
     p.add_argument("--device", type=_device, default="auto", metavar="{auto,cpu,cuda}",
                    help="where features and the network run (default: auto, CUDA when available)")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="N",
@@ -555,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "results.json.")
     p.add_argument("--speaker-independent", action="store_true", help="leave-one-speaker-out over the 10 speakers")
     p.add_argument("--quick", action="store_true",
-                   help=f"a small smoke run of the protocol: {QUICK_N_AUGMENTATIONS} augmentations, "
+                   help=f"a small smoke run of the protocol: {QUICK_N_AUGMENTATIONS} augmentations (reference preset), "
                         f"{QUICK_EPOCHS} epochs ({QUICK_LOSO_EPOCHS} epoch and {QUICK_LOSO_FOLDS} folds with "
                         "--speaker-independent), unless given")
     p.add_argument("--out-dir", default="outputs/reproduce", metavar="DIR",

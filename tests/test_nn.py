@@ -380,3 +380,15 @@ def test_bad_training_options_are_named(params, problem):
     X, y = make_band_energy_sequences(8, random_state=0)
     with pytest.raises(ValueError, match=problem):
         CNNLSTMClassifier(**SMALL, **params, device="cpu").fit(X, y)
+
+
+def test_balanced_class_weights_follow_the_training_labels():
+    X, y = make_band_energy_sequences(40, random_state=0)
+    y = np.where(np.arange(40) < 30, "common", "rare")
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, class_weight="balanced", random_state=0, device="cpu").fit(X, y)
+    np.testing.assert_allclose(clf.class_weight_, [40 / (2 * 30), 40 / (2 * 10)])
+    np.testing.assert_allclose(clf.criterion_.weight.numpy(), clf.class_weight_)
+    plain = clone(clf).set_params(class_weight=None).fit(X, y)
+    assert plain.class_weight_ is None and plain.criterion_.weight is None
+    with pytest.raises(ValueError, match="class_weight='auto'"):
+        clone(clf).set_params(class_weight="auto").fit(X, y)

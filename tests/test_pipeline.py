@@ -265,7 +265,7 @@ def test_presets_pick_ordinary_step_parameters():
 
     reference, tuned = make_pipeline(), make_pipeline(preset="tuned")
     assert [name for name, _ in reference.steps] == ["load", "augment", "logmel", "net"]
-    assert [name for name, _ in tuned.steps] == ["load", "augment", "logmel", "scale", "net"]
+    assert [name for name, _ in tuned.steps] == ["load", "logmel", "scale", "net"]
     assert reference.get_params()["augment__n_augmentations"] == 75
     assert reference.get_params()["net__max_epochs"] == 3
     assert reference.get_params()["net__crop_frames"] is None
@@ -273,8 +273,10 @@ def test_presets_pick_ordinary_step_parameters():
     for name, value in PRESETS["tuned"].items():
         assert params[name] == value
     assert clone(tuned).get_params()["net__criterion__label_smoothing"] == 0.1
-    # explicit arguments win over the preset's values
-    assert make_pipeline("tuned", n_augmentations=2, max_epochs=1).get_params()["augment__n_augmentations"] == 2
+    # explicit arguments win over the preset's values; stored copies add the augment step, with the originals
+    stored = make_pipeline("tuned", n_augmentations=2, max_epochs=1)
+    assert [name for name, _ in stored.steps] == ["load", "augment", "logmel", "scale", "net"]
+    assert stored.get_params()["augment__n_augmentations"] == 2 and stored.get_params()["augment__keep_original"]
     assert make_pipeline("tuned", max_epochs=1).get_params()["net__max_epochs"] == 1
 
 
@@ -285,7 +287,7 @@ def test_an_unknown_preset_lists_the_valid_ones():
 
 def test_tuned_preset_fits_searches_and_predicts_independently_of_the_batch(corpus):
     paths, labels, speakers = corpus
-    pipe = make_pipeline("tuned", n_augmentations=1, random_state=0).set_params(
+    pipe = make_pipeline("tuned", random_state=0).set_params(
         **{**SMALL_NET, "net__max_epochs": 2}, net__crop_frames=16, net__time_mask_frames=4
     )
     search = GridSearchCV(pipe, {"scale__scope": ["corpus", "clip"]},

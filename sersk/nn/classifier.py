@@ -17,6 +17,7 @@ from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, Pa
 from skorch.dataset import Dataset
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
@@ -128,6 +129,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         ``"step"``: the recipe's x0.1 every 2 epochs (``callbacks__lr_scheduler__step_size``,
         ``callbacks__lr_scheduler__gamma``); ``"cosine"``: from ``lr`` down to 0 over ``max_epochs``,
         stepped every epoch.
+    class_weight : {None, "balanced"}, default=None
+        ``"balanced"`` weights each class's loss by ``n_samples / (n_classes * n_class_samples)``
+        over the training labels, as scikit-learn does, so that rare classes count as much as
+        common ones (what the unweighted average recall measures).
     validation_fraction : float, default=None
         When set and no ``validation_data`` is passed to ``fit``, hold out this fraction of the
         training data for the per-epoch validation: whole groups when ``groups`` is passed to ``fit``
@@ -157,6 +162,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         The labels seen in ``fit``, sorted.
     n_mels_ : int
         Feature rows per sequence seen in ``fit``.
+    class_weight_ : ndarray of shape (n_classes,) or None
+        The loss weight of each class (``class_weight="balanced"``).
     module_, optimizer_, history_ :
         As in skorch.
 
@@ -190,6 +197,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         freq_mask_bands: int = 0,
         time_mask_frames: int = 0,
         lr_schedule: str = "step",
+        class_weight: str | None = None,
         validation_fraction: float | None = None,
         random_state: int | None = None,
         device: str | None = "auto",
@@ -244,6 +252,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         self.freq_mask_bands = freq_mask_bands
         self.time_mask_frames = time_mask_frames
         self.lr_schedule = lr_schedule
+        self.class_weight = class_weight
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
@@ -310,6 +319,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         try:
             self.classes_seen_ = classes
             self.n_mels_ = n_mels
+            self.class_weight_ = (
+                None if self.class_weight is None
+                else compute_class_weight("balanced", classes=np.arange(len(classes)), y=y_enc)
+            )
             self._valid_dataset = valid
             with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
                 if self.random_state is not None:
@@ -334,6 +347,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             isinstance(self.max_batch_frames, (int, np.integer)) and self.max_batch_frames >= 1
         ):
             raise ValueError(f"max_batch_frames={self.max_batch_frames!r}; expected a positive integer or None")
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight={self.class_weight!r}; expected None or 'balanced'")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule={self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
         for name in ("freq_mask_bands", "time_mask_frames"):
@@ -450,6 +465,14 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         if valid is not None:
             return dataset, Dataset(*valid)
         return super().get_split_datasets(X, y, **fit_params)
+
+    def initialize_criterion(self):
+        kwargs = self.get_params_for("criterion")
+        weight = getattr(self, "class_weight_", None)
+        if self.class_weight == "balanced" and weight is not None:
+            kwargs.setdefault("weight", torch.as_tensor(weight, dtype=torch.float32))
+        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
+        return self
 
     def initialize_module(self):
         kwargs = self.get_params_for("module")
