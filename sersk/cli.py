@@ -48,6 +48,7 @@ __all__ = ["build_parser", "main", "parse_param"]
 PROG = "sersk"
 
 # What --quick runs: a smoke run of the whole protocol, far smaller than the recipe.
+PRESET_NAMES = ("reference", "tuned")  # sersk.pipeline.PRESETS, named here so that --help does not import torch
 QUICK_N_AUGMENTATIONS = 2
 QUICK_EPOCHS = 2
 QUICK_LOSO_EPOCHS = 1
@@ -475,10 +476,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:
-    from .pipeline import PRESETS
-
     unset = "the preset's, or --quick's" if quick else "the preset's"
-    p.add_argument("--preset", choices=tuple(PRESETS), default="reference",
+    p.add_argument("--preset", choices=PRESET_NAMES, default="reference",
                    help="reference: the recipe as published; tuned: the same network trained for "
                         "speaker-independent accuracy on a small budget (default: reference)")
     p.add_argument("--n-augmentations", type=_positive_int, default=None, metavar="N",

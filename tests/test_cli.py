@@ -377,3 +377,10 @@ def test_reproduce_speaker_independent_with_the_tuned_preset(corpus, tmp_path, c
     assert results["preset"] == "tuned" and "preset tuned" in out
     assert "no validation speaker" in results["protocol"]  # the tuned preset trains on every other speaker
     assert all(f["n_train_clips"] == 12 for f in results["per_speaker"])
+
+
+def test_preset_names_match_the_library():
+    from sersk.cli import PRESET_NAMES
+    from sersk.pipeline import PRESETS
+
+    assert PRESET_NAMES == tuple(PRESETS)

@@ -93,13 +93,12 @@ class TrainingCollate(LeftPadCollate):
         if self.crop_frames is not None and n_frames > self.crop_frames:
             start = int(torch.randint(n_frames - self.crop_frames + 1, ()))
             x = x[:, start : start + self.crop_frames]
-        if self.freq_mask_bands or self.time_mask_frames:
-            x = x.clone()
-            for _ in range(self.n_masks):
-                if self.freq_mask_bands:
-                    x = mask_along_axis(x, self.freq_mask_bands, 0.0, axis=0)
-                if self.time_mask_frames:
-                    x = mask_along_axis(x, min(self.time_mask_frames, x.shape[-1] - 1), 0.0, axis=1)
+        for _ in range(self.n_masks if self.freq_mask_bands or self.time_mask_frames else 0):
+            # widths capped at the clip's size: a wider mask_param would blank the whole clip
+            if self.freq_mask_bands:
+                x = mask_along_axis(x, min(self.freq_mask_bands, x.shape[0]), 0.0, axis=0)
+            if self.time_mask_frames:
+                x = mask_along_axis(x, min(self.time_mask_frames, x.shape[1]), 0.0, axis=1)
         return x
 
     def __repr__(self) -> str:
