@@ -5,7 +5,10 @@ the previous line's (or from a named base). Waveform copies and their log-mels a
 per number of copies and shared by the configurations. One JSON line per configuration is appended
 to the output file as soon as it is done, so a run cut short keeps what it finished.
 
-    python benchmarks/ablation_tuned.py --valid 03 08 --out benchmarks/results/ablation_tuned_v0308.jsonl
+    python benchmarks/ablation_tuned.py --round 1 --valid 03 08 --out benchmarks/results/ablation_tuned_round1_v0308.jsonl
+    python benchmarks/ablation_tuned.py --round 2 --only 1 2 --valid 10 13 --out benchmarks/results/ablation_tuned_round2_v1013.jsonl
+    python benchmarks/ablation_tuned.py --round 3 --only 2 3 --valid 10 13 --out benchmarks/results/ablation_tuned_round3_v1013.jsonl
+    python benchmarks/ablation_tuned.py --round 3 --only 1 --valid 03 08 --out benchmarks/results/ablation_tuned_round3_v0308.jsonl
 """
 
 from __future__ import annotations

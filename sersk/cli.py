@@ -273,7 +273,7 @@ def _check_network_params(net: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """``sersk train``: fit the recipe's pipeline on DATA and save it to --out."""
+    """``sersk train``: fit a preset's pipeline on DATA and save it to --out."""
     import joblib
 
     from .datasets import load_corpus
@@ -385,7 +385,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     quick = " (QUICK: a smoke run, not comparable to published figures)" if args.quick else ""
     print(f"Emo-DB: {len(emodb.filenames)} clips, {len(np.unique(emodb.speaker))} speakers; preset {args.preset}: "
-          f"{args.n_augmentations} augmentations per training clip, {args.epochs} epoch(s), device {device}{quick}")
+          f"{_copies(args.n_augmentations)}, {args.epochs} epoch(s), device {device}{quick}")
     with _interrupt_guard():
         if args.speaker_independent:
             speakers = np.unique(emodb.speaker)
@@ -420,13 +420,19 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _copies(n_augmentations: int) -> str:
+    if n_augmentations:
+        return f"{n_augmentations} augmentations per training clip"
+    return "no stored copies (crops and masks drawn every epoch)"
+
+
 def _summary(results: dict[str, Any], out_dir: Path) -> str:
     from .evaluation import PROJECT_BAR, PUBLISHED_SPEAKER_INDEPENDENT, REFERENCE_ACCURACY
 
     def pct(v: float) -> str:
         return f"{100 * v:6.2f} %"
 
-    setting = (f"preset {results['preset']}, {results['n_augmentations']} augmentations, {results['epochs']} epoch(s), "
+    setting = (f"preset {results['preset']}, {_copies(results['n_augmentations'])}, {results['epochs']} epoch(s), "
                f"seed {results['seed']}")
     if results["quick"]:
         setting += ", QUICK run"
@@ -514,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "names) or a CSV file with the header path,label[,speaker] (relative paths are relative to the CSV)")
 
     p = sub.add_parser("train", help="train the CNN-LSTM pipeline and save it",
-                       description="Train the recipe's pipeline (load -> augment -> log-mel -> CNN-LSTM) on DATA.")
+                       description="Train a preset's pipeline (the recipe's: load -> augment -> log-mel -> CNN-LSTM) on DATA.")
     p.add_argument("data", metavar="DATA", help=data_help)
     p.add_argument("--out", required=True, metavar="MODEL", help="where to save the fitted model (joblib), atomically")
     _add_training_options(p, quick=False)

@@ -395,4 +395,3 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = True  # a 2-D float array is read as one single-band sequence per row
         tags.transformer_tags.preserves_dtype = []
         return tags
-

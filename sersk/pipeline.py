@@ -1,4 +1,4 @@
-"""The recipe's four steps as one pipeline that validates on held-out, never-augmented clips."""
+"""The recipe's steps as one pipeline that validates on held-out, never-augmented clips; its presets."""
 
 from __future__ import annotations
 
@@ -205,10 +205,10 @@ def make_pipeline(
     """
     if preset not in PRESETS:
         raise ValueError(f"preset={preset!r}; expected one of {', '.join(map(repr, PRESETS))}")
-    augment = AugmentingResampler(n_jobs=n_jobs, random_state=random_state, verbose=bool(verbose))
-    if preset == "tuned":
-        augment.set_params(keep_original=True)
     stored_copies = preset == "reference" or n_augmentations is not None
+    augment = AugmentingResampler(
+        keep_original=preset == "tuned", n_jobs=n_jobs, random_state=random_state, verbose=bool(verbose)
+    )
     steps = [
         ("load", AudioLoader(n_jobs=n_jobs, verbose=bool(verbose))),
         *([("augment", augment)] if stored_copies else []),

@@ -282,6 +282,8 @@ def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
     err = capsys.readouterr().err
     assert_one_line_error(err, "did you mean net__lr?", "Valid: batch_by_length")
     assert "_params_to_validate" not in err
+    assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__lr_schedule='linear'"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "lr_schedule='linear'")  # refused before any decoding
     assert main(["train", str(corpus)]) == 2  # --out missing: argparse
     assert_one_line_error(capsys.readouterr().err, "--out")
     assert main(["predict", "--chunk-size", "0", "m.joblib", "a.wav"]) == 2

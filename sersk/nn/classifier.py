@@ -17,7 +17,6 @@ from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, Pa
 from skorch.dataset import Dataset
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.exceptions import DataConversionWarning
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
@@ -34,10 +33,10 @@ from .collate import (
 )
 from .module import PADDING_MODES, CNNLSTM
 
-# Coupled L2 (Adam's weight_decay) applies to conv/FC/LSTM weights and batch-norm scale and offset,
-# not to conv/FC/LSTM biases.
 LR_SCHEDULES = ("step", "cosine")
 
+# Coupled L2 (Adam's weight_decay) applies to conv/FC/LSTM weights and batch-norm scale and offset,
+# not to conv/FC/LSTM biases.
 NO_DECAY_ON_BIASES = (
     ("blocks.*.conv.bias", {"weight_decay": 0.0}),
     ("lstm.bias_*", {"weight_decay": 0.0}),
@@ -71,6 +70,12 @@ class PlainPrintLog(PrintLog):
         to_terminal = self.sink is print and sys.stdout.isatty()
         text = super().format_row(row, key, color)
         return text if to_terminal or not isinstance(text, str) else _ANSI_ESCAPE.sub("", text)
+
+
+def balanced_class_weights(y_enc: np.ndarray, n_classes: int) -> np.ndarray:
+    """scikit-learn's "balanced" weights, ``n_samples / (n_classes * count)``; 0 for an absent class."""
+    counts = np.bincount(y_enc, minlength=n_classes)
+    return np.where(counts > 0, len(y_enc) / (n_classes * np.maximum(counts, 1)), 0.0)
 
 
 def encoded_accuracy(net: "CNNLSTMClassifier", X: Any, y: Any) -> float:
@@ -120,9 +125,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         (the recipe) trains and predicts on whole clips.
     predict_windows : bool, default=True
         With ``crop_frames``, predict from the window average (True) or from the whole clip (False).
+        The per-epoch ``valid_loss`` and ``valid_acc`` in the history score whole clips.
     freq_mask_bands, time_mask_frames : int, default=0
-        SpecAugment: in training, set two bands of up to ``freq_mask_bands`` rows and two spans of up
-        to ``time_mask_frames`` frames of each clip to 0, drawn afresh every epoch (0 = none; see
+        SpecAugment: in training, set two bands of fewer than ``freq_mask_bands`` rows and two spans
+        of fewer than ``time_mask_frames`` frames of each clip to 0, drawn afresh every epoch (0 = none; see
         :class:`~sersk.nn.collate.TrainingCollate`). 0 is the band's mean after
         :class:`~sersk.features.BandStandardizer`.
     lr_schedule : {"step", "cosine"}, default="step"
@@ -319,16 +325,15 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         try:
             self.classes_seen_ = classes
             self.n_mels_ = n_mels
-            self.class_weight_ = (
-                None if self.class_weight is None
-                else compute_class_weight("balanced", classes=np.arange(len(classes)), y=y_enc)
-            )
+            self.class_weight_ = None if self.class_weight is None else balanced_class_weights(y_enc, len(classes))
             self._valid_dataset = valid
             with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
                 if self.random_state is not None:
                     torch.manual_seed(self.random_state)
                 if not self.warm_start or not self.initialized_:
                     self.initialize()
+                elif self.class_weight is not None:
+                    self._initialize_criterion()  # this fit's labels set the class weights
                 NeuralNetClassifier.partial_fit(self, X, y_enc)
         except BaseException as exc:
             self.__dict__.clear()
@@ -340,7 +345,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             self.__dict__.pop("_valid_dataset", None)
         return self
 
-    def _check_fit_input(self, X, y, validation_data, groups):
+    def _check_params(self) -> None:
+        """Refuse a bad training option by name, before any data is touched."""
         if self.padding not in PADDING_MODES:
             raise ValueError(f"padding={self.padding!r}; expected one of {PADDING_MODES}")
         if self.max_batch_frames is not None and not (
@@ -355,8 +361,12 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and value >= 0):
                 raise ValueError(f"{name}={value!r}; expected a non-negative integer")
-        if self.crop_frames is not None and not (isinstance(self.crop_frames, (int, np.integer)) and self.crop_frames >= 1):
+        crop = self.crop_frames
+        if crop is not None and not (isinstance(crop, (int, np.integer)) and crop >= 1):
             raise ValueError(f"crop_frames={self.crop_frames!r}; expected a positive integer or None")
+
+    def _check_fit_input(self, X, y, validation_data, groups):
+        self._check_params()
         if y is None:
             raise ValueError("CNNLSTMClassifier requires y to be passed, but the target y is None")
         X = check_sequences(rows_as_sequences(X))
@@ -425,6 +435,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             self.device = requested
 
     def initialize(self):
+        self._check_params()
         with self._resolved_device():
             return super().initialize()
 

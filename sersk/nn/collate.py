@@ -57,8 +57,8 @@ class TrainingCollate(LeftPadCollate):
     """:class:`LeftPadCollate` for training batches, with fresh random crops and masks every time.
 
     Each clip longer than ``crop_frames`` is cut to a random window of that many frames (shorter
-    clips stay whole); then ``n_masks`` frequency masks of up to ``freq_mask_bands`` bands and
-    ``n_masks`` time masks of up to ``time_mask_frames`` frames (SpecAugment, drawn by
+    clips stay whole); then ``n_masks`` frequency masks of fewer than ``freq_mask_bands`` bands and
+    ``n_masks`` time masks of fewer than ``time_mask_frames`` frames (SpecAugment, drawn by
     :func:`torchaudio.functional.mask_along_axis`) are set to 0 in each clip's real frames. The
     draws use torch's random generator, which the classifier seeds in ``fit``.
 
