@@ -9,6 +9,7 @@ to the output file as soon as it is done, so a run cut short keeps what it finis
     python benchmarks/ablation_tuned.py --round 2 --only 1 2 --valid 10 13 --out benchmarks/results/ablation_tuned_round2_v1013.jsonl
     python benchmarks/ablation_tuned.py --round 3 --only 2 3 --valid 10 13 --out benchmarks/results/ablation_tuned_round3_v1013.jsonl
     python benchmarks/ablation_tuned.py --round 3 --only 1 --valid 03 08 --out benchmarks/results/ablation_tuned_round3_v0308.jsonl
+    python benchmarks/ablation_tuned.py --round 4 --valid 10 13 --out benchmarks/results/ablation_tuned_round4_v1013.jsonl
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ ROUNDS = {
         "lr 0.002": (0, "corpus", {**ORIGINALS, "lr": 0.002}),
         "whole-clip prediction": (0, "corpus", {**ORIGINALS, "predict_windows": False}),
     },
+    # more of round 3's first line, and changes of it: longer, larger crops or masks, mild stored copies
+    "4": {
+        "100 epochs": (0, "corpus", {**ORIGINALS, "max_epochs": 100}),
+        "crops 96 (3.1 s), 40 epochs": (0, "corpus", {**ORIGINALS, "crop_frames": 96, "max_epochs": 40}),
+        "masks 2 x 24 bands, 2 x 20 frames": (0, "corpus", {**ORIGINALS, "freq_mask_bands": 24, "time_mask_frames": 20}),
+        "2 mild copies (noise 10..40 dB, no pitch shift) + originals, 20 epochs": (
+            2, "corpus", {**ORIGINALS, "max_epochs": 20}, {"noise_snr_db": (10.0, 40.0), "pitch_shift_p": 0.0}),
+    },
 }
 
 
@@ -77,19 +86,22 @@ def main() -> None:
     print(f"training speakers {sorted(set(speakers[~valid]))} ({(~valid).sum()} clips); "
           f"validation speakers {args.valid} ({valid.sum()} clips)", flush=True)
     features = {}
-    for number, (name, (copies, scope, params)) in enumerate(ROUNDS[args.round].items(), 1):
+    for number, (name, (copies, scope, params, *augment_params)) in enumerate(ROUNDS[args.round].items(), 1):
         if args.only and str(number) not in args.only:
             continue
         start = time.perf_counter()
         keep = scope is not None and "max_epochs" in params  # the longer runs keep the originals
-        if (copies, keep) not in features:
+        key = (copies, keep, repr(augment_params))
+        if key not in features:
             if copies:
-                augment = AugmentingResampler(n_augmentations=copies, keep_original=keep, n_jobs=2, random_state=args.seed)
+                augment = AugmentingResampler(
+                    n_augmentations=copies, keep_original=keep, n_jobs=2, random_state=args.seed, **dict(*augment_params)
+                )
                 Xa, ya = augment.fit_resample(waves[~valid], data.target[~valid])
             else:
                 Xa, ya = waves[~valid], data.target[~valid]
-            features[copies, keep] = (logmel.transform(Xa), ya)
-        X_train, y_train = features[copies, keep]
+            features[key] = (logmel.transform(Xa), ya)
+        X_train, y_train = features[key]
         Xv = X_valid
         if scope is not None:
             scaler = BandStandardizer(scope=scope).fit(X_train)
@@ -99,7 +111,8 @@ def main() -> None:
         net.fit(X_train, y_train)
         fit_s = time.perf_counter() - fit_start
         scores = score_predictions(y_valid, net.predict(Xv), np.unique(data.target))
-        row = {"round": args.round, "config": number, "name": name, "copies": copies, "scope": scope, "params": params,
+        row = {"round": args.round, "config": number, "name": name, "copies": copies, "augment": dict(*augment_params),
+               "scope": scope, "params": params,
                "n_train": len(y_train), "seed": args.seed, "valid_speakers": args.valid,
                "accuracy": round(scores["accuracy"], 4), "uar": round(scores["uar"], 4),
                "train_acc_last": round(float(net.history[-1, "train_acc"]), 4),
