@@ -50,6 +50,10 @@ CLASSIFIER_FAILURES = {
     "check_fit2d_1sample": OWN_MESSAGE + " (a single class)",
     "check_fit2d_predict1d": OWN_MESSAGE,
     "check_classifiers_train": "a one-epoch, four-unit network on the check's tabular data stays below its accuracy bar",
+    "check_class_weight_classifiers": (
+        "the same one-epoch network does not move far enough for the check's bar (87 % of predictions in the "
+        "heavily weighted class); tests/test_nn.py checks that the weights reach the loss"
+    ),
     "check_supervised_y_2d": "skorch emits its own warnings beside the DataConversionWarning the check counts",
 }
 

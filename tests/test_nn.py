@@ -390,5 +390,7 @@ def test_balanced_class_weights_follow_the_training_labels():
     np.testing.assert_allclose(clf.criterion_.weight.numpy(), clf.class_weight_)
     plain = clone(clf).set_params(class_weight=None).fit(X, y)
     assert plain.class_weight_ is None and plain.criterion_.weight is None
+    by_label = clone(clf).set_params(class_weight={"rare": 5.0}).fit(X, y)
+    np.testing.assert_allclose(by_label.criterion_.weight.numpy(), [1.0, 5.0])
     with pytest.raises(ValueError, match="class_weight='auto'"):
         clone(clf).set_params(class_weight="auto").fit(X, y)

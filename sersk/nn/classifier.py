@@ -135,10 +135,11 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         ``"step"``: the recipe's x0.1 every 2 epochs (``callbacks__lr_scheduler__step_size``,
         ``callbacks__lr_scheduler__gamma``); ``"cosine"``: from ``lr`` down to 0 over ``max_epochs``,
         stepped every epoch.
-    class_weight : {None, "balanced"}, default=None
-        ``"balanced"`` weights each class's loss by ``n_samples / (n_classes * n_class_samples)``
+    class_weight : None, "balanced" or dict, default=None
+        Weights of each class's loss. ``"balanced"``: ``n_samples / (n_classes * n_class_samples)``
         over the training labels, as scikit-learn does, so that rare classes count as much as
-        common ones (what the unweighted average recall measures).
+        common ones (what the unweighted average recall measures); a dict ``{label: weight}``
+        (1 for labels it leaves out).
     validation_fraction : float, default=None
         When set and no ``validation_data`` is passed to ``fit``, hold out this fraction of the
         training data for the per-epoch validation: whole groups when ``groups`` is passed to ``fit``
@@ -169,7 +170,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     n_mels_ : int
         Feature rows per sequence seen in ``fit``.
     class_weight_ : ndarray of shape (n_classes,) or None
-        The loss weight of each class (``class_weight="balanced"``).
+        The loss weight of each class, in the order of ``classes_`` (None without ``class_weight``).
     module_, optimizer_, history_ :
         As in skorch.
 
@@ -325,7 +326,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         try:
             self.classes_seen_ = classes
             self.n_mels_ = n_mels
-            self.class_weight_ = None if self.class_weight is None else balanced_class_weights(y_enc, len(classes))
+            self.class_weight_ = self._class_weights(classes, y_enc)
             self._valid_dataset = valid
             with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
                 if self.random_state is not None:
@@ -353,8 +354,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             isinstance(self.max_batch_frames, (int, np.integer)) and self.max_batch_frames >= 1
         ):
             raise ValueError(f"max_batch_frames={self.max_batch_frames!r}; expected a positive integer or None")
-        if self.class_weight not in (None, "balanced"):
-            raise ValueError(f"class_weight={self.class_weight!r}; expected None or 'balanced'")
+        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ValueError(f"class_weight={self.class_weight!r}; expected None, 'balanced' or a dict {{label: weight}}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule={self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
         for name in ("freq_mask_bands", "time_mask_frames"):
@@ -477,10 +478,17 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             return dataset, Dataset(*valid)
         return super().get_split_datasets(X, y, **fit_params)
 
+    def _class_weights(self, classes: np.ndarray, y_enc: np.ndarray) -> np.ndarray | None:
+        if self.class_weight is None:
+            return None
+        if isinstance(self.class_weight, dict):
+            return np.array([float(self.class_weight.get(label, 1.0)) for label in classes])
+        return balanced_class_weights(y_enc, len(classes))
+
     def initialize_criterion(self):
         kwargs = self.get_params_for("criterion")
         weight = getattr(self, "class_weight_", None)
-        if self.class_weight == "balanced" and weight is not None:
+        if self.class_weight is not None and weight is not None:
             kwargs.setdefault("weight", torch.as_tensor(weight, dtype=torch.float32))
         self.criterion_ = self.initialized_instance(self.criterion, kwargs)
         return self
