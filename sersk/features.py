@@ -360,7 +360,8 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
             total = sum(x.sum(axis=1, dtype=np.float64) for x in X)
             self.mean_ = total / n
             if self.with_std:
-                squares = sum(np.square(x - self.mean_[:, None].astype(np.float32)).sum(axis=1, dtype=np.float64) for x in X)
+                mean = self.mean_[:, None].astype(np.float32)
+                squares = sum(np.square(x - mean).sum(axis=1, dtype=np.float64) for x in X)
                 self.scale_ = np.sqrt(squares / n) + self.eps
             else:
                 self.scale_ = np.ones_like(self.mean_)

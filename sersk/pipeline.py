@@ -206,12 +206,14 @@ def make_pipeline(
     if preset not in PRESETS:
         raise ValueError(f"preset={preset!r}; expected one of {', '.join(map(repr, PRESETS))}")
     stored_copies = preset == "reference" or n_augmentations is not None
-    augment = AugmentingResampler(
-        keep_original=preset == "tuned", n_jobs=n_jobs, random_state=random_state, verbose=bool(verbose)
-    )
     steps = [
         ("load", AudioLoader(n_jobs=n_jobs, verbose=bool(verbose))),
-        *([("augment", augment)] if stored_copies else []),
+        *([(
+            "augment",
+            AugmentingResampler(
+                keep_original=preset == "tuned", n_jobs=n_jobs, random_state=random_state, verbose=bool(verbose)
+            ),
+        )] if stored_copies else []),
         ("logmel", LogMelTransformer(device=device)),
         *([("scale", BandStandardizer())] if preset == "tuned" else []),
         (
