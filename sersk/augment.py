@@ -15,16 +15,18 @@ against up to 216 for the phase vocoder). signalsmith is therefore the default.
 from __future__ import annotations
 
 import contextlib
+import functools
 import operator
 import random
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import python_stretch
 from audiomentations import AddGaussianSNR, PitchShift, Shift
 from imblearn.base import SamplerMixin
 from imblearn.utils._tags import InputTags, SamplerTags, Tags  # imblearn's own samplers build these
@@ -43,9 +45,36 @@ _CHUNK_COPIES = 512
 # Tasks per worker in one parallel call: few enough to amortise sending the source clips,
 # enough to balance clips of different lengths.
 _BATCHES_PER_JOB = 4
+# Copies per task of map_batches: about a second of work, so a task's overhead is negligible.
+_MAP_BATCH_COPIES = 128
 # audiomentations draws from the global `random` / `np.random`: one seeded section at a time.
 _GLOBAL_RNG_LOCK = threading.Lock()
 _ORIGINAL = -1  # copy index of an unchanged original (keep_original=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _stretcher(sample_rate: int) -> python_stretch.Signalsmith.Stretch:
+    """One signalsmith processor per process and rate, configured as audiomentations configures its own."""
+    stretch = python_stretch.Signalsmith.Stretch()
+    stretch.preset(1, sample_rate)
+    return stretch
+
+
+class _PitchShift(PitchShift):
+    """audiomentations' ``PitchShift``, reusing one signalsmith processor (reset per clip) for mono clips.
+
+    audiomentations builds and configures a new processor for every clip; reusing one gives the same
+    samples (tested) and saves about 1.2 of 9 ms per 2.5 s clip. Callers hold ``_GLOBAL_RNG_LOCK``,
+    so one thread at a time uses the processor.
+    """
+
+    def apply(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        if self.method != "signalsmith_stretch" or samples.ndim != 1:
+            return super().apply(samples, sample_rate)
+        stretch = _stretcher(int(sample_rate))
+        stretch.reset()
+        stretch.setTransposeSemitones(self.parameters["num_semitones"])
+        return stretch.process(samples[np.newaxis, :])[0]
 
 
 @dataclass(frozen=True)
@@ -64,7 +93,7 @@ class _Chain:
 
     def transforms(self) -> list:
         return [
-            PitchShift(*self.pitch_shift_semitones, method=self.pitch_shift_method, p=self.pitch_shift_p),
+            _PitchShift(*self.pitch_shift_semitones, method=self.pitch_shift_method, p=self.pitch_shift_p),
             AddGaussianSNR(*self.noise_snr_db, p=self.noise_p),
             Shift(
                 *self.time_shift_seconds, shift_unit="seconds", rollover=self.rollover, fade_duration=0.0,
@@ -105,7 +134,8 @@ def _augment_batch(
     """Compute the copies ``rows`` (source, copy) from their source clips; the caller's RNGs are kept."""
     transforms = chain.transforms()
     out = []
-    with _GLOBAL_RNG_LOCK:
+    rng = random.Random()
+    with _GLOBAL_RNG_LOCK, _private_python_random(rng):
         np_state = np.random.get_state()
         try:
             for source, copy in rows.tolist():
@@ -115,13 +145,21 @@ def _augment_batch(
                     continue
                 words = _copy_seed(seed, source, copy)
                 np.random.seed(words)
-                with _private_python_random(random.Random(int.from_bytes(words.tobytes(), "little"))):
-                    for transform in transforms:
-                        x = transform(x, chain.sample_rate)
+                rng.seed(int.from_bytes(words.tobytes(), "little"))
+                for transform in transforms:
+                    x = transform(x, chain.sample_rate)
                 out.append(peak_normalize(x))
         finally:
             np.random.set_state(np_state)
     return out
+
+
+def _augment_and_apply(
+    waveforms: dict[int, np.ndarray], rows: np.ndarray, chain: _Chain, seed: int,
+    func: Callable[[list[np.ndarray], int], list[Any]], start: int,
+) -> list[Any]:
+    """``func`` applied, in this process, to the copies ``rows`` (the first at position ``start``)."""
+    return func(_augment_batch(waveforms, rows, chain, seed), start)
 
 
 def _loky_workers(n_jobs: int | None) -> int:
@@ -197,32 +235,60 @@ class AugmentedWaveforms(Sequence):
         for start in range(0, len(self), _CHUNK_COPIES):
             yield from self[start : start + _CHUNK_COPIES]
 
+    def map_batches(self, func: Callable[[list[np.ndarray], int], list[Any]]) -> Iterator[list[Any]]:
+        """Apply ``func`` to consecutive batches of copies in the processes that compute them.
+
+        Only ``func``'s results travel back to this process, never the copies: a feature step
+        (:class:`~sersk.LogMelTransformer` on the CPU) runs where the copies are made, overlapped
+        with the augmentation, instead of waiting for them here.
+
+        Parameters
+        ----------
+        func : callable
+            ``func(copies, start) -> list``, where ``copies`` is a list of float32 waveforms and
+            ``start`` the position of the first in this sequence; it must be picklable.
+
+        Yields
+        ------
+        results : list
+            ``func``'s result for each batch, in the order of the copies.
+        """
+        positions = np.arange(len(self))
+        starts = range(0, len(self), _MAP_BATCH_COPIES)
+        tasks = [
+            (*self._task(positions[start : start + _MAP_BATCH_COPIES]), func, start) for start in starts
+        ]
+        yield from self._run(_augment_and_apply, tasks)
+
     def _compute(self, positions: np.ndarray) -> list[np.ndarray]:
-        """The copies at ``positions``, in order; parallel batches each carry only their source clips."""
+        """The copies at ``positions``, in order."""
         if positions.size == 0:
             return []
-        n_jobs = _loky_workers(self._n_jobs)
-        n_batches = min(positions.size, n_jobs * _BATCHES_PER_JOB)
-        tasks = [
-            ({s: self._waveforms[s] for s in np.unique(rows[:, 0]).tolist()}, rows, self._chain, self._seed)
-            for rows in np.array_split(self._table[positions], n_batches)
-        ]
-        if n_jobs == 1 or n_batches == 1:  # no worker to start for a single copy
-            batches = (_augment_batch(*task) for task in tasks)
+        n_batches = min(positions.size, _loky_workers(self._n_jobs) * _BATCHES_PER_JOB)
+        tasks = [self._task(rows) for rows in np.array_split(positions, n_batches)]
+        return [copy for batch in self._run(_augment_batch, tasks) for copy in batch]
+
+    def _task(self, positions: np.ndarray) -> tuple[dict[int, np.ndarray], np.ndarray, _Chain, int]:
+        """The arguments that compute the copies at ``positions``: each task carries only its source clips."""
+        rows = self._table[positions]
+        return {s: self._waveforms[s] for s in np.unique(rows[:, 0]).tolist()}, rows, self._chain, self._seed
+
+    def _run(self, function: Callable[..., list[Any]], tasks: list[tuple]) -> Iterator[list[Any]]:
+        """``function(*task)`` for each task, in parallel when there are workers; yields in order."""
+        if _loky_workers(self._n_jobs) == 1 or len(tasks) == 1:  # no worker to start for a single task
+            batches = (function(*task) for task in tasks)
         else:
             # processes, not threads: the chain reseeds the process-global RNGs
             parallel = Parallel(n_jobs=self._n_jobs, backend="loky", return_as="generator")
-            batches = parallel(delayed(_augment_batch)(*task) for task in tasks)
-        out: list[np.ndarray] = []
+            batches = parallel(delayed(function)(*task) for task in tasks)
         bar = self._progress_bar()
         for batch in batches:
-            out.extend(batch)
             if bar is not None:
                 bar.update(len(batch))
+            yield batch
         if bar is not None and bar.n >= bar.total:
             bar.close()
             self._bar = None
-        return out
 
     def _progress_bar(self) -> tqdm | None:
         """One bar over all the copies, however many calls compute them; shown on a terminal only."""

@@ -15,8 +15,9 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import FunctionTransformer
 
-from sersk import LogMelTransformer, _recipe
+from sersk import LogMelTransformer, _recipe, augment
 from sersk.augment import AugmentedWaveforms, AugmentingResampler
+from sersk.exceptions import InvalidSignalError
 from sersk.utils.synthetic import make_tone
 
 SR = _recipe.SAMPLE_RATE
@@ -39,6 +40,10 @@ def _circular_lag(copy: np.ndarray, ref: np.ndarray) -> int:
     xcorr = np.fft.irfft(np.fft.rfft(copy) * np.conj(np.fft.rfft(ref)), len(ref))
     k = int(np.argmax(xcorr))
     return k - len(ref) if k > len(ref) // 2 else k
+
+
+def _starts_and_peaks(copies, start):
+    return [(start + i, float(np.abs(c).max())) for i, c in enumerate(copies)]
 
 
 def _mean_over_frames(X):
@@ -182,6 +187,44 @@ def test_copies_do_not_depend_on_n_jobs(clips):
     assert random.getstate() == state
     expected = serial[:] + serial[2:7]
     assert len(copies) == len(expected) and all(np.array_equal(u, v) for u, v in zip(copies, expected))
+
+
+def test_map_batches_applies_a_function_to_every_copy_in_order(clips):
+    X_res, _ = AugmentingResampler(n_augmentations=3, random_state=0, n_jobs=2).fit_resample(clips, [0, 1, 2])
+    with mock.patch.object(augment, "_MAP_BATCH_COPIES", 2):  # 5 tasks for 2 workers
+        batches = list(X_res.map_batches(_starts_and_peaks))
+    assert [len(b) for b in batches] == [2, 2, 2, 2, 1]
+    results = [r for b in batches for r in b]
+    assert [i for i, _ in results] == list(range(9))
+    assert [peak for _, peak in results] == [float(np.abs(c).max()) for c in X_res[:]]
+
+
+def test_log_mels_made_in_the_workers_equal_those_of_the_copies(clips):
+    X_res, _ = AugmentingResampler(n_augmentations=3, random_state=0, n_jobs=2).fit_resample(clips, [0, 1, 2])
+    with mock.patch.object(augment, "_MAP_BATCH_COPIES", 2):
+        in_workers = LogMelTransformer(device="cpu").fit_transform(X_res)
+    here = LogMelTransformer(device="cpu").fit_transform(list(X_res[:]))
+    assert len(in_workers) == len(here) == 9
+    for u, v in zip(in_workers, here):
+        assert u.dtype == np.float32
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-5)
+
+
+def test_a_short_copy_is_named_by_its_position_from_a_worker(clips):
+    short = [clips[0], make_tone(220.0, 0.05), clips[1]]  # 800 samples: no 2048-sample frame
+    X_res, _ = AugmentingResampler(n_augmentations=2, random_state=0, n_jobs=2).fit_resample(short, [0, 1, 2])
+    with mock.patch.object(augment, "_MAP_BATCH_COPIES", 1), pytest.raises(InvalidSignalError, match="clip 2 has 800"):
+        LogMelTransformer(device="cpu").fit_transform(X_res)
+
+
+def test_pitch_shift_reusing_its_processor_matches_audiomentations(clips):
+    from audiomentations import PitchShift
+
+    for x, semitones in [(clips[0], -2.0), (clips[2], 1.3), (clips[1], 0.4), (clips[0], -2.0)]:
+        ours = augment._PitchShift(semitones, semitones, p=1.0)(x, SR)
+        theirs = PitchShift(semitones, semitones, p=1.0)(x, SR)
+        assert ours.shape == x.shape
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def test_callers_global_rngs_are_untouched(clips):

@@ -191,3 +191,16 @@ def test_band_standardizer_uses_training_statistics_or_each_clips_own():
     assert (centred.scale_ == 1).all()
     with pytest.raises(InvalidSignalError, match="clip 0 has 4 feature rows; expected 8"):
         scaler.transform([np.zeros((4, 10))])
+
+
+def test_filter_blocks_reproduce_the_dense_product():
+    from sersk.features import filter_blocks, mel_filterbank
+
+    filters = mel_filterbank(n_fft=2048, n_mels=40, sample_rate=16000, f_min=300.0, f_max=6000.0)
+    filters[:, 35:] = 0.0  # a block of empty bands still yields its (zero) columns
+    power = np.random.default_rng(0).random((3, 5, filters.shape[0]))
+    blocks = filter_blocks(filters, 16)
+    assert [bands for _, bands in blocks] == [slice(0, 16), slice(16, 32), slice(32, 40)]
+    assert sum(b.stop - b.start for b, _ in blocks) < filters.shape[0]  # the 300 Hz-6 kHz bins only
+    blocked = np.concatenate([power[..., bins] @ filters[bins, bands] for bins, bands in blocks], axis=-1)
+    np.testing.assert_allclose(blocked, power @ filters, rtol=1e-12)
