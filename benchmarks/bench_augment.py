@@ -39,7 +39,7 @@ from joblib import Parallel, delayed
 
 MODES = {
     "sersk": "sersk: lazy X_res -> LogMelTransformer (log-mels made in the workers)",
-    "copies_here": "before: lazy X_res, copies sent back, log-mels made here",
+    "copies_here": "lazy X_res, copies sent back, log-mels made here (before)",
     "plain": "plain port: 2 loky processes, a task per clip, list",
     "baseline": "baseline: list of all copies (serial) -> fit_transform",
 }

@@ -221,10 +221,22 @@ def test_pitch_shift_reusing_its_processor_matches_audiomentations(clips):
     from audiomentations import PitchShift
 
     for x, semitones in [(clips[0], -2.0), (clips[2], 1.3), (clips[1], 0.4), (clips[0], -2.0)]:
-        ours = augment._PitchShift(semitones, semitones, p=1.0)(x, SR)
-        theirs = PitchShift(semitones, semitones, p=1.0)(x, SR)
+        ours = augment._PitchShift(semitones, semitones, method="signalsmith_stretch", p=1.0)(x, SR)
+        theirs = PitchShift(semitones, semitones, method="signalsmith_stretch", p=1.0)(x, SR)
         assert ours.shape == x.shape
         np.testing.assert_array_equal(ours, theirs)
+
+
+def test_cheaper_pitch_shift_moves_a_tone_like_the_default_preset():
+    tone = make_tone(440.0, 2.0, amplitude=0.5)
+    for semitones in (-2.0, 1.0, 2.0):
+        peaks = []
+        for method in ("signalsmith_stretch", "signalsmith_stretch_cheaper"):
+            shifted = augment._PitchShift(semitones, semitones, method=method, p=1.0)(tone, SR)[4000:28000]
+            spectrum = np.abs(np.fft.rfft(shifted, 8 * len(shifted)))
+            peaks.append(np.fft.rfftfreq(8 * len(shifted), 1 / SR)[np.argmax(spectrum)])
+        expected = 440.0 * 2 ** (semitones / 12)
+        assert abs(peaks[1] - expected) / expected < 0.003 and abs(peaks[1] - peaks[0]) / expected < 0.003
 
 
 def test_callers_global_rngs_are_untouched(clips):
