@@ -43,3 +43,35 @@ def test_settings_are_set_back_after_an_error():
         raise RuntimeError("boom")
     assert _malloc._depth == 0
     assert faults_per_allocation() >= FRESH
+
+
+def test_the_heap_is_trimmed_only_once_it_has_grown_past_the_limit(monkeypatch):
+    class FakeLibc:
+        trims = 0
+
+        def mallopt(self, option, value):
+            return 1
+
+        def malloc_trim(self, pad):
+            FakeLibc.trims += 1
+            return 1
+
+    limit = _malloc.TRIM_GROWTH_BYTES
+    resident = iter([
+        5 * limit,              # the first step's working set: the level
+        5 * limit + limit,      # grown by exactly the limit: kept
+        6 * limit + 1,          # past it: trimmed
+        5 * limit,              # the first step after the trim: the new level
+        6 * limit,              # kept
+    ])
+    monkeypatch.setattr(_malloc, "_LIBC", FakeLibc())
+    monkeypatch.setattr(_malloc, "_resident_bytes", lambda: next(resident))
+    _malloc.step_done()  # outside the block: not counted
+    assert FakeLibc.trims == 0
+    with reuse_freed_memory():
+        trims_at_each_step = []
+        for _ in range(5):
+            _malloc.step_done()
+            trims_at_each_step.append(FakeLibc.trims)
+    assert trims_at_each_step == [0, 0, 1, 1, 1]
+    assert FakeLibc.trims == 2  # and once more when the block ends

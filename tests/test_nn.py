@@ -85,6 +85,19 @@ def test_string_labels_probabilities_and_history():
     assert {"train_loss", "train_acc", "valid_loss", "valid_acc"} <= set(clf.history[-1])
 
 
+def test_training_accuracy_is_skorchs_epoch_scoring_without_the_cached_predictions():
+    from skorch.callbacks import EpochScoring
+
+    from sersk.nn.classifier import encoded_accuracy
+
+    X, y = make_band_energy_sequences(90, n_classes=3, random_state=0)
+    skorch_train_acc = EpochScoring(encoded_accuracy, name="skorch_train_acc", on_train=True)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=3, batch_size=16, random_state=0, device="cpu",
+                            callbacks=[("skorch_train_acc", skorch_train_acc)]).fit(X, y)
+    assert clf.history[:, "train_acc"] == pytest.approx(clf.history[:, "skorch_train_acc"], abs=1e-12)
+    assert len(set(clf.history[:, "train_acc"])) > 1
+
+
 def test_recipe_optimiser_l2_and_schedule():
     X, y = make_band_energy_sequences(40, random_state=0)
     clf = CNNLSTMClassifier(**SMALL, random_state=0, device="cpu").fit(X, y)

@@ -6,15 +6,17 @@ step, so each training step would page-fault and zero gigabytes again (measured 
 a third of the CPU time in the kernel, 168 million minor page faults for a 10-minute run). Within
 :func:`reuse_freed_memory`, large blocks come from the heap and freed memory stays there for the
 next step. On exit glibc's defaults for both settings are set again and the heap is trimmed, so the
-memory goes back to the system; within the block, :func:`step_done` trims it every few training
-steps, so that fragmentation cannot grow it without bound. One thing stays changed, as glibc offers no way back: the mmap
-threshold no longer adapts (it keeps the value it had, 128 KiB to 32 MiB).
+memory goes back to the system; within the block, :func:`step_done` trims it whenever the process
+has grown by ``TRIM_GROWTH_BYTES`` over a step's working set, so that fragmentation cannot grow it
+without bound. One thing stays changed, as glibc offers no way back: the mmap threshold no longer
+adapts (it keeps the value it had, 128 KiB to 32 MiB).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -26,16 +28,19 @@ _DEFAULT_TRIM_THRESHOLD = 128 * 1024
 _DEFAULT_MMAP_MAX = 65536
 _KEEP_UP_TO = 2**31 - 1  # the largest value mallopt takes: glibc never trims by itself while inside
 
-# Training steps between two trims of the heap: freed blocks of one step's sizes are reused by the
-# next steps, while memory lost to fragmentation (batches of different lengths leave holes that
-# fit no later tensor) goes back to the system. Measured on 2,400 Emo-DB-length clips
-# (benchmarks/bench_heap_trim.py): without trims the process grew to 4.4 GB in 75 steps (21 GB over
-# a full-size fit); trimming every 10 steps kept it at 0.9-3.5 GB and cost 4 % of the speed.
-TRIM_EVERY_STEPS = 10
+# Growth of the resident memory, in bytes, that triggers a trim, counted from its level at the end of
+# the first training step after the last trim (or after entering). Batches of different lengths
+# leave holes in the heap that later tensors do not fit, so the process creeps up: measured on
+# 2,400 Emo-DB-length clips (benchmarks/bench_heap_trim.py), from 3.0 to 3.3 GB over 75 steps
+# without trims. A trim returns the free pages, and the next steps fault their working set in
+# again: trimming every 10 steps cost 17 % of the speed there, and a fifth of a full-size fit's CPU
+# time went to page faults. So sersk trims only when the process has grown this much.
+TRIM_GROWTH_BYTES = 1 << 30
 
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _lock = threading.Lock()
 _depth = 0
-_steps = 0
+_level: int | None = None  # resident bytes after the first step since the last trim
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -54,14 +59,26 @@ def _glibc() -> ctypes.CDLL | None:
 _LIBC = _glibc()
 
 
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE_BYTES
+
+
 def step_done() -> None:
-    """Count one training step inside :func:`reuse_freed_memory`; trim the heap every few steps."""
-    global _steps
+    """Count one training step inside :func:`reuse_freed_memory`; trim the heap once it has grown.
+
+    Trims when the resident memory exceeds its level after the first step since the last trim by
+    more than ``TRIM_GROWTH_BYTES``.
+    """
+    global _level
     if _LIBC is None or _depth == 0:
         return
-    _steps += 1
-    if _steps % TRIM_EVERY_STEPS == 0:
+    resident = _resident_bytes()
+    if _level is None:
+        _level = resident
+    elif resident > _level + TRIM_GROWTH_BYTES:
         _LIBC.malloc_trim(0)
+        _level = None
 
 
 @contextmanager
@@ -78,6 +95,8 @@ def reuse_freed_memory() -> Iterator[None]:
     with _lock:
         _depth += 1
         if _depth == 1:
+            global _level
+            _level = None
             _LIBC.mallopt(_M_MMAP_MAX, 0)
             _LIBC.mallopt(_M_TRIM_THRESHOLD, _KEEP_UP_TO)
     try:
