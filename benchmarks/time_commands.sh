@@ -1,0 +1,48 @@
+#!/bin/bash
+# Wall time and peak RSS of the README's and the examples' commands, one after the other, on this
+# machine: the figures next to each command in README.md and examples/. Needs SERSK_DATA (the
+# corpus) and the package installed; writes benchmarks/results/timings_<tag>.txt (tag: $1, default
+# "cpu") and each command's output under a temporary folder.
+#
+# Run: bash benchmarks/time_commands.sh [tag] [readme|all]   (readme: the README's commands only)
+set -u
+ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+OUT="$ROOT/benchmarks/results/timings_${1:-cpu}.txt"
+W=$(mktemp -d)
+cd "$ROOT"
+python - > "$W/quickstart.py" <<'PY'
+import re
+readme = open("README.md").read()
+print(re.search(r"## Quick start\n+```python\n(.*?)```", readme, re.S).group(1))
+PY
+python - > "$W/emodb.csv" <<'PY'
+from sersk.datasets import fetch_emodb
+e = fetch_emodb(download_if_missing=False)
+print("path,label,speaker")
+for p, l, s in zip(e.filenames, e.target, e.speaker):
+    print(f"{p},{l},{s}")
+PY
+
+run() {  # run NAME COMMAND...: appends the command, its wall time, peak RSS and last lines to $OUT
+  local name="$1"; shift
+  local log="$W/$(echo "$name" | tr ' /' '__').log"
+  echo "== $name: $*" >> "$OUT"
+  (cd "$W" && /usr/bin/time -f "   wall %e s  peak RSS %M KB  exit %x" "$@" > "$log" 2> "$W/time.log")
+  tail -1 "$W/time.log" >> "$OUT"
+  tail -3 "$log" | sed 's/^/   | /' >> "$OUT"
+}
+
+echo "$(date -u +%FT%TZ)  commit $(git rev-parse --short HEAD)  $(nproc) cores  $(python -c 'import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")')" > "$OUT"
+run "reproduce --quick" sersk reproduce --quick --out-dir "$W/quick"
+run "quick start (README)" python "$W/quickstart.py"
+run "train" sersk train "$SERSK_DATA/wav" --out "$W/model.joblib" --n-augmentations 5
+run "predict" sersk predict "$W/model.joblib" "$SERSK_DATA/wav"
+run "evaluate" sersk evaluate "$W/model.joblib" "$SERSK_DATA/wav" --out-dir "$W/eval"
+if [ "${2:-all}" = readme ]; then echo "done $(date -u +%FT%TZ)" >> "$OUT"; exit 0; fi
+run "reference_split n5" python "$ROOT/examples/reference_split.py" --n-augmentations 5
+run "leave_one_speaker_out n2 03 08" python "$ROOT/examples/leave_one_speaker_out.py" --n-augmentations 2 --speakers 03 08
+run "dask_grid_search" python "$ROOT/examples/dask_grid_search.py"
+run "dask_gpu_cluster" python "$ROOT/examples/dask_gpu_cluster.py"
+run "own_corpus n2 folds 2" python "$ROOT/examples/own_corpus.py" "$W/emodb.csv" --n-augmentations 2 --folds 2
+run "grid_search n2 folds 2" python "$ROOT/examples/grid_search.py" --n-augmentations 2 --folds 2
+echo "done $(date -u +%FT%TZ)" >> "$OUT"
