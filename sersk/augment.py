@@ -46,7 +46,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from tqdm.auto import tqdm
 
 from . import _recipe
-from .utils._malloc import reuse_freed_memory
 from .utils.audio import peak_normalize
 from .utils.validation import check_consistent_length, check_waveforms
 
@@ -177,8 +176,7 @@ def _augment_and_apply(
     func: Callable[[list[np.ndarray], int], list[Any]], start: int,
 ) -> list[Any]:
     """``func`` applied, in this process, to the copies ``rows`` (the first at position ``start``)."""
-    with reuse_freed_memory():
-        return func(_augment_batch(waveforms, rows, chain, seed), start)
+    return func(_augment_batch(waveforms, rows, chain, seed), start)
 
 
 def _loky_workers(n_jobs: int | None) -> int:

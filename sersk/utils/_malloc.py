@@ -31,10 +31,10 @@ _KEEP_UP_TO = 2**31 - 1  # the largest value mallopt takes: glibc never trims by
 # Growth of the resident memory, in bytes, that triggers a trim, counted from its level at the end of
 # the first training step after the last trim (or after entering). Batches of different lengths
 # leave holes in the heap that later tensors do not fit, so the process creeps up: measured on
-# 2,400 Emo-DB-length clips (benchmarks/bench_heap_trim.py), from 3.0 to 3.3 GB over 75 steps
+# 2,400 Emo-DB-length clips (benchmarks/bench_heap_trim.py), from 2.9 to 3.2 GB over 75 steps
 # without trims. A trim returns the free pages, and the next steps fault their working set in
-# again: trimming every 10 steps cost 17 % of the speed there, and a fifth of a full-size fit's CPU
-# time went to page faults. So sersk trims only when the process has grown this much.
+# again: trimming every 10 steps ran at 52.7 against 55.7 clips/s there, and in a full-size fit its
+# page faults took a fifth of the CPU time. So sersk trims only when the process has grown this much.
 TRIM_GROWTH_BYTES = 1 << 30
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
