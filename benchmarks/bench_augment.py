@@ -129,7 +129,6 @@ class TreeMemorySampler(threading.Thread):
 
 def run_mode(mode: str, n_clips: int, n_augmentations: int, n_jobs: int) -> dict:
     """One approach, in this (fresh) process; returns its figures."""
-    from audiomentations import AddGaussianSNR, Compose, PitchShift, Shift
     from joblib.externals.loky import get_reusable_executor
 
     from sersk import AudioLoader, LogMelTransformer, _recipe
@@ -146,17 +145,7 @@ def run_mode(mode: str, n_clips: int, n_augmentations: int, n_jobs: int) -> dict
     sampler.start()
     t0 = time.perf_counter()
     if mode == "baseline":
-        chain = Compose([
-            PitchShift(*_recipe.PITCH_SHIFT_SEMITONES, p=_recipe.PITCH_SHIFT_P),
-            AddGaussianSNR(*_recipe.NOISE_SNR_DB, p=_recipe.NOISE_P),
-            Shift(*_recipe.TIME_SHIFT_SECONDS, shift_unit="seconds", rollover=True, fade_duration=0.0,
-                  p=_recipe.TIME_SHIFT_P),
-        ])
-        copies = []
-        for w in waves:
-            for _ in range(n_augmentations):
-                c = chain(w, _recipe.SAMPLE_RATE)
-                copies.append(c / np.abs(c).max())
+        copies = [c for i, w in enumerate(waves) for c in _augment_clip(w, n_augmentations, i)]
         X_res = copies
         log_mels = LogMelTransformer().fit_transform(X_res)
     elif mode == "plain":

@@ -17,8 +17,8 @@ against up to 216 for the phase vocoder).
 the same random amounts, its log-mels differ from the default preset's by 0.53 dB on average over
 the bins within 60 dB of each clip's maximum, against 3.50 dB between the default preset and the
 phase vocoder (and 4.15 dB between a clip and its shifted copy); the tones land on 392.9 / 466.4 /
-494.5 Hz. Pitch shifting is most of the augmentation's cost, so this is what brings the recipe's
-27,825 copies (and their log-mels) under 90 s on 2 cores.
+494.5 Hz (``benchmarks/compare_pitch_presets.py``). Pitch shifting is most of the augmentation's
+cost, so this is what brings the recipe's 27,825 copies (and their log-mels) under 90 s on 2 cores.
 """
 
 from __future__ import annotations

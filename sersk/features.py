@@ -290,9 +290,12 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         for start in range(0, n, _CHUNK_CLIPS):
             stop = min(start + _CHUNK_CLIPS, n)
             # slicing lets a lazy sequence (AugmentedWaveforms) produce each chunk in one parallel call
-            chunk = [check_waveform(x, i, min_samples=self.n_fft) for i, x in enumerate(X[start:stop], start)]
-            out[start:stop] = to_object_array(self._featurise(chunk))
+            out[start:stop] = to_object_array(self._check_and_featurise(X[start:stop], start))
         return out
+
+    def _check_and_featurise(self, waves: Any, start: int) -> list[np.ndarray]:
+        """Check clips ``start, start + 1, ...`` (errors name them by that position) and featurise them."""
+        return self._featurise([check_waveform(x, i, min_samples=self.n_fft) for i, x in enumerate(waves, start)])
 
     def _featurise(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         """Featurise clips in batches of similar length; returns them in input order."""
@@ -350,10 +353,7 @@ def _fitted_on_cpu(params: tuple[tuple[str, Any], ...]) -> LogMelTransformer:
 
 def _featurise_on_cpu(params: tuple[tuple[str, Any], ...], waves: list[np.ndarray], start: int) -> list[np.ndarray]:
     """Check and featurise clips ``start, start + 1, ...`` with a transformer of these parameters, on the CPU."""
-    transformer = _fitted_on_cpu(params)
-    return transformer._featurise([
-        check_waveform(x, i, min_samples=transformer.n_fft) for i, x in enumerate(waves, start)
-    ])
+    return _fitted_on_cpu(params)._check_and_featurise(waves, start)
 
 
 class BandStandardizer(TransformerMixin, BaseEstimator):
