@@ -10,6 +10,8 @@ to the output file as soon as it is done, so a run cut short keeps what it finis
     python benchmarks/ablation_tuned.py --round 3 --only 2 3 --valid 10 13 --out benchmarks/results/ablation_tuned_round3_v1013.jsonl
     python benchmarks/ablation_tuned.py --round 3 --only 1 --valid 03 08 --out benchmarks/results/ablation_tuned_round3_v0308.jsonl
     python benchmarks/ablation_tuned.py --round 4 --valid 10 13 --out benchmarks/results/ablation_tuned_round4_v1013.jsonl
+    python benchmarks/ablation_tuned.py --round 5 --only 1 --valid 03 08 --out benchmarks/results/ablation_tuned_round5_v0308.jsonl
+    python benchmarks/ablation_tuned.py --round 5 --only 1 --valid 10 13 --out benchmarks/results/ablation_tuned_round5_v1013.jsonl
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ ROUNDS = {
         "masks 2 x 24 bands, 2 x 20 frames": (0, "corpus", {**ORIGINALS, "freq_mask_bands": 24, "time_mask_frames": 20}),
         "2 mild copies (noise 10..40 dB, no pitch shift) + originals, 20 epochs": (
             2, "corpus", {**ORIGINALS, "max_epochs": 20}, {"noise_snr_db": (10.0, 40.0), "pitch_shift_p": 0.0}),
+    },
+    # the tuned preset (round 3's first line) with deltas and delta-deltas as input channels; and longer
+    "5": {
+        "deltas and delta-deltas as channels": (0, "corpus", {**ORIGINALS, "module__deltas": True}),
+        "deltas, 100 epochs": (0, "corpus", {**ORIGINALS, "module__deltas": True, "max_epochs": 100}),
     },
 }
 

@@ -369,6 +369,20 @@ def test_cropped_training_predicts_the_window_average_independently_of_the_batch
     assert np.abs(whole - expected).max() > 1e-4
 
 
+def test_delta_channels_are_batch_independent_and_add_only_first_conv_weights(emodb_log_mels):
+    X, y = emodb_log_mels
+    plain = sum(p.numel() for p in CNNLSTM().parameters())
+    assert sum(p.numel() for p in CNNLSTM(deltas=True).parameters()) == plain + 2 * 9 * 64
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, module__deltas=True, crop_frames=64, random_state=0,
+                            device="cpu").fit(X, y)
+    assert clf.module_.blocks[0].conv.in_channels == 3
+    together = clf.predict_proba(X)
+    alone = np.vstack([clf.predict_proba(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    other = clone(clf).set_params(module__deltas=False).fit(X, y)
+    assert np.abs(other.predict_proba(X) - together).max() > 1e-4
+
+
 def test_cosine_schedule_and_label_smoothing_are_parameters():
     X, y = make_band_energy_sequences(40, random_state=0)
     clf = CNNLSTMClassifier(

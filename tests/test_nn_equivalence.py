@@ -11,10 +11,11 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torchaudio.functional import compute_deltas
 
 from sersk import CNNLSTM
 from sersk.nn._eager import EagerCNNLSTM
-from sersk.nn.module import _MaskedBNReLUPool, masked_bn_relu_pool
+from sersk.nn.module import _MaskedBNReLUPool, masked_bn_relu_pool, with_deltas
 
 
 def random_batch(seed: int, dtype: torch.dtype, n_mels: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,12 +41,14 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize(
-    "seed, dtype, tolerance", [(0, torch.float32, 1e-4), (1, torch.float32, 1e-4), (2, torch.float64, 1e-10)]
+    "seed, dtype, tolerance, deltas",
+    [(0, torch.float32, 1e-4, False), (1, torch.float32, 1e-4, False), (2, torch.float64, 1e-10, False),
+     (3, torch.float32, 1e-4, True)],
 )
-def test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance):
+def test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance, deltas):
     torch.manual_seed(seed)
-    net = CNNLSTM().to(dtype).train()
-    reference = EagerCNNLSTM().to(dtype).train()
+    net = CNNLSTM(deltas=deltas).to(dtype).train()
+    reference = EagerCNNLSTM(deltas=deltas).to(dtype).train()
     reference.load_state_dict(net.state_dict())
     x, lengths = random_batch(seed, dtype)
     target = torch.arange(6) % 7
@@ -54,7 +57,7 @@ def test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance):
     ref_logits, ref_grads = logits_and_grads(
         reference, dict(reference.named_parameters()), x, lengths, target
     )
-    assert sum(p.numel() for p in params.values()) == 656_839
+    assert sum(p.numel() for p in params.values()) == 656_839 + (2 * 9 * 64 if deltas else 0)
     assert relative_error(logits, ref_logits) <= tolerance
     for name in params:
         if name.endswith("conv.bias"):
@@ -70,6 +73,25 @@ def test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance):
     net.eval(), reference.eval()
     with torch.no_grad():
         assert relative_error(net(x, lengths), reference(x, lengths)) <= tolerance
+
+
+def test_delta_channels_of_a_padded_clip_are_the_clip_alones():
+    gen = torch.Generator().manual_seed(0)
+    clip, other = torch.randn(128, 37, generator=gen), torch.randn(128, 48, generator=gen)
+    batch = torch.zeros(2, 128, 48)
+    batch[0, :, 11:], batch[1] = clip, other
+    stacked = with_deltas(batch, torch.tensor([11, 0]))
+    alone = with_deltas(clip[None])[0]
+    assert stacked.shape == (2, 3, 128, 48)
+    torch.testing.assert_close(stacked[0, :, :, 11:], alone)
+    assert not stacked[0, :, :, :11].any()  # the padding stays 0 in every channel
+    delta = compute_deltas(clip[None], win_length=5)[0]
+    torch.testing.assert_close(alone[0], clip)
+    torch.testing.assert_close(alone[1], delta)
+    torch.testing.assert_close(alone[2], compute_deltas(delta[None], win_length=5)[0])
+    # a ramp's delta is its slope away from the replicated edges
+    ramp = with_deltas(torch.arange(20.0).repeat(4, 1)[None])[0]
+    torch.testing.assert_close(ramp[1, :, 2:-2], torch.ones(4, 16))
 
 
 def test_fused_block_counts_real_frames_only():

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from .module import CNNLSTM
+from .module import CNNLSTM, with_deltas
 
 
 def eager_masked_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -43,7 +43,7 @@ class EagerCNNLSTM(CNNLSTM):
         for factor in [1, *self.time_factors]:
             steps = torch.arange(n_frames // factor, device=x.device)
             masks.append((steps[None, :] >= (pad // factor)[:, None])[:, None, None, :])
-        h = x.unsqueeze(1)
+        h = with_deltas(x, pad).contiguous() if self.deltas else x.unsqueeze(1)
         for level, block in enumerate(self.blocks):
             h = block.conv(h)
             h = eager_masked_batch_norm(block.bn, h, masks[level]) if block.bn.training else block.bn(h)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torchaudio.functional import compute_deltas
 
 from .. import _recipe
 
@@ -137,6 +138,35 @@ def masked_bn_relu_pool(
     return nn.functional.max_pool2d(z, kernel, kernel).clamp_(min=0).mul_(pooled_mask)
 
 
+def _replicate_first_real_frame(x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    """``x`` (batch, bands, time) with each clip's left padding replaced by its first real frame."""
+    steps = torch.arange(x.shape[-1], device=x.device)
+    index = torch.maximum(steps[None, :], pad[:, None])
+    return x.gather(2, index[:, None, :].expand(-1, x.shape[1], -1))
+
+
+def with_deltas(x: torch.Tensor, pad: torch.Tensor | None = None, win_length: int = 5) -> torch.Tensor:
+    """Stack log-mels, their deltas and delta-deltas as 3 channels: (batch, bands, time) -> (batch, 3, bands, time).
+
+    Deltas are :func:`torchaudio.functional.compute_deltas` (a regression over ``win_length``
+    frames, edges replicated). With ``pad`` (left-padded frames of each clip), each clip's deltas
+    replicate its own first real frame, so they equal the deltas of the clip alone; the padding
+    stays 0 in every channel. On the CPU the result is channels-last, the layout the convolutions
+    read fastest.
+    """
+    if pad is None:
+        delta = compute_deltas(x, win_length=win_length)
+        delta2 = compute_deltas(delta, win_length=win_length)
+    else:
+        delta = compute_deltas(_replicate_first_real_frame(x, pad), win_length=win_length)
+        delta2 = compute_deltas(_replicate_first_real_frame(delta, pad), win_length=win_length)
+        real = (torch.arange(x.shape[-1], device=x.device)[None, :] >= pad[:, None]).to(x.dtype)[:, None, :]
+        delta, delta2 = delta * real, delta2 * real
+    if x.device.type == "cpu":
+        return torch.stack([x, delta, delta2], dim=-1).permute(0, 3, 1, 2)
+    return torch.stack([x, delta, delta2], dim=1)
+
+
 class ConvBlock(nn.Module):
     """conv 3x3 "same" -> batch norm -> ReLU -> max-pool, over (frequency, time)."""
 
@@ -198,6 +228,10 @@ class CNNLSTM(nn.Module):
         ``"masked"``: padding is zeroed after each block, excluded from batch-norm statistics, and
         skipped by the LSTM; with :class:`~sersk.nn.LeftPadCollate` padding to a multiple of the
         time-pooling factor, a clip's output does not depend on the rest of its batch.
+    deltas : bool, default=False
+        Feed the first conv 3 channels, the log-mels, their deltas and their delta-deltas
+        (:func:`with_deltas`, computed per clip inside the network; the "3-D log-mels" of ACRNN),
+        instead of the log-mels alone. Adds ``2 * 9 * filters[0]`` weights to the first conv.
 
     Notes
     -----
@@ -213,6 +247,7 @@ class CNNLSTM(nn.Module):
         pools: Sequence[tuple[int, int]] = _recipe.POOL_SIZES,
         hidden_size: int = _recipe.HIDDEN_SIZE,
         padding: str = "masked",
+        deltas: bool = False,
     ):
         super().__init__()
         if padding not in PADDING_MODES:
@@ -220,7 +255,8 @@ class CNNLSTM(nn.Module):
         if len(filters) != len(pools):
             raise ValueError(f"filters has {len(filters)} blocks but pools has {len(pools)}")
         self.padding = padding
-        channels = [1, *filters]
+        self.deltas = bool(deltas)
+        channels = [3 if self.deltas else 1, *filters]
         self.blocks = nn.ModuleList(
             ConvBlock(c_in, c_out, tuple(pool)) for c_in, c_out, pool in zip(channels[:-1], channels[1:], pools)
         )
@@ -255,9 +291,9 @@ class CNNLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         batch, _, n_frames = x.shape
-        h = x.unsqueeze(1)
         masked = self.padding == "masked" and lengths is not None
         pad = (n_frames - lengths.to(x.device)) if masked else None
+        h = with_deltas(x, pad) if self.deltas else x.unsqueeze(1)
         masks: list[torch.Tensor | None] = [None] * (len(self.blocks) + 1)
         if masked:
             # real steps at each resolution start at pad // (time pooling so far)
