@@ -70,6 +70,8 @@ ROUNDS = {
     "5": {
         "deltas and delta-deltas as channels": (0, "corpus", {**ORIGINALS, "module__deltas": True}),
         "deltas, 100 epochs": (0, "corpus", {**ORIGINALS, "module__deltas": True, "max_epochs": 100}),
+        "deltas, mixup alpha 0.4": (0, "corpus", {**ORIGINALS, "module__deltas": True, "mixup_alpha": 0.4}),
+        "mixup alpha 0.4 (no deltas)": (0, "corpus", {**ORIGINALS, "mixup_alpha": 0.4}),
     },
 }
 

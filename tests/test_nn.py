@@ -383,6 +383,32 @@ def test_delta_channels_are_batch_independent_and_add_only_first_conv_weights(em
     assert np.abs(other.predict_proba(X) - together).max() > 1e-4
 
 
+def test_mix_batch_mixes_pairs_and_keeps_the_longer_length():
+    from sersk.nn.classifier import mix_batch
+
+    torch.manual_seed(0)
+    x = torch.zeros(4, 2, 32)
+    for row, n in enumerate((8, 16, 24, 32)):
+        x[row, :, 32 - n :] = row + 1
+    lengths, y = torch.tensor([8, 16, 24, 32]), torch.arange(4)
+    mixed, y_other, lam = mix_batch({"x": x, "lengths": lengths}, y, 0.4)
+    assert 0 <= lam <= 1
+    perm = y_other  # labels are the row numbers here
+    torch.testing.assert_close(mixed["x"], lam * x + (1 - lam) * x[perm])
+    assert mixed["lengths"].tolist() == torch.maximum(lengths, lengths[perm]).tolist()
+
+
+def test_mixup_is_a_seeded_parameter_that_changes_training():
+    X, y = make_band_energy_sequences(40, random_state=0)
+    params = dict(**SMALL, max_epochs=2, random_state=0, device="cpu")
+    mixed = CNNLSTMClassifier(**params, mixup_alpha=0.4).fit(X, y)
+    again = clone(mixed).fit(X, y)
+    plain = CNNLSTMClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(mixed.predict_proba(X), again.predict_proba(X))
+    assert np.abs(mixed.predict_proba(X) - plain.predict_proba(X)).max() > 1e-4
+    assert clone(mixed).get_params()["mixup_alpha"] == 0.4
+
+
 def test_cosine_schedule_and_label_smoothing_are_parameters():
     X, y = make_band_energy_sequences(40, random_state=0)
     clf = CNNLSTMClassifier(
@@ -401,6 +427,7 @@ def test_cosine_schedule_and_label_smoothing_are_parameters():
         ({"freq_mask_bands": -1}, "freq_mask_bands=-1"),
         ({"time_mask_frames": 2.5}, "time_mask_frames=2.5"),
         ({"lr_schedule": "linear"}, "lr_schedule='linear'"),
+        ({"mixup_alpha": -1.0}, "mixup_alpha=-1.0"),
     ],
 )
 def test_bad_training_options_are_named(params, problem):

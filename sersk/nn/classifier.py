@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
-from skorch.dataset import Dataset
+from skorch.dataset import Dataset, unpack_data
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.metaestimators import available_if
@@ -100,6 +100,21 @@ def balanced_class_weights(y_enc: np.ndarray, n_classes: int) -> np.ndarray:
     return np.where(counts > 0, len(y_enc) / (n_classes * np.maximum(counts, 1)), 0.0)
 
 
+def mix_batch(
+    inputs: dict[str, torch.Tensor], y: torch.Tensor, alpha: float
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, float]:
+    """Mixup of a left-padded batch with a shuffled copy of itself (torch's global generator).
+
+    Returns the mixed inputs (each clip as long as the longer of its pair), the labels of the
+    shuffled copy, and the weight ``lam ~ Beta(alpha, alpha)`` of the original labels.
+    """
+    lam = float(torch.distributions.Beta(float(alpha), float(alpha)).sample())
+    perm = torch.randperm(len(y))
+    x = inputs["x"]
+    mixed = {**inputs, "x": lam * x + (1 - lam) * x[perm], "lengths": torch.maximum(inputs["lengths"], inputs["lengths"][perm])}
+    return mixed, y[perm], lam
+
+
 def encoded_accuracy(net: "CNNLSTMClassifier", X: Any, y: Any) -> float:
     """Accuracy of integer-encoded targets (what skorch's epoch scoring sees).
 
@@ -153,6 +168,12 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         of fewer than ``time_mask_frames`` frames of each clip to 0, drawn afresh every epoch (0 = none; see
         :class:`~sersk.nn.collate.TrainingCollate`). 0 is the band's mean after
         :class:`~sersk.features.BandStandardizer`.
+    mixup_alpha : float, default=0.0
+        Mixup: in training, each batch is mixed with a shuffled copy of itself,
+        ``lam * x + (1 - lam) * x[perm]`` with ``lam ~ Beta(mixup_alpha, mixup_alpha)`` drawn per
+        batch, and the loss is ``lam * loss(y) + (1 - lam) * loss(y[perm])``; a mixed clip is as long
+        as the longer of its two. 0 (the recipe) mixes nothing. The history's ``train_acc`` then
+        counts the first label of each pair.
     lr_schedule : {"step", "cosine"}, default="step"
         ``"step"``: the recipe's x0.1 every 2 epochs (``callbacks__lr_scheduler__step_size``,
         ``callbacks__lr_scheduler__gamma``); ``"cosine"``: from ``lr`` down to 0 over ``max_epochs``,
@@ -225,6 +246,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         predict_windows: bool = True,
         freq_mask_bands: int = 0,
         time_mask_frames: int = 0,
+        mixup_alpha: float = 0.0,
         lr_schedule: str = "step",
         class_weight: str | None = None,
         validation_fraction: float | None = None,
@@ -280,6 +302,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         self.predict_windows = predict_windows
         self.freq_mask_bands = freq_mask_bands
         self.time_mask_frames = time_mask_frames
+        self.mixup_alpha = mixup_alpha
         self.lr_schedule = lr_schedule
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
@@ -384,6 +407,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and value >= 0):
                 raise ValueError(f"{name}={value!r}; expected a non-negative integer")
+        alpha = self.mixup_alpha
+        if not (isinstance(alpha, (int, float, np.integer, np.floating)) and np.isfinite(alpha) and alpha >= 0):
+            raise ValueError(f"mixup_alpha={alpha!r}; expected a non-negative number")
         crop = self.crop_frames
         if crop is not None and not (isinstance(crop, (int, np.integer)) and crop >= 1):
             raise ValueError(f"crop_frames={self.crop_frames!r}; expected a positive integer or None")
@@ -492,6 +518,19 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         step = super().train_step(batch, **fit_params)
         step_done()  # lets the CPU allocator setting trim the heap every few steps
         return step
+
+    def train_step_single(self, batch, **fit_params):
+        if not self.mixup_alpha:
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi, y_other, lam = mix_batch(Xi, yi, self.mixup_alpha)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = lam * self.get_loss(y_pred, yi, X=Xi, training=True) + (1 - lam) * self.get_loss(
+            y_pred, y_other, X=Xi, training=True
+        )
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
 
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset = self.get_dataset(X, y)
