@@ -14,6 +14,8 @@ to the output file as soon as it is done, so a run cut short keeps what it finis
     python benchmarks/ablation_tuned.py --round 5 --only 1 --valid 10 13 --out benchmarks/results/ablation_tuned_round5_v1013.jsonl
     python benchmarks/ablation_tuned.py --round 5 --only 4 --valid 10 13 --out benchmarks/results/ablation_tuned_round5_v1013.jsonl
     python benchmarks/ablation_tuned.py --round 5 --only 4 --valid 03 08 --out benchmarks/results/ablation_tuned_round5_v0308.jsonl
+    python benchmarks/ablation_tuned.py --round 5 --only 5 --valid 10 13 --out benchmarks/results/ablation_tuned_round5_v1013.jsonl
+    python benchmarks/ablation_tuned.py --round 5 --only 5 --valid 03 08 --out benchmarks/results/ablation_tuned_round5_v0308.jsonl
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ ROUNDS = {
         "deltas, 100 epochs": (0, "corpus", {**ORIGINALS, "module__deltas": True, "max_epochs": 100}),
         "deltas, mixup alpha 0.4": (0, "corpus", {**ORIGINALS, "module__deltas": True, "mixup_alpha": 0.4}),
         "mixup alpha 0.4 (no deltas)": (0, "corpus", {**ORIGINALS, "mixup_alpha": 0.4}),
+        "band-axis warp 0.1 (vocal tract length)": (0, "corpus", {**ORIGINALS, "freq_warp": 0.1}),
     },
 }
 

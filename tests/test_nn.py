@@ -342,6 +342,33 @@ def test_training_collate_crops_and_masks_within_each_clip_and_is_seeded():
     assert not torch.equal(collate([(x, 0) for x in clips])[0]["x"], inputs["x"])
 
 
+def test_warp_bands_moves_a_peak_and_keeps_the_identity():
+    from sersk.nn.collate import warp_bands
+
+    x = torch.zeros(64, 3)
+    x[20] = 1.0
+    torch.testing.assert_close(warp_bands(x, 1.0), x)
+    assert int(warp_bands(x, 1.1)[:, 0].argmax()) == 22  # band 20 moves up to 22
+    assert int(warp_bands(x, 0.9)[:, 0].argmax()) == 18
+    ramp = torch.arange(64.0)[:, None].repeat(1, 2)
+    squeezed = warp_bands(ramp, 0.8)  # past the top band: the top band
+    torch.testing.assert_close(squeezed[:51, 0], torch.arange(51.0) / 0.8, atol=1e-5, rtol=0)
+    assert (squeezed[51:] == 63).all()
+
+
+def test_training_collate_warps_bands_with_the_seeded_generator():
+    from sersk.nn.collate import TrainingCollate
+
+    clips = [np.tile(np.arange(32, dtype=np.float32)[:, None], (1, 40)) for _ in range(8)]
+    collate = TrainingCollate(freq_warp=0.2, min_frames=16, multiple=16)
+    torch.manual_seed(0)
+    warped = collate([(x, 0) for x in clips])[0]["x"]
+    slopes = (warped[:, 10, -1] - warped[:, 9, -1]).numpy()  # 1 / factor for a ramp
+    assert np.all((slopes > 1 / 1.2 - 1e-5) & (slopes < 1 / 0.8 + 1e-5)) and np.ptp(slopes) > 0.01
+    torch.manual_seed(0)
+    assert torch.equal(collate([(x, 0) for x in clips])[0]["x"], warped)
+
+
 def test_crop_windows_cover_each_clip_with_half_overlap():
     from sersk.nn.collate import crop_windows
 
@@ -428,6 +455,7 @@ def test_cosine_schedule_and_label_smoothing_are_parameters():
         ({"time_mask_frames": 2.5}, "time_mask_frames=2.5"),
         ({"lr_schedule": "linear"}, "lr_schedule='linear'"),
         ({"mixup_alpha": -1.0}, "mixup_alpha=-1.0"),
+        ({"freq_warp": 1.5}, "freq_warp=1.5"),
     ],
 )
 def test_bad_training_options_are_named(params, problem):

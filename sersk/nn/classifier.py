@@ -163,6 +163,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     predict_windows : bool, default=True
         With ``crop_frames``, predict from the window average (True) or from the whole clip (False).
         The per-epoch ``valid_loss`` and ``valid_acc`` in the history score whole clips.
+    freq_warp : float, default=0.0
+        In training, stretch or squeeze each clip's band axis by a factor drawn afresh every epoch
+        from ``[1 - freq_warp, 1 + freq_warp]`` (:func:`~sersk.nn.collate.warp_bands`: formants and
+        harmonics move as with another vocal tract length); 0 (the recipe) warps nothing.
     freq_mask_bands, time_mask_frames : int, default=0
         SpecAugment: in training, set two bands of fewer than ``freq_mask_bands`` rows and two spans
         of fewer than ``time_mask_frames`` frames of each clip to 0, drawn afresh every epoch (0 = none; see
@@ -244,6 +248,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         max_batch_frames: int | None = _recipe.MAX_BATCH_FRAMES,
         crop_frames: int | None = None,
         predict_windows: bool = True,
+        freq_warp: float = 0.0,
         freq_mask_bands: int = 0,
         time_mask_frames: int = 0,
         mixup_alpha: float = 0.0,
@@ -300,6 +305,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         self.max_batch_frames = max_batch_frames
         self.crop_frames = crop_frames
         self.predict_windows = predict_windows
+        self.freq_warp = freq_warp
         self.freq_mask_bands = freq_mask_bands
         self.time_mask_frames = time_mask_frames
         self.mixup_alpha = mixup_alpha
@@ -407,6 +413,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and value >= 0):
                 raise ValueError(f"{name}={value!r}; expected a non-negative integer")
+        warp = self.freq_warp
+        if not (isinstance(warp, (int, float, np.integer, np.floating)) and 0 <= warp < 1):
+            raise ValueError(f"freq_warp={warp!r}; expected a number in [0, 1)")
         alpha = self.mixup_alpha
         if not (isinstance(alpha, (int, float, np.integer, np.floating)) and np.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"mixup_alpha={alpha!r}; expected a non-negative number")
@@ -575,7 +584,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         ])
         if training:
             kwargs.setdefault("collate_fn", TrainingCollate(
-                self.crop_frames, freq_mask_bands=self.freq_mask_bands, time_mask_frames=self.time_mask_frames,
+                self.crop_frames, freq_warp=self.freq_warp, freq_mask_bands=self.freq_mask_bands, time_mask_frames=self.time_mask_frames,
                 min_frames=factor, multiple=multiple,
             ))
             if self.crop_frames is not None:

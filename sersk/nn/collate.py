@@ -53,11 +53,27 @@ class LeftPadCollate:
         return f"LeftPadCollate(min_frames={self.min_frames}, multiple={self.multiple})"
 
 
+def warp_bands(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Stretch (``factor > 1``) or squeeze the band axis of ``x`` (bands, frames), anchored at band 0.
+
+    Band ``b`` of the result is band ``b / factor`` of ``x``, linearly interpolated; positions past
+    the top band take the top band. On a mel axis this moves formants and harmonics up or down, as
+    a longer or shorter vocal tract would (a simplified vocal tract length perturbation).
+    """
+    n = x.shape[0]
+    pos = (torch.arange(n, dtype=torch.float64) / factor).clamp_(max=n - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp_(max=n - 1)
+    w = (pos - lo).to(x.dtype)[:, None]
+    return x[lo] * (1 - w) + x[hi] * w
+
+
 class TrainingCollate(LeftPadCollate):
-    """:class:`LeftPadCollate` for training batches, with fresh random crops and masks every time.
+    """:class:`LeftPadCollate` for training batches, with fresh random crops, warps and masks every time.
 
     Each clip longer than ``crop_frames`` is cut to a random window of that many frames (shorter
-    clips stay whole); then ``n_masks`` frequency masks of fewer than ``freq_mask_bands`` bands and
+    clips stay whole); with ``freq_warp``, its band axis is stretched by a factor drawn uniformly
+    from ``[1 - freq_warp, 1 + freq_warp]`` (:func:`warp_bands`); then ``n_masks`` frequency masks of fewer than ``freq_mask_bands`` bands and
     ``n_masks`` time masks of fewer than ``time_mask_frames`` frames (SpecAugment, drawn by
     :func:`torchaudio.functional.mask_along_axis`) are set to 0 in each clip's real frames. The
     draws use torch's random generator, which the classifier seeds in ``fit``.
@@ -66,6 +82,8 @@ class TrainingCollate(LeftPadCollate):
     ----------
     crop_frames : int or None, default=None
         Length of the random training windows; None keeps whole clips.
+    freq_warp : float, default=0.0
+        The largest relative stretch of the band axis; 0 warps nothing.
     freq_mask_bands, time_mask_frames : int, default=0
         The widest frequency and time mask; 0 draws none.
     n_masks : int, default=2
@@ -75,11 +93,12 @@ class TrainingCollate(LeftPadCollate):
     """
 
     def __init__(
-        self, crop_frames: int | None = None, *, freq_mask_bands: int = 0, time_mask_frames: int = 0, n_masks: int = 2,
-        min_frames: int = _recipe.MIN_FRAMES, multiple: int = 1,
+        self, crop_frames: int | None = None, *, freq_warp: float = 0.0, freq_mask_bands: int = 0,
+        time_mask_frames: int = 0, n_masks: int = 2, min_frames: int = _recipe.MIN_FRAMES, multiple: int = 1,
     ):
         super().__init__(min_frames=min_frames, multiple=multiple)
         self.crop_frames = crop_frames
+        self.freq_warp = freq_warp
         self.freq_mask_bands = freq_mask_bands
         self.time_mask_frames = time_mask_frames
         self.n_masks = n_masks
@@ -93,6 +112,8 @@ class TrainingCollate(LeftPadCollate):
         if self.crop_frames is not None and n_frames > self.crop_frames:
             start = int(torch.randint(n_frames - self.crop_frames + 1, ()))
             x = x[:, start : start + self.crop_frames]
+        if self.freq_warp:
+            x = warp_bands(x, float(torch.empty(()).uniform_(1 - self.freq_warp, 1 + self.freq_warp)))
         for _ in range(self.n_masks if self.freq_mask_bands or self.time_mask_frames else 0):
             # widths capped at the clip's size: a wider mask_param would blank the whole clip
             if self.freq_mask_bands:
@@ -103,7 +124,7 @@ class TrainingCollate(LeftPadCollate):
 
     def __repr__(self) -> str:
         return (
-            f"TrainingCollate(crop_frames={self.crop_frames}, freq_mask_bands={self.freq_mask_bands}, "
+            f"TrainingCollate(crop_frames={self.crop_frames}, freq_warp={self.freq_warp}, freq_mask_bands={self.freq_mask_bands}, "
             f"time_mask_frames={self.time_mask_frames}, n_masks={self.n_masks}, min_frames={self.min_frames}, "
             f"multiple={self.multiple})"
         )
