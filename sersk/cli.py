@@ -446,7 +446,9 @@ def _summary(results: dict[str, Any], out_dir: Path) -> str:
         for fold in results["per_speaker"]:
             lines.append(f"  {fold['speaker']:>7}  {fold['n_files']:5d}  {pct(fold['accuracy'])}  {pct(fold['uar'])}")
         lines.append(f"  pooled   {results['n_files']:5d}  {pct(results['accuracy'])}  {pct(results['uar'])}")
-        published = ", ".join(f"{name} {100 * acc:.1f} %" for name, acc in PUBLISHED_SPEAKER_INDEPENDENT.items())
+        published = ", ".join(
+            f"{name} {100 * value:.1f} % {metric}" for name, (metric, value) in PUBLISHED_SPEAKER_INDEPENDENT.items()
+        )
         lines.append(f"  published speaker-independent: {published}")
         lines.append(f"  this project's bar: {PROJECT_BAR}")
     else:

@@ -352,7 +352,7 @@ def test_reproduce_quick_on_a_tiny_corpus(speaker_independent, corpus, tmp_path,
         assert [f["speaker"] for f in results["per_speaker"]] == ["03", "08", "09"]  # 3 folds in --quick
         assert results["n_files"] == 12 and "3 of 4" in results["folds_run"]
         assert {f"training_history_speaker{s}.png" for s in ("03", "08", "09")} <= pngs
-        assert "ADRNN 85.4 %" in out and "80.0 % accuracy / 78.6 % UAR" in out
+        assert "ADRNN 85.4 % accuracy" in out and "ACRNN 82.8 % UAR" in out and "80.0 % accuracy / 78.6 % UAR" in out
     else:
         assert (results["n_train"], results["n_validation"], results["n_test"]) == (10, 2, 4)
         assert "training_history.png" in pngs and "reference: 63.29 %" in out
