@@ -30,7 +30,9 @@ def faults_per_allocation(rounds: int = 4) -> float:
 def test_freed_blocks_are_reused_inside_and_returned_outside():
     outside = faults_per_allocation()
     with reuse_freed_memory(), reuse_freed_memory():  # nested: set once, set back once
-        inside = faults_per_allocation()
+        # the fault count is the whole process's: another thread's faults can land in one
+        # measurement, so the least of three is read
+        inside = min(faults_per_allocation() for _ in range(3))
     after = faults_per_allocation()
     assert outside >= FRESH  # glibc maps each block afresh
     assert inside < 1  # the freed block is reused
