@@ -8,6 +8,8 @@ Leave-one-speaker-out runs are shown per speaker, pooled, and pooled over a subs
 
 ``--untouched`` names the speakers whose folds no tuning choice ever scored (the ablation's
 validation speakers were 03, 08, 10 and 13): their pooled scores are printed on their own.
+``--ensemble`` also scores the average of the runs' class probabilities, clip by clip (runs
+made since the protocols keep each clip's probabilities in ``predictions``).
 """
 
 from __future__ import annotations
@@ -46,15 +48,38 @@ def summarize_speakers(results: dict, untouched: list[str]) -> tuple[float, floa
     return acc, uar
 
 
+def clip_records(results: dict) -> list[dict]:
+    """Each test clip's record (file, label, predicted, proba) of one run, over all its folds."""
+    if "per_speaker" in results:
+        return [r for fold in results["per_speaker"] for r in fold.get("predictions", [])]
+    return results.get("predictions", [])
+
+
+def ensemble_scores(runs: list[dict]) -> tuple[float, float, int]:
+    """Accuracy and UAR of the runs' probabilities averaged clip by clip, and the number of clips."""
+    records = [{r["file"]: r for r in clip_records(results)} for results in runs]
+    files = sorted(records[0])
+    if not files or any(sorted(r) != files for r in records) or any("proba" not in r[f] for r in records for f in files):
+        raise SystemExit("--ensemble needs runs with probabilities for the same clips (results.json 'predictions')")
+    labels = sorted(records[0][files[0]]["proba"])
+    mean = np.array([[np.mean([r[f]["proba"][c] for r in records]) for c in labels] for f in files])
+    y_true = np.array([records[0][f]["label"] for f in files])
+    y_pred = np.array(labels)[mean.argmax(axis=1)]
+    recalls = [np.mean(y_pred[y_true == c] == c) for c in labels if (y_true == c).any()]
+    return float(np.mean(y_pred == y_true)), float(np.mean(recalls)), len(files)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+")
     parser.add_argument("--untouched", nargs="*", default=[])
+    parser.add_argument("--ensemble", action="store_true", help="also score the runs' averaged probabilities")
     args = parser.parse_args()
-    runs = []
+    runs, loaded = [], []
     for path in args.results:
         with open(path) as fh:
             results = json.load(fh)
+        loaded.append(results)
         print(f"{path}: seed {results['seed']}, preset {results.get('preset', 'reference')}, "
               f"wall time {results['wall_time_s'] / 60:.1f} min, peak RSS {results['peak_rss_mib']['self']:.0f} MiB")
         if "per_speaker" in results:
@@ -67,6 +92,10 @@ def main() -> None:
         acc, uar = np.array(runs).T
         print(f"over {len(runs)} runs: accuracy {100 * acc.mean():.2f} +- {100 * acc.std(ddof=1):.2f} %, "
               f"UAR {100 * uar.mean():.2f} +- {100 * uar.std(ddof=1):.2f} % (mean +- sample std)")
+    if args.ensemble:
+        acc, uar, n = ensemble_scores(loaded)
+        print(f"ensemble of {len(loaded)} runs (mean probabilities, {n} clips): accuracy {100 * acc:.2f} %, "
+              f"UAR {100 * uar:.2f} %")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ __all__ = [
     "PROJECT_BAR",
     "PUBLISHED_SPEAKER_INDEPENDENT",
     "REFERENCE_ACCURACY",
+    "clip_predictions",
     "evaluate_model",
     "run_leave_one_speaker_out",
     "run_reference_protocol",
@@ -138,6 +139,45 @@ def evaluate_model(
     return results
 
 
+def clip_predictions(
+    files: Any, y_true: Any, y_pred: Any, proba: np.ndarray | None = None, classes: Sequence[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Each clip's file, label, predicted label and class probabilities, as JSON-ready records.
+
+    Kept in a protocol's results so that runs can be compared clip by clip, or their
+    probabilities averaged (an ensemble over seeds), without training again.
+
+    Parameters
+    ----------
+    files : sequence of str or os.PathLike
+    y_true, y_pred : array-like of shape (n_clips,)
+    proba : ndarray of shape (n_clips, n_classes), optional
+        Class probabilities, columns in the order of ``classes``.
+    classes : sequence of labels, optional
+        Needed with ``proba``.
+
+    Returns
+    -------
+    records : list of dict
+        ``{"file", "label", "predicted"}`` per clip, and ``"proba"`` (each class's probability,
+        rounded to 6 decimals) when ``proba`` is given.
+    """
+    records = [{"file": str(f), "label": str(t), "predicted": str(p)} for f, t, p in zip(files, y_true, y_pred)]
+    if proba is not None:
+        names = [str(c) for c in classes]
+        for record, row in zip(records, np.asarray(proba)):
+            record["proba"] = {c: round(float(v), 6) for c, v in zip(names, row)}
+    return records
+
+
+def _predict(pipeline: Any, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predicted labels, and the class probabilities they come from when the pipeline gives them."""
+    if not hasattr(pipeline, "predict_proba"):
+        return np.asarray(pipeline.predict(X)), None
+    proba = pipeline.predict_proba(X)
+    return np.asarray(pipeline.classes_)[proba.argmax(axis=1)], proba
+
+
 def run_reference_protocol(
     X: Any,
     y: Any,
@@ -180,7 +220,9 @@ def run_reference_protocol(
     results : dict
         ``protocol``, ``n_train``, ``n_validation``, ``n_test``, the test scores of
         [`score_predictions`][sersk.evaluation.score_predictions], ``history`` (per-epoch losses
-        and accuracies), ``reference_accuracy``, ``wall_time_s`` (and ``estimator``).
+        and accuracies), ``predictions`` (each test clip's label, prediction and probabilities,
+        see [`clip_predictions`][sersk.evaluation.clip_predictions]), ``reference_accuracy``,
+        ``wall_time_s`` (and ``estimator``).
 
     Examples
     --------
@@ -204,8 +246,8 @@ def run_reference_protocol(
     if figures_dir is not None:
         _save_data_figures(pipeline, X, y, split.train, _folder(figures_dir), random_state)
     pipeline.fit(X[split.train], y[split.train], validation_data=(X[split.validation], y[split.validation]))
-    y_pred = pipeline.predict(X[split.test])
     net = pipeline[-1]
+    y_pred, proba = _predict(pipeline, X[split.test])
     scores = score_predictions(y[split.test], y_pred, net.classes_)
     if figures_dir is not None:
         _save_history(net, _folder(figures_dir) / "training_history.png")
@@ -217,6 +259,7 @@ def run_reference_protocol(
         "n_test": len(split.test),
         **scores,
         "history": _history(net),
+        "predictions": clip_predictions(X[split.test], y[split.test], y_pred, proba, pipeline.classes_),
         "reference_accuracy": REFERENCE_ACCURACY,
         "wall_time_s": round(time.perf_counter() - start, 1),
     }
@@ -279,7 +322,8 @@ def run_leave_one_speaker_out(
     results : dict
         ``protocol``, ``held_out_speakers``, ``folds_run``, the pooled scores of
         [`score_predictions`][sersk.evaluation.score_predictions], ``per_speaker`` (scores,
-        history and wall time of each fold), ``mean_speaker_accuracy``, ``mean_speaker_uar``,
+        history, wall time and ``predictions`` of each fold, see
+        [`clip_predictions`][sersk.evaluation.clip_predictions]), ``mean_speaker_accuracy``, ``mean_speaker_uar``,
         ``published``, ``project_bar``, ``wall_time_s`` (and ``estimator``).
     """
     start = time.perf_counter()
@@ -320,10 +364,11 @@ def run_leave_one_speaker_out(
         else:
             fold_pipeline.set_params(validation_fraction=None)
             fold_pipeline.fit(X[train], y[train])
-        y_pred = fold_pipeline.predict(X[test])
         net = fold_pipeline[-1]
+        y_pred, proba = _predict(fold_pipeline, X[test])
         fold = {"speaker": str(speaker), "n_train_clips": len(train), **score_predictions(y[test], y_pred, np.unique(y))}
-        fold.update(history=_history(net), wall_time_s=round(time.perf_counter() - fold_start, 1))
+        fold.update(history=_history(net), wall_time_s=round(time.perf_counter() - fold_start, 1),
+                    predictions=clip_predictions(X[test], y[test], y_pred, proba, fold_pipeline.classes_))
         if figures is not None:
             _save_history(net, figures / f"training_history_speaker{speaker}.png")
         if verbose > 0:

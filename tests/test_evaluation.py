@@ -53,8 +53,17 @@ def test_reference_protocol_returns_results_and_writes_nothing_unless_asked(corp
     assert (results["n_train"], results["n_validation"], results["n_test"]) == (16, 2, 6)
     assert results["n_files"] == 6 and 0 <= results["accuracy"] <= 1
     assert len(results["history"]) == 1 and results["history"][0]["valid_loss"] is not None
-    assert list(results.pop("estimator").classes_) == ["anger", "sadness"]
+    estimator = results.pop("estimator")
+    assert list(estimator.classes_) == ["anger", "sadness"]
     json.dumps(results)
+    # each test clip's record agrees with the fitted pipeline and with the pooled scores
+    records = results["predictions"]
+    test_files = [r["file"] for r in records]
+    assert len(records) == 6 and set(test_files) <= set(X)
+    np.testing.assert_allclose([list(r["proba"].values()) for r in records], estimator.predict_proba(test_files),
+                               atol=1e-6)
+    assert [r["predicted"] for r in records] == list(estimator.predict(test_files))
+    assert np.mean([r["predicted"] == r["label"] for r in records]) == results["accuracy"]
 
     figures = tmp_path / "figures"
     run_reference_protocol(X, y, pipeline=tiny_pipeline(), random_state=0, figures_dir=figures)
@@ -69,11 +78,21 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
     assert results["held_out_speakers"] == ["09"] and results["folds_run"] == "1 of 3"
     (fold,) = results["per_speaker"]
     assert fold["speaker"] == "09" and fold["n_files"] == 8 and fold["n_train_clips"] == 16
+    assert sorted(r["file"] for r in fold["predictions"]) == sorted(X[speakers == "09"])
+    assert all(r["label"] == y[list(X).index(r["file"])] for r in fold["predictions"])
+    assert all(r["predicted"] == max(r["proba"], key=r["proba"].get) for r in fold["predictions"])
     assert "fold 1/1: test speaker 09" in capsys.readouterr().out
     with pytest.raises(ValueError, match="test_speakers 42 are not among the speakers"):
         run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), test_speakers=["42"])
     with pytest.raises(ValueError, match="at least 3 speakers"):
         run_leave_one_speaker_out(X, y, np.where(speakers == "03", "03", "08"))
+
+
+def test_clip_predictions_without_probabilities():
+    from sersk.evaluation import clip_predictions
+
+    records = clip_predictions(["a.wav", "b.wav"], np.array(["x", "y"]), np.array(["x", "x"]))
+    assert records == [{"file": "a.wav", "label": "x", "predicted": "x"}, {"file": "b.wav", "label": "y", "predicted": "x"}]
 
 
 def test_evaluate_model_and_load_model(corpus, tmp_path):
