@@ -49,7 +49,7 @@ def summarize_speakers(results: dict, untouched: list[str]) -> tuple[float, floa
 
 
 def clip_records(results: dict) -> list[dict]:
-    """Each test clip's record (file, label, predicted, proba) of one run, over all its folds."""
+    """Each test clip's record (path, label, predicted, proba) of one run, over all its folds."""
     if "per_speaker" in results:
         return [r for fold in results["per_speaker"] for r in fold.get("predictions", [])]
     return results.get("predictions", [])
@@ -57,11 +57,13 @@ def clip_records(results: dict) -> list[dict]:
 
 def ensemble_scores(runs: list[dict]) -> tuple[float, float, int]:
     """Accuracy and UAR of the runs' probabilities averaged clip by clip, and the number of clips."""
-    records = [{r["file"]: r for r in clip_records(results)} for results in runs]
+    records = [{r["path"]: r for r in clip_records(results)} for results in runs]
     files = sorted(records[0])
     if not files or any(sorted(r) != files for r in records) or any("proba" not in r[f] for r in records for f in files):
         raise SystemExit("--ensemble needs runs with probabilities for the same clips (results.json 'predictions')")
     labels = sorted(records[0][files[0]]["proba"])
+    if any(sorted(r[f]["proba"]) != labels or r[f]["label"] != records[0][f]["label"] for r in records for f in files):
+        raise SystemExit("--ensemble needs runs with the same classes and labels")
     mean = np.array([[np.mean([r[f]["proba"][c] for r in records]) for c in labels] for f in files])
     y_true = np.array([records[0][f]["label"] for f in files])
     y_pred = np.array(labels)[mean.argmax(axis=1)]

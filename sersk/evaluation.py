@@ -142,7 +142,7 @@ def evaluate_model(
 def clip_predictions(
     files: Any, y_true: Any, y_pred: Any, proba: np.ndarray | None = None, classes: Sequence[Any] | None = None
 ) -> list[dict[str, Any]]:
-    """Each clip's file, label, predicted label and class probabilities, as JSON-ready records.
+    """Each clip's path, label, predicted label and class probabilities, as JSON-ready records.
 
     Kept in a protocol's results so that runs can be compared clip by clip, or their
     probabilities averaged (an ensemble over seeds), without training again.
@@ -159,23 +159,26 @@ def clip_predictions(
     Returns
     -------
     records : list of dict
-        ``{"file", "label", "predicted"}`` per clip, and ``"proba"`` (each class's probability,
+        ``{"path", "label", "predicted"}`` per clip (as in
+        [`evaluate_model`][sersk.evaluation.evaluate_model]), and ``"proba"`` (each class's probability,
         rounded to 6 decimals) when ``proba`` is given.
     """
-    records = [{"file": str(f), "label": str(t), "predicted": str(p)} for f, t, p in zip(files, y_true, y_pred)]
+    records = [
+        {"path": str(f), "label": str(t), "predicted": str(p)} for f, t, p in zip(files, y_true, y_pred, strict=True)
+    ]
     if proba is not None:
+        if classes is None:
+            raise ValueError("clip_predictions needs classes with proba (the order of its columns)")
         names = [str(c) for c in classes]
-        for record, row in zip(records, np.asarray(proba)):
+        for record, row in zip(records, np.asarray(proba), strict=True):
             record["proba"] = {c: round(float(v), 6) for c, v in zip(names, row)}
     return records
 
 
 def _predict(pipeline: Any, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predicted labels, and the class probabilities they come from when the pipeline gives them."""
-    if not hasattr(pipeline, "predict_proba"):
-        return np.asarray(pipeline.predict(X)), None
-    proba = pipeline.predict_proba(X)
-    return np.asarray(pipeline.classes_)[proba.argmax(axis=1)], proba
+    """Predicted labels, and the class probabilities when the pipeline gives them."""
+    proba = pipeline.predict_proba(X) if hasattr(pipeline, "predict_proba") else None
+    return np.asarray(pipeline.predict(X)), proba
 
 
 def run_reference_protocol(

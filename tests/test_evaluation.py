@@ -58,7 +58,7 @@ def test_reference_protocol_returns_results_and_writes_nothing_unless_asked(corp
     json.dumps(results)
     # each test clip's record agrees with the fitted pipeline and with the pooled scores
     records = results["predictions"]
-    test_files = [r["file"] for r in records]
+    test_files = [r["path"] for r in records]
     assert len(records) == 6 and set(test_files) <= set(X)
     np.testing.assert_allclose([list(r["proba"].values()) for r in records], estimator.predict_proba(test_files),
                                atol=1e-6)
@@ -78,8 +78,8 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
     assert results["held_out_speakers"] == ["09"] and results["folds_run"] == "1 of 3"
     (fold,) = results["per_speaker"]
     assert fold["speaker"] == "09" and fold["n_files"] == 8 and fold["n_train_clips"] == 16
-    assert sorted(r["file"] for r in fold["predictions"]) == sorted(X[speakers == "09"])
-    assert all(r["label"] == y[list(X).index(r["file"])] for r in fold["predictions"])
+    assert sorted(r["path"] for r in fold["predictions"]) == sorted(X[speakers == "09"])
+    assert all(r["label"] == y[list(X).index(r["path"])] for r in fold["predictions"])
     assert all(r["predicted"] == max(r["proba"], key=r["proba"].get) for r in fold["predictions"])
     assert "fold 1/1: test speaker 09" in capsys.readouterr().out
     with pytest.raises(ValueError, match="test_speakers 42 are not among the speakers"):
@@ -92,7 +92,11 @@ def test_clip_predictions_without_probabilities():
     from sersk.evaluation import clip_predictions
 
     records = clip_predictions(["a.wav", "b.wav"], np.array(["x", "y"]), np.array(["x", "x"]))
-    assert records == [{"file": "a.wav", "label": "x", "predicted": "x"}, {"file": "b.wav", "label": "y", "predicted": "x"}]
+    assert records == [{"path": "a.wav", "label": "x", "predicted": "x"}, {"path": "b.wav", "label": "y", "predicted": "x"}]
+    with pytest.raises(ValueError, match="needs classes"):
+        clip_predictions(["a.wav"], ["x"], ["x"], proba=np.ones((1, 2)))
+    with pytest.raises(ValueError):  # lengths that differ are refused, not truncated
+        clip_predictions(["a.wav", "b.wav"], ["x"], ["x"])
 
 
 def test_evaluate_model_and_load_model(corpus, tmp_path):

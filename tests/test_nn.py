@@ -354,6 +354,8 @@ def test_warp_bands_moves_a_peak_and_keeps_the_identity():
     squeezed = warp_bands(ramp, 0.8)  # past the top band: the top band
     torch.testing.assert_close(squeezed[:51, 0], torch.arange(51.0) / 0.8, atol=1e-5, rtol=0)
     assert (squeezed[51:] == 63).all()
+    with pytest.raises(ValueError, match="factor=0"):
+        warp_bands(x, 0)
 
 
 def test_training_collate_warps_bands_with_the_seeded_generator():
@@ -408,6 +410,9 @@ def test_delta_channels_are_batch_independent_and_add_only_first_conv_weights(em
     np.testing.assert_allclose(together, alone, atol=1e-5)
     other = clone(clf).set_params(module__deltas=False).fit(X, y)
     assert np.abs(other.predict_proba(X) - together).max() > 1e-4
+    # a network pickled before the option existed has no ``deltas`` attribute: it reads the default
+    del other.module_.deltas
+    np.testing.assert_array_equal(other.predict_proba(X[:3]), other.predict_proba(X[:3]))
 
 
 def test_mix_batch_mixes_pairs_and_keeps_the_longer_length():
@@ -423,6 +428,22 @@ def test_mix_batch_mixes_pairs_and_keeps_the_longer_length():
     perm = y_other  # labels are the row numbers here
     torch.testing.assert_close(mixed["x"], lam * x + (1 - lam) * x[perm])
     assert mixed["lengths"].tolist() == torch.maximum(lengths, lengths[perm]).tolist()
+
+
+def test_mixup_loss_weighs_each_label_of_a_pair(monkeypatch):
+    import sersk.nn.classifier as classifier
+
+    X, y = make_band_energy_sequences(40, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, mixup_alpha=0.4, random_state=0, device="cpu").fit(X, y)
+    dataset = clf.get_dataset(X, np.searchsorted(clf.classes_, y))
+    inputs, y_batch = next(iter(clf.get_iterator(dataset, training=False)))
+    perm = torch.arange(len(y_batch)).flip(0)
+    monkeypatch.setattr(classifier, "mix_batch", lambda x, t, alpha: (x, t[perm], 0.3))
+    step = clf.train_step_single((inputs, y_batch))
+    ce = torch.nn.functional.cross_entropy
+    expected = 0.3 * ce(step["y_pred"], y_batch) + 0.7 * ce(step["y_pred"], y_batch[perm])
+    torch.testing.assert_close(step["loss"], expected)
+    assert not torch.isclose(step["loss"], ce(step["y_pred"], y_batch))
 
 
 def test_mixup_is_a_seeded_parameter_that_changes_training():
@@ -456,6 +477,7 @@ def test_cosine_schedule_and_label_smoothing_are_parameters():
         ({"lr_schedule": "linear"}, "lr_schedule='linear'"),
         ({"mixup_alpha": -1.0}, "mixup_alpha=-1.0"),
         ({"freq_warp": 1.5}, "freq_warp=1.5"),
+        ({"mixup_alpha": True}, "mixup_alpha=True"),
     ],
 )
 def test_bad_training_options_are_named(params, problem):

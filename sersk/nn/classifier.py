@@ -165,8 +165,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         The per-epoch ``valid_loss`` and ``valid_acc`` in the history score whole clips.
     freq_warp : float, default=0.0
         In training, stretch or squeeze each clip's band axis by a factor drawn afresh every epoch
-        from ``[1 - freq_warp, 1 + freq_warp]`` (:func:`~sersk.nn.collate.warp_bands`: formants and
-        harmonics move as with another vocal tract length); 0 (the recipe) warps nothing.
+        from ``[1 - freq_warp, 1 + freq_warp]``, with ``freq_warp`` in [0, 1)
+        (:func:`~sersk.nn.collate.warp_bands`: formants move as with another vocal tract length);
+        0 (the recipe) warps nothing.
     freq_mask_bands, time_mask_frames : int, default=0
         SpecAugment: in training, set two bands of fewer than ``freq_mask_bands`` rows and two spans
         of fewer than ``time_mask_frames`` frames of each clip to 0, drawn afresh every epoch (0 = none; see
@@ -233,6 +234,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     >>> clf.fit(X, y).predict(X[:3]).shape
     (3,)
     """
+
+    # what a classifier pickled before these options existed uses
+    freq_warp = 0.0
+    mixup_alpha = 0.0
 
     def __init__(
         self,
@@ -414,10 +419,12 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             if not (isinstance(value, (int, np.integer)) and value >= 0):
                 raise ValueError(f"{name}={value!r}; expected a non-negative integer")
         warp = self.freq_warp
-        if not (isinstance(warp, (int, float, np.integer, np.floating)) and 0 <= warp < 1):
+        if isinstance(warp, bool) or not (isinstance(warp, (int, float, np.integer, np.floating)) and 0 <= warp < 1):
             raise ValueError(f"freq_warp={warp!r}; expected a number in [0, 1)")
         alpha = self.mixup_alpha
-        if not (isinstance(alpha, (int, float, np.integer, np.floating)) and np.isfinite(alpha) and alpha >= 0):
+        if isinstance(alpha, bool) or not (
+            isinstance(alpha, (int, float, np.integer, np.floating)) and np.isfinite(alpha) and alpha >= 0
+        ):
             raise ValueError(f"mixup_alpha={alpha!r}; expected a non-negative number")
         crop = self.crop_frames
         if crop is not None and not (isinstance(crop, (int, np.integer)) and crop >= 1):

@@ -58,10 +58,13 @@ def warp_bands(x: torch.Tensor, factor: float) -> torch.Tensor:
 
     Band ``b`` of the result is band ``b / factor`` of ``x``, linearly interpolated; positions past
     the top band take the top band. On a mel axis this moves formants and harmonics up or down, as
-    a longer or shorter vocal tract would (a simplified vocal tract length perturbation).
+    a shorter or longer vocal tract moves formants (a simplified vocal tract length perturbation;
+    harmonics move too).
     """
+    if not factor > 0:
+        raise ValueError(f"factor={factor!r}; expected a positive number")
     n = x.shape[0]
-    pos = (torch.arange(n, dtype=torch.float64) / factor).clamp_(max=n - 1)
+    pos = (torch.arange(n, dtype=torch.float64, device=x.device) / factor).clamp_(max=n - 1)
     lo = pos.floor().long()
     hi = (lo + 1).clamp_(max=n - 1)
     w = (pos - lo).to(x.dtype)[:, None]
@@ -83,7 +86,7 @@ class TrainingCollate(LeftPadCollate):
     crop_frames : int or None, default=None
         Length of the random training windows; None keeps whole clips.
     freq_warp : float, default=0.0
-        The largest relative stretch of the band axis; 0 warps nothing.
+        The largest relative stretch of the band axis, in [0, 1); 0 warps nothing.
     freq_mask_bands, time_mask_frames : int, default=0
         The widest frequency and time mask; 0 draws none.
     n_masks : int, default=2

@@ -150,8 +150,8 @@ def with_deltas(x: torch.Tensor, pad: torch.Tensor | None = None, win_length: in
 
     Deltas are :func:`torchaudio.functional.compute_deltas` (a regression over ``win_length``
     frames, edges replicated). With ``pad`` (left-padded frames of each clip), each clip's deltas
-    replicate its own first real frame, so they equal the deltas of the clip alone; the padding
-    stays 0 in every channel. On the CPU the result is channels-last, the layout the convolutions
+    replicate its own first real frame, so they equal the deltas of the clip alone, and they are 0
+    on the padding (as the log-mels are, from :class:`~sersk.nn.LeftPadCollate`). On the CPU the result is channels-last, the layout the convolutions
     read fastest.
     """
     if pad is None:
@@ -238,6 +238,8 @@ class CNNLSTM(nn.Module):
     ``forward(x, lengths)`` takes ``x`` of shape (batch, n_mels, time), left-padded, and the number
     of real frames of each clip; it returns logits of shape (batch, n_classes).
     """
+
+    deltas = False  # what a network pickled before the option existed uses
 
     def __init__(
         self,
