@@ -25,7 +25,8 @@ and pass ``--scheduler tcp://10.0.0.1:8786``. Run::
 
     python examples/dask_gpu_cluster.py [--scheduler ADDRESS] [--data FOLDER_OF_EMODB_WAVS]
 
-<!-- TIME: python examples/dask_gpu_cluster.py  (2-core CPU; one GPU) -->
+As it is, it took 17 s on a 2-core CPU without a GPU, peak 0.9 GB (benchmarks/results/timings_cpu_examples.txt); not yet timed with a GPU.
+<!-- TIME: python examples/dask_gpu_cluster.py  (one GPU) -->
 """
 
 from __future__ import annotations

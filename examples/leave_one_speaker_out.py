@@ -10,7 +10,9 @@ held-out speakers whose folds run):
     python examples/leave_one_speaker_out.py --preset tuned
     python examples/leave_one_speaker_out.py --n-augmentations 2 --speakers 03 08
 
-<!-- TIME: python examples/leave_one_speaker_out.py --n-augmentations 2 --speakers 03 08  (2-core CPU; GPU) -->
+With --n-augmentations 2 --speakers 03 08 it took 1 min 47 s on a 2-core CPU, peak 3.3 GB
+(benchmarks/results/timings_cpu_examples.txt); not yet timed on a GPU.
+<!-- TIME: python examples/leave_one_speaker_out.py --n-augmentations 2 --speakers 03 08  (GPU) -->
 <!-- TIME: python examples/leave_one_speaker_out.py --preset tuned  (GPU) -->
 """
 

@@ -6,7 +6,9 @@ accuracy. That is 27,825 augmented clips to train on, long on a CPU. Size it wit
 
     python examples/reference_split.py --n-augmentations 5 --figures figures/
 
-<!-- TIME: python examples/reference_split.py --n-augmentations 5  (2-core CPU; GPU) -->
+With --n-augmentations 5 it took 1 min 50 s on a 2-core CPU, peak 3.5 GB (benchmarks/results/timings_cpu_examples.txt); not yet
+timed on a GPU.
+<!-- TIME: python examples/reference_split.py --n-augmentations 5  (GPU) -->
 <!-- TIME: python examples/reference_split.py  (2-core CPU; GPU) -->
 """
 
