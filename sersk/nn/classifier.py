@@ -100,6 +100,11 @@ def balanced_class_weights(y_enc: np.ndarray, n_classes: int) -> np.ndarray:
     return np.where(counts > 0, len(y_enc) / (n_classes * np.maximum(counts, 1)), 0.0)
 
 
+def _is_real(value: Any) -> bool:
+    """A real number, not a boolean."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def mix_batch(
     inputs: dict[str, torch.Tensor], y: torch.Tensor, alpha: float
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, float]:
@@ -418,14 +423,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and value >= 0):
                 raise ValueError(f"{name}={value!r}; expected a non-negative integer")
-        warp = self.freq_warp
-        if isinstance(warp, bool) or not (isinstance(warp, (int, float, np.integer, np.floating)) and 0 <= warp < 1):
-            raise ValueError(f"freq_warp={warp!r}; expected a number in [0, 1)")
-        alpha = self.mixup_alpha
-        if isinstance(alpha, bool) or not (
-            isinstance(alpha, (int, float, np.integer, np.floating)) and np.isfinite(alpha) and alpha >= 0
-        ):
-            raise ValueError(f"mixup_alpha={alpha!r}; expected a non-negative number")
+        if not (_is_real(self.freq_warp) and 0 <= self.freq_warp < 1):
+            raise ValueError(f"freq_warp={self.freq_warp!r}; expected a number in [0, 1)")
+        if not (_is_real(self.mixup_alpha) and 0 <= self.mixup_alpha < np.inf):
+            raise ValueError(f"mixup_alpha={self.mixup_alpha!r}; expected a non-negative number")
         crop = self.crop_frames
         if crop is not None and not (isinstance(crop, (int, np.integer)) and crop >= 1):
             raise ValueError(f"crop_frames={self.crop_frames!r}; expected a positive integer or None")
