@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
+from .features import BandStandardizer
+
 __all__ = [
     "PROJECT_BAR",
     "PUBLISHED_SPEAKER_INDEPENDENT",
@@ -242,6 +244,11 @@ def run_reference_protocol(
     start = time.perf_counter()
     X, y = np.asarray(X), np.asarray(y)
     pipeline = _clone_or_default(pipeline, random_state)
+    if _is_transductive(pipeline):
+        raise ValueError(
+            "this pipeline standardises each speaker with its own statistics (scope='speaker'), which needs each "
+            "clip's speaker; the reference protocol has none: use run_leave_one_speaker_out"
+        )
     split = reference_split(y, random_state=random_state)
     if verbose > 0:
         print(f"reference split (70/15/15 per label, seed {random_state}): {len(split.train)} training, "
@@ -290,6 +297,11 @@ def run_leave_one_speaker_out(
     augmentation) for the per-epoch validation unless ``validation_speaker=False``; the
     predictions of all folds are pooled for the overall scores.
 
+    With a :class:`~sersk.features.BandStandardizer` of ``scope="speaker"`` in the pipeline, each
+    fold's training speakers are standardised with their own statistics and so is the test
+    speaker, with the statistics of all its clips: a transductive protocol (``transductive`` in
+    the results, and in ``protocol``), not comparable with the plain speaker-independent figures.
+
     Parameters
     ----------
     X : sequence of str or os.PathLike
@@ -323,7 +335,7 @@ def run_leave_one_speaker_out(
     Returns
     -------
     results : dict
-        ``protocol``, ``held_out_speakers``, ``folds_run``, the pooled scores of
+        ``protocol``, ``transductive``, ``held_out_speakers``, ``folds_run``, the pooled scores of
         [`score_predictions`][sersk.evaluation.score_predictions], ``per_speaker`` (scores,
         history, wall time and ``predictions`` of each fold, see
         [`clip_predictions`][sersk.evaluation.clip_predictions]), ``mean_speaker_accuracy``, ``mean_speaker_uar``,
@@ -344,6 +356,7 @@ def run_leave_one_speaker_out(
     if len(unknown):
         raise ValueError(f"test_speakers {', '.join(unknown)} are not among the speakers ({', '.join(all_speakers)})")
     template = _clone_or_default(pipeline, random_state)
+    transductive = _is_transductive(template)
     if verbose > 0:
         print(f"leave-one-speaker-out over {len(all_speakers)} speakers; folds for "
               f"{len(held_out)} held-out speaker(s): {', '.join(held_out)}")
@@ -360,12 +373,11 @@ def run_leave_one_speaker_out(
             print(f"\nfold {k}/{len(held_out)}: test speaker {speaker} ({len(test)} clips); training on the other "
                   f"{n_train_speakers} speakers{validation}")
         fold_pipeline = clone(template)
-        if validation_speaker:
-            # ceil(fraction * n_groups) = 1: exactly one training speaker validates
-            fold_pipeline.set_params(validation_fraction=0.5 / n_train_speakers)
+        # ceil(fraction * n_groups) = 1: exactly one training speaker validates
+        fold_pipeline.set_params(validation_fraction=0.5 / n_train_speakers if validation_speaker else None)
+        if validation_speaker or fold_pipeline._steps_taking_groups():
             fold_pipeline.fit(X[train], y[train], groups=speakers[train])
         else:
-            fold_pipeline.set_params(validation_fraction=None)
             fold_pipeline.fit(X[train], y[train])
         net = fold_pipeline[-1]
         y_pred, proba = _predict(fold_pipeline, X[test])
@@ -387,7 +399,8 @@ def run_leave_one_speaker_out(
     results = {
         "protocol": "speaker-independent: leave-one-speaker-out" + (
             " (validation on one held-out training speaker)" if validation_speaker else " (no validation speaker)"
-        ),
+        ) + (_TRANSDUCTIVE if transductive else ""),
+        "transductive": transductive,
         "held_out_speakers": [str(s) for s in held_out],
         "folds_run": f"{len(held_out)} of {len(all_speakers)}",
         **pooled,
@@ -404,6 +417,14 @@ def run_leave_one_speaker_out(
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
+
+_TRANSDUCTIVE = "; transductive: every speaker's log-mels, the test speaker's included, standardised with its own statistics"
+
+
+def _is_transductive(pipeline: Any) -> bool:
+    """Whether a step standardises each speaker with that speaker's own statistics (the test speaker's too)."""
+    return any(isinstance(step, BandStandardizer) and step.scope == "speaker" for _, step in pipeline.steps)
 
 
 def _clone_or_default(pipeline: Any, random_state: int | None) -> Any:

@@ -16,7 +16,9 @@ from . import _recipe
 from .augment import AugmentedWaveforms
 from .exceptions import InvalidSignalError
 from .utils._device import resolve_device
-from .utils.validation import check_sequences, check_waveform, check_waveforms, rows_as_sequences, to_object_array
+from .utils.validation import (
+    check_sequences, check_waveform, check_waveforms, count, rows_as_sequences, to_object_array,
+)
 
 _WINDOWS = {"hamming": torch.hamming_window, "hann": torch.hann_window}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -361,14 +363,19 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
 
     ``scope="corpus"`` learns one mean and standard deviation per band from every frame of the
     training sequences (the training fold only, inside a pipeline) and applies them to any clip;
-    ``scope="clip"`` uses each clip's own per-band statistics (nothing is learned). Either way a
-    value of 0 then means "the band's average level", which is also what the classifier's zero
-    padding and spectrogram masks fill in.
+    ``scope="clip"`` uses each clip's own per-band statistics (nothing is learned).
+    ``scope="speaker"`` standardises each speaker's clips with that speaker's own statistics, in
+    training and in prediction: a *transductive* normalisation, since a new speaker's clips are
+    scaled with statistics of those same clips. Either way a value of 0 then means "the band's
+    average level", which is also what the classifier's zero padding and spectrogram masks fill in.
 
     Parameters
     ----------
-    scope : {"corpus", "clip"}, default="corpus"
-        Whose statistics standardise a clip.
+    scope : {"corpus", "speaker", "clip"}, default="corpus"
+        Whose statistics standardise a clip. ``"speaker"`` needs the speaker of each clip in
+        ``fit_transform(X, groups=...)`` (``EmotionPipeline.fit(X, y, groups=...)`` passes them
+        on) and takes them in ``transform(X, groups=...)``; without them, ``transform`` treats all
+        the clips of the call as one speaker, as a pipeline's ``predict`` does.
     with_std : bool, default=True
         Also divide by the standard deviation (else only subtract the mean).
     eps : float, default=1e-5
@@ -389,10 +396,13 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
     >>> Z = BandStandardizer().fit_transform(X)
     >>> [z.shape for z in Z]
     [(3, 4), (3, 2)]
+    >>> Z = BandStandardizer(scope="speaker").fit_transform(X, groups=["a", "b"])
+    >>> float(abs(Z[1]).max())
+    0.0
     """
 
     _parameter_constraints: dict = {
-        "scope": [StrOptions({"corpus", "clip"})],
+        "scope": [StrOptions({"corpus", "speaker", "clip"})],
         "with_std": ["boolean"],
         "eps": [Interval(Real, 0, None, closed="left")],
     }
@@ -402,13 +412,15 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
         self.with_std = with_std
         self.eps = eps
 
-    def fit(self, X: Any, y: Any = None) -> "BandStandardizer":
+    def fit(self, X: Any, y: Any = None, groups: Any = None) -> "BandStandardizer":
         """Learn each band's mean and standard deviation over all frames of ``X``.
 
         Parameters
         ----------
         X : sequence of array-like of shape (n_bands, n_frames_i)
         y : ignored
+        groups : array-like of shape (n_clips,), optional
+            The speaker of each clip; required with ``scope="speaker"``, ignored otherwise.
 
         Returns
         -------
@@ -416,25 +428,38 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         X = check_sequences(rows_as_sequences(X))
+        if self.scope == "speaker":
+            self._check_groups(X, groups, required=True)
         self.n_features_in_ = X[0].shape[0]
         if self.scope == "corpus":
-            n = sum(x.shape[1] for x in X)
-            total = sum(x.sum(axis=1, dtype=np.float64) for x in X)
-            self.mean_ = total / n
-            if self.with_std:
-                mean = self.mean_[:, None].astype(np.float32)
-                squares = sum(np.square(x - mean).sum(axis=1, dtype=np.float64) for x in X)
-                self.scale_ = np.sqrt(squares / n) + self.eps
-            else:
-                self.scale_ = np.ones_like(self.mean_)
+            self.mean_, self.scale_ = self._statistics(X)
         return self
 
-    def transform(self, X: Any) -> np.ndarray:
+    def fit_transform(self, X: Any, y: Any = None, groups: Any = None) -> np.ndarray:
+        """Fit, then standardise ``X`` (each speaker with its own statistics for ``scope="speaker"``).
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_bands, n_frames_i)
+        y : ignored
+        groups : array-like of shape (n_clips,), optional
+            The speaker of each clip; required with ``scope="speaker"``, ignored otherwise.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_clips,), dtype=object
+        """
+        return self.fit(X, y, groups).transform(X, groups)
+
+    def transform(self, X: Any, groups: Any = None) -> np.ndarray:
         """Standardise every band of every sequence.
 
         Parameters
         ----------
         X : sequence of array-like of shape (n_bands, n_frames_i)
+        groups : array-like of shape (n_clips,), optional
+            With ``scope="speaker"``: the speaker of each clip, each standardised with its own
+            speaker's statistics; None treats all of ``X`` as one speaker. Ignored otherwise.
 
         Returns
         -------
@@ -443,15 +468,50 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "n_features_in_")
         X = check_sequences(rows_as_sequences(X), n_features=self.n_features_in_)
-        return to_object_array([self._standardise(x) for x in X])
-
-    def _standardise(self, x: np.ndarray) -> np.ndarray:
+        if self.scope == "clip":
+            return to_object_array([self._standardise(x, *self._statistics([x])) for x in X])
         if self.scope == "corpus":
-            mean, scale = self.mean_[:, None], self.scale_[:, None]
-        else:
-            mean = x.mean(axis=1, keepdims=True, dtype=np.float64)
-            scale = x.std(axis=1, keepdims=True, dtype=np.float64) + self.eps if self.with_std else 1.0
-        return ((x - mean) / scale).astype(np.float32)
+            return to_object_array([self._standardise(x, self.mean_, self.scale_) for x in X])
+        groups = self._check_groups(X, groups, required=False)
+        Z = [None] * len(X)
+        for speaker in np.unique(groups):
+            index = np.flatnonzero(groups == speaker)
+            mean, scale = self._statistics([X[i] for i in index])
+            for i in index:
+                Z[i] = self._standardise(X[i], mean, scale)
+        return to_object_array(Z)
+
+    def _statistics(self, X: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-band mean and scale (standard deviation + eps, or ones) over all frames of ``X``."""
+        n = sum(x.shape[1] for x in X)
+        mean = sum(x.sum(axis=1, dtype=np.float64) for x in X) / n
+        if not self.with_std:
+            return mean, np.ones_like(mean)
+        mean32 = mean[:, None].astype(np.float32)
+        squares = sum(np.square(x - mean32).sum(axis=1, dtype=np.float64) for x in X)
+        return mean, np.sqrt(squares / n) + self.eps
+
+    @staticmethod
+    def _standardise(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        return ((x - mean[:, None]) / scale[:, None]).astype(np.float32)
+
+    @staticmethod
+    def _check_groups(X: list, groups: Any, *, required: bool) -> np.ndarray:
+        if groups is None:
+            if required:
+                raise ValueError(
+                    "scope='speaker' standardises each speaker with its own statistics and needs the speaker of "
+                    "each clip: fit(X, groups=speakers), or EmotionPipeline.fit(X, y, groups=speakers) with no "
+                    "sampler (augment step) before this step"
+                )
+            return np.zeros(len(X), dtype=int)
+        groups = np.asarray(groups)
+        if groups.ndim != 1 or len(groups) != len(X):
+            raise ValueError(
+                f"groups has {count(len(groups), 'entry', 'entries')} but X has {count(len(X), 'clip')}; "
+                "they must match (one speaker per clip)"
+            )
+        return groups
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

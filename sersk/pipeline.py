@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,9 @@ class EmotionPipeline(Pipeline):
         y : array-like of shape (n_samples,)
             Labels.
         groups : array-like of shape (n_samples,), optional
-            Speaker of each clip, for a speaker-disjoint ``validation_fraction`` split.
+            Speaker of each clip: for a speaker-disjoint ``validation_fraction`` split, and passed to
+            the steps before any sampler whose ``fit`` takes ``groups`` (a
+            :class:`~sersk.features.BandStandardizer` with ``scope="speaker"`` needs them).
         validation_data : (X_val, y_val), optional
             Held-out clips in the same form as ``X``.
         **params :
@@ -81,24 +84,44 @@ class EmotionPipeline(Pipeline):
                 f"y holds a single class ({str(classes[0])!r}); at least two are needed to train a classifier"
                 if len(classes) else "y is empty: no labels to train on"
             )
+        takes_groups = self._steps_taking_groups()
+        held_groups = None
         if validation_data is None and self.validation_fraction is not None:
             train, held = self._hold_out(y, groups)
             validation_data = (_safe_indexing(X, held), _safe_indexing(y, held))
             X, y = _safe_indexing(X, train), _safe_indexing(y, train)
-        elif groups is not None:
-            raise ValueError("groups are only used with validation_fraction; set it, or drop groups")
+            if groups is not None:
+                groups, held_groups = np.asarray(groups)[train], np.asarray(groups)[held]
+        elif groups is not None and not takes_groups:
+            raise ValueError(
+                "groups are used by validation_fraction and by steps whose fit takes groups (before any sampler); "
+                "this pipeline has neither: set validation_fraction, or drop groups"
+            )
+        if groups is not None:
+            params = {**params, **{f"{name}__groups": groups for name in takes_groups}}
         if validation_data is None:
             return super().fit(X, y, **params)
         routed = self._check_method_params(method="fit", props=params)
         Xt, yt = self._fit(X, y, routed, raw_params=params)
         X_val, y_val = validation_data
-        for _, _, step in self._iter(with_final=False, filter_resample=True):
-            X_val = step.transform(X_val)
+        for _, name, step in self._iter(with_final=False, filter_resample=True):
+            by_speaker = name in takes_groups and held_groups is not None
+            X_val = step.transform(X_val, groups=held_groups) if by_speaker else step.transform(X_val)
         last = self._get_metadata_for_step(
             step_idx=len(self) - 1, step_params=routed[self.steps[-1][0]], all_params=params
         )
         self._final_estimator.fit(Xt, yt, validation_data=(X_val, y_val), **last["fit"])
         return self
+
+    def _steps_taking_groups(self) -> list[str]:
+        """Names of the steps before the first sampler whose ``fit`` takes ``groups``."""
+        names = []
+        for name, step in self.steps[:-1]:
+            if hasattr(step, "fit_resample"):
+                break
+            if step not in (None, "passthrough") and "groups" in inspect.signature(step.fit).parameters:
+                names.append(name)
+        return names
 
     def _hold_out(self, y: Any, groups: Any) -> tuple[np.ndarray, np.ndarray]:
         if not 0 < self.validation_fraction < 1:

@@ -88,6 +88,21 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
         run_leave_one_speaker_out(X, y, np.where(speakers == "03", "03", "08"))
 
 
+def test_leave_one_speaker_out_by_speaker_is_reported_as_transductive(corpus):
+    X, y, speakers = corpus
+    pipe = make_pipeline("tuned", max_epochs=1, device="cpu", random_state=0).set_params(
+        net__module__filters=(4, 4, 8, 8), net__module__hidden_size=8, net__crop_frames=8,
+    )
+    plain = run_leave_one_speaker_out(X, y, speakers, pipeline=pipe, test_speakers=["08"])
+    assert plain["transductive"] is False and "transductive" not in plain["protocol"]
+    pipe.set_params(scale__scope="speaker")
+    results = run_leave_one_speaker_out(X, y, speakers, pipeline=pipe, test_speakers=["08"])
+    assert results["transductive"] is True and "transductive" in results["protocol"]
+    assert results["per_speaker"][0]["n_files"] == 8
+    with pytest.raises(ValueError, match="the reference protocol has none"):
+        run_reference_protocol(X, y, pipeline=pipe)
+
+
 def test_clip_predictions_without_probabilities():
     from sersk.evaluation import clip_predictions
 

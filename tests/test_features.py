@@ -193,6 +193,28 @@ def test_band_standardizer_uses_training_statistics_or_each_clips_own():
         scaler.transform([np.zeros((4, 10))])
 
 
+def test_band_standardizer_by_speaker_uses_each_speakers_own_statistics():
+    from sersk import BandStandardizer
+
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(8, 20 + 5 * i)) * (1 + i % 2) + 10 * (i % 3) for i in range(9)]
+    speakers = np.array(["a", "b", "c"] * 3)
+    scaler = BandStandardizer(scope="speaker")
+    Z = scaler.fit_transform(X, groups=speakers)
+    for speaker in "abc":
+        frames = np.hstack([z for z, s in zip(Z, speakers) if s == speaker])
+        np.testing.assert_allclose(frames.mean(axis=1), 0, atol=1e-5)
+        np.testing.assert_allclose(frames.std(axis=1), 1, atol=1e-3)
+    again = scaler.transform(X, groups=speakers)
+    assert all(np.array_equal(a, b) for a, b in zip(Z, again))
+    one_call = scaler.transform([x for x, s in zip(X, speakers) if s == "b"])  # no groups: the call is one speaker
+    assert all(np.array_equal(a, b) for a, b in zip(one_call, Z[speakers == "b"]))
+    with pytest.raises(ValueError, match="needs the speaker of each clip"):
+        BandStandardizer(scope="speaker").fit(X)
+    with pytest.raises(ValueError, match="groups has 3 entries but X has 9 clips"):
+        scaler.transform(X, groups=speakers[:3])
+
+
 def test_filter_blocks_reproduce_the_dense_product():
     from sersk.features import filter_blocks, mel_filterbank
 

@@ -10,7 +10,7 @@ from joblib import Memory
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, StratifiedGroupKFold, cross_validate
 
-from sersk import AudioLoader, AugmentingResampler, CNNLSTMClassifier, EmotionPipeline, LogMelTransformer, make_pipeline
+from sersk import AudioLoader, AugmentingResampler, BandStandardizer, CNNLSTMClassifier, EmotionPipeline, LogMelTransformer, make_pipeline
 from sersk.model_selection import reference_split, speaker_disjoint_split
 from sersk.utils.synthetic import make_tone
 
@@ -302,3 +302,30 @@ def test_tuned_preset_fits_searches_and_predicts_independently_of_the_batch(corp
     assert list(best.predict(paths)) == [best.predict(paths[i : i + 1])[0] for i in range(len(paths))]
     scaler = best.named_steps["scale"]
     assert scaler.scope != "corpus" or scaler.mean_.shape == (128,)
+
+
+def test_speaker_scope_standardises_each_training_and_validation_speaker_by_itself(corpus, monkeypatch):
+    paths, labels, speakers = corpus
+    seen = {}
+    fit = CNNLSTMClassifier.fit
+
+    def spy(self, X, y, **kwargs):
+        seen["train"], seen["valid"] = X, kwargs.get("validation_data", (None,))[0]
+        return fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(CNNLSTMClassifier, "fit", spy)
+    pipe = make_pipeline("tuned", validation_fraction=0.3, random_state=0).set_params(
+        **SMALL_NET, scale__scope="speaker", net__crop_frames=16
+    )
+    pipe.fit(paths, labels, groups=speakers)
+    assert (len(seen["train"]), len(seen["valid"])) == (12, 6)  # one whole speaker validates
+    logmels = pipe.named_steps["logmel"].transform(pipe.named_steps["load"].transform(paths))
+    own = BandStandardizer(scope="speaker").fit_transform(logmels, groups=speakers)
+    by_length = {z.shape[1]: z for z in own}  # every clip has its own length
+    for z in [*seen["train"], *seen["valid"]]:
+        np.testing.assert_allclose(z, by_length[z.shape[1]], atol=1e-5)
+    with pytest.raises(ValueError, match="needs the speaker of each clip"):
+        clone(pipe).set_params(validation_fraction=None).fit(paths, labels)
+    stored_copies = make_pipeline("tuned", n_augmentations=1).set_params(scale__scope="speaker")
+    with pytest.raises(ValueError, match="this pipeline has neither"):
+        stored_copies.fit(paths, labels, groups=speakers)
