@@ -439,6 +439,9 @@ def _summary(results: dict[str, Any], out_dir: Path) -> str:
     lines = ["=" * 78]
     if "per_speaker" in results:
         lines.append(f"Speaker-independent (leave-one-speaker-out), {setting}")
+        if results.get("transductive"):
+            lines.append("  TRANSDUCTIVE: every speaker, the test speaker included, was standardised with its own "
+                         "statistics;\n  not comparable with the plain speaker-independent figures below")
         if results["quick"]:
             speakers = ", ".join(results["held_out_speakers"])
             lines.append(f"  folds run: {results['folds_run']} (held-out speakers {speakers})")

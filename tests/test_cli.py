@@ -369,16 +369,21 @@ def test_the_console_script_runs():
         assert command in done.stdout
 
 
-def test_reproduce_speaker_independent_with_the_tuned_preset(corpus, tmp_path, capsys):
+@pytest.mark.parametrize("by_speaker", [False, True])
+def test_reproduce_speaker_independent_with_the_tuned_preset(by_speaker, corpus, tmp_path, capsys):
     out_dir = tmp_path / "repro"
     argv = ["reproduce", "--quick", "--speaker-independent", "--preset", "tuned", "--data-home", str(corpus.parent),
             "--out-dir", str(out_dir), *FAST, "--param", "net__crop_frames=16"]
+    if by_speaker:  # each clip's speaker is known only without stored copies
+        at = argv.index("--n-augmentations")
+        argv = argv[:at] + argv[at + 2 :] + ["--param", "scale__scope=speaker"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     results = json.loads((out_dir / "results.json").read_text())
     assert results["preset"] == "tuned" and "preset tuned" in out
     assert "no validation speaker" in results["protocol"]  # the tuned preset trains on every other speaker
     assert all(f["n_train_clips"] == 12 for f in results["per_speaker"])
+    assert results["transductive"] is by_speaker and ("TRANSDUCTIVE" in out) is by_speaker
 
 
 def test_preset_names_match_the_library():
