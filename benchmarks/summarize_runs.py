@@ -82,7 +82,8 @@ def main() -> None:
         with open(path) as fh:
             results = json.load(fh)
         loaded.append(results)
-        print(f"{path}: seed {results['seed']}, preset {results.get('preset', 'reference')}, "
+        transductive = " (TRANSDUCTIVE: each speaker standardised by itself)" if results.get("transductive") else ""
+        print(f"{path}: seed {results['seed']}, preset {results.get('preset', 'reference')}{transductive}, "
               f"wall time {results['wall_time_s'] / 60:.1f} min, peak RSS {results['peak_rss_mib']['self']:.0f} MiB")
         if "per_speaker" in results:
             acc, uar = summarize_speakers(results, args.untouched)
