@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import clone
 
 from .features import BandStandardizer
+from .nn import CNNLSTMClassifier
 
 __all__ = [
     "PROJECT_BAR",
@@ -179,7 +180,11 @@ def clip_predictions(
 
 def _predict(pipeline: Any, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """Predicted labels, and the class probabilities when the pipeline gives them."""
-    proba = pipeline.predict_proba(X) if hasattr(pipeline, "predict_proba") else None
+    if not hasattr(pipeline, "predict_proba"):
+        return np.asarray(pipeline.predict(X)), None
+    proba = pipeline.predict_proba(X)
+    if isinstance(pipeline[-1], CNNLSTMClassifier):  # its predict is the argmax of predict_proba: one pass
+        return pipeline.classes_[proba.argmax(axis=1)], proba
     return np.asarray(pipeline.predict(X)), proba
 
 
