@@ -16,6 +16,8 @@ to the output file as soon as it is done, so a run cut short keeps what it finis
     python benchmarks/ablation_tuned.py --round 5 --only 4 --valid 03 08 --out benchmarks/results/ablation_tuned_round5_v0308.jsonl
     python benchmarks/ablation_tuned.py --round 5 --only 5 --valid 10 13 --out benchmarks/results/ablation_tuned_round5_v1013.jsonl
     python benchmarks/ablation_tuned.py --round 5 --only 5 --valid 03 08 --out benchmarks/results/ablation_tuned_round5_v0308.jsonl
+    python benchmarks/ablation_tuned.py --round 6 --only 1 --valid 10 13 --out benchmarks/results/ablation_tuned_round6_v1013.jsonl
+    python benchmarks/ablation_tuned.py --round 6 --only 1 --valid 03 08 --out benchmarks/results/ablation_tuned_round6_v0308.jsonl
 """
 
 from __future__ import annotations
