@@ -83,20 +83,9 @@ ROUNDS = {
     # transductive: every speaker (training and validation) standardised with its own statistics
     "6": {
         "per-speaker band standardisation (transductive)": (0, "speaker", ORIGINALS),
-        "per-speaker band mean removal only (transductive)": (0, "speaker-mean", ORIGINALS),
     },
 }
 
-
-def standardize_per_speaker(X: list, speakers: np.ndarray, with_std: bool) -> list:
-    """Standardise each speaker's sequences with that speaker's own per-band statistics."""
-    out = list(X)
-    for speaker in np.unique(speakers):
-        index = np.flatnonzero(speakers == speaker)
-        scaler = BandStandardizer(with_std=with_std).fit([X[i] for i in index])
-        for i, z in zip(index, scaler.transform([X[i] for i in index])):
-            out[i] = z
-    return out
 
 
 def main() -> None:
@@ -126,7 +115,7 @@ def main() -> None:
         key = (copies, keep, repr(augment_params))
         if key not in features:
             if copies:
-                assert scope not in ("speaker", "speaker-mean"), "per-speaker scopes need the originals only"
+                assert scope != "speaker", "per-speaker standardisation needs the originals only"
                 augment = AugmentingResampler(
                     n_augmentations=copies, keep_original=keep, n_jobs=2, random_state=args.seed, **dict(*augment_params)
                 )
@@ -136,10 +125,10 @@ def main() -> None:
             features[key] = (logmel.transform(Xa), ya)
         X_train, y_train = features[key]
         Xv = X_valid
-        if scope in ("speaker", "speaker-mean"):
-            with_std = scope == "speaker"
-            X_train = standardize_per_speaker(X_train, speakers[~valid], with_std)
-            Xv = standardize_per_speaker(X_valid, speakers[valid], with_std)
+        if scope == "speaker":
+            by_speaker = BandStandardizer(scope="speaker")  # the same as one scaler fitted on each speaker
+            X_train = by_speaker.fit_transform(X_train, groups=speakers[~valid])
+            Xv = by_speaker.transform(X_valid, groups=speakers[valid])
         elif scope is not None:
             scaler = BandStandardizer(scope=scope).fit(X_train)
             X_train, Xv = scaler.transform(X_train), scaler.transform(X_valid)
