@@ -87,7 +87,6 @@ ROUNDS = {
 }
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--valid", nargs="+", default=["03", "08"], help="validation speakers")
