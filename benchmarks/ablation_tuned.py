@@ -75,6 +75,7 @@ ROUNDS = {
     # the tuned preset (round 3's first line) with deltas and delta-deltas as input channels; and longer
     "5": {
         "deltas and delta-deltas as channels": (0, "corpus", {**ORIGINALS, "module__deltas": True}),
+        # lines 2 and 3 were never run (deltas lost on 10+13); kept so that the numbers of lines 4-5 stay valid
         "deltas, 100 epochs": (0, "corpus", {**ORIGINALS, "module__deltas": True, "max_epochs": 100}),
         "deltas, mixup alpha 0.4": (0, "corpus", {**ORIGINALS, "module__deltas": True, "mixup_alpha": 0.4}),
         "mixup alpha 0.4 (no deltas)": (0, "corpus", {**ORIGINALS, "mixup_alpha": 0.4}),
