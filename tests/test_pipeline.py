@@ -329,3 +329,13 @@ def test_speaker_scope_standardises_each_training_and_validation_speaker_by_itse
     stored_copies = make_pipeline("tuned", n_augmentations=1).set_params(scale__scope="speaker")
     with pytest.raises(ValueError, match="this pipeline has neither"):
         stored_copies.fit(paths, labels, groups=speakers)
+
+
+def test_speaker_scope_in_a_grouped_search(corpus):
+    paths, labels, speakers = corpus
+    pipe = make_pipeline("tuned", random_state=0).set_params(**SMALL_NET, scale__scope="speaker", net__crop_frames=16)
+    search = GridSearchCV(pipe, {"net__lr": [0.005, 0.001]}, cv=LeaveOneGroupOut(), error_score="raise")
+    search.fit(paths, labels, groups=speakers, scale__groups=speakers)  # groups for the splitter, scale__groups for fit
+    assert search.cv_results_["mean_test_score"].shape == (2,)
+    with pytest.raises(ValueError, match="needs the speaker of each clip"):
+        search.fit(paths, labels, groups=speakers)
