@@ -436,19 +436,8 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X: Any, y: Any = None, groups: Any = None) -> np.ndarray:
-        """Fit, then standardise ``X`` (each speaker with its own statistics for ``scope="speaker"``).
-
-        Parameters
-        ----------
-        X : sequence of array-like of shape (n_bands, n_frames_i)
-        y : ignored
-        groups : array-like of shape (n_clips,), optional
-            The speaker of each clip; required with ``scope="speaker"``, ignored otherwise.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_clips,), dtype=object
-        """
+        """``fit(X, y, groups)``, then ``transform(X, groups)``: with ``scope="speaker"`` each speaker
+        is standardised with its own statistics (scikit-learn's default would drop ``groups``)."""
         return self.fit(X, y, groups).transform(X, groups)
 
     def transform(self, X: Any, groups: Any = None) -> np.ndarray:
