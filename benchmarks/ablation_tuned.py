@@ -18,6 +18,9 @@ to the output file as soon as it is done, so a run cut short keeps what it finis
     python benchmarks/ablation_tuned.py --round 5 --only 5 --valid 03 08 --out benchmarks/results/ablation_tuned_round5_v0308.jsonl
     python benchmarks/ablation_tuned.py --round 6 --only 1 --valid 10 13 --out benchmarks/results/ablation_tuned_round6_v1013.jsonl
     python benchmarks/ablation_tuned.py --round 6 --only 1 --valid 03 08 --out benchmarks/results/ablation_tuned_round6_v0308.jsonl
+    python benchmarks/ablation_tuned.py --round 7 --valid 10 13 --out benchmarks/results/ablation_tuned_round7_v1013.jsonl
+    python benchmarks/ablation_tuned.py --round 7 --valid 03 08 --out benchmarks/results/ablation_tuned_round7_v0308.jsonl
+    (lines 1-2 first on both pairs, then lines 3-4 with --only 3 4, on both pairs)
 """
 
 from __future__ import annotations
@@ -84,6 +87,14 @@ ROUNDS = {
     # transductive: every speaker (training and validation) standardised with its own statistics
     "6": {
         "per-speaker band standardisation (transductive)": (0, "speaker", ORIGINALS),
+    },
+    # inductive routes to speaker invariance: random smooth offsets of the band axis in training
+    # (between-speaker std of per-band means: 0.17 after corpus standardisation)
+    "7": {
+        "random band offsets, sd 0.2": (0, "corpus", {**ORIGINALS, "band_offset": 0.2}),
+        "random band offsets, sd 0.5": (0, "corpus", {**ORIGINALS, "band_offset": 0.5}),
+        "the tuned preset, rerun on this round's code (features differ from round 3's by rounding)": (0, "corpus", ORIGINALS),
+        "random band offsets, sd 1.0": (0, "corpus", {**ORIGINALS, "band_offset": 1.0}),
     },
 }
 

@@ -4,8 +4,9 @@
 # corpus) and the package installed; writes benchmarks/results/timings_<tag>.txt (tag: $1, default
 # "cpu") and each command's output under a temporary folder.
 #
-# Run: bash benchmarks/time_commands.sh [tag] [readme|examples|all]
-#   readme: the README's commands only; examples: the examples only; all (default): both
+# Run: bash benchmarks/time_commands.sh [tag] [readme|examples|all|full]
+#   readme: the README's commands only; examples: the examples only, sized down; all (default):
+#   both; full: the examples at the sizes their TIME markers name (about 2 hours on 2 cores)
 set -u
 ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 OUT="$ROOT/benchmarks/results/timings_${1:-cpu}.txt"
@@ -34,14 +35,19 @@ run() {  # run NAME COMMAND...: appends the command, its wall time, peak RSS and
 }
 
 echo "$(date -u +%FT%TZ)  commit $(git rev-parse --short HEAD)  $(nproc) cores  $(python -c 'import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")')" > "$OUT"
-if [ "${2:-all}" != examples ]; then
+if [ "${2:-all}" = readme ] || [ "${2:-all}" = all ]; then
   run "reproduce --quick" sersk reproduce --quick --out-dir "$W/quick"
   run "quick start (README)" python "$W/quickstart.py"
   run "train" sersk train "$SERSK_DATA/wav" --out "$W/model.joblib" --n-augmentations 5
   run "predict" sersk predict "$W/model.joblib" "$SERSK_DATA/wav"
   run "evaluate" sersk evaluate "$W/model.joblib" "$SERSK_DATA/wav" --out-dir "$W/eval"
 fi
-if [ "${2:-all}" = readme ]; then echo "done $(date -u +%FT%TZ)" >> "$OUT"; exit 0; fi
+if [ "${2:-all}" = full ]; then
+  run "grid_search n2 folds 5" python "$ROOT/examples/grid_search.py" --n-augmentations 2 --folds 5
+  run "own_corpus n10 folds 5" python "$ROOT/examples/own_corpus.py" "$W/emodb.csv" --n-augmentations 10 --folds 5
+  run "reference_split (full size)" python "$ROOT/examples/reference_split.py"
+fi
+if [ "${2:-all}" = readme ] || [ "${2:-all}" = full ]; then echo "done $(date -u +%FT%TZ)" >> "$OUT"; exit 0; fi
 run "reference_split n5" python "$ROOT/examples/reference_split.py" --n-augmentations 5
 run "leave_one_speaker_out n2 03 08" python "$ROOT/examples/leave_one_speaker_out.py" --n-augmentations 2 --speakers 03 08
 run "dask_grid_search" python "$ROOT/examples/dask_grid_search.py"

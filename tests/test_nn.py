@@ -371,6 +371,34 @@ def test_training_collate_warps_bands_with_the_seeded_generator():
     assert torch.equal(collate([(x, 0) for x in clips])[0]["x"], warped)
 
 
+def test_random_band_offset_is_a_smooth_curve_of_the_asked_spread():
+    from sersk.nn.collate import random_band_offset
+
+    torch.manual_seed(0)
+    curves = torch.stack([random_band_offset(129, 0.5)[:, 0] for _ in range(400)])
+    assert curves.shape == (400, 129)
+    # 5 knots at bands 0, 32, 64, 96, 128, straight lines between them
+    second_difference = curves[:, 2:] - 2 * curves[:, 1:-1] + curves[:, :-2]
+    off_knot = np.setdiff1d(np.arange(127), [31, 63, 95])
+    assert second_difference[:, off_knot].abs().max() < 1e-5
+    assert 0.45 < curves[:, ::32].std() < 0.55
+
+
+def test_training_collate_offsets_each_clip_by_one_curve_over_its_real_frames():
+    from sersk.nn.collate import TrainingCollate
+
+    clips = [np.zeros((32, 20 + 5 * i), dtype=np.float32) for i in range(4)]
+    collate = TrainingCollate(band_offset=0.3, min_frames=16, multiple=16)
+    torch.manual_seed(0)
+    inputs = collate([(x, 0) for x in clips])[0]
+    x, lengths = inputs["x"], inputs["lengths"]
+    for row, n in enumerate(lengths.tolist()):
+        real = x[row, :, -n:]
+        assert torch.equal(real, real[:, :1].expand_as(real)) and real.abs().max() > 0  # constant in time
+        assert not x[row, :, : x.shape[-1] - n].any()  # padding untouched
+    assert not torch.equal(x[0, :, -1], x[1, :, -1])  # a fresh curve per clip
+
+
 def test_crop_windows_cover_each_clip_with_half_overlap():
     from sersk.nn.collate import crop_windows
 
@@ -479,6 +507,7 @@ def test_cosine_schedule_and_label_smoothing_are_parameters():
         ({"lr_schedule": "linear"}, "lr_schedule='linear'"),
         ({"mixup_alpha": -1.0}, "mixup_alpha=-1.0"),
         ({"freq_warp": 1.5}, "freq_warp=1.5"),
+        ({"band_offset": -0.1}, "band_offset=-0.1"),
         ({"mixup_alpha": True}, "mixup_alpha=True"),
     ],
 )

@@ -173,6 +173,12 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         from ``[1 - freq_warp, 1 + freq_warp]``, with ``freq_warp`` in [0, 1)
         (:func:`~sersk.nn.collate.warp_bands`: formants move as with another vocal tract length);
         0 (the recipe) warps nothing.
+    band_offset : float, default=0.0
+        In training, add to each clip a smooth random curve over its bands, constant in time, drawn
+        afresh every epoch (:func:`~sersk.nn.collate.random_band_offset`: 5 knots from
+        N(0, ``band_offset``\ :sup:`2`), linearly interpolated), as another voice or microphone
+        tilts the spectral envelope; in the units of the log-mels (standard deviations after
+        :class:`~sersk.features.BandStandardizer`). 0 (the recipe) adds nothing.
     freq_mask_bands, time_mask_frames : int, default=0
         SpecAugment: in training, set two bands of fewer than ``freq_mask_bands`` rows and two spans
         of fewer than ``time_mask_frames`` frames of each clip to 0, drawn afresh every epoch (0 = none; see
@@ -242,6 +248,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
 
     # what a classifier pickled before these options existed uses
     freq_warp = 0.0
+    band_offset = 0.0
     mixup_alpha = 0.0
 
     def __init__(
@@ -259,6 +266,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         crop_frames: int | None = None,
         predict_windows: bool = True,
         freq_warp: float = 0.0,
+        band_offset: float = 0.0,
         freq_mask_bands: int = 0,
         time_mask_frames: int = 0,
         mixup_alpha: float = 0.0,
@@ -316,6 +324,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         self.crop_frames = crop_frames
         self.predict_windows = predict_windows
         self.freq_warp = freq_warp
+        self.band_offset = band_offset
         self.freq_mask_bands = freq_mask_bands
         self.time_mask_frames = time_mask_frames
         self.mixup_alpha = mixup_alpha
@@ -425,6 +434,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 raise ValueError(f"{name}={value!r}; expected a non-negative integer")
         if not (_is_real(self.freq_warp) and 0 <= self.freq_warp < 1):
             raise ValueError(f"freq_warp={self.freq_warp!r}; expected a number in [0, 1)")
+        if not (_is_real(self.band_offset) and 0 <= self.band_offset < np.inf):
+            raise ValueError(f"band_offset={self.band_offset!r}; expected a non-negative number")
         if not (_is_real(self.mixup_alpha) and 0 <= self.mixup_alpha < np.inf):
             raise ValueError(f"mixup_alpha={self.mixup_alpha!r}; expected a non-negative number")
         crop = self.crop_frames
@@ -592,7 +603,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         ])
         if training:
             kwargs.setdefault("collate_fn", TrainingCollate(
-                self.crop_frames, freq_warp=self.freq_warp, freq_mask_bands=self.freq_mask_bands, time_mask_frames=self.time_mask_frames,
+                self.crop_frames, freq_warp=self.freq_warp, band_offset=self.band_offset, freq_mask_bands=self.freq_mask_bands, time_mask_frames=self.time_mask_frames,
                 min_frames=factor, multiple=multiple,
             ))
             if self.crop_frames is not None:

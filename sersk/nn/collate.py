@@ -71,12 +71,27 @@ def warp_bands(x: torch.Tensor, factor: float) -> torch.Tensor:
     return x[lo] * (1 - w) + x[hi] * w
 
 
+def random_band_offset(n_bands: int, scale: float, n_knots: int = 5) -> torch.Tensor:
+    """A smooth random curve over ``n_bands`` bands, shape (n_bands, 1), to add to a clip's log-mels.
+
+    ``n_knots`` values drawn from N(0, ``scale``\ :sup:`2`), evenly spaced over the band axis and
+    linearly interpolated between: a slow tilt or bump of the spectral envelope, constant in time,
+    as another voice or microphone puts on every frame.
+    """
+    knots = torch.randn(n_knots) * scale
+    pos = torch.linspace(0, n_knots - 1, n_bands)
+    lo = pos.floor().long().clamp_(max=n_knots - 2)
+    w = pos - lo
+    return (knots[lo] * (1 - w) + knots[lo + 1] * w)[:, None]
+
+
 class TrainingCollate(LeftPadCollate):
     """:class:`LeftPadCollate` for training batches, with fresh random crops, warps and masks every time.
 
     Each clip longer than ``crop_frames`` is cut to a random window of that many frames (shorter
     clips stay whole); with ``freq_warp``, its band axis is stretched by a factor drawn uniformly
-    from ``[1 - freq_warp, 1 + freq_warp]`` (:func:`warp_bands`); then ``n_masks`` frequency masks of fewer than ``freq_mask_bands`` bands and
+    from ``[1 - freq_warp, 1 + freq_warp]`` (:func:`warp_bands`); with ``band_offset``, a smooth
+    random curve over the bands (:func:`random_band_offset`) is added to all its frames; then ``n_masks`` frequency masks of fewer than ``freq_mask_bands`` bands and
     ``n_masks`` time masks of fewer than ``time_mask_frames`` frames (SpecAugment, drawn by
     :func:`torchaudio.functional.mask_along_axis`) are set to 0 in each clip's real frames. The
     draws use torch's random generator, which the classifier seeds in ``fit``.
@@ -87,6 +102,8 @@ class TrainingCollate(LeftPadCollate):
         Length of the random training windows; None keeps whole clips.
     freq_warp : float, default=0.0
         The largest relative stretch of the band axis, in [0, 1); 0 warps nothing.
+    band_offset : float, default=0.0
+        The standard deviation of the random band offsets; 0 adds none.
     freq_mask_bands, time_mask_frames : int, default=0
         The widest frequency and time mask; 0 draws none.
     n_masks : int, default=2
@@ -96,12 +113,13 @@ class TrainingCollate(LeftPadCollate):
     """
 
     def __init__(
-        self, crop_frames: int | None = None, *, freq_warp: float = 0.0, freq_mask_bands: int = 0,
-        time_mask_frames: int = 0, n_masks: int = 2, min_frames: int = _recipe.MIN_FRAMES, multiple: int = 1,
+        self, crop_frames: int | None = None, *, freq_warp: float = 0.0, band_offset: float = 0.0,
+        freq_mask_bands: int = 0, time_mask_frames: int = 0, n_masks: int = 2, min_frames: int = _recipe.MIN_FRAMES, multiple: int = 1,
     ):
         super().__init__(min_frames=min_frames, multiple=multiple)
         self.crop_frames = crop_frames
         self.freq_warp = freq_warp
+        self.band_offset = band_offset
         self.freq_mask_bands = freq_mask_bands
         self.time_mask_frames = time_mask_frames
         self.n_masks = n_masks
@@ -117,6 +135,8 @@ class TrainingCollate(LeftPadCollate):
             x = x[:, start : start + self.crop_frames]
         if self.freq_warp:
             x = warp_bands(x, float(torch.empty(()).uniform_(1 - self.freq_warp, 1 + self.freq_warp)))
+        if self.band_offset:
+            x = x + random_band_offset(x.shape[0], self.band_offset)
         for _ in range(self.n_masks if self.freq_mask_bands or self.time_mask_frames else 0):
             # widths capped at the clip's size: a wider mask_param would blank the whole clip
             if self.freq_mask_bands:
@@ -127,7 +147,7 @@ class TrainingCollate(LeftPadCollate):
 
     def __repr__(self) -> str:
         return (
-            f"TrainingCollate(crop_frames={self.crop_frames}, freq_warp={self.freq_warp}, freq_mask_bands={self.freq_mask_bands}, "
+            f"TrainingCollate(crop_frames={self.crop_frames}, freq_warp={self.freq_warp}, band_offset={self.band_offset}, freq_mask_bands={self.freq_mask_bands}, "
             f"time_mask_frames={self.time_mask_frames}, n_masks={self.n_masks}, min_frames={self.min_frames}, "
             f"multiple={self.multiple})"
         )
