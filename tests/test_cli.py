@@ -280,7 +280,7 @@ def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
     assert_one_line_error(capsys.readouterr().err, "--param net__nope", "not a parameter")
     assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__lrr=0.1"]) == 2
     err = capsys.readouterr().err
-    assert_one_line_error(err, "did you mean net__lr?", "Valid: batch_by_length")
+    assert_one_line_error(err, "did you mean net__lr?", "Valid: band_offset, batch_by_length")
     assert "_params_to_validate" not in err
     assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__lr_schedule='linear'"]) == 2
     assert_one_line_error(capsys.readouterr().err, "lr_schedule='linear'")  # refused before any decoding
