@@ -21,6 +21,9 @@ to the output file as soon as it is done, so a run cut short keeps what it finis
     python benchmarks/ablation_tuned.py --round 7 --valid 10 13 --out benchmarks/results/ablation_tuned_round7_v1013.jsonl
     python benchmarks/ablation_tuned.py --round 7 --valid 03 08 --out benchmarks/results/ablation_tuned_round7_v0308.jsonl
     (lines 1-2 first on both pairs, then lines 3-4 with --only 3 4, on both pairs)
+
+Round 7's sd 0.5 under leave-one-speaker-out (stopped after 4 folds; docs/results.md):
+    sersk reproduce --speaker-independent --preset tuned --param net__band_offset=0.5 --seed 0 --n-jobs 2 --device cpu --out-dir benchmarks/results/loso_tuned_offset05_seed0
 """
 
 from __future__ import annotations
