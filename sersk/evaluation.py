@@ -380,7 +380,7 @@ def run_leave_one_speaker_out(
         fold_pipeline = clone(template)
         # ceil(fraction * n_groups) = 1: exactly one training speaker validates
         fold_pipeline.set_params(validation_fraction=0.5 / n_train_speakers if validation_speaker else None)
-        if validation_speaker or fold_pipeline._steps_taking_groups():
+        if validation_speaker or fold_pipeline.steps_taking_groups():
             fold_pipeline.fit(X[train], y[train], groups=speakers[train])
         else:
             fold_pipeline.fit(X[train], y[train])

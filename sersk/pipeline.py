@@ -84,7 +84,7 @@ class EmotionPipeline(Pipeline):
                 f"y holds a single class ({str(classes[0])!r}); at least two are needed to train a classifier"
                 if len(classes) else "y is empty: no labels to train on"
             )
-        takes_groups = self._steps_taking_groups()
+        takes_groups = self.steps_taking_groups()
         held_groups = None
         if validation_data is None and self.validation_fraction is not None:
             train, held = self._hold_out(y, groups)
@@ -113,8 +113,17 @@ class EmotionPipeline(Pipeline):
         self._final_estimator.fit(Xt, yt, validation_data=(X_val, y_val), **last["fit"])
         return self
 
-    def _steps_taking_groups(self) -> list[str]:
-        """Names of the steps before the first sampler whose ``fit`` takes ``groups``."""
+    def steps_taking_groups(self) -> list[str]:
+        """Names of the steps that ``fit(X, y, groups=...)`` passes the groups to.
+
+        These are the steps before the first sampler whose ``fit`` takes ``groups`` (a
+        :class:`~sersk.features.BandStandardizer`, which uses them with ``scope="speaker"``). When the list is empty
+        and ``validation_fraction`` is None, ``fit`` refuses groups: nothing would use them.
+
+        Returns
+        -------
+        names : list of str
+        """
         names = []
         for name, step in self.steps[:-1]:
             if hasattr(step, "fit_resample"):
