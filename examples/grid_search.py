@@ -5,9 +5,10 @@ Four candidates x --folds fits, plus a refit: size it with --n-augmentations and
 
     python examples/grid_search.py --n-augmentations 2 --folds 5
 
-With --n-augmentations 2 --folds 2 it took 9 min on a 2-core CPU, peak 3.6 GB
-(benchmarks/results/timings_cpu_examples.txt).
-<!-- TIME: python examples/grid_search.py --n-augmentations 2 --folds 5  (2-core CPU; GPU) -->
+On a 2-core CPU, as written above (the defaults) it took 31 min 45 s, peak 3.7 GB
+(benchmarks/results/timings_cpu_full.txt); with --folds 2, 9 min, peak 3.6 GB
+(benchmarks/results/timings_cpu_examples.txt). Not yet timed on a GPU.
+<!-- TIME: python examples/grid_search.py --n-augmentations 2 --folds 5  (GPU) -->
 """
 
 import argparse
