@@ -7,11 +7,11 @@ accuracy. That is 27,825 augmented clips to train on, long on a CPU. Size it wit
     python examples/reference_split.py --n-augmentations 5 --figures figures/
 
 With --n-augmentations 5 it took 1 min 50 s on a 2-core CPU, peak 3.5 GB (benchmarks/results/timings_cpu_examples.txt); not yet
-timed on a GPU. At full size it trains what `sersk reproduce` trains, which took 24 to 28 minutes
-and 4.2-4.9 GB on a 2-core CPU with two augmentation processes (docs/results.md); this script
-augments in one process, and has not been timed as written.
+timed on a GPU. At full size (as written, no options) it took 35 min 44 s, peak 4.8 GB, on a
+2-core CPU (benchmarks/results/timings_cpu_full.txt); `sersk reproduce` trains the same with two
+augmentation processes in 24 to 28 minutes (docs/results.md).
 <!-- TIME: python examples/reference_split.py --n-augmentations 5  (GPU) -->
-<!-- TIME: python examples/reference_split.py  (2-core CPU; GPU) -->
+<!-- TIME: python examples/reference_split.py  (GPU) -->
 """
 
 import argparse
