@@ -117,8 +117,9 @@ class EmotionPipeline(Pipeline):
         """Names of the steps that ``fit(X, y, groups=...)`` passes the groups to.
 
         These are the steps before the first sampler whose ``fit`` takes ``groups`` (a
-        :class:`~sersk.features.BandStandardizer`, which uses them with ``scope="speaker"``). When the list is empty
-        and ``validation_fraction`` is None, ``fit`` refuses groups: nothing would use them.
+        :class:`~sersk.features.BandStandardizer`, which uses them with ``scope="speaker"``). When
+        the list is empty and ``validation_fraction`` is None, ``fit`` refuses groups: nothing
+        would use them.
 
         Returns
         -------

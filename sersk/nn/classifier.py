@@ -434,10 +434,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 raise ValueError(f"{name}={value!r}; expected a non-negative integer")
         if not (_is_real(self.freq_warp) and 0 <= self.freq_warp < 1):
             raise ValueError(f"freq_warp={self.freq_warp!r}; expected a number in [0, 1)")
-        if not (_is_real(self.band_offset) and 0 <= self.band_offset < np.inf):
-            raise ValueError(f"band_offset={self.band_offset!r}; expected a non-negative number")
-        if not (_is_real(self.mixup_alpha) and 0 <= self.mixup_alpha < np.inf):
-            raise ValueError(f"mixup_alpha={self.mixup_alpha!r}; expected a non-negative number")
+        for name in ("band_offset", "mixup_alpha"):
+            value = getattr(self, name)
+            if not (_is_real(value) and 0 <= value < np.inf):
+                raise ValueError(f"{name}={value!r}; expected a non-negative number")
         crop = self.crop_frames
         if crop is not None and not (isinstance(crop, (int, np.integer)) and crop >= 1):
             raise ValueError(f"crop_frames={self.crop_frames!r}; expected a positive integer or None")
@@ -603,7 +603,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         ])
         if training:
             kwargs.setdefault("collate_fn", TrainingCollate(
-                self.crop_frames, freq_warp=self.freq_warp, band_offset=self.band_offset, freq_mask_bands=self.freq_mask_bands, time_mask_frames=self.time_mask_frames,
+                self.crop_frames, freq_warp=self.freq_warp, band_offset=self.band_offset,
+                freq_mask_bands=self.freq_mask_bands, time_mask_frames=self.time_mask_frames,
                 min_frames=factor, multiple=multiple,
             ))
             if self.crop_frames is not None:

@@ -64,10 +64,14 @@ def warp_bands(x: torch.Tensor, factor: float) -> torch.Tensor:
     if not factor > 0:
         raise ValueError(f"factor={factor!r}; expected a positive number")
     n = x.shape[0]
-    pos = (torch.arange(n, dtype=torch.float64, device=x.device) / factor).clamp_(max=n - 1)
+    return interpolate_rows(x, (torch.arange(n, dtype=torch.float64, device=x.device) / factor).clamp_(max=n - 1))
+
+
+def interpolate_rows(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """Rows of ``x`` at fractional positions ``pos`` (in ``[0, len(x) - 1]``), linearly interpolated."""
     lo = pos.floor().long()
-    hi = (lo + 1).clamp_(max=n - 1)
-    w = (pos - lo).to(x.dtype)[:, None]
+    hi = (lo + 1).clamp_(max=x.shape[0] - 1)
+    w = (pos - lo).to(x.dtype).reshape(-1, *[1] * (x.dim() - 1))
     return x[lo] * (1 - w) + x[hi] * w
 
 
@@ -79,10 +83,7 @@ def random_band_offset(n_bands: int, scale: float, n_knots: int = 5) -> torch.Te
     as another voice or microphone puts on every frame.
     """
     knots = torch.randn(n_knots) * scale
-    pos = torch.linspace(0, n_knots - 1, n_bands)
-    lo = pos.floor().long().clamp_(max=n_knots - 2)
-    w = pos - lo
-    return (knots[lo] * (1 - w) + knots[lo + 1] * w)[:, None]
+    return interpolate_rows(knots, torch.linspace(0, n_knots - 1, n_bands))[:, None]
 
 
 class TrainingCollate(LeftPadCollate):
@@ -91,8 +92,8 @@ class TrainingCollate(LeftPadCollate):
     Each clip longer than ``crop_frames`` is cut to a random window of that many frames (shorter
     clips stay whole); with ``freq_warp``, its band axis is stretched by a factor drawn uniformly
     from ``[1 - freq_warp, 1 + freq_warp]`` (:func:`warp_bands`); with ``band_offset``, a smooth
-    random curve over the bands (:func:`random_band_offset`) is added to all its frames; then ``n_masks`` frequency masks of fewer than ``freq_mask_bands`` bands and
-    ``n_masks`` time masks of fewer than ``time_mask_frames`` frames (SpecAugment, drawn by
+    random curve over the bands (:func:`random_band_offset`) is added to all its frames; then
+    ``n_masks`` frequency masks of fewer than ``freq_mask_bands`` bands and ``n_masks`` time masks of fewer than ``time_mask_frames`` frames (SpecAugment, drawn by
     :func:`torchaudio.functional.mask_along_axis`) are set to 0 in each clip's real frames. The
     draws use torch's random generator, which the classifier seeds in ``fit``.
 
@@ -114,7 +115,8 @@ class TrainingCollate(LeftPadCollate):
 
     def __init__(
         self, crop_frames: int | None = None, *, freq_warp: float = 0.0, band_offset: float = 0.0,
-        freq_mask_bands: int = 0, time_mask_frames: int = 0, n_masks: int = 2, min_frames: int = _recipe.MIN_FRAMES, multiple: int = 1,
+        freq_mask_bands: int = 0, time_mask_frames: int = 0, n_masks: int = 2, min_frames: int = _recipe.MIN_FRAMES,
+        multiple: int = 1,
     ):
         super().__init__(min_frames=min_frames, multiple=multiple)
         self.crop_frames = crop_frames
@@ -147,8 +149,8 @@ class TrainingCollate(LeftPadCollate):
 
     def __repr__(self) -> str:
         return (
-            f"TrainingCollate(crop_frames={self.crop_frames}, freq_warp={self.freq_warp}, band_offset={self.band_offset}, freq_mask_bands={self.freq_mask_bands}, "
-            f"time_mask_frames={self.time_mask_frames}, n_masks={self.n_masks}, min_frames={self.min_frames}, "
+            f"TrainingCollate(crop_frames={self.crop_frames}, freq_warp={self.freq_warp}, band_offset={self.band_offset}, "
+            f"freq_mask_bands={self.freq_mask_bands}, time_mask_frames={self.time_mask_frames}, n_masks={self.n_masks}, min_frames={self.min_frames}, "
             f"multiple={self.multiple})"
         )
 
