@@ -40,20 +40,36 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm().clamp(min=1e-30))
 
 
+@pytest.fixture
+def no_tf32():
+    """Plain float32 arithmetic on CUDA (cuDNN's default TF32 convolutions keep 10-bit mantissas)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+CUDA = pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
 @pytest.mark.parametrize(
     "seed, dtype, tolerance, deltas",
     [(0, torch.float32, 1e-4, False), (1, torch.float32, 1e-4, False), (2, torch.float64, 1e-10, False),
      (3, torch.float32, 1e-4, True)],
 )
-def test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance, deltas):
+def test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance, deltas, device, no_tf32):
+    """The fused network on ``device`` against the eager recipe on the CPU."""
     torch.manual_seed(seed)
     net = CNNLSTM(deltas=deltas).to(dtype).train()
     reference = EagerCNNLSTM(deltas=deltas).to(dtype).train()
     reference.load_state_dict(net.state_dict())
     x, lengths = random_batch(seed, dtype)
     target = torch.arange(6) % 7
+    net.to(device)
     params = dict(net.named_parameters())
-    logits, grads = logits_and_grads(net, params, x, lengths, target)
+    logits, grads = logits_and_grads(net, params, x.to(device), lengths.to(device), target.to(device))
+    logits, grads = logits.cpu(), {name: grad.cpu() for name, grad in grads.items()}
     ref_logits, ref_grads = logits_and_grads(
         reference, dict(reference.named_parameters()), x, lengths, target
     )
@@ -68,11 +84,11 @@ def test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance, del
             continue
         assert relative_error(grads[name], ref_grads[name]) <= tolerance, name
     for name, buffer in net.named_buffers():
-        assert relative_error(buffer.double(), reference.get_buffer(name).double()) <= tolerance, name
+        assert relative_error(buffer.double().cpu(), reference.get_buffer(name).double()) <= tolerance, name
     # eval mode, with the running statistics just updated
     net.eval(), reference.eval()
     with torch.no_grad():
-        assert relative_error(net(x, lengths), reference(x, lengths)) <= tolerance
+        assert relative_error(net(x.to(device), lengths.to(device)).cpu(), reference(x, lengths)) <= tolerance
 
 
 def test_delta_channels_of_a_padded_clip_are_the_clip_alones():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 
@@ -17,3 +20,19 @@ def resolve_device(device: str | torch.device | None) -> str:
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available here; use device='auto' or 'cpu'")
     return device
+
+
+@contextmanager
+def deterministic_cudnn() -> Iterator[None]:
+    """Within the block, cuDNN picks deterministic kernels only (restored afterwards).
+
+    A seeded fit on CUDA then gives the same model every time, as it does on the CPU. cuDNN's
+    autotuner (``benchmark``) is off for the same reason: it may pick a different kernel each run.
+    """
+    cudnn = torch.backends.cudnn
+    saved = cudnn.deterministic, cudnn.benchmark
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved

@@ -1,0 +1,105 @@
+"""Training throughput and peak GPU memory of CNNLSTMClassifier on CUDA.
+
+The GPU counterpart of ``bench_train.py``: the same Emo-DB-length clips, one epoch per
+configuration in this process, after a warm-up fit. The baseline is the plain eager masked network
+(``sersk.nn._eager.EagerCNNLSTM``), as in ``bench_train.py``. "useful" FLOPs count real frames
+only (training = 3x forward) and are set against a float32 matmul measured in the same process
+(cuDNN convolutions use TF32 by default; the matmul does not, so the ratio can exceed 100 %).
+
+Run: python benchmarks/bench_train_gpu.py [--n-clips 4096]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import soundfile as sf
+import torch
+from bench_train import forward_flops
+
+from sersk import CNNLSTM, CNNLSTMClassifier
+from sersk.datasets import fetch_emodb
+from sersk.nn._eager import EagerCNNLSTM
+
+CONFIGS = [
+    # name, module, random_state (None: cuDNN's default, possibly non-deterministic kernels), batch_by_length
+    ("baseline: eager network, seeded", EagerCNNLSTM, 0, False),
+    ("fused network, seeded (default)", CNNLSTM, 0, False),
+    ("fused network, unseeded", CNNLSTM, None, False),
+    ("fused + batch_by_length=True, seeded", CNNLSTM, 0, True),
+]
+
+
+def matmul_rate(n: int = 8192, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n, device="cuda"), torch.randn(n, n, device="cuda")
+    a @ b
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    torch.cuda.synchronize()
+    return repeats * 2 * n**3 / (time.perf_counter() - t0)
+
+
+def train_once(X, y, module, random_state, by_length: bool, padding: str = "masked"):
+    clf = CNNLSTMClassifier(module=module, padding=padding, batch_by_length=by_length, max_epochs=1,
+                            device="cuda", verbose=0, random_state=random_state)
+    clf.fit(X[:256], y[:256])  # warm-up: CUDA context, cuDNN plans
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    clf.fit(X, y)
+    torch.cuda.synchronize()
+    return clf, time.perf_counter() - t0, torch.cuda.max_memory_allocated()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n-clips", type=int, default=4096)
+    args = parser.parse_args()
+    frames = np.array([1 + (sf.info(p).frames - 2048) // 512 for p in fetch_emodb(download_if_missing=False).filenames])
+    rng = np.random.default_rng(0)
+    lengths = rng.choice(frames, args.n_clips)
+    X = np.empty(args.n_clips, dtype=object)
+    for i, n in enumerate(lengths):
+        X[i] = rng.normal(-5, 2, size=(128, n)).astype(np.float32)
+    y = rng.choice(list("abcdefg"), args.n_clips)
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}; {args.n_clips} clips, "
+          f"mean {lengths.mean():.1f} frames (Emo-DB lengths), batches of 32")
+    rate = matmul_rate()
+    print(f"float32 matmul (8192^3): {rate / 1e12:.1f} TFLOP/s")
+    net = CNNLSTM()
+    useful = 3 * sum(forward_flops(n, net) for n in lengths)
+    rows = []
+    for name, module, random_state, by_length in CONFIGS:
+        _, seconds, peak = train_once(X, y, module, random_state, by_length)
+        rows.append((name, seconds, peak))
+        print(f"  measured: {name}", flush=True)
+    _, seconds, peak = train_once(X, y, CNNLSTM, 0, False, padding="reference")
+    rows.append(("padding='reference' (unmasked; for comparison)", seconds, peak))
+    print()
+    print(f"{'training, one epoch, padding=masked':48s} {'clips/s':>8s} {'speed-up':>8s} {'useful/matmul':>14s} "
+          f"{'peak GPU mem':>12s}")
+    base = rows[0][1]
+    for name, seconds, peak in rows:
+        print(f"{name:48s} {args.n_clips / seconds:8.0f} {base / seconds:7.2f}x {useful / seconds / rate:14.1%} "
+              f"{peak / 2**20:8.0f} MiB")
+    print()
+    clf, _, _ = train_once(X[:512], y[:512], CNNLSTM, 0, False)
+    one = X[int(np.argmin(np.abs(lengths - 87)))][None]
+    clf.predict_proba(one)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        clf.predict_proba(one)
+    single = (time.perf_counter() - t0) / 20
+    t0 = time.perf_counter()
+    clf.predict_proba(X)
+    batch = time.perf_counter() - t0
+    print(f"predict (masked): single ~87-frame clip {single * 1e3:.1f} ms; {args.n_clips} clips in batches "
+          f"of 32 {batch:.2f} s ({args.n_clips / batch:.0f} clips/s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""A fit on CUDA: seeded, featurised as on the CPU, and loadable without CUDA; skipped without a GPU.
+
+The network's training pass on CUDA is checked against the eager recipe in test_nn_equivalence.py.
+
+CI has no GPU, so these run only where a person (or the GPU check in
+``benchmarks/gpu_check.sh``) runs the tests on a machine with one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+import torch
+
+from sersk import CNNLSTMClassifier, LogMelTransformer
+from sersk.utils.synthetic import make_band_energy_sequences
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+SMALL = dict(module__filters=(8, 8, 16, 16), module__hidden_size=16, verbose=0)
+
+
+def test_seeded_cuda_fit_is_reproducible_and_restores_cudnn_settings():
+    X, y = make_band_energy_sequences(48, random_state=0)
+    settings = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    a = CNNLSTMClassifier(**SMALL, max_epochs=2, random_state=3, device="cuda").fit(X, y)
+    assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == settings
+    b = CNNLSTMClassifier(**SMALL, max_epochs=2, random_state=3, device="cuda").fit(X, y)
+    assert next(a.module_.parameters()).is_cuda
+    for (name, pa), pb in zip(a.module_.state_dict().items(), b.module_.state_dict().values()):
+        assert torch.equal(pa, pb), name
+
+
+def test_cuda_features_match_the_cpu_features():
+    rng = np.random.default_rng(0)
+    waves = [rng.normal(scale=0.3, size=n).astype(np.float32) for n in (4000, 16000, 9000)]
+    on_cuda = LogMelTransformer(device="cuda").fit_transform(waves)
+    on_cpu = LogMelTransformer(device="cpu").fit_transform(waves)
+    for a, b in zip(on_cuda, on_cpu):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+
+
+def test_model_fitted_on_cuda_predicts_the_same_on_a_machine_without_cuda(tmp_path):
+    X, y = make_band_energy_sequences(48, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=2, random_state=0).fit(X, y)  # device "auto": CUDA here
+    assert next(clf.module_.parameters()).is_cuda
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    joblib.dump((X, clf.predict_proba(X)), tmp_path / "data.joblib")
+    script = (
+        "import joblib, numpy as np, torch; assert not torch.cuda.is_available();"
+        f"clf = joblib.load({str(tmp_path / 'clf.joblib')!r}); X, proba = joblib.load({str(tmp_path / 'data.joblib')!r});"
+        "np.testing.assert_allclose(clf.predict_proba(X), proba, atol=1e-4);"
+        "print(next(clf.module_.parameters()).device)"
+    )
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "cpu"
