@@ -330,8 +330,10 @@ def test_training_collate_crops_and_masks_within_each_clip_and_is_seeded():
         n = min(clip.shape[1], 48)
         real = row[:, 48 - n :].numpy()
         assert (row[:, : 48 - n] == 0).all()  # left padding untouched
-        kept = real != 0
-        assert 0 < (~kept).sum() < real.size / 2  # masked cells are 0 (the clips hold no zeros)
+        kept = real != 0  # masked cells are 0 (the clips hold no zeros)
+        bands, frames = (~kept).all(axis=1), (~kept).all(axis=0)
+        assert np.array_equal(~kept, bands[:, None] | frames[None, :])  # masks cover whole bands and frames
+        assert 0 < bands.sum() <= 2 * 7 and 0 < frames.sum() <= 2 * 5  # 2 masks each, narrower than 8 and 6
         # every unmasked frame is a contiguous window of the clip
         starts = [s for s in range(clip.shape[1] - n + 1) if np.allclose(clip[:, s : s + n][kept], real[kept])]
         assert starts
@@ -340,6 +342,20 @@ def test_training_collate_crops_and_masks_within_each_clip_and_is_seeded():
     assert torch.equal(again["x"], inputs["x"])
     torch.manual_seed(1)
     assert not torch.equal(collate([(x, 0) for x in clips])[0]["x"], inputs["x"])
+
+
+def test_random_spans_stay_in_each_rows_positions_with_uniform_widths():
+    from sersk.nn.collate import random_spans
+
+    torch.manual_seed(0)
+    sizes, offsets = torch.tensor([5, 20, 64]), torch.tensor([59, 44, 0])
+    masks = random_spans(sizes, 12, 3, 64, offsets=offsets)
+    for mask, size, offset in zip(masks, sizes.tolist(), offsets.tolist()):
+        assert not mask[:offset].any() and mask.sum() <= 3 * (min(12, size) - 1)
+    one_span = random_spans(torch.full((4000,), 20), 12, 1, 20)
+    assert one_span.sum(dim=1).max() == 11
+    assert one_span.sum(dim=1).float().mean() == pytest.approx(5.5, abs=0.2)  # floor(U * 12): 0..11
+    assert one_span[:, 0].any() and not one_span[:, -1].any()  # as in torchaudio: the last position stays
 
 
 def test_warp_bands_moves_a_peak_and_keeps_the_identity():

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchaudio.functional import mask_along_axis
 
 from .. import _recipe
 
@@ -93,9 +92,11 @@ class TrainingCollate(LeftPadCollate):
     clips stay whole); with ``freq_warp``, its band axis is stretched by a factor drawn uniformly
     from ``[1 - freq_warp, 1 + freq_warp]`` (:func:`warp_bands`); with ``band_offset``, a smooth
     random curve over the bands (:func:`random_band_offset`) is added to all its frames; then
-    ``n_masks`` frequency masks of fewer than ``freq_mask_bands`` bands and ``n_masks`` time masks of fewer than ``time_mask_frames`` frames (SpecAugment, drawn by
-    :func:`torchaudio.functional.mask_along_axis`) are set to 0 in each clip's real frames. The
-    draws use torch's random generator, which the classifier seeds in ``fit``.
+    ``n_masks`` frequency masks of fewer than ``freq_mask_bands`` bands and ``n_masks`` time masks
+    of fewer than ``time_mask_frames`` frames (SpecAugment, drawn as
+    :func:`torchaudio.functional.mask_along_axis` draws them, for the whole batch at once by
+    :func:`random_spans`) are set to 0 in each clip's real frames. The draws use torch's random
+    generator, which the classifier seeds in ``fit``.
 
     Parameters
     ----------
@@ -127,25 +128,41 @@ class TrainingCollate(LeftPadCollate):
         self.n_masks = n_masks
 
     def __call__(self, batch: Sequence[tuple[Any, Any]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        return super().__call__([(self._augment(x), y) for x, y in batch])
+        xs = [np.asarray(x) for x, _ in batch]
+        if self.crop_frames is not None:
+            xs = self._crop(xs)
+        if self.freq_warp or self.band_offset:
+            xs = [self._reshape_bands(torch.as_tensor(x, dtype=torch.float32)) for x in xs]
+        inputs, y = super().__call__([(x, label) for x, (_, label) in zip(xs, batch)])
+        if self.n_masks and (self.freq_mask_bands or self.time_mask_frames):
+            self._mask(inputs["x"], inputs["lengths"])
+        return inputs, y
 
-    def _augment(self, x: Any) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        n_frames = x.shape[-1]
-        if self.crop_frames is not None and n_frames > self.crop_frames:
-            start = int(torch.randint(n_frames - self.crop_frames + 1, ()))
-            x = x[:, start : start + self.crop_frames]
+    def _crop(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        """Each clip longer than ``crop_frames`` cut to a window starting at a uniformly drawn frame."""
+        lengths = torch.tensor([x.shape[-1] for x in xs])
+        room = (lengths - self.crop_frames + 1).clamp(min=1)
+        starts = (torch.rand(len(xs), dtype=torch.float64) * room).long().tolist()
+        return [x[:, s : s + self.crop_frames] for x, s in zip(xs, starts)]
+
+    def _reshape_bands(self, x: torch.Tensor) -> torch.Tensor:
         if self.freq_warp:
             x = warp_bands(x, float(torch.empty(()).uniform_(1 - self.freq_warp, 1 + self.freq_warp)))
         if self.band_offset:
             x = x + random_band_offset(x.shape[0], self.band_offset)
-        for _ in range(self.n_masks if self.freq_mask_bands or self.time_mask_frames else 0):
-            # widths capped at the clip's size: a wider mask_param would blank the whole clip
-            if self.freq_mask_bands:
-                x = mask_along_axis(x, min(self.freq_mask_bands, x.shape[0]), 0.0, axis=0)
-            if self.time_mask_frames:
-                x = mask_along_axis(x, min(self.time_mask_frames, x.shape[1]), 0.0, axis=1)
         return x
+
+    def _mask(self, x: torch.Tensor, lengths: torch.Tensor) -> None:
+        """Zero ``n_masks`` random bands spans and frame spans in each clip's real frames, in place."""
+        batch, n_bands, n_frames = x.shape
+        if self.freq_mask_bands:
+            sizes = torch.full((batch,), n_bands)
+            bands = random_spans(sizes, min(self.freq_mask_bands, n_bands), self.n_masks, n_bands)
+            x.masked_fill_(bands[:, :, None], 0.0)
+        if self.time_mask_frames:
+            # widths capped at the clip's size: a wider mask would blank the whole clip
+            frames = random_spans(lengths, self.time_mask_frames, self.n_masks, n_frames, offsets=n_frames - lengths)
+            x.masked_fill_(frames[:, None, :], 0.0)
 
     def __repr__(self) -> str:
         return (
@@ -153,6 +170,27 @@ class TrainingCollate(LeftPadCollate):
             f"freq_mask_bands={self.freq_mask_bands}, time_mask_frames={self.time_mask_frames}, n_masks={self.n_masks}, min_frames={self.min_frames}, "
             f"multiple={self.multiple})"
         )
+
+
+def random_spans(
+    sizes: torch.Tensor, max_width: int, n_spans: int, n_positions: int, offsets: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Boolean masks of ``n_spans`` random spans per row, as :func:`torchaudio.functional.mask_along_axis` draws them.
+
+    In row ``i`` each span has a width drawn uniformly from ``[0, min(max_width, sizes[i]))`` and a
+    start drawn uniformly so that it fits in ``sizes[i]`` positions; those positions begin at
+    ``offsets[i]`` (default 0) of ``n_positions``.
+
+    Returns
+    -------
+    mask : bool tensor of shape (len(sizes), n_positions)
+    """
+    sizes = sizes.to(torch.float64)
+    widths = torch.rand(len(sizes), n_spans, dtype=torch.float64) * sizes.clamp(max=max_width)[:, None]
+    starts = (torch.rand(len(sizes), n_spans, dtype=torch.float64) * (sizes[:, None] - widths)).long()
+    ends = starts + widths.long()
+    pos = torch.arange(n_positions)[None, :] - (0 if offsets is None else offsets[:, None])
+    return ((pos[:, None, :] >= starts[:, :, None]) & (pos[:, None, :] < ends[:, :, None])).any(dim=1)
 
 
 def crop_windows(lengths: Sequence[int], size: int) -> list[tuple[int, int, int]]:

@@ -1,0 +1,27 @@
+#!/bin/bash
+# The checks that need a GPU, in one run: the test suite on CUDA, the GPU training benchmark, and
+# the README's and examples' commands timed (time_commands.sh gpu). Needs SERSK_DATA and the
+# package importable, with pytest-xdist and pytest-timeout; writes into $1 (default: benchmarks/results/gpu): pytest_cuda.txt,
+# bench_train_gpu.txt, timings_gpu.txt, nvidia_smi.csv (GPU use each second) and logs.tgz.
+#
+# Run: [BUDGET=seconds] bash benchmarks/gpu_check.sh [OUTDIR]
+#   Everything stops BUDGET seconds (default 3600) after the start; the tests get at most TEST_S
+#   (default 300) and the benchmark BENCH_S (default 120) of it.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+START=$(date +%s); DEADLINE=$((START + ${BUDGET:-3600}))
+O=$(mkdir -p "${1:-$ROOT/benchmarks/results/gpu}" && cd "${1:-$ROOT/benchmarks/results/gpu}" && pwd)
+export PYTHONUNBUFFERED=1
+(nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 > "$O/nvidia_smi.csv" 2>&1 &)
+# One torch thread per test worker: n workers x all cores each would oversubscribe the CPU.
+WORKERS=${WORKERS:-8}
+(cd "$ROOT" && OMP_NUM_THREADS=$(( $(nproc) / WORKERS > 0 ? $(nproc) / WORKERS : 1 )) timeout "${TEST_S:-300}" \
+  python -m pytest -v -p no:cacheprovider -n "$WORKERS" --timeout 120 -o addopts="-m 'not slow' -rfEs" tests \
+  > "$O/pytest_cuda.txt" 2>&1)
+echo "tests: exit $? after $(( $(date +%s) - START )) s" >> "$O/pytest_cuda.txt"
+(cd "$ROOT" && timeout "${BENCH_S:-120}" python benchmarks/bench_train_gpu.py --n-clips 2048 > "$O/bench_train_gpu.txt" 2>&1)
+mkdir -p "$O/logs"
+DEADLINE=$DEADLINE RESULT="$O/timings_gpu.txt" LOGS="$O/logs" bash "$ROOT/benchmarks/time_commands.sh" gpu gpu
+tar czf "$O/logs.tgz" -C "$O/logs" --exclude='*.joblib' . && rm -rf "$O/logs"
+pkill -f "nvidia-smi --query-gpu" 2>/dev/null
+echo "gpu_check done after $(( $(date +%s) - START )) s"
