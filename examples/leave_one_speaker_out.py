@@ -26,6 +26,7 @@ import argparse
 from sersk import make_pipeline
 from sersk.datasets import fetch_emodb
 from sersk.evaluation import run_leave_one_speaker_out
+from sersk.pipeline import VALIDATION_SPEAKER
 
 parser = argparse.ArgumentParser(description="Leave-one-speaker-out on Emo-DB.")
 parser.add_argument("--preset", choices=("reference", "tuned"), default="reference")
@@ -45,7 +46,7 @@ pipe = make_pipeline(args.preset, n_augmentations=args.n_augmentations, max_epoc
 if args.per_speaker:
     pipe.set_params(scale__scope="speaker")
 results = run_leave_one_speaker_out(emodb.filenames, emodb.target, emodb.speaker, pipeline=pipe,
-                                    test_speakers=args.speakers, validation_speaker=args.preset == "reference",
+                                    test_speakers=args.speakers, validation_speaker=VALIDATION_SPEAKER[args.preset],
                                     verbose=1)
 for fold in results["per_speaker"]:
     print(f"speaker {fold['speaker']}: accuracy {fold['accuracy']:.1%}, UAR {fold['uar']:.1%}")

@@ -369,6 +369,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from . import __version__
     from .datasets import fetch_emodb
     from .evaluation import run_leave_one_speaker_out, run_reference_protocol
+    from .pipeline import VALIDATION_SPEAKER
     from .utils._device import resolve_device
 
     start = time.perf_counter()
@@ -392,8 +393,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             results = run_leave_one_speaker_out(
                 emodb.filenames, emodb.target, emodb.speaker, pipeline=pipeline, random_state=args.seed,
                 test_speakers=speakers[:QUICK_LOSO_FOLDS] if args.quick else None, figures_dir=out_dir, verbose=1,
-                # the tuned preset chooses nothing on validation data: it trains on every other speaker
-                validation_speaker=args.preset == "reference",
+                validation_speaker=VALIDATION_SPEAKER[args.preset],
             )
         else:
             results = run_reference_protocol(

@@ -388,6 +388,6 @@ def test_reproduce_speaker_independent_with_the_tuned_preset(by_speaker, corpus,
 
 def test_preset_names_match_the_library():
     from sersk.cli import PRESET_NAMES
-    from sersk.pipeline import PRESETS
+    from sersk.pipeline import PRESETS, VALIDATION_SPEAKER
 
-    assert PRESET_NAMES == tuple(PRESETS)
+    assert PRESET_NAMES == tuple(PRESETS) == tuple(VALIDATION_SPEAKER)
