@@ -6,7 +6,10 @@ configuration in this process, after a warm-up fit. The baseline is the plain ea
 only (training = 3x forward) and are set against a float32 matmul measured in the same process
 (cuDNN convolutions use TF32 by default; the matmul does not, so the ratio can exceed 100 %).
 
-Run: python benchmarks/bench_train_gpu.py [--n-clips 4096]
+With ``--profile``, it then prints where the default configuration's training steps spend their
+time, by torch operator, on the host (self CPU time) and on the GPU: what a faster step must cut.
+
+Run: python benchmarks/bench_train_gpu.py [--n-clips 4096] [--profile]
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def train_once(X, y, module, random_state, by_length: bool, padding: str = "mask
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n-clips", type=int, default=4096)
+    parser.add_argument("--profile", action="store_true", help="also profile the default's training steps")
     args = parser.parse_args()
     frames = np.array([1 + (sf.info(p).frames - 2048) // 512 for p in fetch_emodb(download_if_missing=False).filenames])
     rng = np.random.default_rng(0)
@@ -99,6 +103,24 @@ def main() -> None:
     batch = time.perf_counter() - t0
     print(f"predict (masked): single ~87-frame clip {single * 1e3:.1f} ms; {args.n_clips} clips in batches "
           f"of 32 {batch:.2f} s ({args.n_clips / batch:.0f} clips/s)")
+    if args.profile:
+        profile_training(X[:1024], y[:1024])
+
+
+def profile_training(X, y) -> None:
+    """The default configuration's epoch over ``X`` under torch.profiler: the top operators."""
+    from torch.profiler import ProfilerActivity, profile
+
+    clf = CNNLSTMClassifier(max_epochs=1, device="cuda", verbose=0, random_state=0)
+    clf.fit(X[:256], y[:256])  # warm-up
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        clf.fit(X, y)
+        torch.cuda.synchronize()
+    steps = -(-len(X) // 32)
+    print(f"\nprofile of one epoch, {len(X)} clips ({steps} steps): top operators by host time")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+    print("top operators by GPU time")
+    print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=15))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ WORKERS=${WORKERS:-8}
   python -m pytest -v -p no:cacheprovider -n "$WORKERS" --timeout 120 -o addopts="-m 'not slow' -rfEs" tests \
   > "$O/pytest_cuda.txt" 2>&1)
 echo "tests: exit $? after $(( $(date +%s) - START )) s" >> "$O/pytest_cuda.txt"
-(cd "$ROOT" && timeout "${BENCH_S:-120}" python benchmarks/bench_train_gpu.py --n-clips 2048 > "$O/bench_train_gpu.txt" 2>&1)
+(cd "$ROOT" && timeout "${BENCH_S:-120}" python benchmarks/bench_train_gpu.py --n-clips 2048 --profile > "$O/bench_train_gpu.txt" 2>&1)
 mkdir -p "$O/logs"
 DEADLINE=$DEADLINE RESULT="$O/timings_gpu.txt" LOGS="$O/logs" bash "$ROOT/benchmarks/time_commands.sh" gpu gpu
 tar czf "$O/logs.tgz" -C "$O/logs" --exclude='*.joblib' . && rm -rf "$O/logs"

@@ -132,7 +132,7 @@ class TrainingCollate(LeftPadCollate):
         if self.crop_frames is not None:
             xs = self._crop(xs)
         if self.freq_warp or self.band_offset:
-            xs = [self._reshape_bands(torch.as_tensor(x, dtype=torch.float32)) for x in xs]
+            xs = [self._warp_and_offset_bands(torch.as_tensor(x, dtype=torch.float32)) for x in xs]
         inputs, y = super().__call__([(x, label) for x, (_, label) in zip(xs, batch)])
         if self.n_masks and (self.freq_mask_bands or self.time_mask_frames):
             self._mask(inputs["x"], inputs["lengths"])
@@ -145,7 +145,8 @@ class TrainingCollate(LeftPadCollate):
         starts = (torch.rand(len(xs), dtype=torch.float64) * room).long().tolist()
         return [x[:, s : s + self.crop_frames] for x, s in zip(xs, starts)]
 
-    def _reshape_bands(self, x: torch.Tensor) -> torch.Tensor:
+    def _warp_and_offset_bands(self, x: torch.Tensor) -> torch.Tensor:
+        """One clip's band axis warped by a drawn factor, then offset by a drawn curve (each when asked)."""
         if self.freq_warp:
             x = warp_bands(x, float(torch.empty(()).uniform_(1 - self.freq_warp, 1 + self.freq_warp)))
         if self.band_offset:
@@ -153,7 +154,7 @@ class TrainingCollate(LeftPadCollate):
         return x
 
     def _mask(self, x: torch.Tensor, lengths: torch.Tensor) -> None:
-        """Zero ``n_masks`` random bands spans and frame spans in each clip's real frames, in place."""
+        """Zero ``n_masks`` random spans of bands and of frames in each clip's real frames, in place."""
         batch, n_bands, n_frames = x.shape
         if self.freq_mask_bands:
             sizes = torch.full((batch,), n_bands)
