@@ -3,8 +3,9 @@
 The GPU counterpart of ``bench_train.py``: the same Emo-DB-length clips, one epoch per
 configuration in this process, after a warm-up fit. The baseline is the plain eager masked network
 (``sersk.nn._eager.EagerCNNLSTM``), as in ``bench_train.py``. "useful" FLOPs count real frames
-only (training = 3x forward) and are set against a float32 matmul measured in the same process
-(cuDNN convolutions use TF32 by default; the matmul does not, so the ratio can exceed 100 %).
+only (training = 3x forward) and are set against a float32 matmul measured in the same process.
+sersk trains in float32; one row leaves cuDNN's TF32 rounding on (PyTorch's default) to show what
+that would gain.
 
 With ``--profile``, it then prints where the default configuration's training steps spend their
 time, by torch operator, on the host (self CPU time) and on the GPU: what a faster step must cut.
@@ -15,23 +16,37 @@ Run: python benchmarks/bench_train_gpu.py [--n-clips 4096] [--profile]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
+from collections.abc import Iterator
+from unittest import mock
 
 import numpy as np
 import soundfile as sf
 import torch
 from bench_train import forward_flops
 
+import sersk.nn.classifier
 from sersk import CNNLSTM, CNNLSTMClassifier
 from sersk.datasets import fetch_emodb
 from sersk.nn._eager import EagerCNNLSTM
+from sersk.utils._device import float32_cudnn
+
+@contextlib.contextmanager
+def tf32_cudnn(*, deterministic: bool) -> Iterator[None]:
+    """sersk's CUDA settings, but with cuDNN's TF32 rounding left on (PyTorch's default)."""
+    with float32_cudnn(deterministic=deterministic):
+        torch.backends.cudnn.allow_tf32 = True
+        yield
+
 
 CONFIGS = [
-    # name, module, random_state (None: cuDNN's default, possibly non-deterministic kernels), batch_by_length
-    ("baseline: eager network, seeded", EagerCNNLSTM, 0, False),
-    ("fused network, seeded (default)", CNNLSTM, 0, False),
-    ("fused network, unseeded", CNNLSTM, None, False),
-    ("fused + batch_by_length=True, seeded", CNNLSTM, 0, True),
+    # name, module, random_state (None: cuDNN may pick non-deterministic kernels), batch_by_length, TF32
+    ("baseline: eager network, seeded", EagerCNNLSTM, 0, False, False),
+    ("fused network, seeded (default)", CNNLSTM, 0, False, False),
+    ("fused network, unseeded", CNNLSTM, None, False, False),
+    ("fused network, seeded, TF32 convolutions", CNNLSTM, 0, False, True),
+    ("fused + batch_by_length=True, seeded", CNNLSTM, 0, True, False),
 ]
 
 
@@ -46,15 +61,17 @@ def matmul_rate(n: int = 8192, repeats: int = 10) -> float:
     return repeats * 2 * n**3 / (time.perf_counter() - t0)
 
 
-def train_once(X, y, module, random_state, by_length: bool, padding: str = "masked"):
+def train_once(X, y, module, random_state, by_length: bool, tf32: bool = False, padding: str = "masked"):
     clf = CNNLSTMClassifier(module=module, padding=padding, batch_by_length=by_length, max_epochs=1,
                             device="cuda", verbose=0, random_state=random_state)
-    clf.fit(X[:256], y[:256])  # warm-up: CUDA context, cuDNN plans
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    clf.fit(X, y)
-    torch.cuda.synchronize()
+    settings = mock.patch.object(sersk.nn.classifier, "float32_cudnn", tf32_cudnn) if tf32 else contextlib.nullcontext()
+    with settings:
+        clf.fit(X[:256], y[:256])  # warm-up: CUDA context, cuDNN plans
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        clf.fit(X, y)
+        torch.cuda.synchronize()
     return clf, time.perf_counter() - t0, torch.cuda.max_memory_allocated()
 
 
@@ -77,8 +94,8 @@ def main() -> None:
     net = CNNLSTM()
     useful = 3 * sum(forward_flops(n, net) for n in lengths)
     rows = []
-    for name, module, random_state, by_length in CONFIGS:
-        _, seconds, peak = train_once(X, y, module, random_state, by_length)
+    for name, module, random_state, by_length, tf32 in CONFIGS:
+        _, seconds, peak = train_once(X, y, module, random_state, by_length, tf32)
         rows.append((name, seconds, peak))
         print(f"  measured: {name}", flush=True)
     _, seconds, peak = train_once(X, y, CNNLSTM, 0, False, padding="reference")

@@ -25,11 +25,16 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 SMALL = dict(module__filters=(8, 8, 16, 16), module__hidden_size=16, verbose=0)
 
 
+def _cudnn_settings():
+    cudnn = torch.backends.cudnn
+    return cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
+
+
 def test_seeded_cuda_fit_is_reproducible_and_restores_cudnn_settings():
     X, y = make_band_energy_sequences(48, random_state=0)
-    settings = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    settings = _cudnn_settings()
     a = CNNLSTMClassifier(**SMALL, max_epochs=2, random_state=3, device="cuda").fit(X, y)
-    assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == settings
+    assert _cudnn_settings() == settings
     b = CNNLSTMClassifier(**SMALL, max_epochs=2, random_state=3, device="cuda").fit(X, y)
     assert next(a.module_.parameters()).is_cuda
     for (name, pa), pb in zip(a.module_.state_dict().items(), b.module_.state_dict().values()):
@@ -54,10 +59,21 @@ def test_model_fitted_on_cuda_predicts_the_same_on_a_machine_without_cuda(tmp_pa
     script = (
         "import joblib, numpy as np, torch; assert not torch.cuda.is_available();"
         f"clf = joblib.load({str(tmp_path / 'clf.joblib')!r}); X, proba = joblib.load({str(tmp_path / 'data.joblib')!r});"
-        "np.testing.assert_allclose(clf.predict_proba(X), proba, atol=1e-4);"
+        "np.testing.assert_allclose(clf.predict_proba(X), proba, atol=1e-5);"
         "print(next(clf.module_.parameters()).device)"
     )
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "cpu"
+
+
+@pytest.mark.parametrize("random_state", [0, None])
+def test_cuda_predictions_do_not_depend_on_the_batch_and_leave_tf32_as_it_was(random_state):
+    X, y = make_band_energy_sequences(64, frames=(16, 120), random_state=0)
+    settings = _cudnn_settings()
+    clf = CNNLSTMClassifier(max_epochs=1, random_state=random_state, device="cuda", verbose=0).fit(X, y)
+    together = clf.predict_proba(X)
+    alone = np.vstack([clf.predict_proba(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert _cudnn_settings() == settings

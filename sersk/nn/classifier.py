@@ -7,7 +7,7 @@ import re
 import sys
 import warnings
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from .. import _recipe
 from ..exceptions import TrainingDiverged
-from ..utils._device import deterministic_cudnn, resolve_device
+from ..utils._device import float32_cudnn, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils.validation import check_consistent_length, check_sequences, rows_as_sequences, to_object_array
 from .collate import (
@@ -398,7 +398,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             self.n_mels_ = n_mels
             self.class_weight_ = self._class_weights(classes, y_enc)
             self._valid_dataset = valid
-            with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()), self._seeded_kernels():
+            with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
                 if self.random_state is not None:
                     torch.manual_seed(self.random_state)
                 if not self.warm_start or not self.initialized_:
@@ -496,17 +496,21 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     def _resolved_device(self) -> Iterator[None]:
         """Within the block, ``self.device`` is a concrete device (skorch reads it everywhere).
 
-        On the CPU, freed memory is also kept for reuse within the block
+        The device's settings hold within the block too. On the CPU, freed memory is kept for reuse
         (:func:`~sersk.utils._malloc.reuse_freed_memory`): each training step allocates the same
-        large activations again.
+        large activations again. On CUDA, cuDNN computes in float32, not TF32, and with a
+        ``random_state`` picks deterministic kernels (:func:`~sersk.utils._device.float32_cudnn`).
         """
         requested = self.device
         device = resolve_device(requested)  # a clear error for an unavailable CUDA
-        memory = reuse_freed_memory() if torch.device(device).type == "cpu" else nullcontext()
+        if torch.device(device).type == "cpu":
+            settings = reuse_freed_memory()
+        else:
+            settings = float32_cudnn(deterministic=self.random_state is not None)
         if requested in (None, "auto"):
             self.device = device
         try:
-            with memory:
+            with settings:
                 yield
         finally:
             self.device = requested
@@ -528,10 +532,6 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             self.device = requested
         else:
             super().__setstate__(state)
-
-    def _seeded_kernels(self) -> AbstractContextManager[None]:
-        """A seeded fit on CUDA runs cuDNN's deterministic kernels: same seed, same model."""
-        return deterministic_cudnn() if self.random_state is not None and self._cuda_devices() else nullcontext()
 
     def _cuda_devices(self) -> list[int]:
         return [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []

@@ -23,16 +23,20 @@ def resolve_device(device: str | torch.device | None) -> str:
 
 
 @contextmanager
-def deterministic_cudnn() -> Iterator[None]:
-    """Within the block, cuDNN picks deterministic kernels only (restored afterwards).
+def float32_cudnn(*, deterministic: bool) -> Iterator[None]:
+    """Within the block, cuDNN computes in float32 as the CPU does; settings restored afterwards.
 
-    A seeded fit on CUDA then gives the same model every time, as it does on the CPU. cuDNN's
-    autotuner (``benchmark``) is off for the same reason: it may pick a different kernel each run.
+    cuDNN's convolutions and LSTMs round to TF32 by default (10-bit mantissas) on recent GPUs; off,
+    a network on CUDA computes what it computes on the CPU, to float32 rounding, whatever the batch.
+    With ``deterministic``, cuDNN also picks deterministic kernels only and its autotuner
+    (``benchmark``) is off, so that a seeded fit gives the same model every time.
     """
     cudnn = torch.backends.cudnn
-    saved = cudnn.deterministic, cudnn.benchmark
-    cudnn.deterministic, cudnn.benchmark = True, False
+    saved = cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
+    cudnn.allow_tf32 = False
+    if deterministic:
+        cudnn.deterministic, cudnn.benchmark = True, False
     try:
         yield
     finally:
-        cudnn.deterministic, cudnn.benchmark = saved
+        cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = saved
