@@ -250,6 +250,20 @@ def test_auto_device_is_resolved_at_run_time_and_kept_as_a_parameter(tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
 
 
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_float32_cudnn_holds_its_settings_in_the_block_only(deterministic):
+    from sersk.utils._device import float32_cudnn
+
+    cudnn = torch.backends.cudnn
+    before = cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
+    with pytest.raises(RuntimeError, match="inside"):
+        with float32_cudnn(deterministic=deterministic):
+            assert cudnn.allow_tf32 is False
+            assert (cudnn.deterministic, cudnn.benchmark) == ((True, False) if deterministic else before[1:])
+            raise RuntimeError("inside")
+    assert (cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark) == before
+
+
 def test_unavailable_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
