@@ -359,6 +359,20 @@ def test_reproduce_quick_on_a_tiny_corpus(speaker_independent, corpus, tmp_path,
     assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
+def test_reproduce_runs_the_folds_of_the_named_speakers_and_says_it_is_partial(corpus, tmp_path, capsys):
+    out_dir = tmp_path / "repro"
+    argv = ["reproduce", "--quick", "--data-home", str(corpus.parent), "--out-dir", str(out_dir), *FAST]
+    assert main(argv + ["--speakers", "09"]) == 2
+    assert "--speakers names the held-out speakers of --speaker-independent" in capsys.readouterr().err
+    assert main(argv + ["--speaker-independent", "--speakers", "09", "03"]) == 0
+    results = json.loads((out_dir / "results.json").read_text())
+    assert [f["speaker"] for f in results["per_speaker"]] == ["09", "03"] and results["folds_run"] == "2 of 4"
+    assert results["command"] == "sersk reproduce --speaker-independent --speakers 09 03"
+    out = capsys.readouterr().out
+    assert "PARTIAL: 2 of 4 folds run (held-out speakers 09, 03); pooled over those only" in out
+    assert "1 augmentation per training clip" in out
+
+
 def test_the_console_script_runs():
     script = Path(sys.executable).with_name("sersk")
     script = str(script) if script.exists() else shutil.which("sersk")
