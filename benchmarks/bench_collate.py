@@ -16,12 +16,11 @@ import time
 from unittest import mock
 
 import numpy as np
-import soundfile as sf
 import torch
+from bench_train import emodb_length_sequences
 from torchaudio.functional import mask_along_axis
 
 from sersk import make_pipeline
-from sersk.datasets import fetch_emodb
 from sersk.nn.collate import LeftPadCollate, TrainingCollate
 
 
@@ -47,12 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n-clips", type=int, default=480)
     args = parser.parse_args()
-    frames = np.array([1 + (sf.info(p).frames - 2048) // 512 for p in fetch_emodb(download_if_missing=False).filenames])
-    rng = np.random.default_rng(0)
-    X = np.empty(args.n_clips, dtype=object)
-    for i, n in enumerate(rng.choice(frames, args.n_clips)):
-        X[i] = rng.normal(0, 1, size=(128, n)).astype(np.float32)
-    y = rng.choice(list("abcdefg"), args.n_clips)
+    X, y, _ = emodb_length_sequences(args.n_clips)
     net = make_pipeline("tuned", random_state=0, device="cpu")[-1].set_params(max_epochs=1)
     options = dict(freq_mask_bands=net.freq_mask_bands, time_mask_frames=net.time_mask_frames, min_frames=16,
                    multiple=16)

@@ -43,6 +43,32 @@ def forward_flops(n_frames: int, net: CNNLSTM, n_mels: int = 128) -> float:
     return flops
 
 
+def emodb_length_sequences(n_clips: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random log-mel-like sequences with Emo-DB's frame counts: X (object array), labels, lengths."""
+    frames = np.array([1 + (sf.info(p).frames - 2048) // 512 for p in fetch_emodb(download_if_missing=False).filenames])
+    rng = np.random.default_rng(seed)
+    lengths = rng.choice(frames, n_clips)
+    X = np.empty(n_clips, dtype=object)
+    for i, n in enumerate(lengths):
+        X[i] = rng.normal(-5, 2, size=(128, n)).astype(np.float32)
+    return X, rng.choice(list("abcdefg"), n_clips), lengths
+
+
+def prediction_times(clf: CNNLSTMClassifier, X: np.ndarray, lengths: np.ndarray) -> str:
+    """Latency of one ~87-frame clip (mean of 20) and the time of all of X, as one printable line."""
+    one = X[int(np.argmin(np.abs(lengths - 87)))][None]
+    clf.predict_proba(one)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        clf.predict_proba(one)
+    single = (time.perf_counter() - t0) / 20
+    t0 = time.perf_counter()
+    clf.predict_proba(X)
+    batch = time.perf_counter() - t0
+    return (f"predict (masked): single ~87-frame clip {single * 1e3:.1f} ms; {len(X)} clips in batches "
+            f"of 32 {batch:.2f} s ({len(X) / batch:.1f} clips/s)")
+
+
 def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
@@ -106,13 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n-clips", type=int, default=256)
     args = parser.parse_args()
-    frames = np.array([1 + (sf.info(p).frames - 2048) // 512 for p in fetch_emodb(download_if_missing=False).filenames])
-    rng = np.random.default_rng(0)
-    lengths = rng.choice(frames, args.n_clips)
-    X = np.empty(args.n_clips, dtype=object)
-    for i, n in enumerate(lengths):
-        X[i] = rng.normal(-5, 2, size=(128, n)).astype(np.float32)
-    y = rng.choice(list("abcdefg"), args.n_clips)
+    X, y, lengths = emodb_length_sequences(args.n_clips)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.n_clips} clips, "
           f"mean {lengths.mean():.1f} frames (Emo-DB lengths)")
     before = matmul_rate()
@@ -135,18 +155,7 @@ def main() -> None:
               f"{peak / 2**20:6.0f} MiB")
     print()
     clf, _, _ = train_once(X[:64], y[:64], CNNLSTM, True, False)
-    one = X[int(np.argmin(np.abs(lengths - 87)))][None]
-    clf.predict_proba(one)
-    t0 = time.perf_counter()
-    for _ in range(20):
-        clf.predict_proba(one)
-    single = (time.perf_counter() - t0) / 20
-    t0 = time.perf_counter()
-    clf.predict_proba(X)
-    batch = time.perf_counter() - t0
-    print(f"predict (masked): single ~87-frame clip {single * 1e3:.1f} ms; {args.n_clips} clips in batches "
-          f"of 32 {batch:.2f} s ({args.n_clips / batch:.1f} clips/s)")
-
+    print(prediction_times(clf, X, lengths))
 
 if __name__ == "__main__":
     main()

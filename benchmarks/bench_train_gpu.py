@@ -21,14 +21,11 @@ import time
 from collections.abc import Iterator
 from unittest import mock
 
-import numpy as np
-import soundfile as sf
 import torch
-from bench_train import forward_flops
+from bench_train import emodb_length_sequences, forward_flops, prediction_times
 
 import sersk.nn.classifier
 from sersk import CNNLSTM, CNNLSTMClassifier
-from sersk.datasets import fetch_emodb
 from sersk.nn._eager import EagerCNNLSTM
 from sersk.utils._device import float32_cudnn
 
@@ -80,13 +77,7 @@ def main() -> None:
     parser.add_argument("--n-clips", type=int, default=4096)
     parser.add_argument("--profile", action="store_true", help="also profile the default's training steps")
     args = parser.parse_args()
-    frames = np.array([1 + (sf.info(p).frames - 2048) // 512 for p in fetch_emodb(download_if_missing=False).filenames])
-    rng = np.random.default_rng(0)
-    lengths = rng.choice(frames, args.n_clips)
-    X = np.empty(args.n_clips, dtype=object)
-    for i, n in enumerate(lengths):
-        X[i] = rng.normal(-5, 2, size=(128, n)).astype(np.float32)
-    y = rng.choice(list("abcdefg"), args.n_clips)
+    X, y, lengths = emodb_length_sequences(args.n_clips)
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}; {args.n_clips} clips, "
           f"mean {lengths.mean():.1f} frames (Emo-DB lengths), batches of 32")
     rate = matmul_rate()
@@ -109,17 +100,7 @@ def main() -> None:
               f"{peak / 2**20:8.0f} MiB")
     print()
     clf, _, _ = train_once(X[:512], y[:512], CNNLSTM, 0, False)
-    one = X[int(np.argmin(np.abs(lengths - 87)))][None]
-    clf.predict_proba(one)
-    t0 = time.perf_counter()
-    for _ in range(20):
-        clf.predict_proba(one)
-    single = (time.perf_counter() - t0) / 20
-    t0 = time.perf_counter()
-    clf.predict_proba(X)
-    batch = time.perf_counter() - t0
-    print(f"predict (masked): single ~87-frame clip {single * 1e3:.1f} ms; {args.n_clips} clips in batches "
-          f"of 32 {batch:.2f} s ({args.n_clips / batch:.0f} clips/s)")
+    print(prediction_times(clf, X, lengths))
     if args.profile:
         profile_training(X[:1024], y[:1024])
 

@@ -16,6 +16,7 @@ from torchaudio.functional import compute_deltas
 from sersk import CNNLSTM
 from sersk.nn._eager import EagerCNNLSTM
 from sersk.nn.module import _MaskedBNReLUPool, masked_bn_relu_pool, with_deltas
+from sersk.utils._device import float32_cudnn
 
 
 def random_batch(seed: int, dtype: torch.dtype, n_mels: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,11 +43,9 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.fixture
 def no_tf32():
-    """Plain float32 arithmetic on CUDA (cuDNN's default TF32 convolutions keep 10-bit mantissas)."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    """Plain float32 arithmetic on CUDA, as sersk's classifier sets it (cuDNN's TF32 keeps 10-bit mantissas)."""
+    with float32_cudnn(deterministic=False):
+        yield
 
 
 CUDA = pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))
