@@ -4,24 +4,40 @@
 # package importable, with pytest-xdist and pytest-timeout; writes into $1 (default: benchmarks/results/gpu): pytest_cuda.txt,
 # bench_train_gpu.txt, timings_gpu.txt, nvidia_smi.csv (GPU use each second) and logs.tgz.
 #
-# Run: [BUDGET=seconds] bash benchmarks/gpu_check.sh [OUTDIR]
+# Run: [BUDGET=seconds] [STEPS="tests bench commands"] [LOSO_SPEAKERS="10 11 ..."] bash benchmarks/gpu_check.sh [OUTDIR]
 #   Everything stops BUDGET seconds (default 3600) after the start; the tests get at most TEST_S
-#   (default 300) and the benchmark BENCH_S (default 120) of it.
+#   (default 300) and the benchmark BENCH_S (default 120) of it. STEPS picks the steps. With
+#   LOSO_SPEAKERS, the recipe's leave-one-speaker-out folds of these speakers (seed 0, LOSO_JOBS
+#   processes for augmentation, default 8) run alongside the steps, one process per fold
+#   (benchmarks/loso_folds.sh), into OUTDIR/loso/; give the tests fewer WORKERS then.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 START=$(date +%s); DEADLINE=$((START + ${BUDGET:-3600}))
 O=$(mkdir -p "${1:-$ROOT/benchmarks/results/gpu}" && cd "${1:-$ROOT/benchmarks/results/gpu}" && pwd)
 export PYTHONUNBUFFERED=1
 (nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 > "$O/nvidia_smi.csv" 2>&1 &)
-# One torch thread per test worker: n workers x all cores each would oversubscribe the CPU.
-WORKERS=${WORKERS:-8}
-(cd "$ROOT" && OMP_NUM_THREADS=$(( $(nproc) / WORKERS > 0 ? $(nproc) / WORKERS : 1 )) timeout "${TEST_S:-300}" \
-  python -m pytest -v -p no:cacheprovider -n "$WORKERS" --timeout 120 -o addopts="-m 'not slow' -rfEs" tests \
-  > "$O/pytest_cuda.txt" 2>&1)
-echo "tests: exit $? after $(( $(date +%s) - START )) s" >> "$O/pytest_cuda.txt"
-(cd "$ROOT" && timeout "${BENCH_S:-120}" python benchmarks/bench_train_gpu.py --n-clips 2048 --profile > "$O/bench_train_gpu.txt" 2>&1)
-mkdir -p "$O/logs"
-DEADLINE=$DEADLINE RESULT="$O/timings_gpu.txt" LOGS="$O/logs" bash "$ROOT/benchmarks/time_commands.sh" gpu gpu
-tar czf "$O/logs.tgz" -C "$O/logs" --exclude='*.joblib' . && rm -rf "$O/logs"
+STEPS=${STEPS:-tests bench commands}
+if [ -n "${LOSO_SPEAKERS:-}" ]; then
+  # shellcheck disable=SC2086
+  DEADLINE=$DEADLINE bash "$ROOT/benchmarks/loso_folds.sh" "$O/loso" $LOSO_SPEAKERS -- --seed 0 --n-jobs "${LOSO_JOBS:-8}" &
+  LOSO_PID=$!
+fi
+if [[ " $STEPS " == *" tests "* ]]; then
+  # A share of the cores per test worker: n workers x all cores each would oversubscribe the CPU.
+  WORKERS=${WORKERS:-8}
+  (cd "$ROOT" && OMP_NUM_THREADS=${TEST_THREADS:-$(( $(nproc) / WORKERS > 0 ? $(nproc) / WORKERS : 1 ))} timeout "${TEST_S:-300}" \
+    python -m pytest -v -p no:cacheprovider -n "$WORKERS" --timeout 120 -o addopts="-m 'not slow' -rfEs" tests \
+    > "$O/pytest_cuda.txt" 2>&1)
+  echo "tests: exit $? after $(( $(date +%s) - START )) s" >> "$O/pytest_cuda.txt"
+fi
+if [[ " $STEPS " == *" bench "* ]]; then
+  (cd "$ROOT" && timeout "${BENCH_S:-120}" python benchmarks/bench_train_gpu.py --n-clips 2048 --profile > "$O/bench_train_gpu.txt" 2>&1)
+fi
+if [[ " $STEPS " == *" commands "* ]]; then
+  mkdir -p "$O/logs"
+  DEADLINE=$DEADLINE RESULT="$O/timings_gpu.txt" LOGS="$O/logs" bash "$ROOT/benchmarks/time_commands.sh" gpu gpu
+  tar czf "$O/logs.tgz" -C "$O/logs" --exclude='*.joblib' . && rm -rf "$O/logs"
+fi
+[ -n "${LOSO_PID:-}" ] && wait "$LOSO_PID"
 pkill -f "nvidia-smi --query-gpu" 2>/dev/null
 echo "gpu_check done after $(( $(date +%s) - START )) s"

@@ -8,6 +8,8 @@ Leave-one-speaker-out runs are shown per speaker, pooled, and pooled over a subs
 
 ``--untouched`` names the speakers whose folds no tuning choice ever scored (the ablation's
 validation speakers were 03, 08, 10 and 13): their pooled scores are printed on their own.
+``--pool`` treats the runs as parts of one leave-one-speaker-out run (each holding some of its
+folds, as ``benchmarks/loso_folds.sh`` writes them) and pools all their folds together.
 ``--ensemble`` also scores the average of the runs' class probabilities, clip by clip (runs
 made since the protocols keep each clip's probabilities in ``predictions``).
 """
@@ -75,6 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+")
     parser.add_argument("--untouched", nargs="*", default=[])
+    parser.add_argument("--pool", action="store_true", help="pool the folds of all runs (parts of one LOSO run)")
     parser.add_argument("--ensemble", action="store_true", help="also score the runs' averaged probabilities")
     args = parser.parse_args()
     runs, loaded = [], []
@@ -91,7 +94,15 @@ def main() -> None:
             acc, uar = results["accuracy"], results["uar"]
             print(f"  test accuracy {100 * acc:.2f} %, UAR {100 * uar:.2f} % ({results['n_files']} clips)")
         runs.append((acc, uar))
-    if len(runs) > 1:
+    if args.pool:
+        folds = [f for results in loaded for f in results.get("per_speaker", [])]
+        speakers = [f["speaker"] for f in folds]
+        if len(set(speakers)) != len(speakers):
+            raise SystemExit(f"--pool needs each speaker's fold once; got {sorted(speakers)}")
+        acc, uar = pooled(folds)
+        print(f"pooled over {len(folds)} folds ({', '.join(sorted(speakers))}; their confusion matrices summed): "
+              f"{sum(f['n_files'] for f in folds)} clips, accuracy {100 * acc:.2f} %, UAR {100 * uar:.2f} %")
+    elif len(runs) > 1:
         acc, uar = np.array(runs).T
         print(f"over {len(runs)} runs: accuracy {100 * acc.mean():.2f} +- {100 * acc.std(ddof=1):.2f} %, "
               f"UAR {100 * uar.mean():.2f} +- {100 * uar.std(ddof=1):.2f} % (mean +- sample std)")
