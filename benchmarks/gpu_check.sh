@@ -7,9 +7,10 @@
 # Run: [BUDGET=seconds] [STEPS="tests bench commands"] [LOSO_SPEAKERS="10 11 ..."] bash benchmarks/gpu_check.sh [OUTDIR]
 #   Everything stops BUDGET seconds (default 3600) after the start; the tests get at most TEST_S
 #   (default 300) and the benchmark BENCH_S (default 120) of it. STEPS picks the steps. With
-#   LOSO_SPEAKERS, the recipe's leave-one-speaker-out folds of these speakers (seed 0, LOSO_JOBS
-#   processes for augmentation, default 8) run alongside the steps, one process per fold
-#   (benchmarks/loso_folds.sh), into OUTDIR/loso/; give the tests fewer WORKERS then.
+#   LOSO_SPEAKERS, the recipe's leave-one-speaker-out folds of these speakers (LOSO_ARGS, default
+#   "--seed 0 --n-jobs 8", passed to sersk reproduce) run alongside the steps, one process per fold
+#   (benchmarks/loso_folds.sh), into OUTDIR/loso.tgz (results, logs; no figures); give the tests
+#   fewer WORKERS then.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 START=$(date +%s); DEADLINE=$((START + ${BUDGET:-3600}))
@@ -19,7 +20,7 @@ export PYTHONUNBUFFERED=1
 STEPS=${STEPS:-tests bench commands}
 if [ -n "${LOSO_SPEAKERS:-}" ]; then
   # shellcheck disable=SC2086
-  DEADLINE=$DEADLINE bash "$ROOT/benchmarks/loso_folds.sh" "$O/loso" $LOSO_SPEAKERS -- --seed 0 --n-jobs "${LOSO_JOBS:-8}" &
+  DEADLINE=$DEADLINE bash "$ROOT/benchmarks/loso_folds.sh" "$O/loso" $LOSO_SPEAKERS -- ${LOSO_ARGS:---seed 0 --n-jobs 8} &
   LOSO_PID=$!
 fi
 if [[ " $STEPS " == *" tests "* ]]; then
@@ -38,6 +39,9 @@ if [[ " $STEPS " == *" commands "* ]]; then
   DEADLINE=$DEADLINE RESULT="$O/timings_gpu.txt" LOGS="$O/logs" bash "$ROOT/benchmarks/time_commands.sh" gpu gpu
   tar czf "$O/logs.tgz" -C "$O/logs" --exclude='*.joblib' . && rm -rf "$O/logs"
 fi
-[ -n "${LOSO_PID:-}" ] && wait "$LOSO_PID"
+if [ -n "${LOSO_PID:-}" ]; then  # one archive: a device machine may send back only a few files
+  wait "$LOSO_PID"
+  (cd "$O/loso" && tar czf "$O/loso.tgz" folds.txt speaker*/results.json speaker*/*.txt) && rm -rf "$O/loso"
+fi
 pkill -f "nvidia-smi --query-gpu" 2>/dev/null
 echo "gpu_check done after $(( $(date +%s) - START )) s"

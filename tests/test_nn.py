@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import pickle
+
 import joblib
 import numpy as np
 import pytest
@@ -156,6 +159,27 @@ def test_joblib_round_trip_of_classifier_and_pipeline(tmp_path):
     pipe = Pipeline([("logmel", LogMelTransformer()), ("net", clone(clf))]).fit(waves, labels)
     joblib.dump(pipe, tmp_path / "pipe.joblib")
     np.testing.assert_array_equal(joblib.load(tmp_path / "pipe.joblib").predict(waves), pipe.predict(waves))
+
+
+def test_pickled_classifier_holds_its_optimizer_once_and_resumes_its_schedule(tmp_path):
+    """The LR scheduler is pickled without the optimizer it refers to: that second copy, outside
+    skorch's handling of CUDA tensors, made a model trained on CUDA fail to load without CUDA."""
+    X, y = make_band_energy_sequences(48, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=2, random_state=0, device="cpu").fit(X, y)
+    found = []
+
+    class TorchStateFinder(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, (torch.Tensor, torch.optim.Optimizer, torch.nn.Module)):
+                found.append(type(obj).__name__)
+            return None
+
+    TorchStateFinder(io.BytesIO()).dump(clf.callbacks_)
+    assert found == []
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    loaded = joblib.load(tmp_path / "clf.joblib")
+    loaded.set_params(warm_start=True, max_epochs=1).fit(X, y)  # the third epoch, after the x0.1 step
+    assert [row["event_lr"] for row in loaded.history] == pytest.approx([0.005, 0.005, 0.0005])
 
 
 def test_clone_params_and_grid_search():

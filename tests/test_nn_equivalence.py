@@ -51,6 +51,30 @@ def no_tf32():
 CUDA = pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))
 
 
+def recipe_pass(net: nn.Module, x, lengths, dtype: torch.dtype, device="cpu") -> dict[str, torch.Tensor]:
+    """Logits, every parameter's gradient and buffer, then eval-mode logits, of one training pass of
+    ``net`` in ``dtype`` on ``device``; all returned in float64 on the CPU."""
+    net = net.to(device=device, dtype=dtype).train()
+    x, lengths = x.to(device=device, dtype=dtype), lengths.to(device)
+    params = dict(net.named_parameters())
+    logits, grads = logits_and_grads(net, params, x, lengths, (torch.arange(len(x)) % 7).to(device))
+    out = {"logits": logits, **{f"grad {name}": grad for name, grad in grads.items()}}
+    out.update({f"buffer {name}": buffer for name, buffer in net.named_buffers()})
+    net.eval()
+    with torch.no_grad():
+        out["eval logits"] = net(x, lengths)
+    return {name: value.detach().cpu().double() for name, value in out.items()}
+
+
+def compare(result: dict[str, torch.Tensor], exact: dict[str, torch.Tensor], name: str) -> float:
+    """Relative error of one output; a conv bias's gradient (0 but for rounding: batch norm removes
+    the bias) on the scale of its conv's weight gradient."""
+    if name.startswith("grad ") and name.endswith("conv.bias"):
+        scale = exact[name.replace("bias", "weight")].norm()
+        return float((result[name] - exact[name]).norm() / scale)
+    return relative_error(result[name], exact[name])
+
+
 @pytest.mark.parametrize("device", ["cpu", CUDA])
 @pytest.mark.parametrize(
     "seed, dtype, tolerance, deltas",
@@ -58,36 +82,29 @@ CUDA = pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available
      (3, torch.float32, 1e-4, True)],
 )
 def test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance, deltas, device, no_tf32):
-    """The fused network on ``device`` against the eager recipe on the CPU."""
+    """The fused network on ``device`` against the eager recipe computed in float64 on the CPU.
+
+    Every output is within ``tolerance`` of it, or, in float32, within twice the rounding error of
+    the eager recipe itself in float32 on the CPU where that is larger: with delta channels, the
+    first conv's weight gradient cancels heavily and float32 eager is 3.7e-4 from float64 there.
+    """
     torch.manual_seed(seed)
-    net = CNNLSTM(deltas=deltas).to(dtype).train()
-    reference = EagerCNNLSTM(deltas=deltas).to(dtype).train()
+    net = CNNLSTM(deltas=deltas)
+    reference = EagerCNNLSTM(deltas=deltas)
     reference.load_state_dict(net.state_dict())
+    assert sum(p.numel() for p in net.parameters()) == 656_839 + (2 * 9 * 64 if deltas else 0)
     x, lengths = random_batch(seed, dtype)
-    target = torch.arange(6) % 7
-    net.to(device)
-    params = dict(net.named_parameters())
-    logits, grads = logits_and_grads(net, params, x.to(device), lengths.to(device), target.to(device))
-    logits, grads = logits.cpu(), {name: grad.cpu() for name, grad in grads.items()}
-    ref_logits, ref_grads = logits_and_grads(
-        reference, dict(reference.named_parameters()), x, lengths, target
-    )
-    assert sum(p.numel() for p in params.values()) == 656_839 + (2 * 9 * 64 if deltas else 0)
-    assert relative_error(logits, ref_logits) <= tolerance
-    for name in params:
-        if name.endswith("conv.bias"):
-            # batch norm removes a conv bias: its gradient is 0 but for rounding, in both; compare
-            # it on the scale of its conv's weight gradient
-            scale = ref_grads[name.replace("bias", "weight")].norm()
-            assert float((grads[name] - ref_grads[name]).norm() / scale) <= tolerance, name
-            continue
-        assert relative_error(grads[name], ref_grads[name]) <= tolerance, name
-    for name, buffer in net.named_buffers():
-        assert relative_error(buffer.double().cpu(), reference.get_buffer(name).double()) <= tolerance, name
-    # eval mode, with the running statistics just updated
-    net.eval(), reference.eval()
-    with torch.no_grad():
-        assert relative_error(net(x.to(device), lengths.to(device)).cpu(), reference(x, lengths)) <= tolerance
+    initial = {name: value.clone() for name, value in reference.state_dict().items()}
+    exact = recipe_pass(reference, x, lengths, torch.float64)
+    rounding = {}
+    if dtype != torch.float64:
+        reference.load_state_dict(initial)
+        eager = recipe_pass(reference, x, lengths, dtype)
+        rounding = {name: compare(eager, exact, name) for name in exact}
+    fused = recipe_pass(net, x, lengths, dtype, device)
+    assert fused.keys() == exact.keys()
+    for name in exact:
+        assert compare(fused, exact, name) <= max(tolerance, 2 * rounding.get(name, 0.0)), name
 
 
 def test_delta_channels_of_a_padded_clip_are_the_clip_alones():
