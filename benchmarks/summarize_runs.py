@@ -10,6 +10,10 @@ Leave-one-speaker-out runs are shown per speaker, pooled, and pooled over a subs
 validation speakers were 03, 08, 10 and 13): their pooled scores are printed on their own.
 ``--pool`` treats the runs as parts of one leave-one-speaker-out run (each holding some of its
 folds, as ``benchmarks/loso_folds.sh`` writes them) and pools all their folds together.
+``--fold-lines FILE`` adds to ``--pool`` the folds that a ``folds.txt`` of ``loso_folds.sh`` scored
+but whose results.json is lost (clips, accuracy and UAR only, no confusion matrix): they count in
+the pooled accuracy (correct clips = accuracy x clips) and in the per-fold means, not in the
+pooled UAR.
 ``--ensemble`` also scores the average of the runs' class probabilities, clip by clip (runs
 made since the protocols keep each clip's probabilities in ``predictions``).
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import numpy as np
 
@@ -50,6 +55,17 @@ def summarize_speakers(results: dict, untouched: list[str]) -> tuple[float, floa
     return acc, uar
 
 
+def fold_lines(path: str) -> list[dict]:
+    """The scored folds of a loso_folds.sh folds.txt: speaker, clips, accuracy and UAR."""
+    folds = []
+    for line in open(path):
+        match = re.search(r"exit 0\s+(\d+) (\d+) ([\d.]+) % ([\d.]+) %", line)
+        if match:
+            speaker, n, acc, uar = match.groups()
+            folds.append({"speaker": speaker, "n_files": int(n), "accuracy": float(acc) / 100, "uar": float(uar) / 100})
+    return folds
+
+
 def clip_records(results: dict) -> list[dict]:
     """Each test clip's record (path, label, predicted, proba) of one run, over all its folds."""
     if "per_speaker" in results:
@@ -78,6 +94,8 @@ def main() -> None:
     parser.add_argument("results", nargs="+")
     parser.add_argument("--untouched", nargs="*", default=[])
     parser.add_argument("--pool", action="store_true", help="pool the folds of all runs (parts of one LOSO run)")
+    parser.add_argument("--fold-lines", nargs="*", default=[], metavar="FILE",
+                        help="with --pool: also the folds scored in these loso_folds.sh folds.txt files")
     parser.add_argument("--ensemble", action="store_true", help="also score the runs' averaged probabilities")
     args = parser.parse_args()
     runs, loaded = [], []
@@ -96,12 +114,23 @@ def main() -> None:
         runs.append((acc, uar))
     if args.pool:
         folds = [f for results in loaded for f in results.get("per_speaker", [])]
-        speakers = [f["speaker"] for f in folds]
+        lines = [f for path in args.fold_lines for f in fold_lines(path)]
+        speakers = [f["speaker"] for f in folds + lines]
         if len(set(speakers)) != len(speakers):
             raise SystemExit(f"--pool needs each speaker's fold once; got {sorted(speakers)}")
         acc, uar = pooled(folds)
-        print(f"pooled over {len(folds)} folds ({', '.join(sorted(speakers))}; their confusion matrices summed): "
-              f"{sum(f['n_files'] for f in folds)} clips, accuracy {100 * acc:.2f} %, UAR {100 * uar:.2f} %")
+        print(f"pooled over {len(folds)} folds ({', '.join(sorted(f['speaker'] for f in folds))}; their confusion "
+              f"matrices summed): {sum(f['n_files'] for f in folds)} clips, accuracy {100 * acc:.2f} %, UAR {100 * uar:.2f} %")
+        if lines:
+            every = folds + lines
+            for f in lines:
+                print(f"  {f['speaker']:>7}  {f['n_files']:5d}  {100 * f['accuracy']:6.2f} %  {100 * f['uar']:6.2f} %  (folds.txt)")
+            n = sum(f["n_files"] for f in every)
+            correct = sum(round(f["accuracy"] * f["n_files"]) for f in every)
+            accs, uars = np.array([f["accuracy"] for f in every]), np.array([f["uar"] for f in every])
+            print(f"all {len(every)} folds ({', '.join(sorted(speakers))}): pooled accuracy {100 * correct / n:.2f} % "
+                  f"({correct} of {n} clips); per fold: accuracy {100 * accs.mean():.2f} +- {100 * accs.std(ddof=1):.2f} %, "
+                  f"UAR {100 * uars.mean():.2f} +- {100 * uars.std(ddof=1):.2f} % (mean +- sample std)")
     elif len(runs) > 1:
         acc, uar = np.array(runs).T
         print(f"over {len(runs)} runs: accuracy {100 * acc.mean():.2f} +- {100 * acc.std(ddof=1):.2f} %, "
