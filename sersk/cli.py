@@ -445,8 +445,7 @@ def _summary(results: dict[str, Any], out_dir: Path) -> str:
         if results.get("transductive"):
             lines.append("  TRANSDUCTIVE: every speaker, the test speaker included, was standardised with its own "
                          "statistics;\n  not comparable with the plain speaker-independent figures below")
-        run, total = results["folds_run"].split(" of ")
-        if run != total:
+        if len(results["per_speaker"]) < results["n_speakers"]:
             speakers = ", ".join(results["held_out_speakers"])
             lines.append(f"  PARTIAL: {results['folds_run']} folds run (held-out speakers {speakers}); "
                          "pooled over those only")

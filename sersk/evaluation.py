@@ -340,7 +340,8 @@ def run_leave_one_speaker_out(
     Returns
     -------
     results : dict
-        ``protocol``, ``transductive``, ``held_out_speakers``, ``folds_run``, the pooled scores of
+        ``protocol``, ``transductive``, ``held_out_speakers``, ``n_speakers``, ``folds_run`` (e.g. "3 of
+        10"), the pooled scores of
         [`score_predictions`][sersk.evaluation.score_predictions], ``per_speaker`` (scores,
         history, wall time and ``predictions`` of each fold, see
         [`clip_predictions`][sersk.evaluation.clip_predictions]), ``mean_speaker_accuracy``, ``mean_speaker_uar``,
@@ -407,6 +408,7 @@ def run_leave_one_speaker_out(
         ) + (_TRANSDUCTIVE if transductive else ""),
         "transductive": transductive,
         "held_out_speakers": [str(s) for s in held_out],
+        "n_speakers": len(all_speakers),
         "folds_run": f"{len(held_out)} of {len(all_speakers)}",
         **pooled,
         "per_speaker": folds,

@@ -76,6 +76,7 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
     X, y, speakers = corpus
     results = run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), test_speakers=["09"], verbose=1)
     assert results["held_out_speakers"] == ["09"] and results["folds_run"] == "1 of 3"
+    assert results["n_speakers"] == 3
     (fold,) = results["per_speaker"]
     assert fold["speaker"] == "09" and fold["n_files"] == 8 and fold["n_train_clips"] == 16
     assert sorted(r["path"] for r in fold["predictions"]) == sorted(X[speakers == "09"])
