@@ -98,6 +98,9 @@ class EpochLRScheduler(LRScheduler):
     """
 
     def on_train_begin(self, net, **kwargs):
+        if self.step_every != "epoch":  # set to step per batch: skorch's own restart
+            super().on_train_begin(net, **kwargs)
+            return
         for group in net.optimizer_.param_groups:
             group["lr"] = net.lr
             group.pop("initial_lr", None)
