@@ -20,9 +20,10 @@ import torch
 from sersk import CNNLSTMClassifier, LogMelTransformer
 from sersk.utils.synthetic import make_band_energy_sequences
 
+from small_net import SMALL_NET as SMALL
+
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
-SMALL = dict(module__filters=(8, 8, 16, 16), module__hidden_size=16, verbose=0)
 
 
 def _cudnn_settings():

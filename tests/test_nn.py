@@ -17,7 +17,7 @@ from sersk import AudioLoader, CNNLSTM, CNNLSTMClassifier, LeftPadCollate, LogMe
 from sersk.nn.collate import padded_frames, split_to_budget
 from sersk.utils.synthetic import make_band_energy_sequences
 
-SMALL = dict(module__filters=(8, 8, 16, 16), module__hidden_size=16, verbose=0)
+from small_net import SMALL_NET as SMALL
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,9 @@ from sersk import AudioLoader, AugmentingResampler, CNNLSTMClassifier, LogMelTra
 from sersk.exceptions import TrainingDiverged
 from sersk.utils.synthetic import make_band_energy_sequences
 
-SMALL = dict(module__filters=(8, 8, 16, 16), module__hidden_size=16, verbose=0, device="cpu", random_state=0)
+from small_net import SMALL_NET
+
+SMALL = {**SMALL_NET, "device": "cpu", "random_state": 0}
 
 
 class NaNLoss(torch.nn.CrossEntropyLoss):
