@@ -25,7 +25,6 @@ from small_net import SMALL_NET as SMALL
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
-
 def _cudnn_settings():
     cudnn = torch.backends.cudnn
     return cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
