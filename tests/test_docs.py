@@ -6,6 +6,7 @@ import importlib.util
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,14 @@ def site(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, result.stderr
     return out
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "sersk").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_source_compiles_without_warnings(path):
+    """An invalid escape such as ``\\ :sup:`` in a docstring warns at import on Python 3.12 and later."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compile(path.read_text(), str(path), "exec")
 
 
 def test_docs_build_strict(site):

@@ -205,7 +205,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     band_offset : float, default=0.0
         In training, add to each clip a smooth random curve over its bands, constant in time, drawn
         afresh every epoch (:func:`~sersk.nn.collate.random_band_offset`: 5 knots from
-        N(0, ``band_offset``\ :sup:`2`), linearly interpolated), as another voice or microphone
+        N(0, ``band_offset``²), linearly interpolated), as another voice or microphone
         tilts the spectral envelope; in the units of the log-mels (standard deviations after
         :class:`~sersk.features.BandStandardizer`). 0 (the recipe) adds nothing.
     freq_mask_bands, time_mask_frames : int, default=0

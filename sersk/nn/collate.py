@@ -77,7 +77,7 @@ def interpolate_rows(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
 def random_band_offset(n_bands: int, scale: float, n_knots: int = 5) -> torch.Tensor:
     """A smooth random curve over ``n_bands`` bands, shape (n_bands, 1), to add to a clip's log-mels.
 
-    ``n_knots`` values drawn from N(0, ``scale``\ :sup:`2`), evenly spaced over the band axis and
+    ``n_knots`` values drawn from N(0, ``scale``²), evenly spaced over the band axis and
     linearly interpolated between: a slow tilt or bump of the spectral envelope, constant in time,
     as another voice or microphone puts on every frame.
     """
