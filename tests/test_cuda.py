@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 
 import joblib
 import numpy as np
@@ -66,6 +67,17 @@ def test_model_fitted_on_cuda_predicts_the_same_on_a_machine_without_cuda(tmp_pa
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "cpu"
+
+
+def test_a_loaded_cuda_model_keeps_its_lstm_weights_in_one_block(tmp_path):
+    X, y = make_band_energy_sequences(48, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cuda").fit(X, y)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    loaded = joblib.load(tmp_path / "clf.joblib")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    assert not [w for w in caught if "contiguous chunk" in str(w.message)]
 
 
 @pytest.mark.parametrize("random_state", [0, None])

@@ -273,6 +273,12 @@ class CNNLSTM(nn.Module):
         self.fc = nn.Linear(hidden_size, n_classes)
         self.reset_parameters()
 
+    def __setstate__(self, state: dict) -> None:
+        # unpickled on CUDA (joblib.load of a fitted model), the LSTM's weights are separate tensors:
+        # cuDNN would copy them into one block on every call, with a warning each time
+        super().__setstate__(state)
+        self.lstm.flatten_parameters()
+
     def reset_parameters(self) -> None:
         """Glorot-uniform conv/FC/LSTM input weights, orthogonal recurrent weights, zero biases,
         LSTM forget-gate bias 1 (the reference's initialisation)."""
