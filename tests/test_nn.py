@@ -182,6 +182,18 @@ def test_pickled_classifier_holds_its_optimizer_once_and_resumes_its_schedule(tm
     assert [row["event_lr"] for row in loaded.history] == pytest.approx([0.005, 0.005, 0.0005])
 
 
+def test_a_failed_set_params_leaves_the_estimator_as_it_was():
+    X, y = make_band_energy_sequences(16, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu").fit(X, y)
+    before, module = clf.get_params(deep=False), clf.module_
+    with pytest.raises(ValueError, match="hidden_size"):
+        clf.set_params(max_epochs=7, module__hidden_size=-1)  # skorch rebuilds the fitted module at once
+    after = clf.get_params(deep=False)
+    assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
+    assert clf.get_params()["module__hidden_size"] == 16 and clf.module_ is module
+    assert len(clf.set_params(warm_start=True).fit(X, y).history) == 2
+
+
 def test_clone_params_and_grid_search():
     clf = CNNLSTMClassifier(**{**SMALL, "module__hidden_size": 12}, device="cpu", optimizer__weight_decay=1e-3)
     params = clone(clf).get_params()

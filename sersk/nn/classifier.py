@@ -383,6 +383,20 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             return EpochLRScheduler(CosineAnnealingLR, T_max=self.max_epochs, step_every="epoch")
         return EpochLRScheduler(StepLR, step_size=_recipe.LR_STEP_EPOCHS, gamma=_recipe.LR_GAMMA, step_every="epoch")
 
+    def set_params(self, **params):
+        """skorch's ``set_params``, all or nothing: on an error, the estimator is left as it was.
+
+        skorch sets the attributes, then rebuilds the parts they feed (callbacks, module,
+        optimizer); an error there left the new, bad values set.
+        """
+        saved = dict(vars(self))
+        try:
+            return super().set_params(**params)
+        except Exception:
+            vars(self).clear()
+            vars(self).update(saved)
+            raise
+
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_", its private bookkeeping included
         return [name for name in super()._get_param_names() if not name.startswith("_")]
