@@ -13,7 +13,7 @@ folds, as ``benchmarks/loso_folds.sh`` writes them) and pools all their folds to
 ``--fold-lines FILE`` adds to ``--pool`` the folds that a ``folds.txt`` of ``loso_folds.sh`` scored
 but whose results.json is lost (clips, accuracy and UAR only, no confusion matrix): they count in
 the pooled accuracy (correct clips = accuracy x clips) and in the per-fold means, not in the
-pooled UAR.
+pooled UAR. A speaker whose fold is also given as a results.json is taken from that file.
 ``--ensemble`` also scores the average of the runs' class probabilities, clip by clip (runs
 made since the protocols keep each clip's probabilities in ``predictions``).
 """
@@ -115,6 +115,10 @@ def main() -> None:
     if args.pool:
         folds = [f for results in loaded for f in results.get("per_speaker", [])]
         lines = [f for path in args.fold_lines for f in fold_lines(path)]
+        superseded = sorted(f["speaker"] for f in lines if f["speaker"] in {g["speaker"] for g in folds})
+        if superseded:
+            print(f"folds.txt lines for {', '.join(superseded)} left out: their results.json is given")
+            lines = [f for f in lines if f["speaker"] not in superseded]
         speakers = [f["speaker"] for f in folds + lines]
         if len(set(speakers)) != len(speakers):
             raise SystemExit(f"--pool needs each speaker's fold once; got {sorted(speakers)}")
