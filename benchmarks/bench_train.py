@@ -157,5 +157,6 @@ def main() -> None:
     clf, _, _ = train_once(X[:64], y[:64], CNNLSTM, True, False)
     print(prediction_times(clf, X, lengths))
 
+
 if __name__ == "__main__":
     main()

@@ -389,12 +389,20 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         skorch sets the attributes, then rebuilds the parts they feed (callbacks, module,
         optimizer); an error there left the new, bad values set.
         """
-        saved = dict(vars(self))
-        try:
+        with self._unchanged_on_error():
             return super().set_params(**params)
-        except Exception:
-            vars(self).clear()
-            vars(self).update(saved)
+
+    @contextmanager
+    def _unchanged_on_error(self) -> Iterator[None]:
+        """Within the block, an error (or an interrupt) restores the estimator's attributes."""
+        saved = dict(self.__dict__)
+        if getattr(self, "history_", None) is not None:
+            saved["history_"] = copy.deepcopy(self.history_)  # skorch clears the history in place
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
             raise
 
     def _get_param_names(self):
@@ -433,28 +441,22 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         self : CNNLSTMClassifier
         """
         X, y_enc, classes, valid, n_mels = self._check_fit_input(X, y, validation_data, groups)
-        saved = dict(self.__dict__)
-        if getattr(self, "history_", None) is not None:
-            saved["history_"] = copy.deepcopy(self.history_)  # skorch clears the history in place
         try:
-            self.classes_seen_ = classes
-            self.n_mels_ = n_mels
-            self.class_weight_ = self._class_weights(classes, y_enc)
-            self._valid_dataset = valid
-            with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
-                if self.random_state is not None:
-                    torch.manual_seed(self.random_state)
-                if not self.warm_start or not self.initialized_:
-                    self.initialize()
-                elif self.class_weight is not None:
-                    self._initialize_criterion()  # this fit's labels set the class weights
-                NeuralNetClassifier.partial_fit(self, X, y_enc)
-        except BaseException as exc:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            if isinstance(exc, _Interrupted):
-                raise KeyboardInterrupt("fit was interrupted; the estimator is as it was before") from None
-            raise
+            with self._unchanged_on_error():
+                self.classes_seen_ = classes
+                self.n_mels_ = n_mels
+                self.class_weight_ = self._class_weights(classes, y_enc)
+                self._valid_dataset = valid
+                with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
+                    if self.random_state is not None:
+                        torch.manual_seed(self.random_state)
+                    if not self.warm_start or not self.initialized_:
+                        self.initialize()
+                    elif self.class_weight is not None:
+                        self._initialize_criterion()  # this fit's labels set the class weights
+                    NeuralNetClassifier.partial_fit(self, X, y_enc)
+        except _Interrupted:
+            raise KeyboardInterrupt("fit was interrupted; the estimator is as it was before") from None
         finally:
             self.__dict__.pop("_valid_dataset", None)
         return self
