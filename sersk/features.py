@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Iterator
 from numbers import Integral, Real
 from typing import Any
 
@@ -27,6 +29,9 @@ _CHUNK_CLIPS = 512
 # Mel filters applied in one matmul over the bins they cover (together): each filter spans a few to
 # about 40 of the 1025 bins, so 8 such products do a 7.6th of the dense product's multiplications.
 _FILTERS_PER_BLOCK = 16
+# Frames featurised in one torch call when ``batch_frames`` is None: on the CPU, about what stays
+# in the cache (measured fastest by benchmarks/bench_features.py); on CUDA, enough to fill the device.
+_BATCH_FRAMES = {"cpu": 1024, "cuda": 32768}
 
 
 def hz_to_mel(f: np.ndarray, mel_scale: str = "htk") -> np.ndarray:
@@ -105,7 +110,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     The defaults are the reference recipe: a 2048-sample periodic Hamming window, hop 512, full frames
     only (no centre padding), power spectrum without window normalisation, 128 HTK-scale mel bands from
     0 to 8 kHz with Slaney (bandwidth) normalisation, then ``log(mel + eps)``.
-    Clips are featurised in batches of similar length with torch on ``device``. Copies from an
+    Clips are featurised with torch on ``device``, the frames of consecutive clips together. Copies from an
     :class:`~sersk.augment.AugmentingResampler` are featurised on the CPU in the worker processes
     that compute them (:meth:`~sersk.augment.AugmentedWaveforms.map_batches`), so that the copies
     never travel between processes; on CUDA they are featurised here, on the device.
@@ -140,9 +145,9 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         Emo-DB). On Emo-DB's clean clips the floor lifts 2 % of the values, the quietest bands.
     dtype : {"float32", "float64"}, default="float32"
         Precision of the computation and of the output.
-    batch_size : int, default=None
-        Clips featurised in one torch call; ``None`` means 4 on the CPU (cache-sized, fastest there)
-        and 256 on CUDA.
+    batch_frames : int, default=None
+        Frames featurised in one torch call (a clip with more frames goes alone); ``None`` means 1024
+        on the CPU (cache-sized, fastest there) and 32768 on CUDA. Only speed and memory depend on it.
     device : str, default="auto"
         Torch device; ``"auto"`` (or ``None``) picks ``"cuda"`` when available, else ``"cpu"``, each
         time it transforms (so a fitted transformer moves between machines).
@@ -174,7 +179,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         "log_eps": [Interval(Real, 0, None, closed="neither")],
         "top_db": [Interval(Real, 0, None, closed="neither"), None],
         "dtype": [StrOptions(set(_DTYPES))],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_frames": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str, torch.device, None],
     }
 
@@ -193,7 +198,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         log_eps: float = _recipe.LOG_EPS,
         top_db: float | None = 80.0,
         dtype: str = "float32",
-        batch_size: int | None = None,
+        batch_frames: int | None = None,
         device: str | None = "auto",
     ):
         self.sample_rate = sample_rate
@@ -208,7 +213,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         self.log_eps = log_eps
         self.top_db = top_db
         self.dtype = dtype
-        self.batch_size = batch_size
+        self.batch_frames = batch_frames
         self.device = device
 
     def fit(self, X: Any = None, y: Any = None) -> "LogMelTransformer":
@@ -256,10 +261,10 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         """
         return self.fit().transform(X)
 
-    def _batch_size(self) -> int:
-        if self.batch_size is not None:
-            return self.batch_size
-        return 256 if resolve_device(self.device).startswith("cuda") else 4
+    def _batch_frames(self, device: torch.device) -> int:
+        if self.batch_frames is not None:
+            return self.batch_frames
+        return _BATCH_FRAMES["cuda" if device.type == "cuda" else "cpu"]
 
     def transform(self, X: Any) -> np.ndarray:
         """Compute the log-mel spectrogram of each clip.
@@ -300,29 +305,59 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         return self._featurise([check_waveform(x, i, min_samples=self.n_fft) for i, x in enumerate(waves, start)])
 
     def _featurise(self, waves: list[np.ndarray]) -> list[np.ndarray]:
-        """Featurise clips in batches of similar length; returns them in input order."""
+        """Featurise clips, in input order, a group of consecutive clips per torch call."""
         dtype = _DTYPES[self.dtype]
         device = torch.device(resolve_device(self.device))
         window = _WINDOWS[self.window](self.n_fft, periodic=True, dtype=dtype, device=device)
-        filters = [
-            (bins, torch.as_tensor(self.mel_filters_[bins, bands], dtype=dtype, device=device))
+        filters = self._interleaved_filter_blocks(dtype, device)
+        result: list[np.ndarray] = []
+        with torch.inference_mode():
+            for group in self._groups(waves, self._batch_frames(device)):
+                counts = [self._n_frames(len(w)) for w in group]
+                log_mel = self._log_mel(self._windowed_frames(group, counts, window), filters).cpu().numpy()
+                for stop, n_frames in zip(itertools.accumulate(counts), counts):
+                    result.append(self._floor(log_mel[:, stop - n_frames : stop].copy()))
+        return result
+
+    def _n_frames(self, n_samples: int) -> int:
+        return 1 + (n_samples - self.n_fft) // self.hop_length
+
+    def _groups(self, waves: list[np.ndarray], batch_frames: int) -> Iterator[list[np.ndarray]]:
+        """Consecutive clips with at most ``batch_frames`` frames in all (or one longer clip)."""
+        group: list[np.ndarray] = []
+        frames = 0
+        for wave in waves:
+            n_frames = self._n_frames(len(wave))
+            if group and frames + n_frames > batch_frames:
+                yield group
+                group, frames = [], 0
+            group.append(wave)
+            frames += n_frames
+        if group:
+            yield group
+
+    def _windowed_frames(self, group: list[np.ndarray], counts: list[int], window: torch.Tensor) -> torch.Tensor:
+        """The windowed full frames of every clip of ``group``, stacked: ``(sum(counts), n_fft)``."""
+        if window.device.type == "cpu":
+            clips = [torch.from_numpy(w) for w in group]
+        else:  # one transfer for the whole group
+            clips = torch.from_numpy(np.concatenate(group)).to(window.device).split([len(w) for w in group])
+        frames = torch.empty(sum(counts), self.n_fft, dtype=window.dtype, device=window.device)
+        for clip, stop, n_frames in zip(clips, itertools.accumulate(counts), counts):
+            torch.mul(clip.unfold(0, self.n_fft, self.hop_length), window, out=frames[stop - n_frames : stop])
+        return frames
+
+    def _interleaved_filter_blocks(self, dtype: torch.dtype, device: torch.device) -> list[tuple[slice, slice, torch.Tensor]]:
+        """``(bands, columns, weights)`` per block of filters, to apply to the squared real and
+        imaginary parts side by side: each filter row is repeated for both, columns ``2 k, 2 k + 1``."""
+        return [
+            (
+                bands,
+                slice(2 * bins.start, 2 * bins.stop),
+                torch.as_tensor(np.repeat(self.mel_filters_[bins, bands].T, 2, axis=1), dtype=dtype, device=device),
+            )
             for bins, bands in filter_blocks(self.mel_filters_, _FILTERS_PER_BLOCK)
         ]
-        order = np.argsort([len(w) for w in waves], kind="stable")
-        result: list[np.ndarray | None] = [None] * len(waves)
-        with torch.inference_mode():
-            batch_size = self._batch_size()
-            for b in range(0, len(order), batch_size):
-                idx = order[b : b + batch_size]
-                lengths = [len(waves[i]) for i in idx]
-                batch = torch.zeros(len(idx), max(lengths), dtype=dtype)
-                for row, i in enumerate(idx):
-                    batch[row, : lengths[row]] = torch.from_numpy(waves[i])
-                log_mel = self._log_mel(batch.to(device), window, filters).cpu().numpy()
-                for row, i in enumerate(idx):
-                    n_frames = 1 + (lengths[row] - self.n_fft) // self.hop_length
-                    result[i] = self._floor(np.ascontiguousarray(log_mel[row, :, :n_frames]))
-        return result  # type: ignore[return-value]
 
     def _floor(self, log_mel: np.ndarray) -> np.ndarray:
         """Raise values more than ``top_db`` dB under the clip's maximum to that level, in place."""
@@ -330,15 +365,18 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             np.maximum(log_mel, log_mel.max() - self.top_db * np.log(10.0) / 10.0, out=log_mel)
         return log_mel
 
-    def _log_mel(
-        self, batch: torch.Tensor, window: torch.Tensor, filters: list[tuple[slice, torch.Tensor]]
-    ) -> torch.Tensor:
-        """(batch, n_samples) zero-padded on the right -> (batch, n_mels, n_frames)."""
-        frames = batch.unfold(-1, self.n_fft, self.hop_length) * window
-        spectrum = torch.fft.rfft(frames, n=self.n_fft)
-        power = spectrum.real.square() + spectrum.imag.square()
-        mel = torch.cat([power[..., bins] @ block for bins, block in filters], dim=-1)
-        return torch.log(mel + self.log_eps).transpose(1, 2)
+    def _log_mel(self, frames: torch.Tensor, filters: list[tuple[slice, slice, torch.Tensor]]) -> torch.Tensor:
+        """Windowed frames ``(n, n_fft)`` -> log-mel ``(n_mels, n)``.
+
+        The power ``re² + im²`` of each bin is summed by the filter product itself, which reads the
+        squared real and imaginary parts in place (the strided sum of the two is slower than the FFT).
+        """
+        n = frames.shape[0]
+        squares = torch.view_as_real(torch.fft.rfft(frames, n=self.n_fft)).reshape(n, -1).square_()
+        mel = torch.empty(self.n_mels, n, dtype=frames.dtype, device=frames.device)
+        for bands, columns, weights in filters:
+            torch.matmul(weights, squares[:, columns].T, out=mel[bands])
+        return mel.add_(self.log_eps).log_()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -78,9 +78,9 @@ def test_frames_are_full_frames_only():
 
 
 def test_batching_and_order_do_not_change_the_result(emodb_waves):
-    one = LogMelTransformer(batch_size=1).fit_transform(emodb_waves)
-    many = LogMelTransformer(batch_size=64).fit_transform(emodb_waves)
-    reversed_ = LogMelTransformer(batch_size=5).fit_transform(emodb_waves[::-1])[::-1]
+    one = LogMelTransformer(batch_frames=1).fit_transform(emodb_waves)
+    many = LogMelTransformer(batch_frames=4096).fit_transform(emodb_waves)
+    reversed_ = LogMelTransformer(batch_frames=300).fit_transform(emodb_waves[::-1])[::-1]
     for a, b, c in zip(one, many, reversed_):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
         np.testing.assert_allclose(a, c, rtol=0, atol=1e-4)
