@@ -36,8 +36,9 @@ class _MaskedBNReLUPool(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, time_mask, pooled_mask, pool, eps):  # type: ignore[override]
+    def forward(ctx, x, weight, bias, time_mask, pooled_mask, pool, eps, consume_input=False):  # type: ignore[override]
         # time_mask: (batch, time) 0/1; pooled_mask: (batch, 1, 1, pooled time) 0/1
+        # consume_input: x is used by nothing else, and backward overwrites it with its gradient
         count = time_mask.sum() * x.shape[2]
         sum_x, sum_sq = _frequency_sums(x)
         mean = torch.einsum("bct,bt->c", sum_x, time_mask) / count
@@ -45,17 +46,31 @@ class _MaskedBNReLUPool(torch.autograd.Function):
         rstd = torch.rsqrt(var + eps)
         scale = weight * rstd
         shift = bias - mean * scale
-        z = torch.addcmul(shift[None, :, None, None], x, scale[None, :, None, None])
-        pooled, indices = nn.functional.max_pool2d_with_indices(z, pool, pool)
-        del z
+        scale_, shift_ = scale[None, :, None, None], shift[None, :, None, None]
+        if x.device.type == "cpu" and bool((scale > 0).all()):
+            # a positive scale keeps the order (rounding too): pool first, no full-size z (on CUDA the
+            # test would wait for the device, so the general form runs there)
+            pooled, indices = nn.functional.max_pool2d_with_indices(x, pool, pool)
+            pooled = torch.addcmul(shift_, pooled, scale_)
+        else:
+            pooled, indices = nn.functional.max_pool2d_with_indices(torch.addcmul(shift_, x, scale_), pool, pool)
         out = pooled.clamp_(min=0).mul_(pooled_mask)
-        ctx.save_for_backward(x, weight, time_mask, indices, out, mean, rstd, count)
+        ctx.consume_input = consume_input
+        ctx.consumed_input = x if consume_input else None
+        ctx.save_for_backward(*(() if consume_input else (x,)), weight, time_mask, indices, out, mean, rstd, count)
         ctx.mark_non_differentiable(mean, var, count)
         return out, mean, var, count
 
     @staticmethod
     def backward(ctx, grad_out, _grad_mean, _grad_var, _grad_count):  # type: ignore[override]
-        x, weight, time_mask, indices, out, mean, rstd, count = ctx.saved_tensors
+        consume_input = ctx.consume_input
+        if consume_input:
+            x, ctx.consumed_input = ctx.consumed_input, None
+            if x is None:
+                raise RuntimeError("a conv block's backward runs once per forward here (retain_graph is not supported)")
+            weight, time_mask, indices, out, mean, rstd, count = ctx.saved_tensors
+        else:
+            x, weight, time_mask, indices, out, mean, rstd, count = ctx.saved_tensors
         # the mask and the ReLU both leave 0 where out is 0; laid out as the pooling indices
         grad_pooled = torch.empty_like(indices, dtype=out.dtype)
         torch.mul(grad_out, out > 0, out=grad_pooled)
@@ -65,18 +80,20 @@ class _MaskedBNReLUPool(torch.autograd.Function):
         grad_planes, _ = _planes(grad_pooled)
         # sums over every position of the full-size gradient, taken where it is non-zero
         sum_g = grad_pooled.sum(dim=(0, 2, 3))
-        sum_gx = (grad_planes * x_at_max).sum(dim=(0, 1) if dim == 1 else (0, 2))
+        sum_gx = x_at_max.mul_(grad_planes).sum(dim=(0, 1) if dim == 1 else (0, 2))
+        del x_at_max
         sum_g_xhat = rstd * (sum_gx - mean * sum_g)  # sum of grad * normalised x
         scale = weight * rstd
         grad_var = -0.5 * weight * rstd.square() * sum_g_xhat  # d loss / d var
         grad_mean = -scale * sum_g  # d loss / d mean, through z (var's own dependence is below)
         k1 = 2 * grad_var / count
         k0 = grad_mean / count - k1 * mean
-        grad_x = torch.addcmul(k0[None, :, None, None], x, k1[None, :, None, None])
+        # consumed, x's memory takes the gradient: a step then holds one full-size tensor per block, not two
+        grad_x = torch.addcmul(k0[None, :, None, None], x, k1[None, :, None, None], **({"out": x} if consume_input else {}))
         grad_x.mul_(time_mask[:, None, None, :])  # the statistics see real steps only
-        scaled = grad_planes * (scale[None, None, :] if dim == 1 else scale[None, :, None])
+        scaled = grad_planes.mul_(scale[None, None, :] if dim == 1 else scale[None, :, None])
         _planes(grad_x)[0].scatter_add_(dim, idx_planes, scaled)
-        return grad_x, sum_g_xhat, sum_g, None, None, None, None
+        return grad_x, sum_g_xhat, sum_g, None, None, None, None, None
 
 
 def _is_channels_last(t: torch.Tensor) -> bool:
@@ -103,7 +120,8 @@ def _frequency_sums(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def masked_bn_relu_pool(
-    x: torch.Tensor, bn: MaskedBatchNorm2d, pool: nn.MaxPool2d, time_mask: torch.Tensor, pooled_mask: torch.Tensor
+    x: torch.Tensor, bn: MaskedBatchNorm2d, pool: nn.MaxPool2d, time_mask: torch.Tensor, pooled_mask: torch.Tensor,
+    *, consume_input: bool = False,
 ) -> torch.Tensor:
     """``pool(relu(bn(x))) * pooled_mask`` with batch-norm statistics over real time steps only.
 
@@ -118,6 +136,9 @@ def masked_bn_relu_pool(
         1 on real steps, 0 on padding, in ``x``'s dtype.
     pooled_mask : Tensor of shape (batch, 1, 1, pooled time)
         The same after pooling.
+    consume_input : bool, default=False
+        ``x`` is used by nothing else (a conv's output): in training, the backward pass overwrites
+        it with its own gradient instead of allocating one, and runs once per forward.
 
     Returns
     -------
@@ -125,7 +146,9 @@ def masked_bn_relu_pool(
     """
     kernel = tuple(pool.kernel_size) if isinstance(pool.kernel_size, tuple) else (pool.kernel_size,) * 2
     if bn.training:
-        out, mean, var, count = _MaskedBNReLUPool.apply(x, bn.weight, bn.bias, time_mask, pooled_mask, kernel, bn.eps)
+        out, mean, var, count = _MaskedBNReLUPool.apply(
+            x, bn.weight, bn.bias, time_mask, pooled_mask, kernel, bn.eps, consume_input
+        )
         with torch.no_grad():
             bn.num_batches_tracked += 1
             unbiased = var * count / (count - 1).clamp(min=1)
@@ -205,7 +228,7 @@ class ConvBlock(nn.Module):
         if mask is None or pooled_mask is None:
             return self.pool(torch.relu(self.bn(x)))
         time_mask = mask.reshape(mask.shape[0], -1).to(x.dtype)
-        return masked_bn_relu_pool(x, self.bn, self.pool, time_mask, pooled_mask.to(x.dtype))
+        return masked_bn_relu_pool(x, self.bn, self.pool, time_mask, pooled_mask.to(x.dtype), consume_input=True)
 
 
 class CNNLSTM(nn.Module):
