@@ -1,9 +1,15 @@
-"""Peak memory and speed of training on long clips, for several frame budgets.
+"""Peak memory of training: one step of the longest batch, then one epoch under several frame budgets.
 
-Each configuration runs in a fresh process (glibc's heap state would carry over otherwise): one
-epoch over 320 log-mel sequences whose lengths are drawn from Emo-DB's longest clips (200-277
-frames), batches of similar length, printing the peak resident set size of the process (torch
-alone takes about 0.8 GB of it) next to clips/s.
+Each configuration runs in a fresh process (glibc's heap state would carry over otherwise).
+
+1. One training step (forward, backward, Adam) on 32 clips of 288 frames, the most the default
+   budget lets through, with glibc's default allocator (so that freed memory goes back at once and
+   the peak is what the step holds): the peak resident memory over the process's level before the
+   step, for the network before the memory rewrites (eager), the fused block without its in-place
+   gradient, and today's network.
+2. One epoch over 320 log-mel sequences whose lengths are drawn from Emo-DB's longest clips
+   (200-277 frames), batches of similar length, printing the peak resident set size of the process
+   (torch alone takes about 0.8 GB of it) next to clips/s.
 
 Run: python benchmarks/bench_memory.py
 """
@@ -21,6 +27,50 @@ import numpy as np
 import soundfile as sf
 
 BUDGETS = ["9216", "6144", "4608", "2304"]
+STEP_NETWORKS = {
+    "eager": "the eager network (the fused block's baseline)",
+    "fused-copy": "fused block, input gradient in new memory",
+    "fused": "fused block, input gradient in the conv output (today)",
+}
+
+
+def _resident_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def step_peak(network: str) -> None:
+    import torch
+
+    import sersk.nn.module
+    from sersk.nn import CNNLSTM
+    from sersk.nn._eager import EagerCNNLSTM
+
+    torch.manual_seed(0)
+    model = (EagerCNNLSTM if network == "eager" else CNNLSTM)()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=5e-4)
+
+    def step(batch: int, frames: int) -> None:
+        x = torch.randn(batch, 128, frames)
+        lengths = torch.randint(frames // 2, frames + 1, (batch,))
+        lengths[0] = frames
+        loss = torch.nn.functional.cross_entropy(model(x, lengths), torch.randint(0, 7, (batch,)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    fused = sersk.nn.module.masked_bn_relu_pool
+    copy = mock.patch.object(sersk.nn.module, "masked_bn_relu_pool",
+                             lambda *args, consume_input, **kwargs: fused(*args, consume_input=False, **kwargs))
+    with copy if network == "fused-copy" else contextlib.nullcontext():
+        step(2, 32)  # warm-up: kernels, the optimiser's state
+        before = _resident_mib()
+        t0 = time.perf_counter()
+        step(32, 288)
+        seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    print(f"one step, 32 x 288 frames, {STEP_NETWORKS[network]:55s}: {peak - before:5.0f} MiB over the process "
+          f"({before:.0f} MiB), {seconds:4.2f} s", flush=True)
 
 
 def run_one(budget: str, reuse_memory: bool) -> None:
@@ -51,9 +101,14 @@ def run_one(budget: str, reuse_memory: bool) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "step":
+        step_peak(sys.argv[2])
+        return
     if len(sys.argv) == 3:
         run_one(sys.argv[1], sys.argv[2] == "reuse")
         return
+    for network in STEP_NETWORKS:
+        subprocess.run([sys.executable, __file__, "step", network], check=True)
     for budget, allocator in [(b, "reuse") for b in BUDGETS] + [("4608", "default")]:
         subprocess.run([sys.executable, __file__, budget, allocator], check=True)
 

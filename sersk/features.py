@@ -166,6 +166,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     (128, 28)
     """
 
+    batch_frames = None  # what a transformer pickled before the option existed (with batch_size) uses
+
     _parameter_constraints: dict = {
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
         "n_fft": [Interval(Integral, 2, None, closed="left")],

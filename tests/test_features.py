@@ -86,6 +86,18 @@ def test_batching_and_order_do_not_change_the_result(emodb_waves):
         np.testing.assert_allclose(a, c, rtol=0, atol=1e-4)
 
 
+def test_a_transformer_pickled_with_batch_size_still_transforms(emodb_waves):
+    """Before ``batch_frames``, the parameter was ``batch_size`` (clips per call): such a transformer
+    has no ``batch_frames`` attribute and reads the default."""
+    fitted = LogMelTransformer().fit()
+    expected = fitted.transform(emodb_waves[:3])
+    del fitted.batch_frames
+    fitted.batch_size = 4
+    assert "batch_frames" not in vars(fitted) and fitted.get_params()["batch_frames"] is None
+    for a, b in zip(fitted.transform(emodb_waves[:3]), expected):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_tone_energy_lands_in_the_right_band():
     log_mel = LogMelTransformer().fit_transform([tone(1000, 1.0)])[0]
     fb = LogMelTransformer().fit().mel_filters_

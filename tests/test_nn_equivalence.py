@@ -142,12 +142,14 @@ def test_fused_block_counts_real_frames_only():
     torch.testing.assert_close(block.bn.running_var, plain.running_var)
 
 
+@pytest.mark.parametrize("signs", [(1, 1, 1), (1, -1, 1)], ids=["positive-scales", "a-negative-scale"])
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
-def test_fused_block_backward_matches_finite_differences(memory_format):
-    """gradcheck in float64, in both layouts (channels-last on the CPU, NCHW on CUDA)."""
+def test_fused_block_backward_matches_finite_differences(memory_format, signs):
+    """gradcheck in float64, in both layouts (channels-last on the CPU, NCHW on CUDA), pooling first
+    (every batch-norm scale positive) and after the affine (one negative)."""
     torch.manual_seed(0)
     x = torch.randn(2, 3, 8, 6, dtype=torch.float64).contiguous(memory_format=memory_format).requires_grad_()
-    weight = torch.rand(3, dtype=torch.float64, requires_grad=True) + 0.5
+    weight = ((torch.rand(3, dtype=torch.float64) + 0.5) * torch.tensor(signs)).requires_grad_()
     bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
     time_mask = torch.ones(2, 6, dtype=torch.float64)
     time_mask[0, :3] = 0  # clip 0 padded by 3 frames: a pooling window straddles its edge
@@ -159,3 +161,25 @@ def test_fused_block_backward_matches_finite_differences(memory_format):
 
     assert fused(x, weight, bias).shape == (2, 3, 4, 3)
     assert torch.autograd.gradcheck(fused, (x, weight, bias))
+
+
+def test_a_consumed_input_takes_its_gradient_once():
+    """``consume_input=True`` (a conv's output): the same gradients, written into the input's memory;
+    a second backward through the same graph fails with a clear message instead of reading it."""
+    torch.manual_seed(0)
+    bn = CNNLSTM(n_mels=8, filters=(4,), pools=((2, 2),)).blocks[0].bn.train()
+    pool = nn.MaxPool2d(2, 2)
+    time_mask = torch.ones(2, 6)
+    time_mask[0, :2] = 0
+    pooled_mask = time_mask[:, ::2, None, None].permute(0, 2, 3, 1)
+    source = torch.randn(2, 4, 8, 6, requires_grad=True)
+    grads = []
+    for consume in (False, True):
+        x = source * 1.0  # an intermediate, as a conv's output is
+        out = masked_bn_relu_pool(x, bn, pool, time_mask, pooled_mask, consume_input=consume)
+        before = x.detach().clone()
+        grads.append(torch.autograd.grad(out.square().sum(), source, retain_graph=True)[0])
+        assert torch.equal(x.detach(), before) != consume  # overwritten only when consumed
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-6, atol=1e-6)
+    with pytest.raises(RuntimeError, match="runs once per forward"):
+        torch.autograd.grad(out.square().sum(), source)
