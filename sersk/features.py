@@ -29,8 +29,8 @@ _CHUNK_CLIPS = 512
 # Mel filters applied in one matmul over the bins they cover (together): each filter spans a few to
 # about 40 of the 1025 bins, so 8 such products do a 7.6th of the dense product's multiplications.
 _FILTERS_PER_BLOCK = 16
-# Frames featurised in one torch call when ``batch_frames`` is None: on the CPU, about what stays
-# in the cache (measured fastest by benchmarks/bench_features.py); on CUDA, enough to fill the device.
+# Frames featurised in one torch call when ``batch_frames`` is None: on the CPU, 8 MiB of frames,
+# about what stays in the cache; on CUDA, enough to keep the device busy (not tuned).
 _BATCH_FRAMES = {"cpu": 1024, "cuda": 32768}
 
 
@@ -314,8 +314,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         filters = self._interleaved_filter_blocks(dtype, device)
         result: list[np.ndarray] = []
         with torch.inference_mode():
-            for group in self._groups(waves, self._batch_frames(device)):
-                counts = [self._n_frames(len(w)) for w in group]
+            for group, counts in self._groups(waves, self._batch_frames(device)):
                 log_mel = self._log_mel(self._windowed_frames(group, counts, window), filters).cpu().numpy()
                 for stop, n_frames in zip(itertools.accumulate(counts), counts):
                     result.append(self._floor(log_mel[:, stop - n_frames : stop].copy()))
@@ -324,19 +323,20 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     def _n_frames(self, n_samples: int) -> int:
         return 1 + (n_samples - self.n_fft) // self.hop_length
 
-    def _groups(self, waves: list[np.ndarray], batch_frames: int) -> Iterator[list[np.ndarray]]:
-        """Consecutive clips with at most ``batch_frames`` frames in all (or one longer clip)."""
+    def _groups(self, waves: list[np.ndarray], batch_frames: int) -> Iterator[tuple[list[np.ndarray], list[int]]]:
+        """Consecutive clips with at most ``batch_frames`` frames in all (or one longer clip), and
+        the frames of each."""
         group: list[np.ndarray] = []
-        frames = 0
+        counts: list[int] = []
         for wave in waves:
             n_frames = self._n_frames(len(wave))
-            if group and frames + n_frames > batch_frames:
-                yield group
-                group, frames = [], 0
+            if group and sum(counts) + n_frames > batch_frames:
+                yield group, counts
+                group, counts = [], []
             group.append(wave)
-            frames += n_frames
+            counts.append(n_frames)
         if group:
-            yield group
+            yield group, counts
 
     def _windowed_frames(self, group: list[np.ndarray], counts: list[int], window: torch.Tensor) -> torch.Tensor:
         """The windowed full frames of every clip of ``group``, stacked: ``(sum(counts), n_fft)``."""

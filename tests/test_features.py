@@ -71,6 +71,14 @@ def test_slaney_scale_and_no_norm_match_librosa():
     np.testing.assert_allclose(fb, lr, atol=1e-12)
 
 
+def test_strided_and_reversed_views_give_the_log_mels_of_their_copies():
+    clip = tone(300, 0.5) + 0.1 * tone(1234, 0.5)
+    views = [clip[::-1], clip[::2], np.asfortranarray(clip)]
+    out = LogMelTransformer().fit_transform(views)
+    for view, log_mel in zip(views, out):
+        np.testing.assert_array_equal(log_mel, LogMelTransformer().fit_transform([view.copy()])[0])
+
+
 def test_frames_are_full_frames_only():
     lengths = [2048, 2049, 2559, 2560, 16000, 16000 * 3 + 7]
     out = LogMelTransformer().fit_transform([tone(300, n / 16000) for n in lengths])

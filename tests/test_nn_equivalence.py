@@ -163,16 +163,22 @@ def test_fused_block_backward_matches_finite_differences(memory_format, signs):
     assert torch.autograd.gradcheck(fused, (x, weight, bias))
 
 
-def test_a_consumed_input_takes_its_gradient_once():
+@pytest.mark.parametrize("signs", [(1, 1, 1, 1), (1, -1, 1, 1)], ids=["positive-scales", "a-negative-scale"])
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_a_consumed_input_takes_its_gradient_once(memory_format, signs):
     """``consume_input=True`` (a conv's output): the same gradients, written into the input's memory;
     a second backward through the same graph fails with a clear message instead of reading it."""
     torch.manual_seed(0)
     bn = CNNLSTM(n_mels=8, filters=(4,), pools=((2, 2),)).blocks[0].bn.train()
+    with torch.no_grad():
+        bn.weight.mul_(torch.tensor(signs, dtype=torch.float32))
     pool = nn.MaxPool2d(2, 2)
     time_mask = torch.ones(2, 6)
     time_mask[0, :2] = 0
     pooled_mask = time_mask[:, ::2, None, None].permute(0, 2, 3, 1)
-    source = torch.randn(2, 4, 8, 6, requires_grad=True)
+    source = torch.randn(2, 4, 8, 6).contiguous(memory_format=memory_format).requires_grad_()
+    with pytest.raises(ValueError, match="intermediate"):
+        masked_bn_relu_pool(source, bn, pool, time_mask, pooled_mask, consume_input=True)
     grads = []
     for consume in (False, True):
         x = source * 1.0  # an intermediate, as a conv's output is
@@ -183,3 +189,22 @@ def test_a_consumed_input_takes_its_gradient_once():
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-6, atol=1e-6)
     with pytest.raises(RuntimeError, match="runs once per forward"):
         torch.autograd.grad(out.square().sum(), source)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_fused_block_backward_with_one_pooled_position_per_plane(memory_format):
+    """A clip of at most 16 frames leaves the last block one pooled position per channel, a tensor
+    that is channels-last and contiguous at once: its gradient must still be read in ``x``'s layout
+    (it mixed channels on the CPU until the layout was taken from ``x`` alone)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 2, 2, dtype=torch.float64).contiguous(memory_format=memory_format).requires_grad_()
+    weight = (torch.rand(3, dtype=torch.float64) + 0.5).requires_grad_()
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    time_mask = torch.ones(2, 2, dtype=torch.float64)
+    pooled_mask = torch.ones(2, 1, 1, 1, dtype=torch.float64)
+
+    def fused(x, weight, bias):
+        return _MaskedBNReLUPool.apply(x, weight, bias, time_mask, pooled_mask, (2, 2), 1e-5)[0]
+
+    assert fused(x, weight, bias).shape == (2, 3, 1, 1)
+    assert torch.autograd.gradcheck(fused, (x, weight, bias))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torchaudio.functional import compute_deltas
 
 from .. import _recipe
@@ -32,7 +33,15 @@ class _MaskedBNReLUPool(torch.autograd.Function):
     - the statistics' sums come from reductions over frequency, weighted by the time mask (no
       full-size temporaries), and in the backward pass the gradient's sums are taken on the pooled
       tensor (each pooled value comes from exactly one position), so the only full-size work is
-      the input gradient itself.
+      the input gradient itself;
+    - on the CPU, when every channel's scale is positive, ``x`` is pooled before the affine map:
+      a positive scale keeps the order, so the pooled values are the same, each rounded once
+      (within a ulp of the full-size form's); where two inputs round to the same normalised value,
+      the gradient may go to the other one, which is as valid a max;
+    - with ``consume_input`` (a conv's output, read by nothing else), ``x`` is kept on ``ctx``
+      instead of saved, and the backward pass writes the input gradient into it. Autograd's
+      checks and hooks on saved tensors (``saved_tensors_hooks``, ``save_on_cpu``) do not see it,
+      and the graph can be differentiated once.
     """
 
     @staticmethod
@@ -48,13 +57,14 @@ class _MaskedBNReLUPool(torch.autograd.Function):
         shift = bias - mean * scale
         scale_, shift_ = scale[None, :, None, None], shift[None, :, None, None]
         if x.device.type == "cpu" and bool((scale > 0).all()):
-            # a positive scale keeps the order (rounding too): pool first, no full-size z (on CUDA the
-            # test would wait for the device, so the general form runs there)
+            # pool first: no full-size normalised tensor (on CUDA the test would wait for the device)
             pooled, indices = nn.functional.max_pool2d_with_indices(x, pool, pool)
             pooled = torch.addcmul(shift_, pooled, scale_)
         else:
             pooled, indices = nn.functional.max_pool2d_with_indices(torch.addcmul(shift_, x, scale_), pool, pool)
         out = pooled.clamp_(min=0).mul_(pooled_mask)
+        if consume_input and x.is_leaf:
+            raise ValueError("consume_input=True overwrites x in the backward pass: x must be an intermediate result")
         ctx.consume_input = consume_input
         ctx.consumed_input = x if consume_input else None
         ctx.save_for_backward(*(() if consume_input else (x,)), weight, time_mask, indices, out, mean, rstd, count)
@@ -62,6 +72,7 @@ class _MaskedBNReLUPool(torch.autograd.Function):
         return out, mean, var, count
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out, _grad_mean, _grad_var, _grad_count):  # type: ignore[override]
         consume_input = ctx.consume_input
         if consume_input:
@@ -74,10 +85,11 @@ class _MaskedBNReLUPool(torch.autograd.Function):
         # the mask and the ReLU both leave 0 where out is 0; laid out as the pooling indices
         grad_pooled = torch.empty_like(indices, dtype=out.dtype)
         torch.mul(grad_out, out > 0, out=grad_pooled)
-        x_planes, dim = _planes(x)
-        idx_planes, _ = _planes(indices)
-        x_at_max = x_planes.gather(dim, idx_planes)
-        grad_planes, _ = _planes(grad_pooled)
+        channels_last = _is_channels_last(x)
+        dim = 1 if channels_last else 2
+        idx_planes = _planes(indices, channels_last)
+        x_at_max = _planes(x, channels_last).gather(dim, idx_planes)
+        grad_planes = _planes(grad_pooled, channels_last)
         # sums over every position of the full-size gradient, taken where it is non-zero
         sum_g = grad_pooled.sum(dim=(0, 2, 3))
         sum_gx = x_at_max.mul_(grad_planes).sum(dim=(0, 1) if dim == 1 else (0, 2))
@@ -89,10 +101,11 @@ class _MaskedBNReLUPool(torch.autograd.Function):
         k1 = 2 * grad_var / count
         k0 = grad_mean / count - k1 * mean
         # consumed, x's memory takes the gradient: a step then holds one full-size tensor per block, not two
-        grad_x = torch.addcmul(k0[None, :, None, None], x, k1[None, :, None, None], **({"out": x} if consume_input else {}))
+        grad_x = x if consume_input else torch.empty_like(x)  # in x's layout, which _planes reads
+        torch.addcmul(k0[None, :, None, None], x, k1[None, :, None, None], out=grad_x)
         grad_x.mul_(time_mask[:, None, None, :])  # the statistics see real steps only
         scaled = grad_planes.mul_(scale[None, None, :] if dim == 1 else scale[None, :, None])
-        _planes(grad_x)[0].scatter_add_(dim, idx_planes, scaled)
+        _planes(grad_x, channels_last).scatter_add_(dim, idx_planes, scaled)
         return grad_x, sum_g_xhat, sum_g, None, None, None, None, None
 
 
@@ -100,15 +113,17 @@ def _is_channels_last(t: torch.Tensor) -> bool:
     return not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
 
 
-def _planes(t: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """A view of (batch, channels, height, width) with each channel's plane flattened, and its dim.
+def _planes(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """(batch, channels, height, width) with each channel's plane flattened along dim ``1 if
+    channels_last else 2``: (batch, height * width, channels) or (batch, channels, height * width).
 
-    (batch, height * width, channels) for a channels-last tensor, else (batch, channels, height * width):
-    max-pooling indices count positions within a plane in both layouts.
+    A view when ``t`` is laid out so; max-pooling indices count positions within a plane in both
+    layouts. The layout is the block input's, passed in: a pooled tensor of one position per plane
+    is channels-last and contiguous at once, and read the other way it would mix channels.
     """
-    if _is_channels_last(t):
-        return t.permute(0, 2, 3, 1).flatten(1, 2), 1
-    return t.flatten(2), 2
+    if channels_last:
+        return t.permute(0, 2, 3, 1).flatten(1, 2)
+    return t.flatten(2)
 
 
 def _frequency_sums(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

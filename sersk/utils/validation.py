@@ -47,9 +47,9 @@ def _clip_name(i: int) -> str:
 
 
 def check_waveform(x: Any, index: int, *, min_samples: int = 1) -> np.ndarray:
-    """Return clip ``index`` as a 1-D float32 array, or raise naming the clip and the problem."""
-    if type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 1 and x.shape[0] >= min_samples:
-        if np.isfinite(x).all():  # the common case, checked in a few microseconds
+    """Return clip ``index`` as a contiguous 1-D float32 array, or raise naming the clip and the problem."""
+    if type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 1 and x.flags.c_contiguous:
+        if x.shape[0] >= min_samples and np.isfinite(x).all():  # the common case, checked in one pass
             return x
     name = _clip_name(index)
     try:
@@ -73,7 +73,7 @@ def check_waveform(x: Any, index: int, *, min_samples: int = 1) -> np.ndarray:
         if arr.shape[0] == 0:
             raise InvalidSignalError(f"{name} is empty (0 samples)")
         raise InvalidSignalError(f"{name} has {arr.shape[0]} samples; at least {min_samples} are needed")
-    arr = arr.astype(np.float32, copy=False)
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(arr).all():
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise InvalidSignalError(f"{name} contains {bad} NaN or infinite samples")
