@@ -206,7 +206,11 @@ def with_deltas(x: torch.Tensor, pad: torch.Tensor | None = None, win_length: in
 
 
 class ConvBlock(nn.Module):
-    """conv 3x3 "same" -> batch norm -> ReLU -> max-pool, over (frequency, time)."""
+    """conv 3x3 "same" -> batch norm -> ReLU -> max-pool, over (frequency, time).
+
+    In masked training the conv's output is consumed (:func:`masked_bn_relu_pool`): the backward
+    pass overwrites it with its gradient, so a forward hook on ``conv`` that keeps it must clone it.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, pool: tuple[int, int]):
         super().__init__()
