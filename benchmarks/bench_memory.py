@@ -34,17 +34,13 @@ STEP_NETWORKS = {
 }
 
 
-def _resident_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
-
-
 def step_peak(network: str) -> None:
     import torch
 
     import sersk.nn.module
     from sersk.nn import CNNLSTM
     from sersk.nn._eager import EagerCNNLSTM
+    from sersk.utils._malloc import _resident_bytes
 
     torch.manual_seed(0)
     model = (EagerCNNLSTM if network == "eager" else CNNLSTM)()
@@ -64,7 +60,7 @@ def step_peak(network: str) -> None:
                              lambda *args, consume_input, **kwargs: fused(*args, consume_input=False, **kwargs))
     with copy if network == "fused-copy" else contextlib.nullcontext():
         step(2, 32)  # warm-up: kernels, the optimiser's state
-        before = _resident_mib()
+        before = _resident_bytes() / 2**20
         t0 = time.perf_counter()
         step(32, 288)
         seconds = time.perf_counter() - t0

@@ -10,7 +10,6 @@ Run: python benchmarks/memory_after_featurise.py [N_AUGMENTATIONS]   (default 75
 from __future__ import annotations
 
 import ctypes
-import resource
 import sys
 import time
 
@@ -18,11 +17,11 @@ import numpy as np
 
 from sersk import AudioLoader, AugmentingResampler, LogMelTransformer
 from sersk.datasets import fetch_emodb
+from sersk.utils._malloc import _resident_bytes
 
 
 def resident_gib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**30
+    return _resident_bytes() / 2**30
 
 
 def main() -> None:

@@ -65,23 +65,20 @@ class _MaskedBNReLUPool(torch.autograd.Function):
         out = pooled.clamp_(min=0).mul_(pooled_mask)
         if consume_input and x.is_leaf:
             raise ValueError("consume_input=True overwrites x in the backward pass: x must be an intermediate result")
-        ctx.consume_input = consume_input
         ctx.consumed_input = x if consume_input else None
-        ctx.save_for_backward(*(() if consume_input else (x,)), weight, time_mask, indices, out, mean, rstd, count)
+        ctx.save_for_backward(weight, time_mask, indices, out, mean, rstd, count, *(() if consume_input else (x,)))
         ctx.mark_non_differentiable(mean, var, count)
         return out, mean, var, count
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out, _grad_mean, _grad_var, _grad_count):  # type: ignore[override]
-        consume_input = ctx.consume_input
-        if consume_input:
-            x, ctx.consumed_input = ctx.consumed_input, None
-            if x is None:
-                raise RuntimeError("a conv block's backward runs once per forward here (retain_graph is not supported)")
-            weight, time_mask, indices, out, mean, rstd, count = ctx.saved_tensors
-        else:
-            x, weight, time_mask, indices, out, mean, rstd, count = ctx.saved_tensors
+        weight, time_mask, indices, out, mean, rstd, count, *saved_x = ctx.saved_tensors
+        consume_input = not saved_x
+        x = saved_x[0] if saved_x else ctx.consumed_input
+        ctx.consumed_input = None
+        if x is None:
+            raise RuntimeError("a conv block's backward runs once per forward here (retain_graph is not supported)")
         # the mask and the ReLU both leave 0 where out is 0; laid out as the pooling indices
         grad_pooled = torch.empty_like(indices, dtype=out.dtype)
         torch.mul(grad_out, out > 0, out=grad_pooled)
