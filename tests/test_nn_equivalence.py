@@ -9,6 +9,7 @@ every parameter's gradient and the running statistics must agree.
 from __future__ import annotations
 
 import copy
+import gc
 
 import pytest
 import torch
@@ -17,7 +18,8 @@ from torchaudio.functional import compute_deltas
 
 from sersk import CNNLSTM
 from sersk.nn._eager import EagerCNNLSTM
-from sersk.nn.module import _MaskedBNReLUPool, masked_bn_relu_pool, with_deltas
+import sersk.nn.module
+from sersk.nn.module import _MaskedBNReLUPool, _RecomputedConvBNReLUPool, masked_bn_relu_pool, with_deltas
 from sersk.utils._device import float32_cudnn
 
 
@@ -105,6 +107,74 @@ def test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance, del
     assert fused.keys() == exact.keys()
     for name in exact:
         assert compare(fused, exact, name) <= max(tolerance, 2 * rounding.get(name, 0.0)), name
+
+
+@pytest.mark.parametrize("seed, dtype, tolerance", [(0, torch.float32, 1e-4), (2, torch.float64, 1e-10)])
+def test_first_block_made_a_clip_at_a_time_equals_the_eager_recipe(seed, dtype, tolerance, monkeypatch):
+    """The first block's conv output, made and pooled one clip at a time and made again in the
+    backward pass, gives the recipe's logits, gradients and running statistics."""
+    monkeypatch.setattr(sersk.nn.module, "CHUNK_ELEMENTS", 1)
+    test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance, False, "cpu", None)
+
+
+@pytest.mark.parametrize("recomputed", [True, False])
+def test_first_block_keeps_nothing_full_size_for_the_backward_pass(recomputed, monkeypatch):
+    """On the CPU the first conv's output (64 channels at the input's resolution) is not kept for
+    the backward pass, neither saved nor held by the graph; the other blocks' path keeps it."""
+    if not recomputed:
+        monkeypatch.setattr(sersk.nn.module, "RECOMPUTED_MAX_IN_CHANNELS", 0)
+    torch.manual_seed(0)
+    net = CNNLSTM().train()
+    x, lengths = random_batch(0, torch.float32)
+    full_size = x.numel() * 64
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+        out = net.blocks[0](x.unsqueeze(1), *first_block_masks(net, x, lengths))
+    gc.collect()
+    held = [obj.numel() for obj in gc.get_objects() if type(obj) in (torch.Tensor, nn.Parameter)]
+    assert out.requires_grad and saved
+    assert any(n >= full_size for n in saved + held) != recomputed
+
+
+def first_block_masks(net: CNNLSTM, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    pad = x.shape[-1] - lengths
+    masks = []
+    for factor in (1, net.time_factors[0]):
+        steps = torch.arange(x.shape[-1] // factor)
+        masks.append((steps[None, :] >= (pad // factor)[:, None])[:, None, None, :])
+    return masks[0], masks[1]
+
+
+@pytest.mark.parametrize("signs", [(1, 1, 1), (1, -1, 1)], ids=["positive-scales", "a-negative-scale"])
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_recomputed_conv_block_backward_matches_finite_differences(memory_format, signs, monkeypatch):
+    """gradcheck in float64 of conv -> masked batch norm -> ReLU -> pool made one clip at a time,
+    for the input, the conv's weight and bias and the batch norm's parameters."""
+    monkeypatch.setattr(sersk.nn.module, "CHUNK_ELEMENTS", 1)
+    torch.manual_seed(0)
+    x = torch.randn(3, 2, 8, 6, dtype=torch.float64).contiguous(memory_format=memory_format).requires_grad_()
+    conv_weight = torch.randn(3, 2, 3, 3, dtype=torch.float64).contiguous(memory_format=memory_format)
+    conv_weight.requires_grad_()
+    conv_bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    weight = ((torch.rand(3, dtype=torch.float64) + 0.5) * torch.tensor(signs)).requires_grad_()
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    time_mask = torch.ones(3, 6, dtype=torch.float64)
+    time_mask[0, :3] = 0  # clip 0 padded by 3 frames: a pooling window straddles its edge
+    pooled_mask = torch.ones(3, 1, 1, 3, dtype=torch.float64)
+    pooled_mask[0, ..., 0] = 0
+
+    def block(x, conv_weight, conv_bias, weight, bias):
+        return _RecomputedConvBNReLUPool.apply(
+            x, conv_weight, conv_bias, weight, bias, time_mask, pooled_mask, (1, 1), (2, 2), 1e-5
+        )[0]
+
+    def composed(x, conv_weight, conv_bias, weight, bias):
+        y = nn.functional.conv2d(x, conv_weight, conv_bias, padding=1)
+        return _MaskedBNReLUPool.apply(y, weight, bias, time_mask, pooled_mask, (2, 2), 1e-5)[0]
+
+    inputs = (x, conv_weight, conv_bias, weight, bias)
+    torch.testing.assert_close(block(*inputs), composed(*inputs))
+    assert torch.autograd.gradcheck(block, inputs)
 
 
 def test_delta_channels_of_a_padded_clip_are_the_clip_alones():

@@ -14,6 +14,14 @@ from .. import _recipe
 
 PADDING_MODES = ("masked", "reference")
 
+# Elements of a full-size tensor (batch, channels, frequency, time) made at once where a block works
+# a few clips at a time (a conv's output that is recomputed, the squares for the statistics): 16 MiB
+# in float32.
+CHUNK_ELEMENTS = 1 << 22
+# A conv with at most this many input channels is run again in the backward pass instead of keeping
+# its output, in training on the CPU (:class:`_RecomputedConvBNReLUPool`): the first block's.
+RECOMPUTED_MAX_IN_CHANNELS = 3
+
 
 class MaskedBatchNorm2d(nn.BatchNorm2d):
     """Batch norm whose training statistics count only the real (unpadded) time steps.
@@ -48,11 +56,7 @@ class _MaskedBNReLUPool(torch.autograd.Function):
     def forward(ctx, x, weight, bias, time_mask, pooled_mask, pool, eps, consume_input=False):  # type: ignore[override]
         # time_mask: (batch, time) 0/1; pooled_mask: (batch, 1, 1, pooled time) 0/1
         # consume_input: x is used by nothing else, and backward overwrites it with its gradient
-        count = time_mask.sum() * x.shape[2]
-        sum_x, sum_sq = _frequency_sums(x)
-        mean = torch.einsum("bct,bt->c", sum_x, time_mask) / count
-        var = (torch.einsum("bct,bt->c", sum_sq, time_mask) / count - mean.square()).clamp_(min=0)
-        rstd = torch.rsqrt(var + eps)
+        count, mean, var, rstd = _masked_moments(*_frequency_sums(x), time_mask, x.shape[2], eps)
         scale = weight * rstd
         shift = bias - mean * scale
         scale_, shift_ = scale[None, :, None, None], shift[None, :, None, None]
@@ -91,12 +95,7 @@ class _MaskedBNReLUPool(torch.autograd.Function):
         sum_g = grad_pooled.sum(dim=(0, 2, 3))
         sum_gx = x_at_max.mul_(grad_planes).sum(dim=(0, 1) if dim == 1 else (0, 2))
         del x_at_max
-        sum_g_xhat = rstd * (sum_gx - mean * sum_g)  # sum of grad * normalised x
-        scale = weight * rstd
-        grad_var = -0.5 * weight * rstd.square() * sum_g_xhat  # d loss / d var
-        grad_mean = -scale * sum_g  # d loss / d mean, through z (var's own dependence is below)
-        k1 = 2 * grad_var / count
-        k0 = grad_mean / count - k1 * mean
+        sum_g_xhat, scale, k0, k1 = _normalisation_backward(weight, mean, rstd, count, sum_g, sum_gx)
         # consumed, x's memory takes the gradient: a step then holds one full-size tensor per block, not two
         grad_x = x if consume_input else torch.empty_like(x)  # in x's layout, which _planes reads
         torch.addcmul(k0[None, :, None, None], x, k1[None, :, None, None], out=grad_x)
@@ -124,11 +123,56 @@ def _planes(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
 
 
 def _frequency_sums(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sums of ``x`` and ``x**2`` over frequency, each of shape (batch, channels, time), read in ``x``'s layout."""
-    if _is_channels_last(x):
-        rows = x.permute(0, 2, 3, 1)  # (batch, frequency, time, channels), contiguous
-        return rows.sum(1).transpose(1, 2), (rows * rows).sum(1).transpose(1, 2)
-    return x.sum(2), (x * x).sum(2)
+    """Sums of ``x`` and ``x**2`` over frequency, each of shape (batch, channels, time), read in ``x``'s layout.
+
+    The squares are made a few clips at a time (:func:`_clip_chunks`), never as a full-size tensor.
+    """
+    channels_last = _is_channels_last(x)
+    rows = x.permute(0, 2, 3, 1) if channels_last else x.transpose(1, 2)  # (batch, frequency, ...), dense
+    sum_x = rows.sum(1)
+    sum_sq = torch.empty_like(sum_x)
+    for clips in _clip_chunks(x.shape[0], x[0].numel()):
+        part = rows[clips]
+        torch.sum(part * part, 1, out=sum_sq[clips])
+    return (sum_x.transpose(1, 2), sum_sq.transpose(1, 2)) if channels_last else (sum_x, sum_sq)
+
+
+def _clip_chunks(n_clips: int, per_clip: int) -> list[slice]:
+    """Slices of a batch of ``n_clips`` clips of ``per_clip`` elements each, of at most
+    ``CHUNK_ELEMENTS`` elements each (at least one clip)."""
+    step = max(1, CHUNK_ELEMENTS // max(1, per_clip))
+    return [slice(start, start + step) for start in range(0, n_clips, step)]
+
+
+def _masked_moments(
+    sum_x: torch.Tensor, sum_sq: torch.Tensor, time_mask: torch.Tensor, n_freq: int, eps: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Count, mean, (biased) variance and ``1/sqrt(var + eps)`` per channel over the real steps,
+    from the sums over frequency of :func:`_frequency_sums`."""
+    count = time_mask.sum() * n_freq
+    mean = torch.einsum("bct,bt->c", sum_x, time_mask) / count
+    var = (torch.einsum("bct,bt->c", sum_sq, time_mask) / count - mean.square()).clamp_(min=0)
+    return count, mean, var, torch.rsqrt(var + eps)
+
+
+def _normalisation_backward(
+    weight: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor, count: torch.Tensor,
+    sum_g: torch.Tensor, sum_gx: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch norm's backward pass, from two sums per channel of the gradient ``g`` at its output.
+
+    ``sum_g`` is the sum of ``g``, ``sum_gx`` the sum of ``g * x``, over all positions (``g`` is
+    zero but where the pooling took a maximum). Returns the weight's gradient (the sum of ``g``
+    times the normalised ``x``), the scale ``weight * rstd``, and ``k0``, ``k1``: on real steps the
+    input's gradient is ``k0 + k1 * x + scale * g``.
+    """
+    sum_g_xhat = rstd * (sum_gx - mean * sum_g)
+    scale = weight * rstd
+    grad_var = -0.5 * weight * rstd.square() * sum_g_xhat  # d loss / d var
+    grad_mean = -scale * sum_g  # d loss / d mean, through z (var's own dependence is below)
+    k1 = 2 * grad_var / count
+    k0 = grad_mean / count - k1 * mean
+    return sum_g_xhat, scale, k0, k1
 
 
 def masked_bn_relu_pool(
@@ -156,21 +200,125 @@ def masked_bn_relu_pool(
     -------
     out : Tensor of shape (batch, channels, pooled frequency, pooled time)
     """
-    kernel = tuple(pool.kernel_size) if isinstance(pool.kernel_size, tuple) else (pool.kernel_size,) * 2
+    kernel = _pool_kernel(pool)
     if bn.training:
         out, mean, var, count = _MaskedBNReLUPool.apply(
             x, bn.weight, bn.bias, time_mask, pooled_mask, kernel, bn.eps, consume_input
         )
-        with torch.no_grad():
-            bn.num_batches_tracked += 1
-            unbiased = var * count / (count - 1).clamp(min=1)
-            bn.running_mean.lerp_(mean, bn.momentum)
-            bn.running_var.lerp_(unbiased, bn.momentum)
+        _update_running_statistics(bn, mean, var, count)
         return out
     scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
     shift = bn.bias - bn.running_mean * scale
     z = torch.addcmul(shift[None, :, None, None], x, scale[None, :, None, None])
     return nn.functional.max_pool2d(z, kernel, kernel).clamp_(min=0).mul_(pooled_mask)
+
+
+def _pool_kernel(pool: nn.MaxPool2d) -> tuple[int, int]:
+    return tuple(pool.kernel_size) if isinstance(pool.kernel_size, tuple) else (pool.kernel_size,) * 2
+
+
+def _update_running_statistics(bn: MaskedBatchNorm2d, mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor) -> None:
+    with torch.no_grad():
+        bn.num_batches_tracked += 1
+        unbiased = var * count / (count - 1).clamp(min=1)
+        bn.running_mean.lerp_(mean, bn.momentum)
+        bn.running_var.lerp_(unbiased, bn.momentum)
+
+
+class _RecomputedConvBNReLUPool(torch.autograd.Function):
+    """``pool(relu(batchnorm(conv(x)))) * pooled_mask`` in training, the conv's output never kept whole.
+
+    For a conv that costs little next to the size of its output (the first block's: one to three
+    input channels, 64 output channels at the input's full resolution). The output is made a few
+    clips at a time (:func:`_clip_chunks`), and each part gives its sums for the statistics and is
+    pooled before the next is made; the backward pass makes each part again, turns it into its
+    gradient in place and takes the conv's gradients from it. What is kept for the backward pass is
+    pooled-size: the conv's values at the maxima, their positions (int32), and where the output is
+    positive. The arithmetic is :class:`_MaskedBNReLUPool`'s; a negative batch-norm scale costs a
+    second pass over the parts in the forward pass (pooling after the affine map).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, bn_weight, bn_bias, time_mask, pooled_mask, padding, pool, eps):  # type: ignore[override]
+        def conv(clips: slice) -> torch.Tensor:
+            return nn.functional.conv2d(x[clips], weight, bias, padding=padding)
+
+        chunks = _clip_chunks(x.shape[0], weight.shape[0] * x.shape[2] * x.shape[3])
+        n_freq = x.shape[2]
+        sums, at_max, indices = [], None, None
+        for clips in chunks:
+            y = conv(clips)
+            sums.append(_frequency_sums(y))
+            pooled, where = nn.functional.max_pool2d_with_indices(y, pool, pool)
+            if at_max is None:
+                shape, layout = (x.shape[0], *pooled.shape[1:]), _memory_format(y)
+                at_max = torch.empty(shape, dtype=y.dtype, device=y.device, memory_format=layout)
+                indices = torch.empty(shape, dtype=torch.int32, device=y.device, memory_format=layout)
+            at_max[clips] = pooled  # max-pooling picks the conv's own values
+            indices[clips] = where
+        count, mean, var, rstd = _masked_moments(
+            torch.cat([part[0] for part in sums]), torch.cat([part[1] for part in sums]), time_mask, n_freq, eps
+        )
+        del sums
+        scale = bn_weight * rstd
+        shift_, scale_ = (bn_bias - mean * scale)[None, :, None, None], scale[None, :, None, None]
+        if bool((scale > 0).all()):  # a positive scale keeps the order: the maxima are those of the affine map
+            out = torch.addcmul(shift_, at_max, scale_)
+        else:
+            out = torch.empty_like(at_max)
+            for clips in chunks:
+                y = conv(clips)
+                pooled, where = nn.functional.max_pool2d_with_indices(torch.addcmul(shift_, y, scale_), pool, pool)
+                out[clips] = pooled
+                indices[clips] = where
+                channels_last = _is_channels_last(y)
+                dim = 1 if channels_last else 2
+                _planes(at_max[clips], channels_last).copy_(
+                    _planes(y, channels_last).gather(dim, _planes(where, channels_last))
+                )
+        out.clamp_(min=0).mul_(pooled_mask)
+        ctx.conv_args = (padding, chunks)
+        ctx.save_for_backward(x, weight, bias, bn_weight, time_mask, indices, out > 0, at_max, mean, rstd, count)
+        ctx.mark_non_differentiable(mean, var, count)
+        return out, mean, var, count
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, _grad_mean, _grad_var, _grad_count):  # type: ignore[override]
+        x, weight, bias, bn_weight, time_mask, indices, positive, at_max, mean, rstd, count = ctx.saved_tensors
+        padding, chunks = ctx.conv_args
+        # the mask and the ReLU both leave 0 where the output is not positive
+        grads = [grad_out[clips] * positive[clips] for clips in chunks]
+        sum_g = sum(g.sum(dim=(0, 2, 3)) for g in grads)
+        sum_gx = sum((g * at_max[clips]).sum(dim=(0, 2, 3)) for g, clips in zip(grads, chunks))
+        sum_g_xhat, scale, k0, k1 = _normalisation_backward(bn_weight, mean, rstd, count, sum_g, sum_gx)
+        k0_, k1_, scale_ = k0[None, :, None, None], k1[None, :, None, None], scale[None, :, None, None]
+        need_x = ctx.needs_input_grad[0]
+        grad_x = torch.empty_like(x) if need_x else None
+        grad_weight = grad_bias = None
+        for g, clips in zip(grads, chunks):
+            y = nn.functional.conv2d(x[clips], weight, bias, padding=padding)
+            grad_y = torch.addcmul(k0_, y, k1_, out=y)  # the part's memory takes its gradient
+            grad_y.mul_(time_mask[clips, None, None, :])  # the statistics see real steps only
+            channels_last = _is_channels_last(grad_y)
+            dim = 1 if channels_last else 2
+            _planes(grad_y, channels_last).scatter_add_(
+                dim, _planes(indices[clips].long(), channels_last), _planes(g.mul_(scale_), channels_last)
+            )
+            part_x, part_weight, part_bias = torch.ops.aten.convolution_backward(
+                grad_y, x[clips], weight, None if bias is None else [bias.shape[0]], [1, 1], list(padding), [1, 1],
+                False, [0, 0], 1, [need_x, True, bias is not None],
+            )
+            if need_x:
+                grad_x[clips] = part_x
+            grad_weight = part_weight if grad_weight is None else grad_weight.add_(part_weight)
+            if bias is not None:
+                grad_bias = part_bias if grad_bias is None else grad_bias.add_(part_bias)
+        return grad_x, grad_weight, grad_bias, sum_g_xhat, sum_g, None, None, None, None, None
+
+
+def _memory_format(t: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if _is_channels_last(t) else torch.contiguous_format
 
 
 def _replicate_first_real_frame(x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
@@ -207,6 +355,9 @@ class ConvBlock(nn.Module):
 
     In masked training the conv's output is consumed (:func:`masked_bn_relu_pool`): the backward
     pass overwrites it with its gradient, so a forward hook on ``conv`` that keeps it must clone it.
+    On the CPU, a conv of at most ``RECOMPUTED_MAX_IN_CHANNELS`` input channels is computed inside
+    the fused block, a few clips at a time and again in the backward pass
+    (:class:`_RecomputedConvBNReLUPool`), so ``conv``'s own forward and its hooks do not run there.
     """
 
     def __init__(self, in_channels: int, out_channels: int, pool: tuple[int, int]):
@@ -215,8 +366,8 @@ class ConvBlock(nn.Module):
         self.bn = MaskedBatchNorm2d(out_channels, eps=1e-5)
         self.pool = nn.MaxPool2d(kernel_size=pool, stride=pool)
 
-    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
-        """The conv; on the CPU, a one-channel input gets a second, all-zero channel.
+    def _conv_operands(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The conv's input and weight; on the CPU, a one-channel input gets a second, all-zero channel.
 
         oneDNN treats a one-channel input as NCHW and answers in NCHW, where the pooling that
         follows is ~10x slower; with two channels (the second zero, as is its filter) it reads and
@@ -224,10 +375,16 @@ class ConvBlock(nn.Module):
         """
         conv = self.conv
         if x.device.type != "cpu" or conv.in_channels != 1:
-            return conv(x)
+            return x, conv.weight
         x = torch.stack([x[:, 0], torch.zeros_like(x[:, 0])], dim=-1).permute(0, 3, 1, 2)
         weight = torch.cat([conv.weight, torch.zeros_like(conv.weight)], dim=1)
-        weight = weight.contiguous(memory_format=torch.channels_last)
+        return x, weight.contiguous(memory_format=torch.channels_last)
+
+    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.conv
+        x, weight = self._conv_operands(x)
+        if weight is conv.weight:
+            return conv(x)
         return nn.functional.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
     def forward(
@@ -240,11 +397,22 @@ class ConvBlock(nn.Module):
         straddling the edge mixes in one frame computed from the clip's own first frames and zeros:
         the same for the clip alone, since padding keeps the alignment.
         """
-        x = self._convolve(x)
         if mask is None or pooled_mask is None:
-            return self.pool(torch.relu(self.bn(x)))
+            return self.pool(torch.relu(self.bn(self._convolve(x))))
         time_mask = mask.reshape(mask.shape[0], -1).to(x.dtype)
-        return masked_bn_relu_pool(x, self.bn, self.pool, time_mask, pooled_mask.to(x.dtype), consume_input=True)
+        pooled_mask = pooled_mask.to(x.dtype)
+        conv = self.conv
+        if self.bn.training and x.device.type == "cpu" and conv.in_channels <= RECOMPUTED_MAX_IN_CHANNELS:
+            x, weight = self._conv_operands(x)
+            out, mean, var, count = _RecomputedConvBNReLUPool.apply(
+                x, weight, conv.bias, self.bn.weight, self.bn.bias, time_mask, pooled_mask, conv.padding,
+                _pool_kernel(self.pool), self.bn.eps,
+            )
+            _update_running_statistics(self.bn, mean, var, count)
+            return out
+        return masked_bn_relu_pool(
+            self._convolve(x), self.bn, self.pool, time_mask, pooled_mask, consume_input=True
+        )
 
 
 class CNNLSTM(nn.Module):
