@@ -136,6 +136,17 @@ def test_first_block_keeps_nothing_full_size_for_the_backward_pass(recomputed, m
     assert any(n >= full_size for n in saved + held) != recomputed
 
 
+def test_a_first_conv_with_a_hook_runs_as_a_module():
+    """A hook on the first conv (pruning, weight norm, a user's probe) sees its output: the block
+    then keeps the conv's output instead of running the conv itself."""
+    net = CNNLSTM().train()
+    x, lengths = random_batch(0, torch.float32)
+    seen = []
+    net.blocks[0].conv.register_forward_hook(lambda module, args, out: seen.append(tuple(out.shape)))
+    net.blocks[0](x.unsqueeze(1), *first_block_masks(net, x, lengths))
+    assert seen == [(x.shape[0], 64, *x.shape[1:])]
+
+
 def first_block_masks(net: CNNLSTM, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     pad = x.shape[-1] - lengths
     masks = []

@@ -355,9 +355,10 @@ class ConvBlock(nn.Module):
 
     In masked training the conv's output is consumed (:func:`masked_bn_relu_pool`): the backward
     pass overwrites it with its gradient, so a forward hook on ``conv`` that keeps it must clone it.
-    On the CPU, a conv of at most ``RECOMPUTED_MAX_IN_CHANNELS`` input channels is computed inside
-    the fused block, a few clips at a time and again in the backward pass
-    (:class:`_RecomputedConvBNReLUPool`), so ``conv``'s own forward and its hooks do not run there.
+    In training on the CPU, a conv of at most ``RECOMPUTED_MAX_IN_CHANNELS`` input channels (the
+    first block's) is computed inside the fused block, a few clips at a time and again in the
+    backward pass (:class:`_RecomputedConvBNReLUPool`). A conv with hooks (pruning, weight norm, a
+    probe) is always called as a module, on its own input.
     """
 
     def __init__(self, in_channels: int, out_channels: int, pool: tuple[int, int]):
@@ -380,8 +381,24 @@ class ConvBlock(nn.Module):
         weight = torch.cat([conv.weight, torch.zeros_like(conv.weight)], dim=1)
         return x, weight.contiguous(memory_format=torch.channels_last)
 
-    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
+    def _conv_recomputable(self) -> bool:
+        """Whether the fused block may run the conv itself, twice: a plain 3x3 "same" conv of at most
+        ``RECOMPUTED_MAX_IN_CHANNELS`` input channels, with no hooks (pruning, weight norm) on it."""
         conv = self.conv
+        return (
+            conv.in_channels <= RECOMPUTED_MAX_IN_CHANNELS and conv.stride == (1, 1) and conv.dilation == (1, 1)
+            and conv.groups == 1 and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
+            and not self._conv_hooked()
+        )
+
+    def _conv_hooked(self) -> bool:
+        return bool(self.conv._forward_hooks or self.conv._forward_pre_hooks)
+
+    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv's output; called as a module (its hooks run) unless it takes the zero channel."""
+        conv = self.conv
+        if self._conv_hooked():
+            return conv(x)
         x, weight = self._conv_operands(x)
         if weight is conv.weight:
             return conv(x)
@@ -402,7 +419,7 @@ class ConvBlock(nn.Module):
         time_mask = mask.reshape(mask.shape[0], -1).to(x.dtype)
         pooled_mask = pooled_mask.to(x.dtype)
         conv = self.conv
-        if self.bn.training and x.device.type == "cpu" and conv.in_channels <= RECOMPUTED_MAX_IN_CHANNELS:
+        if self.bn.training and x.device.type == "cpu" and self._conv_recomputable():
             x, weight = self._conv_operands(x)
             out, mean, var, count = _RecomputedConvBNReLUPool.apply(
                 x, weight, conv.bias, self.bn.weight, self.bn.bias, time_mask, pooled_mask, conv.padding,
