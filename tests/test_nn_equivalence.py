@@ -156,6 +156,18 @@ def first_block_masks(net: CNNLSTM, x: torch.Tensor, lengths: torch.Tensor) -> t
     return masks[0], masks[1]
 
 
+def gradcheck_batch_norm(n_clips: int, signs: tuple[int, ...]):
+    """Float64 batch-norm parameters for 3 channels (scales of the given signs) and the masks of
+    ``n_clips`` clips of 6 frames, the first padded by 3: a 2 x 2 pooling window straddles its edge."""
+    weight = ((torch.rand(3, dtype=torch.float64) + 0.5) * torch.tensor(signs)).requires_grad_()
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    time_mask = torch.ones(n_clips, 6, dtype=torch.float64)
+    time_mask[0, :3] = 0
+    pooled_mask = torch.ones(n_clips, 1, 1, 3, dtype=torch.float64)
+    pooled_mask[0, ..., 0] = 0
+    return weight, bias, time_mask, pooled_mask
+
+
 @pytest.mark.parametrize("signs", [(1, 1, 1), (1, -1, 1)], ids=["positive-scales", "a-negative-scale"])
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
 def test_recomputed_conv_block_backward_matches_finite_differences(memory_format, signs, monkeypatch):
@@ -167,12 +179,7 @@ def test_recomputed_conv_block_backward_matches_finite_differences(memory_format
     conv_weight = torch.randn(3, 2, 3, 3, dtype=torch.float64).contiguous(memory_format=memory_format)
     conv_weight.requires_grad_()
     conv_bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
-    weight = ((torch.rand(3, dtype=torch.float64) + 0.5) * torch.tensor(signs)).requires_grad_()
-    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
-    time_mask = torch.ones(3, 6, dtype=torch.float64)
-    time_mask[0, :3] = 0  # clip 0 padded by 3 frames: a pooling window straddles its edge
-    pooled_mask = torch.ones(3, 1, 1, 3, dtype=torch.float64)
-    pooled_mask[0, ..., 0] = 0
+    weight, bias, time_mask, pooled_mask = gradcheck_batch_norm(3, signs)
 
     def block(x, conv_weight, conv_bias, weight, bias):
         return _RecomputedConvBNReLUPool.apply(
@@ -230,12 +237,7 @@ def test_fused_block_backward_matches_finite_differences(memory_format, signs):
     (every batch-norm scale positive) and after the affine (one negative)."""
     torch.manual_seed(0)
     x = torch.randn(2, 3, 8, 6, dtype=torch.float64).contiguous(memory_format=memory_format).requires_grad_()
-    weight = ((torch.rand(3, dtype=torch.float64) + 0.5) * torch.tensor(signs)).requires_grad_()
-    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
-    time_mask = torch.ones(2, 6, dtype=torch.float64)
-    time_mask[0, :3] = 0  # clip 0 padded by 3 frames: a pooling window straddles its edge
-    pooled_mask = torch.ones(2, 1, 1, 3, dtype=torch.float64)
-    pooled_mask[0, ..., 0] = 0
+    weight, bias, time_mask, pooled_mask = gradcheck_batch_norm(2, signs)
 
     def fused(x, weight, bias):  # the batch norm's parameters as inputs, for gradcheck
         return _MaskedBNReLUPool.apply(x, weight, bias, time_mask, pooled_mask, (2, 2), 1e-5)[0]
