@@ -23,7 +23,7 @@ from skorch.callbacks import Callback
 from sersk import make_pipeline
 from sersk.datasets import fetch_emodb
 from sersk.model_selection import reference_split
-from sersk.utils._malloc import _resident_bytes
+from sersk.utils._malloc import _LIBC, _resident_bytes
 
 SEED = 0
 MIB = 2**20
@@ -35,7 +35,6 @@ class _Mallinfo2(ctypes.Structure):
     )]
 
 
-_LIBC = ctypes.CDLL("libc.so.6")
 _LIBC.mallinfo2.restype = _Mallinfo2
 
 

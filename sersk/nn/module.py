@@ -87,21 +87,17 @@ class _MaskedBNReLUPool(torch.autograd.Function):
         grad_pooled = torch.empty_like(indices, dtype=out.dtype)
         torch.mul(grad_out, out > 0, out=grad_pooled)
         channels_last = _is_channels_last(x)
-        dim = 1 if channels_last else 2
-        idx_planes = _planes(indices, channels_last)
-        x_at_max = _planes(x, channels_last).gather(dim, idx_planes)
-        grad_planes = _planes(grad_pooled, channels_last)
+        x_at_max = _values_at_maxima(x, indices, channels_last)
         # sums over every position of the full-size gradient, taken where it is non-zero
         sum_g = grad_pooled.sum(dim=(0, 2, 3))
-        sum_gx = x_at_max.mul_(grad_planes).sum(dim=(0, 1) if dim == 1 else (0, 2))
+        sum_gx = x_at_max.mul_(_planes(grad_pooled, channels_last)).sum(dim=(0, 1) if channels_last else (0, 2))
         del x_at_max
         sum_g_xhat, scale, k0, k1 = _normalisation_backward(weight, mean, rstd, count, sum_g, sum_gx)
         # consumed, x's memory takes the gradient: a step then holds one full-size tensor per block, not two
         grad_x = x if consume_input else torch.empty_like(x)  # in x's layout, which _planes reads
         torch.addcmul(k0[None, :, None, None], x, k1[None, :, None, None], out=grad_x)
         grad_x.mul_(time_mask[:, None, None, :])  # the statistics see real steps only
-        scaled = grad_planes.mul_(scale[None, None, :] if dim == 1 else scale[None, :, None])
-        _planes(grad_x, channels_last).scatter_add_(dim, idx_planes, scaled)
+        _add_at_maxima(grad_x, indices, grad_pooled.mul_(scale[None, :, None, None]), channels_last)
         return grad_x, sum_g_xhat, sum_g, None, None, None, None, None
 
 
@@ -120,6 +116,18 @@ def _planes(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
     if channels_last:
         return t.permute(0, 2, 3, 1).flatten(1, 2)
     return t.flatten(2)
+
+
+def _values_at_maxima(full: torch.Tensor, indices: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """``full``'s values at the max-pooling ``indices``, laid out as :func:`_planes`."""
+    return _planes(full, channels_last).gather(1 if channels_last else 2, _planes(indices, channels_last))
+
+
+def _add_at_maxima(full: torch.Tensor, indices: torch.Tensor, pooled: torch.Tensor, channels_last: bool) -> None:
+    """Add each of ``pooled``'s values into ``full`` (in place) at its max-pooling index."""
+    _planes(full, channels_last).scatter_add_(
+        1 if channels_last else 2, _planes(indices, channels_last), _planes(pooled, channels_last)
+    )
 
 
 def _frequency_sums(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -272,10 +280,7 @@ class _RecomputedConvBNReLUPool(torch.autograd.Function):
                 out[clips] = pooled
                 indices[clips] = where
                 channels_last = _is_channels_last(y)
-                dim = 1 if channels_last else 2
-                _planes(at_max[clips], channels_last).copy_(
-                    _planes(y, channels_last).gather(dim, _planes(where, channels_last))
-                )
+                _planes(at_max[clips], channels_last).copy_(_values_at_maxima(y, where, channels_last))
         out.clamp_(min=0).mul_(pooled_mask)
         ctx.conv_args = (padding, chunks)
         ctx.save_for_backward(x, weight, bias, bn_weight, time_mask, indices, out > 0, at_max, mean, rstd, count)
@@ -300,11 +305,7 @@ class _RecomputedConvBNReLUPool(torch.autograd.Function):
             y = nn.functional.conv2d(x[clips], weight, bias, padding=padding)
             grad_y = torch.addcmul(k0_, y, k1_, out=y)  # the part's memory takes its gradient
             grad_y.mul_(time_mask[clips, None, None, :])  # the statistics see real steps only
-            channels_last = _is_channels_last(grad_y)
-            dim = 1 if channels_last else 2
-            _planes(grad_y, channels_last).scatter_add_(
-                dim, _planes(indices[clips].long(), channels_last), _planes(g.mul_(scale_), channels_last)
-            )
+            _add_at_maxima(grad_y, indices[clips].long(), g.mul_(scale_), _is_channels_last(grad_y))
             part_x, part_weight, part_bias = torch.ops.aten.convolution_backward(
                 grad_y, x[clips], weight, None if bias is None else [bias.shape[0]], [1, 1], list(padding), [1, 1],
                 False, [0, 0], 1, [need_x, True, bias is not None],
