@@ -7,9 +7,16 @@ augment audio never load torch.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+
+# oneDNN (torch's CPU convolutions) caches a compiled kernel for every input shape, made in the
+# middle of a training step: with batches of many lengths these small allocations pin the heap's
+# holes, and a full-size fit peaked ~0.5 GB higher. Off unless the user set it; read by oneDNN once,
+# when torch first runs a CPU convolution (docs/performance.md).
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0")
 
 _EXPORTS = {
     "AudioLoader": "io",

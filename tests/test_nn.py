@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
+import subprocess
+import sys
 
 import joblib
 import numpy as np
@@ -595,3 +598,27 @@ def test_balanced_class_weights_follow_the_training_labels():
     np.testing.assert_allclose(by_label.criterion_.weight.numpy(), [1.0, 5.0])
     with pytest.raises(ValueError, match="class_weight='auto'"):
         clone(clf).set_params(class_weight="auto").fit(X, y)
+
+
+ONEDNN_CONV_TWICE = """
+import sersk, torch
+conv = torch.nn.Conv2d(2, 8, 3, padding=1).to(memory_format=torch.channels_last)
+x = torch.randn(2, 2, 16, 16).contiguous(memory_format=torch.channels_last)
+with torch.no_grad():
+    conv(x), conv(x)
+"""
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN")
+@pytest.mark.parametrize("user_setting, cached", [(None, False), ("1024", True)])
+def test_importing_sersk_turns_onednn_primitive_cache_off_unless_the_user_set_it(user_setting, cached):
+    """The same convolution twice: oneDNN makes its kernel again (nothing cached, nothing left
+    pinned in the heap mid-step) unless the user chose a cache capacity."""
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    env["ONEDNN_VERBOSE"] = "profile_create"
+    if user_setting is not None:
+        env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = user_setting
+    run = subprocess.run([sys.executable, "-c", ONEDNN_CONV_TWICE], env=env, capture_output=True, text=True, check=True)
+    created = [line for line in run.stdout.splitlines() if ",convolution," in line and "create:cache_" in line]
+    assert len(created) == 2
+    assert ("create:cache_hit" in created[1]) == cached

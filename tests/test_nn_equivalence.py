@@ -147,6 +147,51 @@ def test_a_first_conv_with_a_hook_runs_as_a_module():
     assert seen == [(x.shape[0], 64, *x.shape[1:])]
 
 
+def test_first_block_in_eval_mode_makes_its_conv_output_a_few_clips_at_a_time(monkeypatch):
+    """In eval mode on the CPU the first conv's output is made and pooled one part at a time (one
+    clip per part here), and the block's output is that of the whole batch at once."""
+    torch.manual_seed(0)
+    net = CNNLSTM().eval()
+    x, lengths = random_batch(0, torch.float32)
+    block_input = (x.unsqueeze(1), *first_block_masks(net, x, lengths))
+    with torch.no_grad():
+        whole = net.blocks[0](*block_input)
+    conv2d, batch_sizes = nn.functional.conv2d, []
+
+    def recorded_conv2d(*args, **kwargs):
+        out = conv2d(*args, **kwargs)
+        batch_sizes.append(out.shape[0])
+        return out
+
+    monkeypatch.setattr(nn.functional, "conv2d", recorded_conv2d)
+    monkeypatch.setattr(sersk.nn.module, "CHUNK_ELEMENTS", 1)
+    with torch.no_grad():
+        parts = net.blocks[0](*block_input)
+    assert batch_sizes == [1] * len(x)
+    torch.testing.assert_close(parts, whole)
+
+
+def test_eval_block_without_autograd_takes_the_affine_map_in_its_consumed_input():
+    """In eval mode without autograd, a consumed conv output is overwritten by the batch norm's
+    affine map instead of a second full-size tensor being made; with autograd it is left alone."""
+    torch.manual_seed(0)
+    bn = sersk.nn.module.MaskedBatchNorm2d(4).eval()
+    bn.running_mean.normal_()
+    bn.running_var.uniform_(0.5, 2)
+    pool = nn.MaxPool2d((2, 2))
+    x = torch.randn(3, 4, 8, 6)
+    time_mask, pooled_mask = torch.ones(3, 6), torch.ones(3, 1, 1, 3)
+    expected = pool(torch.relu(bn(x)))
+    kept = x.clone()
+    torch.testing.assert_close(masked_bn_relu_pool(kept, bn, pool, time_mask, pooled_mask, consume_input=True), expected)
+    assert torch.equal(kept, x)  # autograd is on: the input stays
+    consumed = x.clone()
+    with torch.no_grad():
+        out = masked_bn_relu_pool(consumed, bn, pool, time_mask, pooled_mask, consume_input=True)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(consumed, bn(x).detach())
+
+
 def first_block_masks(net: CNNLSTM, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     pad = x.shape[-1] - lengths
     masks = []

@@ -202,7 +202,8 @@ def masked_bn_relu_pool(
         The same after pooling.
     consume_input : bool, default=False
         ``x`` is used by nothing else (a conv's output): in training, the backward pass overwrites
-        it with its own gradient instead of allocating one, and runs once per forward.
+        it with its own gradient instead of allocating one, and runs once per forward; in eval mode
+        without autograd, the affine map overwrites it.
 
     Returns
     -------
@@ -217,7 +218,11 @@ def masked_bn_relu_pool(
         return out
     scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
     shift = bn.bias - bn.running_mean * scale
-    z = torch.addcmul(shift[None, :, None, None], x, scale[None, :, None, None])
+    shift, scale = shift[None, :, None, None], scale[None, :, None, None]
+    # without autograd, a consumed input takes the affine map in place: no second full-size tensor
+    z = torch.addcmul(shift, x, scale, out=x) if consume_input and not torch.is_grad_enabled() else (
+        torch.addcmul(shift, x, scale)
+    )
     return nn.functional.max_pool2d(z, kernel, kernel).clamp_(min=0).mul_(pooled_mask)
 
 
@@ -356,9 +361,10 @@ class ConvBlock(nn.Module):
 
     In masked training the conv's output is consumed (:func:`masked_bn_relu_pool`): the backward
     pass overwrites it with its gradient, so a forward hook on ``conv`` that keeps it must clone it.
-    In training on the CPU, a conv of at most ``RECOMPUTED_MAX_IN_CHANNELS`` input channels (the
-    first block's) is computed inside the fused block, a few clips at a time and again in the
-    backward pass (:class:`_RecomputedConvBNReLUPool`). A conv with hooks (pruning, weight norm, a
+    On the CPU, a conv of at most ``RECOMPUTED_MAX_IN_CHANNELS`` input channels (the first block's)
+    never makes its whole output at once: in training it is computed inside the fused block, a few
+    clips at a time and again in the backward pass (:class:`_RecomputedConvBNReLUPool`); in eval
+    mode the block runs on a few clips at a time. A conv with hooks (pruning, weight norm, a
     probe) is always called as a module, on its own input.
     """
 
@@ -420,7 +426,12 @@ class ConvBlock(nn.Module):
         time_mask = mask.reshape(mask.shape[0], -1).to(x.dtype)
         pooled_mask = pooled_mask.to(x.dtype)
         conv = self.conv
-        if self.bn.training and x.device.type == "cpu" and self._conv_recomputable():
+        if x.device.type == "cpu" and self._conv_recomputable():
+            if not self.bn.training:  # the same block, a few clips at a time
+                return torch.cat([
+                    self._masked_block(x[clips], time_mask[clips], pooled_mask[clips])
+                    for clips in _clip_chunks(x.shape[0], conv.out_channels * x.shape[2] * x.shape[3])
+                ])
             x, weight = self._conv_operands(x)
             out, mean, var, count = _RecomputedConvBNReLUPool.apply(
                 x, weight, conv.bias, self.bn.weight, self.bn.bias, time_mask, pooled_mask, conv.padding,
@@ -428,9 +439,10 @@ class ConvBlock(nn.Module):
             )
             _update_running_statistics(self.bn, mean, var, count)
             return out
-        return masked_bn_relu_pool(
-            self._convolve(x), self.bn, self.pool, time_mask, pooled_mask, consume_input=True
-        )
+        return self._masked_block(x, time_mask, pooled_mask)
+
+    def _masked_block(self, x: torch.Tensor, time_mask: torch.Tensor, pooled_mask: torch.Tensor) -> torch.Tensor:
+        return masked_bn_relu_pool(self._convolve(x), self.bn, self.pool, time_mask, pooled_mask, consume_input=True)
 
 
 class CNNLSTM(nn.Module):
