@@ -359,8 +359,9 @@ def with_deltas(x: torch.Tensor, pad: torch.Tensor | None = None, win_length: in
 class ConvBlock(nn.Module):
     """conv 3x3 "same" -> batch norm -> ReLU -> max-pool, over (frequency, time).
 
-    In masked training the conv's output is consumed (:func:`masked_bn_relu_pool`): the backward
-    pass overwrites it with its gradient, so a forward hook on ``conv`` that keeps it must clone it.
+    With masks the conv's output is consumed (:func:`masked_bn_relu_pool`): in training the backward
+    pass overwrites it with its gradient, and in eval mode without autograd the batch norm's affine
+    map does, so a forward hook on ``conv`` that keeps it must clone it.
     On the CPU, a conv of at most ``RECOMPUTED_MAX_IN_CHANNELS`` input channels (the first block's)
     never makes its whole output at once: in training it is computed inside the fused block, a few
     clips at a time and again in the backward pass (:class:`_RecomputedConvBNReLUPool`); in eval
