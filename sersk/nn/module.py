@@ -152,6 +152,16 @@ def _clip_chunks(n_clips: int, per_clip: int) -> list[slice]:
     return [slice(start, start + step) for start in range(0, n_clips, step)]
 
 
+def _conv_chunks(x: torch.Tensor, weight: torch.Tensor) -> list[slice]:
+    """:func:`_clip_chunks` of the output of a conv of ``weight`` over ``x`` (a "same" conv)."""
+    return _clip_chunks(x.shape[0], weight.shape[0] * x.shape[2] * x.shape[3])
+
+
+def _conv_part(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding, clips: slice) -> torch.Tensor:
+    """The output of a conv of stride 1 over some clips of ``x``."""
+    return nn.functional.conv2d(x[clips], weight, bias, padding=padding)
+
+
 def _masked_moments(
     sum_x: torch.Tensor, sum_sq: torch.Tensor, time_mask: torch.Tensor, n_freq: int, eps: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -220,9 +230,7 @@ def masked_bn_relu_pool(
     shift = bn.bias - bn.running_mean * scale
     shift, scale = shift[None, :, None, None], scale[None, :, None, None]
     # without autograd, a consumed input takes the affine map in place: no second full-size tensor
-    z = torch.addcmul(shift, x, scale, out=x) if consume_input and not torch.is_grad_enabled() else (
-        torch.addcmul(shift, x, scale)
-    )
+    z = torch.addcmul(shift, x, scale, out=x if consume_input and not torch.is_grad_enabled() else None)
     return nn.functional.max_pool2d(z, kernel, kernel).clamp_(min=0).mul_(pooled_mask)
 
 
@@ -254,9 +262,9 @@ class _RecomputedConvBNReLUPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, bn_weight, bn_bias, time_mask, pooled_mask, padding, pool, eps):  # type: ignore[override]
         def conv(clips: slice) -> torch.Tensor:
-            return nn.functional.conv2d(x[clips], weight, bias, padding=padding)
+            return _conv_part(x, weight, bias, padding, clips)
 
-        chunks = _clip_chunks(x.shape[0], weight.shape[0] * x.shape[2] * x.shape[3])
+        chunks = _conv_chunks(x, weight)
         n_freq = x.shape[2]
         sums, at_max, indices = [], None, None
         for clips in chunks:
@@ -307,7 +315,7 @@ class _RecomputedConvBNReLUPool(torch.autograd.Function):
         grad_x = torch.empty_like(x) if need_x else None
         grad_weight = grad_bias = None
         for g, clips in zip(grads, chunks):
-            y = nn.functional.conv2d(x[clips], weight, bias, padding=padding)
+            y = _conv_part(x, weight, bias, padding, clips)
             grad_y = torch.addcmul(k0_, y, k1_, out=y)  # the part's memory takes its gradient
             grad_y.mul_(time_mask[clips, None, None, :])  # the statistics see real steps only
             _add_at_maxima(grad_y, indices[clips].long(), g.mul_(scale_), _is_channels_last(grad_y))
@@ -390,8 +398,9 @@ class ConvBlock(nn.Module):
         return x, weight.contiguous(memory_format=torch.channels_last)
 
     def _conv_recomputable(self) -> bool:
-        """Whether the fused block may run the conv itself, twice: a plain 3x3 "same" conv of at most
-        ``RECOMPUTED_MAX_IN_CHANNELS`` input channels, with no hooks (pruning, weight norm) on it."""
+        """Whether the block may run the conv itself, a few clips at a time (in training, again in the
+        backward pass): a plain 3x3 "same" conv of at most ``RECOMPUTED_MAX_IN_CHANNELS`` input
+        channels, with no hooks (pruning, weight norm) on it."""
         conv = self.conv
         return (
             conv.in_channels <= RECOMPUTED_MAX_IN_CHANNELS and conv.stride == (1, 1) and conv.dilation == (1, 1)
@@ -428,22 +437,24 @@ class ConvBlock(nn.Module):
         pooled_mask = pooled_mask.to(x.dtype)
         conv = self.conv
         if x.device.type == "cpu" and self._conv_recomputable():
+            x, weight = self._conv_operands(x)
             if not self.bn.training:  # the same block, a few clips at a time
                 return torch.cat([
-                    self._masked_block(x[clips], time_mask[clips], pooled_mask[clips])
-                    for clips in _clip_chunks(x.shape[0], conv.out_channels * x.shape[2] * x.shape[3])
+                    masked_bn_relu_pool(
+                        _conv_part(x, weight, conv.bias, conv.padding, clips), self.bn, self.pool,
+                        time_mask[clips], pooled_mask[clips], consume_input=True,
+                    )
+                    for clips in _conv_chunks(x, weight)
                 ])
-            x, weight = self._conv_operands(x)
             out, mean, var, count = _RecomputedConvBNReLUPool.apply(
                 x, weight, conv.bias, self.bn.weight, self.bn.bias, time_mask, pooled_mask, conv.padding,
                 _pool_kernel(self.pool), self.bn.eps,
             )
             _update_running_statistics(self.bn, mean, var, count)
             return out
-        return self._masked_block(x, time_mask, pooled_mask)
-
-    def _masked_block(self, x: torch.Tensor, time_mask: torch.Tensor, pooled_mask: torch.Tensor) -> torch.Tensor:
-        return masked_bn_relu_pool(self._convolve(x), self.bn, self.pool, time_mask, pooled_mask, consume_input=True)
+        return masked_bn_relu_pool(
+            self._convolve(x), self.bn, self.pool, time_mask, pooled_mask, consume_input=True
+        )
 
 
 class CNNLSTM(nn.Module):
