@@ -19,7 +19,9 @@ from torchaudio.functional import compute_deltas
 from sersk import CNNLSTM
 from sersk.nn._eager import EagerCNNLSTM
 import sersk.nn.module
-from sersk.nn.module import _MaskedBNReLUPool, _RecomputedConvBNReLUPool, masked_bn_relu_pool, with_deltas
+from sersk.nn.module import (
+    _MaskedBNReLUPool, _RecomputedConvBNReLUPool, length_groups, masked_bn_relu_pool, with_deltas,
+)
 from sersk.utils._device import float32_cudnn
 
 
@@ -98,6 +100,8 @@ def test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance, del
     reference.load_state_dict(net.state_dict())
     assert sum(p.numel() for p in net.parameters()) == 656_839 + (2 * 9 * 64 if deltas else 0)
     x, lengths = random_batch(seed, dtype)
+    if device == "cpu":  # the clips run in groups of similar length there
+        assert len(net._length_groups(lengths, x.shape[2])) > 1
     exact = recipe_pass(reference, x, lengths, torch.float64)
     rounding = {}
     if dtype != torch.float64:
@@ -228,16 +232,75 @@ def test_recomputed_conv_block_backward_matches_finite_differences(memory_format
 
     def block(x, conv_weight, conv_bias, weight, bias):
         return _RecomputedConvBNReLUPool.apply(
-            x, conv_weight, conv_bias, weight, bias, time_mask, pooled_mask, (1, 1), (2, 2), 1e-5
+            conv_weight, conv_bias, weight, bias, (1, 1), (2, 2), 1e-5, x, time_mask, pooled_mask
         )[0]
 
     def composed(x, conv_weight, conv_bias, weight, bias):
         y = nn.functional.conv2d(x, conv_weight, conv_bias, padding=1)
-        return _MaskedBNReLUPool.apply(y, weight, bias, time_mask, pooled_mask, (2, 2), 1e-5)[0]
+        return _MaskedBNReLUPool.apply(weight, bias, (2, 2), 1e-5, False, y, time_mask, pooled_mask)[0]
 
     inputs = (x, conv_weight, conv_bias, weight, bias)
     torch.testing.assert_close(block(*inputs), composed(*inputs))
     assert torch.autograd.gradcheck(block, inputs)
+
+
+def two_groups(signs: tuple[int, ...]):
+    """Float64 batch-norm parameters and a batch of 3 clips in two groups: one clip of 6 frames and
+    two of 2 and 4 frames padded to 4 (a 2 x 2 pooling window straddles the 2-frame clip's edge)."""
+    weight, bias, _, _ = gradcheck_batch_norm(1, signs)
+    time_masks = [torch.ones(1, 6, dtype=torch.float64), torch.ones(2, 4, dtype=torch.float64)]
+    time_masks[1][0, :3] = 0
+    pooled_masks = [mask[:, 1::2, None, None].permute(0, 2, 3, 1).clone() for mask in time_masks]
+    return weight, bias, time_masks, pooled_masks
+
+
+@pytest.mark.parametrize("signs", [(1, 1, 1), (1, -1, 1)], ids=["positive-scales", "a-negative-scale"])
+@pytest.mark.parametrize("recomputed", [False, True])
+def test_groups_of_clips_share_the_batch_statistics(recomputed, signs, monkeypatch):
+    """A batch in two groups of different padded lengths gives each clip what the whole batch,
+    padded to the longest clip, gives it; gradcheck in float64 through both groups."""
+    monkeypatch.setattr(sersk.nn.module, "CHUNK_ELEMENTS", 1)
+    torch.manual_seed(0)
+    weight, bias, time_masks, pooled_masks = two_groups(signs)
+    xs = [torch.randn(1, 2, 8, 6, dtype=torch.float64), torch.randn(2, 2, 8, 4, dtype=torch.float64)]
+    xs = [(x * m[:, None, None, :]).requires_grad_() for x, m in zip(xs, time_masks)]
+    conv_weight = torch.randn(3, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    conv_bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+
+    def grouped(conv_weight, conv_bias, weight, bias, x0, x1):
+        groups = [x0, time_masks[0], pooled_masks[0], x1, time_masks[1], pooled_masks[1]]
+        if recomputed:
+            return _RecomputedConvBNReLUPool.apply(conv_weight, conv_bias, weight, bias, (1, 1), (2, 2), 1e-5, *groups)[:2]
+        groups[0::3] = [nn.functional.conv2d(x, conv_weight, conv_bias, padding=1) for x in (x0, x1)]
+        return _MaskedBNReLUPool.apply(weight, bias, (2, 2), 1e-5, False, *groups)[:2]
+
+    def whole(conv_weight, conv_bias, weight, bias, x0, x1):
+        x = torch.cat([x0, nn.functional.pad(x1, (2, 0))])
+        time_mask = torch.cat([time_masks[0], nn.functional.pad(time_masks[1], (2, 0))])
+        pooled_mask = torch.cat([pooled_masks[0], nn.functional.pad(pooled_masks[1], (1, 0))])
+        y = nn.functional.conv2d(x, conv_weight, conv_bias, padding=1)
+        return _MaskedBNReLUPool.apply(weight, bias, (2, 2), 1e-5, False, y, time_mask, pooled_mask)[0]
+
+    inputs = (conv_weight, conv_bias, weight, bias, *xs)
+    out = whole(*inputs)
+    first, second = grouped(*inputs)
+    torch.testing.assert_close(first, out[:1])
+    torch.testing.assert_close(second, out[1:, ..., 1:])
+    assert torch.autograd.gradcheck(grouped, inputs)
+
+
+def test_length_groups_cover_the_batch_in_groups_of_similar_length():
+    lengths = [100, 20, 35, 277, 90, 16, 33, 260]
+    groups = length_groups(lengths, 16, 288, 64)
+    assert sorted(i for clips, _ in groups for i in clips) == list(range(len(lengths)))
+    for clips, frames in groups:
+        assert frames % 16 == 0 and max(lengths[i] for i in clips) <= frames < max(lengths[i] for i in clips) + 16
+    assert [frames for _, frames in groups] == sorted(frames for _, frames in groups)
+    assert len(groups) > 1
+    assert length_groups(lengths, 16, 288, 10**9) == [(sorted(range(8), key=lengths.__getitem__), 288)]
+    alone = length_groups(lengths, 16, 288, 0)  # free groups: one per padded length
+    assert [frames for _, frames in alone] == [16, 32, 48, 96, 112, 272, 288]
+    assert length_groups([5, 40], 16, 32, 0) == [([0], 16), ([1], 32)]  # at most the batch's frames
 
 
 def test_delta_channels_of_a_padded_clip_are_the_clip_alones():
@@ -285,7 +348,7 @@ def test_fused_block_backward_matches_finite_differences(memory_format, signs):
     weight, bias, time_mask, pooled_mask = gradcheck_batch_norm(2, signs)
 
     def fused(x, weight, bias):  # the batch norm's parameters as inputs, for gradcheck
-        return _MaskedBNReLUPool.apply(x, weight, bias, time_mask, pooled_mask, (2, 2), 1e-5)[0]
+        return _MaskedBNReLUPool.apply(weight, bias, (2, 2), 1e-5, False, x, time_mask, pooled_mask)[0]
 
     assert fused(x, weight, bias).shape == (2, 3, 4, 3)
     assert torch.autograd.gradcheck(fused, (x, weight, bias))
@@ -332,7 +395,7 @@ def test_fused_block_backward_with_one_pooled_position_per_plane(memory_format):
     pooled_mask = torch.ones(2, 1, 1, 1, dtype=torch.float64)
 
     def fused(x, weight, bias):
-        return _MaskedBNReLUPool.apply(x, weight, bias, time_mask, pooled_mask, (2, 2), 1e-5)[0]
+        return _MaskedBNReLUPool.apply(weight, bias, (2, 2), 1e-5, False, x, time_mask, pooled_mask)[0]
 
     assert fused(x, weight, bias).shape == (2, 3, 1, 1)
     assert torch.autograd.gradcheck(fused, (x, weight, bias))

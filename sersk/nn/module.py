@@ -21,6 +21,10 @@ CHUNK_ELEMENTS = 1 << 22
 # A conv with at most this many input channels is run again in the backward pass instead of keeping
 # its output, in training on the CPU (:class:`_RecomputedConvBNReLUPool`): the first block's.
 RECOMPUTED_MAX_IN_CHANNELS = 3
+# On the CPU a masked batch runs as groups of clips of similar length, each cropped to its own
+# padding (:func:`length_groups`), so the convs skip most of the padding; a group costs about this
+# many frames' work of its own (its calls in every block).
+GROUP_COST_FRAMES = 64
 
 
 class MaskedBatchNorm2d(nn.BatchNorm2d):
@@ -35,6 +39,8 @@ class MaskedBatchNorm2d(nn.BatchNorm2d):
 class _MaskedBNReLUPool(torch.autograd.Function):
     """``pool(relu(batchnorm(x))) * pooled_mask`` in training, statistics over real steps only.
 
+    The batch comes as groups of clips, each padded to its own length (``groups`` is ``x``,
+    ``time_mask``, ``pooled_mask`` for each group in turn); the statistics are the whole batch's.
     Exact rewrites of the eager composition, to touch full-size tensors as rarely as possible:
     - ``pool(relu(z)) == relu(pool(z))`` (max commutes with a monotone map), so the ReLU runs on the
       pooled tensor and the normalised full-size tensor is freed as soon as it is pooled;
@@ -53,52 +59,73 @@ class _MaskedBNReLUPool(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, time_mask, pooled_mask, pool, eps, consume_input=False):  # type: ignore[override]
-        # time_mask: (batch, time) 0/1; pooled_mask: (batch, 1, 1, pooled time) 0/1
-        # consume_input: x is used by nothing else, and backward overwrites it with its gradient
-        count, mean, var, rstd = _masked_moments(*_frequency_sums(x), time_mask, x.shape[2], eps)
+    def forward(ctx, weight, bias, pool, eps, consume_input, *groups):  # type: ignore[override]
+        # per group: x, time_mask (batch, time) 0/1, pooled_mask (batch, 1, 1, pooled time) 0/1
+        # consume_input: each x is used by nothing else, and backward overwrites it with its gradient
+        xs, time_masks, pooled_masks = groups[0::3], groups[1::3], groups[2::3]
+        if consume_input and any(x.is_leaf for x in xs):
+            raise ValueError("consume_input=True overwrites x in the backward pass: x must be an intermediate result")
+        count, mean, var, rstd = _masked_moments([_frequency_sums(x) for x in xs], time_masks, xs[0].shape[2], eps)
         scale = weight * rstd
         shift = bias - mean * scale
         scale_, shift_ = scale[None, :, None, None], shift[None, :, None, None]
-        if x.device.type == "cpu" and bool((scale > 0).all()):
-            # pool first: no full-size normalised tensor (on CUDA the test would wait for the device)
-            pooled, indices = nn.functional.max_pool2d_with_indices(x, pool, pool)
-            pooled = torch.addcmul(shift_, pooled, scale_)
-        else:
-            pooled, indices = nn.functional.max_pool2d_with_indices(torch.addcmul(shift_, x, scale_), pool, pool)
-        out = pooled.clamp_(min=0).mul_(pooled_mask)
-        if consume_input and x.is_leaf:
-            raise ValueError("consume_input=True overwrites x in the backward pass: x must be an intermediate result")
-        ctx.consumed_input = x if consume_input else None
-        ctx.save_for_backward(weight, time_mask, indices, out, mean, rstd, count, *(() if consume_input else (x,)))
+        # pool first: no full-size normalised tensor (on CUDA the test would wait for the device)
+        pool_first = xs[0].device.type == "cpu" and bool((scale > 0).all())
+        outs, indices = [], []
+        for x, pooled_mask in zip(xs, pooled_masks):
+            if pool_first:
+                pooled, where = nn.functional.max_pool2d_with_indices(x, pool, pool)
+                pooled = torch.addcmul(shift_, pooled, scale_)
+            else:
+                pooled, where = nn.functional.max_pool2d_with_indices(torch.addcmul(shift_, x, scale_), pool, pool)
+            outs.append(pooled.clamp_(min=0).mul_(pooled_mask))
+            indices.append(where)
+        ctx.consumed_inputs = list(xs) if consume_input else None
+        ctx.save_for_backward(
+            weight, mean, rstd, count, *time_masks, *indices, *outs, *(() if consume_input else xs)
+        )
         ctx.mark_non_differentiable(mean, var, count)
-        return out, mean, var, count
+        return (*outs, mean, var, count)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_out, _grad_mean, _grad_var, _grad_count):  # type: ignore[override]
-        weight, time_mask, indices, out, mean, rstd, count, *saved_x = ctx.saved_tensors
-        consume_input = not saved_x
-        x = saved_x[0] if saved_x else ctx.consumed_input
-        ctx.consumed_input = None
-        if x is None:
+    def backward(ctx, *grads):  # type: ignore[override]
+        weight, mean, rstd, count, *saved = ctx.saved_tensors
+        n_groups = len(grads) - 3
+        time_masks, indices, outs, saved_xs = (saved[i * n_groups : (i + 1) * n_groups] for i in range(4))
+        consume_input = not saved_xs
+        xs = saved_xs or ctx.consumed_inputs
+        ctx.consumed_inputs = None
+        if xs is None:
             raise RuntimeError("a conv block's backward runs once per forward here (retain_graph is not supported)")
-        # the mask and the ReLU both leave 0 where out is 0; laid out as the pooling indices
-        grad_pooled = torch.empty_like(indices, dtype=out.dtype)
-        torch.mul(grad_out, out > 0, out=grad_pooled)
-        channels_last = _is_channels_last(x)
-        x_at_max = _values_at_maxima(x, indices, channels_last)
-        # sums over every position of the full-size gradient, taken where it is non-zero
-        sum_g = grad_pooled.sum(dim=(0, 2, 3))
-        sum_gx = x_at_max.mul_(_planes(grad_pooled, channels_last)).sum(dim=(0, 1) if channels_last else (0, 2))
-        del x_at_max
+        grads_pooled, sum_g, sum_gx = [], 0, 0
+        for x, where, out, grad_out in zip(xs, indices, outs, grads):
+            # the mask and the ReLU both leave 0 where out is 0; laid out as the pooling indices
+            grad_pooled = torch.empty_like(where, dtype=out.dtype)
+            torch.mul(grad_out, out > 0, out=grad_pooled)
+            channels_last = _is_channels_last(x)
+            x_at_max = _values_at_maxima(x, where, channels_last)
+            # sums over every position of the full-size gradient, taken where it is non-zero
+            sum_g = sum_g + grad_pooled.sum(dim=(0, 2, 3))
+            planes = x_at_max.mul_(_planes(grad_pooled, channels_last))
+            sum_gx = sum_gx + planes.sum(dim=(0, 1) if channels_last else (0, 2))
+            grads_pooled.append(grad_pooled)
+            del x_at_max, planes
         sum_g_xhat, scale, k0, k1 = _normalisation_backward(weight, mean, rstd, count, sum_g, sum_gx)
-        # consumed, x's memory takes the gradient: a step then holds one full-size tensor per block, not two
-        grad_x = x if consume_input else torch.empty_like(x)  # in x's layout, which _planes reads
-        torch.addcmul(k0[None, :, None, None], x, k1[None, :, None, None], out=grad_x)
-        grad_x.mul_(time_mask[:, None, None, :])  # the statistics see real steps only
-        _add_at_maxima(grad_x, indices, grad_pooled.mul_(scale[None, :, None, None]), channels_last)
-        return grad_x, sum_g_xhat, sum_g, None, None, None, None, None
+        grad_xs = []
+        for x, time_mask, where, grad_pooled in zip(xs, time_masks, indices, grads_pooled):
+            # consumed, x's memory takes the gradient: a step then holds one full-size tensor per block, not two
+            grad_x = x if consume_input else torch.empty_like(x)  # in x's layout, which _planes reads
+            torch.addcmul(k0[None, :, None, None], x, k1[None, :, None, None], out=grad_x)
+            grad_x.mul_(time_mask[:, None, None, :])  # the statistics see real steps only
+            _add_at_maxima(grad_x, where, grad_pooled.mul_(scale[None, :, None, None]), _is_channels_last(x))
+            grad_xs.append(grad_x)
+        return (sum_g_xhat, sum_g, None, None, None, *_per_group_inputs(grad_xs))
+
+
+def _per_group_inputs(grad_xs: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
+    """The gradients of a fused function's ``groups`` inputs: each group's ``x``, none for its masks."""
+    return [grad for grad_x in grad_xs for grad in (grad_x, None, None)]
 
 
 def _is_channels_last(t: torch.Tensor) -> bool:
@@ -163,13 +190,14 @@ def _conv_part(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
 
 
 def _masked_moments(
-    sum_x: torch.Tensor, sum_sq: torch.Tensor, time_mask: torch.Tensor, n_freq: int, eps: float
+    sums: Sequence[tuple[torch.Tensor, torch.Tensor]], time_masks: Sequence[torch.Tensor], n_freq: int, eps: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Count, mean, (biased) variance and ``1/sqrt(var + eps)`` per channel over the real steps,
-    from the sums over frequency of :func:`_frequency_sums`."""
-    count = time_mask.sum() * n_freq
-    mean = torch.einsum("bct,bt->c", sum_x, time_mask) / count
-    var = (torch.einsum("bct,bt->c", sum_sq, time_mask) / count - mean.square()).clamp_(min=0)
+    """Count, mean, (biased) variance and ``1/sqrt(var + eps)`` per channel over the real steps of
+    every group of clips, from each group's sums over frequency (:func:`_frequency_sums`) and time mask."""
+    count = sum(time_mask.sum() for time_mask in time_masks) * n_freq
+    mean = sum(torch.einsum("bct,bt->c", sum_x, m) for (sum_x, _), m in zip(sums, time_masks)) / count
+    mean_sq = sum(torch.einsum("bct,bt->c", sum_sq, m) for (_, sum_sq), m in zip(sums, time_masks)) / count
+    var = (mean_sq - mean.square()).clamp_(min=0)
     return count, mean, var, torch.rsqrt(var + eps)
 
 
@@ -194,14 +222,17 @@ def _normalisation_backward(
 
 
 def masked_bn_relu_pool(
-    x: torch.Tensor, bn: MaskedBatchNorm2d, pool: nn.MaxPool2d, time_mask: torch.Tensor, pooled_mask: torch.Tensor,
+    x: torch.Tensor | Sequence[torch.Tensor], bn: MaskedBatchNorm2d, pool: nn.MaxPool2d,
+    time_mask: torch.Tensor | Sequence[torch.Tensor], pooled_mask: torch.Tensor | Sequence[torch.Tensor],
     *, consume_input: bool = False,
-) -> torch.Tensor:
+) -> torch.Tensor | list[torch.Tensor]:
     """``pool(relu(bn(x))) * pooled_mask`` with batch-norm statistics over real time steps only.
 
     Parameters
     ----------
-    x : Tensor of shape (batch, channels, frequency, time)
+    x : Tensor of shape (batch, channels, frequency, time), or a list of them
+        A list holds groups of one batch's clips, each group padded to its own length; the
+        statistics are the whole batch's. The masks are then lists too, one per group.
     bn : MaskedBatchNorm2d
         Its parameters and running statistics (updated in training, used in eval mode).
     pool : nn.MaxPool2d
@@ -217,21 +248,26 @@ def masked_bn_relu_pool(
 
     Returns
     -------
-    out : Tensor of shape (batch, channels, pooled frequency, pooled time)
+    out : Tensor of shape (batch, channels, pooled frequency, pooled time), or a list of them
     """
+    if isinstance(x, torch.Tensor):
+        return masked_bn_relu_pool([x], bn, pool, [time_mask], [pooled_mask], consume_input=consume_input)[0]
     kernel = _pool_kernel(pool)
     if bn.training:
-        out, mean, var, count = _MaskedBNReLUPool.apply(
-            x, bn.weight, bn.bias, time_mask, pooled_mask, kernel, bn.eps, consume_input
-        )
+        groups = [t for group in zip(x, time_mask, pooled_mask) for t in group]
+        *outs, mean, var, count = _MaskedBNReLUPool.apply(bn.weight, bn.bias, kernel, bn.eps, consume_input, *groups)
         _update_running_statistics(bn, mean, var, count)
-        return out
+        return outs
     scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
     shift = bn.bias - bn.running_mean * scale
     shift, scale = shift[None, :, None, None], scale[None, :, None, None]
     # without autograd, a consumed input takes the affine map in place: no second full-size tensor
-    z = torch.addcmul(shift, x, scale, out=x if consume_input and not torch.is_grad_enabled() else None)
-    return nn.functional.max_pool2d(z, kernel, kernel).clamp_(min=0).mul_(pooled_mask)
+    in_place = consume_input and not torch.is_grad_enabled()
+    return [
+        nn.functional.max_pool2d(torch.addcmul(shift, part, scale, out=part if in_place else None), kernel, kernel)
+        .clamp_(min=0).mul_(mask)
+        for part, mask in zip(x, pooled_mask)
+    ]
 
 
 def _pool_kernel(pool: nn.MaxPool2d) -> tuple[int, int]:
@@ -250,85 +286,96 @@ class _RecomputedConvBNReLUPool(torch.autograd.Function):
     """``pool(relu(batchnorm(conv(x)))) * pooled_mask`` in training, the conv's output never kept whole.
 
     For a conv that costs little next to the size of its output (the first block's: one to three
-    input channels, 64 output channels at the input's full resolution). The output is made a few
-    clips at a time (:func:`_clip_chunks`), and each part gives its sums for the statistics and is
-    pooled before the next is made; the backward pass makes each part again, turns it into its
-    gradient in place and takes the conv's gradients from it. What is kept for the backward pass is
-    pooled-size: the conv's values at the maxima, their positions (int32), and where the output is
-    positive. The arithmetic is :class:`_MaskedBNReLUPool`'s; a negative batch-norm scale costs a
-    second pass over the parts in the forward pass (pooling after the affine map).
+    input channels, 64 output channels at the input's full resolution). The batch comes as groups
+    of clips, as in :class:`_MaskedBNReLUPool` (``groups`` is ``x``, ``time_mask``,
+    ``pooled_mask`` for each group in turn). The output is made a few clips at a time
+    (:func:`_clip_chunks`), and each part gives its sums for the statistics and is pooled before
+    the next is made; the backward pass makes each part again, turns it into its gradient in place
+    and takes the conv's gradients from it. What is kept for the backward pass is pooled-size: the
+    conv's values at the maxima, their positions (int32), and where the output is positive. The
+    arithmetic is :class:`_MaskedBNReLUPool`'s; a negative batch-norm scale costs a second pass over
+    the parts in the forward pass (pooling after the affine map).
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, bn_weight, bn_bias, time_mask, pooled_mask, padding, pool, eps):  # type: ignore[override]
-        def conv(clips: slice) -> torch.Tensor:
-            return _conv_part(x, weight, bias, padding, clips)
+    def forward(ctx, weight, bias, bn_weight, bn_bias, padding, pool, eps, *groups):  # type: ignore[override]
+        xs, time_masks, pooled_masks = groups[0::3], groups[1::3], groups[2::3]
+        # (group, clips) of every part, in order
+        parts = [(g, clips) for g, x in enumerate(xs) for clips in _conv_chunks(x, weight)]
 
-        chunks = _conv_chunks(x, weight)
-        n_freq = x.shape[2]
-        sums, at_max, indices = [], None, None
-        for clips in chunks:
-            y = conv(clips)
-            sums.append(_frequency_sums(y))
+        def conv(g: int, clips: slice) -> torch.Tensor:
+            return _conv_part(xs[g], weight, bias, padding, clips)
+
+        sums: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in xs]
+        at_max: list[torch.Tensor] = []
+        indices: list[torch.Tensor] = []
+        for g, clips in parts:
+            y = conv(g, clips)
+            sums[g].append(_frequency_sums(y))
             pooled, where = nn.functional.max_pool2d_with_indices(y, pool, pool)
-            if at_max is None:
-                shape, layout = (x.shape[0], *pooled.shape[1:]), _memory_format(y)
-                at_max = torch.empty(shape, dtype=y.dtype, device=y.device, memory_format=layout)
-                indices = torch.empty(shape, dtype=torch.int32, device=y.device, memory_format=layout)
-            at_max[clips] = pooled  # max-pooling picks the conv's own values
-            indices[clips] = where
-        count, mean, var, rstd = _masked_moments(
-            torch.cat([part[0] for part in sums]), torch.cat([part[1] for part in sums]), time_mask, n_freq, eps
-        )
-        del sums
+            if g == len(at_max):  # the group's first part
+                shape, layout = (xs[g].shape[0], *pooled.shape[1:]), _memory_format(y)
+                at_max.append(torch.empty(shape, dtype=y.dtype, device=y.device, memory_format=layout))
+                indices.append(torch.empty(shape, dtype=torch.int32, device=y.device, memory_format=layout))
+            at_max[g][clips] = pooled  # max-pooling picks the conv's own values
+            indices[g][clips] = where
+        group_sums = [(torch.cat([s[0] for s in part]), torch.cat([s[1] for s in part])) for part in sums]
+        count, mean, var, rstd = _masked_moments(group_sums, time_masks, xs[0].shape[2], eps)
+        del sums, group_sums
         scale = bn_weight * rstd
         shift_, scale_ = (bn_bias - mean * scale)[None, :, None, None], scale[None, :, None, None]
         if bool((scale > 0).all()):  # a positive scale keeps the order: the maxima are those of the affine map
-            out = torch.addcmul(shift_, at_max, scale_)
+            outs = [torch.addcmul(shift_, values, scale_) for values in at_max]
         else:
-            out = torch.empty_like(at_max)
-            for clips in chunks:
-                y = conv(clips)
+            outs = [torch.empty_like(values) for values in at_max]
+            for g, clips in parts:
+                y = conv(g, clips)
                 pooled, where = nn.functional.max_pool2d_with_indices(torch.addcmul(shift_, y, scale_), pool, pool)
-                out[clips] = pooled
-                indices[clips] = where
+                outs[g][clips] = pooled
+                indices[g][clips] = where
                 channels_last = _is_channels_last(y)
-                _planes(at_max[clips], channels_last).copy_(_values_at_maxima(y, where, channels_last))
-        out.clamp_(min=0).mul_(pooled_mask)
-        ctx.conv_args = (padding, chunks)
-        ctx.save_for_backward(x, weight, bias, bn_weight, time_mask, indices, out > 0, at_max, mean, rstd, count)
+                _planes(at_max[g][clips], channels_last).copy_(_values_at_maxima(y, where, channels_last))
+        for out, pooled_mask in zip(outs, pooled_masks):
+            out.clamp_(min=0).mul_(pooled_mask)
+        ctx.conv_args = (padding, parts)
+        ctx.save_for_backward(
+            weight, bias, bn_weight, mean, rstd, count,
+            *xs, *time_masks, *indices, *(out > 0 for out in outs), *at_max,
+        )
         ctx.mark_non_differentiable(mean, var, count)
-        return out, mean, var, count
+        return (*outs, mean, var, count)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_out, _grad_mean, _grad_var, _grad_count):  # type: ignore[override]
-        x, weight, bias, bn_weight, time_mask, indices, positive, at_max, mean, rstd, count = ctx.saved_tensors
-        padding, chunks = ctx.conv_args
+    def backward(ctx, *grad_outs):  # type: ignore[override]
+        weight, bias, bn_weight, mean, rstd, count, *saved = ctx.saved_tensors
+        n_groups = len(grad_outs) - 3
+        xs, time_masks, indices, positive, at_max = (saved[i * n_groups : (i + 1) * n_groups] for i in range(5))
+        padding, parts = ctx.conv_args
         # the mask and the ReLU both leave 0 where the output is not positive
-        grads = [grad_out[clips] * positive[clips] for clips in chunks]
-        sum_g = sum(g.sum(dim=(0, 2, 3)) for g in grads)
-        sum_gx = sum((g * at_max[clips]).sum(dim=(0, 2, 3)) for g, clips in zip(grads, chunks))
+        grads = [grad_outs[g][clips] * positive[g][clips] for g, clips in parts]
+        sum_g = sum(grad.sum(dim=(0, 2, 3)) for grad in grads)
+        sum_gx = sum((grad * at_max[g][clips]).sum(dim=(0, 2, 3)) for grad, (g, clips) in zip(grads, parts))
         sum_g_xhat, scale, k0, k1 = _normalisation_backward(bn_weight, mean, rstd, count, sum_g, sum_gx)
         k0_, k1_, scale_ = k0[None, :, None, None], k1[None, :, None, None], scale[None, :, None, None]
-        need_x = ctx.needs_input_grad[0]
-        grad_x = torch.empty_like(x) if need_x else None
+        need_x = [ctx.needs_input_grad[7 + 3 * g] for g in range(n_groups)]
+        grad_xs = [torch.empty_like(x) if need else None for x, need in zip(xs, need_x)]
         grad_weight = grad_bias = None
-        for g, clips in zip(grads, chunks):
-            y = _conv_part(x, weight, bias, padding, clips)
+        for grad, (g, clips) in zip(grads, parts):
+            y = _conv_part(xs[g], weight, bias, padding, clips)
             grad_y = torch.addcmul(k0_, y, k1_, out=y)  # the part's memory takes its gradient
-            grad_y.mul_(time_mask[clips, None, None, :])  # the statistics see real steps only
-            _add_at_maxima(grad_y, indices[clips].long(), g.mul_(scale_), _is_channels_last(grad_y))
+            grad_y.mul_(time_masks[g][clips, None, None, :])  # the statistics see real steps only
+            _add_at_maxima(grad_y, indices[g][clips].long(), grad.mul_(scale_), _is_channels_last(grad_y))
             part_x, part_weight, part_bias = torch.ops.aten.convolution_backward(
-                grad_y, x[clips], weight, None if bias is None else [bias.shape[0]], [1, 1], list(padding), [1, 1],
-                False, [0, 0], 1, [need_x, True, bias is not None],
+                grad_y, xs[g][clips], weight, None if bias is None else [bias.shape[0]], [1, 1], list(padding),
+                [1, 1], False, [0, 0], 1, [need_x[g], True, bias is not None],
             )
-            if need_x:
-                grad_x[clips] = part_x
+            if need_x[g]:
+                grad_xs[g][clips] = part_x
             grad_weight = part_weight if grad_weight is None else grad_weight.add_(part_weight)
             if bias is not None:
                 grad_bias = part_bias if grad_bias is None else grad_bias.add_(part_bias)
-        return grad_x, grad_weight, grad_bias, sum_g_xhat, sum_g, None, None, None, None, None
+        return (grad_weight, grad_bias, sum_g_xhat, sum_g, None, None, None, *_per_group_inputs(grad_xs))
 
 
 def _memory_format(t: torch.Tensor) -> torch.memory_format:
@@ -383,19 +430,24 @@ class ConvBlock(nn.Module):
         self.bn = MaskedBatchNorm2d(out_channels, eps=1e-5)
         self.pool = nn.MaxPool2d(kernel_size=pool, stride=pool)
 
-    def _conv_operands(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The conv's input and weight; on the CPU, a one-channel input gets a second, all-zero channel.
+    def _conv_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv's input; on the CPU, a one-channel input gets a second, all-zero channel.
 
         oneDNN treats a one-channel input as NCHW and answers in NCHW, where the pooling that
-        follows is ~10x slower; with two channels (the second zero, as is its filter) it reads and
-        writes channels-last, at the same speed. The sums gain only zero terms.
+        follows is ~10x slower; with two channels (the second zero, as is its filter,
+        :meth:`_conv_weight`) it reads and writes channels-last, at the same speed. The sums gain
+        only zero terms.
         """
-        conv = self.conv
-        if x.device.type != "cpu" or conv.in_channels != 1:
-            return x, conv.weight
-        x = torch.stack([x[:, 0], torch.zeros_like(x[:, 0])], dim=-1).permute(0, 3, 1, 2)
-        weight = torch.cat([conv.weight, torch.zeros_like(conv.weight)], dim=1)
-        return x, weight.contiguous(memory_format=torch.channels_last)
+        if x.device.type != "cpu" or self.conv.in_channels != 1:
+            return x
+        return torch.stack([x[:, 0], torch.zeros_like(x[:, 0])], dim=-1).permute(0, 3, 1, 2)
+
+    def _conv_weight(self, device: torch.device) -> torch.Tensor:
+        """The conv's weight, for inputs from :meth:`_conv_input` on ``device``."""
+        weight = self.conv.weight
+        if device.type != "cpu" or self.conv.in_channels != 1:
+            return weight
+        return torch.cat([weight, torch.zeros_like(weight)], dim=1).contiguous(memory_format=torch.channels_last)
 
     def _conv_recomputable(self) -> bool:
         """Whether the block may run the conv itself, a few clips at a time (in training, again in the
@@ -414,47 +466,61 @@ class ConvBlock(nn.Module):
     def _convolve(self, x: torch.Tensor) -> torch.Tensor:
         """The conv's output; called as a module (its hooks run) unless it takes the zero channel."""
         conv = self.conv
-        if self._conv_hooked():
+        weight = self._conv_weight(x.device)
+        if self._conv_hooked() or weight is conv.weight:
             return conv(x)
-        x, weight = self._conv_operands(x)
-        if weight is conv.weight:
-            return conv(x)
+        x = self._conv_input(x)
         return nn.functional.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, pooled_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
+        self, x: torch.Tensor | Sequence[torch.Tensor], mask: torch.Tensor | Sequence[torch.Tensor] | None = None,
+        pooled_mask: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor | list[torch.Tensor]:
         """``mask``/``pooled_mask``: real time steps before/after pooling, shape (batch, 1, 1, time).
 
         With masks, the padding is excluded from the batch-norm statistics and zeroed after pooling,
         so the next conv sees exactly what an unpadded clip's edge shows it. A pooling window
         straddling the edge mixes in one frame computed from the clip's own first frames and zeros:
         the same for the clip alone, since padding keeps the alignment.
+        With masks, ``x`` may also be a list of groups of one batch's clips, each padded to its own
+        length, with a list of masks each: the statistics are the whole batch's, and the output is
+        a list too.
         """
         if mask is None or pooled_mask is None:
             return self.pool(torch.relu(self.bn(self._convolve(x))))
-        time_mask = mask.reshape(mask.shape[0], -1).to(x.dtype)
-        pooled_mask = pooled_mask.to(x.dtype)
+        if isinstance(x, torch.Tensor):
+            return self._masked_groups([x], [mask], [pooled_mask])[0]
+        return self._masked_groups(x, mask, pooled_mask)
+
+    def _masked_groups(
+        self, x: Sequence[torch.Tensor], mask: Sequence[torch.Tensor], pooled_mask: Sequence[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """The masked block over groups of one batch's clips (:meth:`forward`)."""
+        time_masks = [m.reshape(m.shape[0], -1).to(part.dtype) for m, part in zip(mask, x)]
+        pooled_masks = [m.to(part.dtype) for m, part in zip(pooled_mask, x)]
         conv = self.conv
-        if x.device.type == "cpu" and self._conv_recomputable():
-            x, weight = self._conv_operands(x)
-            if not self.bn.training:  # the same block, a few clips at a time
-                return torch.cat([
+        if x[0].device.type != "cpu" or not self._conv_recomputable():
+            convolved = [self._convolve(part) for part in x]
+            return masked_bn_relu_pool(convolved, self.bn, self.pool, time_masks, pooled_masks, consume_input=True)
+        inputs, weight = [self._conv_input(part) for part in x], self._conv_weight(x[0].device)
+        if not self.bn.training:  # the same block, a few clips at a time
+            return [
+                torch.cat([
                     masked_bn_relu_pool(
-                        _conv_part(x, weight, conv.bias, conv.padding, clips), self.bn, self.pool,
-                        time_mask[clips], pooled_mask[clips], consume_input=True,
+                        _conv_part(part, weight, conv.bias, conv.padding, clips), self.bn, self.pool,
+                        time_mask[clips], pooled[clips], consume_input=True,
                     )
-                    for clips in _conv_chunks(x, weight)
+                    for clips in _conv_chunks(part, weight)
                 ])
-            out, mean, var, count = _RecomputedConvBNReLUPool.apply(
-                x, weight, conv.bias, self.bn.weight, self.bn.bias, time_mask, pooled_mask, conv.padding,
-                _pool_kernel(self.pool), self.bn.eps,
-            )
-            _update_running_statistics(self.bn, mean, var, count)
-            return out
-        return masked_bn_relu_pool(
-            self._convolve(x), self.bn, self.pool, time_mask, pooled_mask, consume_input=True
+                for part, time_mask, pooled in zip(inputs, time_masks, pooled_masks)
+            ]
+        groups = [t for group in zip(inputs, time_masks, pooled_masks) for t in group]
+        *outs, mean, var, count = _RecomputedConvBNReLUPool.apply(
+            weight, conv.bias, self.bn.weight, self.bn.bias, conv.padding, _pool_kernel(self.pool), self.bn.eps,
+            *groups,
         )
+        _update_running_statistics(self.bn, mean, var, count)
+        return outs
 
 
 class CNNLSTM(nn.Module):
@@ -547,27 +613,88 @@ class CNNLSTM(nn.Module):
             self.lstm.bias_ih_l0[hidden : 2 * hidden] = 1.0  # forget gate (PyTorch order: i, f, g, o)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        batch, _, n_frames = x.shape
-        masked = self.padding == "masked" and lengths is not None
-        pad = (n_frames - lengths.to(x.device)) if masked else None
-        h = with_deltas(x, pad) if self.deltas else x.unsqueeze(1)
-        masks: list[torch.Tensor | None] = [None] * (len(self.blocks) + 1)
-        if masked:
-            # real steps at each resolution start at pad // (time pooling so far)
-            for level, factor in enumerate([1, *self.time_factors]):
-                steps = torch.arange(n_frames // factor, device=x.device)
-                masks[level] = (steps[None, :] >= (pad // factor)[:, None])[:, None, None, :]
-        for level, block in enumerate(self.blocks):
-            h = block(h, masks[level], masks[level + 1])
-        seq = h.permute(0, 3, 1, 2).flatten(2)  # (batch, steps, channels * frequency)
-        if not masked:
-            out, _ = self.lstm(seq)
+        if self.padding != "masked" or lengths is None:
+            h = with_deltas(x) if self.deltas else x.unsqueeze(1)
+            for block in self.blocks:
+                h = block(h)
+            out, _ = self.lstm(h.permute(0, 3, 1, 2).flatten(2))  # (batch, steps, channels * frequency)
             return self.fc(out[:, -1])
-        n_steps = seq.shape[1]
-        real = n_steps - pad // self.time_factor
-        # move each clip's real steps to the front; the LSTM is causal, so its output at a clip's
-        # last real step ignores the padding behind it (exactly what packing would compute)
-        index = (torch.arange(n_steps, device=x.device)[None, :] + (n_steps - real)[:, None]) % n_steps
-        seq = seq.gather(1, index[:, :, None].expand(-1, -1, seq.shape[2]))
-        out, _ = self.lstm(seq)
-        return self.fc(out[torch.arange(batch, device=x.device), real - 1])
+        n_frames = x.shape[2]
+        lengths = lengths.to(x.device)
+        groups = self._length_groups(lengths, n_frames) if x.device.type == "cpu" else [(None, n_frames)]
+        hs, pads, masks = [], [], []
+        for index, frames in groups:
+            part = (x if index is None else x[index])[:, :, n_frames - frames :]
+            pad = frames - (lengths if index is None else lengths[index])
+            hs.append(with_deltas(part, pad) if self.deltas else part.unsqueeze(1))
+            pads.append(pad)
+            masks.append(self._step_masks(pad, frames))
+        for level, block in enumerate(self.blocks):
+            hs = block(hs, [m[level] for m in masks], [m[level + 1] for m in masks])
+        seqs, last = [], []
+        for h, pad in zip(hs, pads):
+            seq = h.permute(0, 3, 1, 2).flatten(2)  # (clips, steps, channels * frequency)
+            n_steps = seq.shape[1]
+            real = n_steps - pad // self.time_factor
+            # move each clip's real steps to the front; the LSTM is causal, so its output at a clip's
+            # last real step ignores the padding behind it (exactly what packing would compute)
+            index = (torch.arange(n_steps, device=x.device)[None, :] + (n_steps - real)[:, None]) % n_steps
+            seqs.append(seq.gather(1, index[:, :, None].expand(-1, -1, seq.shape[2])))
+            last.append(real - 1)
+        if len(seqs) > 1:
+            n_steps = max(seq.shape[1] for seq in seqs)
+            seqs = [nn.functional.pad(seq, (0, 0, 0, n_steps - seq.shape[1])) for seq in seqs]
+        out, _ = self.lstm(torch.cat(seqs))
+        logits = self.fc(out[torch.arange(x.shape[0], device=x.device), torch.cat(last)])
+        if groups[0][0] is None:
+            return logits
+        order = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+        order[torch.cat([index for index, _ in groups])] = torch.arange(x.shape[0], device=x.device)
+        return logits[order]
+
+    def _step_masks(self, pad: torch.Tensor, n_frames: int) -> list[torch.Tensor]:
+        """Real time steps, shape (batch, 1, 1, steps), at the input's resolution and after each block:
+        a clip's real steps start at ``pad // (time pooling so far)``."""
+        return [
+            (torch.arange(n_frames // factor, device=pad.device)[None, :] >= (pad // factor)[:, None])[:, None, None, :]
+            for factor in [1, *self.time_factors]
+        ]
+
+    def _length_groups(self, lengths: torch.Tensor, n_frames: int) -> list[tuple[torch.Tensor | None, int]]:
+        """The batch's clips as :func:`length_groups`, each group's clips as an index tensor (``None``:
+        the whole batch in order) and the frames it is cropped to; one group unless ``n_frames`` is a
+        multiple of the time pooling (the crop must keep the pooling windows where they are)."""
+        if n_frames % self.time_factor:
+            return [(None, n_frames)]
+        groups = length_groups(lengths.tolist(), self.time_factor, n_frames, GROUP_COST_FRAMES)
+        if len(groups) == 1:
+            return [(None, groups[0][1])]
+        return [(torch.tensor(clips, device=lengths.device), frames) for clips, frames in groups]
+
+
+def length_groups(
+    lengths: Sequence[int], multiple: int, max_frames: int, group_cost: int
+) -> list[tuple[list[int], int]]:
+    """Clips of a batch in groups of similar length, each with the frames it is padded to.
+
+    A group's frames are its longest clip's rounded up to ``multiple`` (at most ``max_frames``).
+    The groups minimise the frames computed (clips x frames, summed over the groups) plus
+    ``group_cost`` frames per group; each holds clips of consecutive lengths, in order of length.
+
+    Returns
+    -------
+    groups : list of (clip indices, frames), shortest first
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    frames = [min(max_frames, max(multiple, -(-int(lengths[i]) // multiple) * multiple)) for i in order]
+    # best[j]: the least cost of the j shortest clips; start[j]: where the last of their groups begins
+    best, start = [0], [0]
+    for j in range(1, len(order) + 1):
+        cost, i = min((best[i] + (j - i) * frames[j - 1] + group_cost, i) for i in range(j))
+        best.append(cost)
+        start.append(i)
+    groups, j = [], len(order)
+    while j > 0:
+        groups.append((order[start[j] : j], frames[j - 1]))
+        j = start[j]
+    return groups[::-1]
