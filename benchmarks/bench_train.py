@@ -7,7 +7,8 @@ measured before and after them; "useful" FLOPs count real frames only (training 
 The baseline is sersk as shipped before the fused block (commit 9c6cb66): the plain eager masked
 network (``sersk.nn._eager.EagerCNNLSTM``, the same parameters and mathematics) with glibc's
 default allocator behaviour. The rows in between separate the changes; "first conv output kept" is
-the default network before its first conv was made in parts and again in the backward pass.
+the default network before its first conv was made in parts and again in the backward pass, and
+"one group per batch" before masked batches ran as groups of clips of similar length.
 
 Run: python benchmarks/bench_train.py [--n-clips 256]
 """
@@ -101,7 +102,15 @@ class PeakRSS:
         self._thread.join()
 
 
-class FirstConvKept(CNNLSTM):
+class OneGroup(CNNLSTM):
+    """The default network as it was before masked batches ran in groups of similar length."""
+
+    def forward(self, x, lengths=None):
+        with mock.patch.object(sersk.nn.module, "GROUP_COST_FRAMES", 10**9):
+            return super().forward(x, lengths)
+
+
+class FirstConvKept(OneGroup):
     """The default network as it was before the first block's conv was recomputed: its output kept."""
 
     def forward(self, x, lengths=None):
@@ -117,7 +126,8 @@ CONFIGS = [
     ("fused block, default allocator", CNNLSTM, False, False),
     ("eager + freed memory reused", EagerCNNLSTM, True, False),
     ("fused + freed memory, first conv output kept", FirstConvKept, True, False),
-    ("fused + freed memory reused (new default)", CNNLSTM, True, False),
+    ("fused + freed memory reused, one group per batch", OneGroup, True, False),
+    ("+ groups of similar length (new default)", CNNLSTM, True, False),
     ("new default + batch_by_length=True", CNNLSTM, True, True),
 ]
 
@@ -165,8 +175,9 @@ def main() -> None:
         print(f"{name:50s} {args.n_clips / seconds:8.1f} {base / seconds:7.2f}x {useful / seconds / rate:14.1%} "
               f"{peak / 2**20:6.0f} MiB")
     print()
-    clf, _, _ = train_once(X[:64], y[:64], CNNLSTM, True, False)
-    print(prediction_times(clf, X, lengths))
+    for name, module in (("one group per batch", OneGroup), ("new default", CNNLSTM)):
+        clf, _, _ = train_once(X[:64], y[:64], module, True, False)
+        print(f"{name}: {prediction_times(clf, X, lengths)}")
 
 
 if __name__ == "__main__":

@@ -552,6 +552,12 @@ class CNNLSTM(nn.Module):
     -----
     ``forward(x, lengths)`` takes ``x`` of shape (batch, n_mels, time), left-padded, and the number
     of real frames of each clip; it returns logits of shape (batch, n_classes).
+
+    With masked padding on the CPU, the clips run through the conv blocks in groups of similar
+    length (:func:`length_groups`), each group cropped to its own longest clip (rounded up to the
+    time pooling): the padding the masks would discard is not computed, and the batch norm's
+    statistics are still the whole batch's. A clip's padding keeps its alignment to the pooling
+    windows, so the result is the same, up to the order of floating-point sums.
     """
 
     deltas = False  # what a network pickled before the option existed uses
