@@ -123,6 +123,13 @@ class _MaskedBNReLUPool(torch.autograd.Function):
         return (sum_g_xhat, sum_g, None, None, None, *_per_group_inputs(grad_xs))
 
 
+def _group_inputs(
+    xs: Sequence[torch.Tensor], time_masks: Sequence[torch.Tensor], pooled_masks: Sequence[torch.Tensor]
+) -> list[torch.Tensor]:
+    """A fused function's ``groups`` inputs: ``x``, ``time_mask``, ``pooled_mask`` of each group in turn."""
+    return [t for group in zip(xs, time_masks, pooled_masks) for t in group]
+
+
 def _per_group_inputs(grad_xs: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
     """The gradients of a fused function's ``groups`` inputs: each group's ``x``, none for its masks."""
     return [grad for grad_x in grad_xs for grad in (grad_x, None, None)]
@@ -254,7 +261,7 @@ def masked_bn_relu_pool(
         return masked_bn_relu_pool([x], bn, pool, [time_mask], [pooled_mask], consume_input=consume_input)[0]
     kernel = _pool_kernel(pool)
     if bn.training:
-        groups = [t for group in zip(x, time_mask, pooled_mask) for t in group]
+        groups = _group_inputs(x, time_mask, pooled_mask)
         *outs, mean, var, count = _MaskedBNReLUPool.apply(bn.weight, bn.bias, kernel, bn.eps, consume_input, *groups)
         _update_running_statistics(bn, mean, var, count)
         return outs
@@ -514,7 +521,7 @@ class ConvBlock(nn.Module):
                 ])
                 for part, time_mask, pooled in zip(inputs, time_masks, pooled_masks)
             ]
-        groups = [t for group in zip(inputs, time_masks, pooled_masks) for t in group]
+        groups = _group_inputs(inputs, time_masks, pooled_masks)
         *outs, mean, var, count = _RecomputedConvBNReLUPool.apply(
             weight, conv.bias, self.bn.weight, self.bn.bias, conv.padding, _pool_kernel(self.pool), self.bn.eps,
             *groups,
