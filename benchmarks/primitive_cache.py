@@ -7,7 +7,7 @@ log-mel lengths (``bench_train.py``'s), and prints its clips/s, the matmul rate,
 resident memory of the process from just before the epoch (``VmHWM``, reset there), then the time to
 predict all clips.
 
-Run: python benchmarks/primitive_cache.py [--n-clips 1024] [--repeats 2]
+Run: python benchmarks/primitive_cache.py [--n-clips 1024] [--repeats 2] [--capacities 0 1024]
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n-clips", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--capacities", nargs="+", default=["0", "1024"], help="cache capacities, in this order")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -56,7 +57,7 @@ def main() -> None:
         return
     print(f"one epoch of CNNLSTMClassifier() on {args.n_clips} clips of Emo-DB lengths, fresh process each", flush=True)
     for _ in range(args.repeats):
-        for capacity in ("0", "1024"):
+        for capacity in args.capacities:
             env = {**os.environ, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": capacity}
             subprocess.run([sys.executable, __file__, "--measure", "--n-clips", str(args.n_clips)], env=env, check=True)
 
