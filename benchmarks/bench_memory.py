@@ -49,8 +49,7 @@ def step_peak(network: str) -> None:
 
     def step(batch: int, frames: int) -> None:
         x = torch.randn(batch, 128, frames)
-        lengths = torch.randint(frames // 2, frames + 1, (batch,))
-        lengths[0] = frames
+        lengths = torch.full((batch,), frames)  # every clip at the longest: one group of 32 x 288 frames
         loss = torch.nn.functional.cross_entropy(model(x, lengths), torch.randint(0, 7, (batch,)))
         optimizer.zero_grad()
         loss.backward()
