@@ -178,8 +178,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         ``predict(X[i:i+1])[0]``. ``"reference"``: the reference's zero padding, unmasked, where a
         clip's prediction depends on the other clips of its batch.
     batch_by_length : bool, default=False
-        Train on shuffled batches of clips of similar length (less padding, about 1.9x faster; see
-        :class:`~sersk.nn.collate.SimilarLengthBatchSampler`) instead of fully shuffled batches.
+        Train on shuffled batches of clips of similar length (less padding; see
+        :class:`~sersk.nn.collate.SimilarLengthBatchSampler`) instead of fully shuffled batches. On
+        the CPU with masked padding, fully shuffled batches already run in groups of similar length
+        inside the network, so this gains only 1.1-1.3x there; elsewhere, about 1.9x.
         Off by default: on Emo-DB it cost 10 points of test accuracy (``docs/performance.md``).
     max_batch_frames : int or None, default=9216
         The most frames a padded mini-batch may hold, which bounds the memory of a step whatever the
