@@ -244,9 +244,9 @@ def masked_bn_relu_pool(
         Its parameters and running statistics (updated in training, used in eval mode).
     pool : nn.MaxPool2d
         Non-overlapping pooling (stride equal to the kernel).
-    time_mask : Tensor of shape (batch, time)
+    time_mask : Tensor of shape (batch, time), or a list of them
         1 on real steps, 0 on padding, in ``x``'s dtype.
-    pooled_mask : Tensor of shape (batch, 1, 1, pooled time)
+    pooled_mask : Tensor of shape (batch, 1, 1, pooled time), or a list of them
         The same after pooling.
     consume_input : bool, default=False
         ``x`` is used by nothing else (a conv's output): in training, the backward pass overwrites
@@ -428,7 +428,9 @@ class ConvBlock(nn.Module):
     never makes its whole output at once: in training it is computed inside the fused block, a few
     clips at a time and again in the backward pass (:class:`_RecomputedConvBNReLUPool`); in eval
     mode the block runs on a few clips at a time. A conv with hooks (pruning, weight norm, a
-    probe) is always called as a module, on its own input.
+    probe) is always called as a module, on its own input. With masks, :class:`CNNLSTM` calls each
+    block with lists, one tensor per group of clips of similar length: a hook on the block sees
+    lists, and a hook on ``conv`` runs once per group.
     """
 
     def __init__(self, in_channels: int, out_channels: int, pool: tuple[int, int]):
@@ -473,8 +475,10 @@ class ConvBlock(nn.Module):
     def _convolve(self, x: torch.Tensor) -> torch.Tensor:
         """The conv's output; called as a module (its hooks run) unless it takes the zero channel."""
         conv = self.conv
+        if self._conv_hooked():
+            return conv(x)
         weight = self._conv_weight(x.device)
-        if self._conv_hooked() or weight is conv.weight:
+        if weight is conv.weight:
             return conv(x)
         x = self._conv_input(x)
         return nn.functional.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
@@ -557,14 +561,16 @@ class CNNLSTM(nn.Module):
 
     Notes
     -----
-    ``forward(x, lengths)`` takes ``x`` of shape (batch, n_mels, time), left-padded, and the number
-    of real frames of each clip; it returns logits of shape (batch, n_classes).
+    ``forward(x, lengths)`` takes ``x`` of shape (batch, n_mels, time), left-padded with zeros, and
+    the number of real frames of each clip; it returns logits of shape (batch, n_classes).
 
     With masked padding on the CPU, the clips run through the conv blocks in groups of similar
     length (:func:`length_groups`), each group cropped to its own longest clip (rounded up to the
     time pooling): the padding the masks would discard is not computed, and the batch norm's
     statistics are still the whole batch's. A clip's padding keeps its alignment to the pooling
-    windows, so the result is the same, up to the order of floating-point sums.
+    windows, so the result is the same, up to the order of floating-point sums, as long as the
+    padding is zeros (:class:`~sersk.nn.LeftPadCollate`'s). The gradient with respect to ``x`` is
+    zero on the padding frames a group drops (the whole batch's first conv reads one or two of them).
     """
 
     deltas = False  # what a network pickled before the option existed uses
@@ -636,9 +642,9 @@ class CNNLSTM(nn.Module):
         lengths = lengths.to(x.device)
         groups = self._length_groups(lengths, n_frames) if x.device.type == "cpu" else [(None, n_frames)]
         hs, pads, masks = [], [], []
-        for index, frames in groups:
-            part = (x if index is None else x[index])[:, :, n_frames - frames :]
-            pad = frames - (lengths if index is None else lengths[index])
+        for clips, frames in groups:
+            part = (x if clips is None else x[clips])[:, :, n_frames - frames :]
+            pad = frames - (lengths if clips is None else lengths[clips])
             hs.append(with_deltas(part, pad) if self.deltas else part.unsqueeze(1))
             pads.append(pad)
             masks.append(self._step_masks(pad, frames))
@@ -662,7 +668,7 @@ class CNNLSTM(nn.Module):
         if groups[0][0] is None:
             return logits
         order = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
-        order[torch.cat([index for index, _ in groups])] = torch.arange(x.shape[0], device=x.device)
+        order[torch.cat([clips for clips, _ in groups])] = torch.arange(x.shape[0], device=x.device)
         return logits[order]
 
     def _step_masks(self, pad: torch.Tensor, n_frames: int) -> list[torch.Tensor]:
@@ -700,12 +706,13 @@ def length_groups(
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     frames = [min(max_frames, max(multiple, -(-int(lengths[i]) // multiple) * multiple)) for i in order]
-    # best[j]: the least cost of the j shortest clips; start[j]: where the last of their groups begins
-    best, start = [0], [0]
-    for j in range(1, len(order) + 1):
-        cost, i = min((best[i] + (j - i) * frames[j - 1] + group_cost, i) for i in range(j))
-        best.append(cost)
-        start.append(i)
+    # groups begin and end only where the padded length changes: splitting equal lengths never pays
+    ends = [k for k in range(1, len(order) + 1) if k == len(order) or frames[k] != frames[k - 1]]
+    # best[e]: the least cost of the clips before ends[e]; start[e]: where the last of their groups begins
+    best: dict[int, int] = {0: 0}
+    start: dict[int, int] = {}
+    for j in ends:
+        best[j], start[j] = min((best[i] + (j - i) * frames[j - 1] + group_cost, i) for i in [0, *ends] if i < j)
     groups, j = [], len(order)
     while j > 0:
         groups.append((order[start[j] : j], frames[j - 1]))
