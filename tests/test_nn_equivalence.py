@@ -289,6 +289,20 @@ def test_groups_of_clips_share_the_batch_statistics(recomputed, signs, monkeypat
     assert torch.autograd.gradcheck(grouped, inputs)
 
 
+def test_convs_skip_the_padding_a_group_does_not_need():
+    """On the CPU each group's convs run on its own padded length, not the batch's: the second
+    block's conv sees, in all, fewer frames than the whole padded batch holds."""
+    torch.manual_seed(0)
+    net = CNNLSTM().eval()
+    x, lengths = random_batch(0, torch.float32)
+    seen = []
+    net.blocks[1].conv.register_forward_hook(lambda module, args, out: seen.append(out.shape[0] * out.shape[3]))
+    with torch.no_grad():
+        net(x, lengths)
+    assert len(seen) > 1
+    assert sum(seen) < len(x) * x.shape[2] // net.time_factors[0]
+
+
 def test_length_groups_cover_the_batch_in_groups_of_similar_length():
     lengths = [100, 20, 35, 277, 90, 16, 33, 260]
     groups = length_groups(lengths, 16, 288, 64)

@@ -62,7 +62,7 @@ class _MaskedBNReLUPool(torch.autograd.Function):
     def forward(ctx, weight, bias, pool, eps, consume_input, *groups):  # type: ignore[override]
         # per group: x, time_mask (batch, time) 0/1, pooled_mask (batch, 1, 1, pooled time) 0/1
         # consume_input: each x is used by nothing else, and backward overwrites it with its gradient
-        xs, time_masks, pooled_masks = groups[0::3], groups[1::3], groups[2::3]
+        xs, time_masks, pooled_masks = _split_group_inputs(groups)
         if consume_input and any(x.is_leaf for x in xs):
             raise ValueError("consume_input=True overwrites x in the backward pass: x must be an intermediate result")
         count, mean, var, rstd = _masked_moments([_frequency_sums(x) for x in xs], time_masks, xs[0].shape[2], eps)
@@ -92,7 +92,7 @@ class _MaskedBNReLUPool(torch.autograd.Function):
     def backward(ctx, *grads):  # type: ignore[override]
         weight, mean, rstd, count, *saved = ctx.saved_tensors
         n_groups = len(grads) - 3
-        time_masks, indices, outs, saved_xs = (saved[i * n_groups : (i + 1) * n_groups] for i in range(4))
+        time_masks, indices, outs, saved_xs = _per_group_saved(saved, n_groups, 4)
         consume_input = not saved_xs
         xs = saved_xs or ctx.consumed_inputs
         ctx.consumed_inputs = None
@@ -128,6 +128,16 @@ def _group_inputs(
 ) -> list[torch.Tensor]:
     """A fused function's ``groups`` inputs: ``x``, ``time_mask``, ``pooled_mask`` of each group in turn."""
     return [t for group in zip(xs, time_masks, pooled_masks) for t in group]
+
+
+def _split_group_inputs(groups: Sequence[torch.Tensor]) -> tuple[Sequence[torch.Tensor], ...]:
+    """The ``xs``, ``time_masks`` and ``pooled_masks`` of :func:`_group_inputs`' list."""
+    return groups[0::3], groups[1::3], groups[2::3]
+
+
+def _per_group_saved(saved: Sequence[torch.Tensor], n_groups: int, n_kinds: int) -> list[Sequence[torch.Tensor]]:
+    """Saved tensors stored as ``n_kinds`` runs of one tensor per group, split into those runs."""
+    return [saved[kind * n_groups : (kind + 1) * n_groups] for kind in range(n_kinds)]
 
 
 def _per_group_inputs(grad_xs: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
@@ -306,7 +316,7 @@ class _RecomputedConvBNReLUPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weight, bias, bn_weight, bn_bias, padding, pool, eps, *groups):  # type: ignore[override]
-        xs, time_masks, pooled_masks = groups[0::3], groups[1::3], groups[2::3]
+        xs, time_masks, pooled_masks = _split_group_inputs(groups)
         # (group, clips) of every part, in order
         parts = [(g, clips) for g, x in enumerate(xs) for clips in _conv_chunks(x, weight)]
 
@@ -357,7 +367,7 @@ class _RecomputedConvBNReLUPool(torch.autograd.Function):
     def backward(ctx, *grad_outs):  # type: ignore[override]
         weight, bias, bn_weight, mean, rstd, count, *saved = ctx.saved_tensors
         n_groups = len(grad_outs) - 3
-        xs, time_masks, indices, positive, at_max = (saved[i * n_groups : (i + 1) * n_groups] for i in range(5))
+        xs, time_masks, indices, positive, at_max = _per_group_saved(saved, n_groups, 5)
         padding, parts = ctx.conv_args
         # the mask and the ReLU both leave 0 where the output is not positive
         grads = [grad_outs[g][clips] * positive[g][clips] for g, clips in parts]
@@ -708,7 +718,7 @@ def length_groups(
     frames = [min(max_frames, max(multiple, -(-int(lengths[i]) // multiple) * multiple)) for i in order]
     # groups begin and end only where the padded length changes: splitting equal lengths never pays
     ends = [k for k in range(1, len(order) + 1) if k == len(order) or frames[k] != frames[k - 1]]
-    # best[e]: the least cost of the clips before ends[e]; start[e]: where the last of their groups begins
+    # best[j]: the least cost of the j shortest clips; start[j]: where the last of their groups begins
     best: dict[int, int] = {0: 0}
     start: dict[int, int] = {}
     for j in ends:
