@@ -11,6 +11,10 @@
 #   "--seed 0 --n-jobs 8", passed to sersk reproduce) run alongside the steps, one process per fold
 #   (benchmarks/loso_folds.sh), into OUTDIR/loso.tgz (results, logs; no figures); give the tests
 #   fewer WORKERS then.
+#   On the borrowed GPU machine: the corpus travels packed (benchmarks/device_bundle.py), and
+#   `python` must run the interpreter that holds torch: a wrapper script (exec python3 "$@"), not a
+#   symlink, since a symlink to a venv's python3 outside the venv loses the venv's packages.
+#   Tests and benchmark are killed 10 s after their limit if SIGTERM does not stop them.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 START=$(date +%s); DEADLINE=$((START + ${BUDGET:-3600}))
@@ -26,13 +30,13 @@ fi
 if [[ " $STEPS " == *" tests "* ]]; then
   # A share of the cores per test worker: n workers x all cores each would oversubscribe the CPU.
   WORKERS=${WORKERS:-8}
-  (cd "$ROOT" && OMP_NUM_THREADS=${TEST_THREADS:-$(( $(nproc) / WORKERS > 0 ? $(nproc) / WORKERS : 1 ))} timeout "${TEST_S:-300}" \
+  (cd "$ROOT" && OMP_NUM_THREADS=${TEST_THREADS:-$(( $(nproc) / WORKERS > 0 ? $(nproc) / WORKERS : 1 ))} timeout -k 10 "${TEST_S:-300}" \
     python -m pytest -v -p no:cacheprovider -n "$WORKERS" --timeout 120 -o addopts="-m 'not slow' -rfEs" tests \
     > "$O/pytest_cuda.txt" 2>&1)
   echo "tests: exit $? after $(( $(date +%s) - START )) s" >> "$O/pytest_cuda.txt"
 fi
 if [[ " $STEPS " == *" bench "* ]]; then
-  (cd "$ROOT" && timeout "${BENCH_S:-120}" python benchmarks/bench_train_gpu.py --n-clips 2048 --profile > "$O/bench_train_gpu.txt" 2>&1)
+  (cd "$ROOT" && timeout -k 10 "${BENCH_S:-120}" python benchmarks/bench_train_gpu.py --n-clips 2048 --profile > "$O/bench_train_gpu.txt" 2>&1)
 fi
 if [[ " $STEPS " == *" commands "* ]]; then
   mkdir -p "$O/logs"

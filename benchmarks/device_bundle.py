@@ -1,0 +1,86 @@
+"""Pack Emo-DB small enough to travel to a GPU machine with the repo, and unpack it there.
+
+The GPU machine this project borrows receives the working tree and at most 64 MiB in all, and the
+repo takes about 22 MiB: the 47 MiB of WAVs do not fit beside it. FLAC stores the same samples in
+about 31 MiB. Unpacking writes the WAVs again and checks every file against ``SHA256SUMS``; the few
+files whose WAV header FLAC does not reproduce travel as they are.
+
+Run:
+    python benchmarks/device_bundle.py pack $SERSK_DATA .corpus       # here; .corpus git-ignored
+    python benchmarks/device_bundle.py unpack .corpus /tmp/emodb      # there; then SERSK_DATA=/tmp/emodb
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+import soundfile as sf
+
+KEPT = ("SHA256SUMS", "README.md")
+
+
+def _checksums(home: Path) -> dict[str, str]:
+    lines = (home / "SHA256SUMS").read_text().splitlines()
+    return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _wav_again(flac: Path, wav: Path) -> None:
+    samples, rate = sf.read(flac, dtype="int16")
+    sf.write(wav, samples, rate, format="WAV", subtype="PCM_16")
+
+
+def pack(corpus: Path, bundle: Path) -> None:
+    """Write each WAV of ``corpus`` as FLAC, or as itself where its WAV would not come back alike."""
+    (bundle / "flac").mkdir(parents=True, exist_ok=True)
+    (bundle / "wav").mkdir(exist_ok=True)
+    for name in KEPT:
+        shutil.copy(corpus / name, bundle / name)
+    for name, digest in _checksums(corpus).items():
+        wav = corpus / name
+        flac = bundle / "flac" / f"{wav.stem}.flac"
+        samples, rate = sf.read(wav, dtype="int16")
+        sf.write(flac, samples, rate, format="FLAC", subtype="PCM_16")
+        _wav_again(flac, bundle / "check.wav")
+        if _sha256(bundle / "check.wav") != digest:
+            flac.unlink()
+            shutil.copy(wav, bundle / "wav" / wav.name)
+    (bundle / "check.wav").unlink(missing_ok=True)
+
+
+def unpack(bundle: Path, corpus: Path) -> int:
+    """Write the corpus's WAVs from ``bundle`` and check them; the number of files that differ."""
+    (corpus / "wav").mkdir(parents=True, exist_ok=True)
+    for name in KEPT:
+        shutil.copy(bundle / name, corpus / name)
+    for flac in (bundle / "flac").glob("*.flac"):
+        _wav_again(flac, corpus / "wav" / f"{flac.stem}.wav")
+    for wav in (bundle / "wav").glob("*.wav"):
+        shutil.copy(wav, corpus / "wav" / wav.name)
+    sums = _checksums(bundle)
+    bad = [n for n, d in sums.items() if not (corpus / n).is_file() or _sha256(corpus / n) != d]
+    print(f"{len(sums) - len(bad)} of {len(sums)} files match SHA256SUMS" + (f"; differ: {bad[:5]}" if bad else ""))
+    return len(bad)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["pack", "unpack"])
+    parser.add_argument("source", type=Path)
+    parser.add_argument("target", type=Path)
+    args = parser.parse_args()
+    if args.action == "pack":
+        pack(args.source, args.target)
+        return 0
+    return 1 if unpack(args.source, args.target) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
