@@ -37,6 +37,8 @@ import numpy as np
 import psutil
 from joblib import Parallel, delayed
 
+from _machine import cpu_line  # benchmarks/_machine.py, beside this script
+
 MODES = {
     "sersk": "sersk: lazy X_res -> LogMelTransformer (log-mels made in the workers)",
     "copies_here": "lazy X_res, copies sent back, log-mels made here (before)",
@@ -198,6 +200,7 @@ def main() -> None:
         return
 
     baseline_clips = args.baseline_clips or (args.n_clips if args.n_clips <= 60 else 40)
+    print(cpu_line())
     print(f"cores: {os.cpu_count()}, n_jobs: {args.n_jobs}, copies per clip: {args.n_augmentations}")
     if baseline_clips != args.n_clips:
         print(f"the baseline runs on {baseline_clips} clips (not {args.n_clips}): it would take too long / too "

@@ -14,6 +14,8 @@ import torch
 from sersk import AudioLoader, LogMelTransformer
 from sersk.datasets import fetch_emodb
 
+from _machine import cpu_line  # benchmarks/_machine.py, beside this script
+
 
 def librosa_log_mels(waves):
     return [
@@ -45,6 +47,7 @@ def main() -> None:
     waves = AudioLoader().fit_transform(paths)
     load_s = time.perf_counter() - t0
     n = len(waves)
+    print(cpu_line())
     print(f"clips: {n}, audio: {sum(map(len, waves)) / 16000:.1f} s, torch threads: {torch.get_num_threads()}")
     print(f"decode (AudioLoader):    {load_s:7.3f} s  {n / load_s:8.1f} clips/s")
 
@@ -57,6 +60,20 @@ def main() -> None:
     print(f"log-mel sersk (CPU):     {sersk_s:7.3f} s  {n / sersk_s:8.1f} clips/s   (best of 5)")
     print(f"log-mel librosa:         {librosa_s:7.3f} s  {n / librosa_s:8.1f} clips/s   (best of 5)")
     print(f"speed-up sersk/librosa:  {librosa_s / sersk_s:7.2f} x   (max |log-mel difference| {err:.2e})")
+    # best of 5 in each of 4 rounds, in ascending and descending order by turns: the order alone
+    # moved single runs by a fifth
+    default = transformer._batch_frames(torch.device("cpu"))
+    sizes = sorted({256, 384, 512, 1024, 2048, default})
+    swept = {size: LogMelTransformer(device="cpu", top_db=None, batch_frames=size).fit() for size in sizes}
+    rounds: dict[int, list[float]] = {size: [] for size in sizes}
+    for turn in range(4):
+        for size in sizes if turn % 2 == 0 else sizes[::-1]:
+            rounds[size].append(best_of(lambda: swept[size].transform(waves))[0])
+    print("sersk by batch_frames (frames per torch call), best of 5 in each of 4 rounds, ms:")
+    for size in sizes:
+        mark = "  (the CPU default)" if size == default else ""
+        times = " ".join(f"{1e3 * t:6.1f}" for t in rounds[size])
+        print(f"  {size:5d}: {times}   best {librosa_s / min(rounds[size]):5.2f} x librosa{mark}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from sersk import CNNLSTM, CNNLSTMClassifier
 from sersk.datasets import fetch_emodb
 from sersk.nn._eager import EagerCNNLSTM
 
+from _machine import cpu_line  # benchmarks/_machine.py, beside this script
+
 
 def forward_flops(n_frames: int, net: CNNLSTM, n_mels: int = 128) -> float:
     """Multiply-adds x 2 of one clip's forward pass over its real frames."""
@@ -154,6 +156,7 @@ def main() -> None:
     parser.add_argument("--n-clips", type=int, default=256)
     args = parser.parse_args()
     X, y, lengths = emodb_length_sequences(args.n_clips)
+    print(cpu_line())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.n_clips} clips, "
           f"mean {lengths.mean():.1f} frames (Emo-DB lengths)")
     before = matmul_rate()

@@ -22,6 +22,8 @@ from sersk import CNNLSTM
 from sersk.datasets import fetch_emodb
 from sersk.utils._malloc import reuse_freed_memory
 
+from _machine import cpu_line  # benchmarks/_machine.py, beside this script
+
 CONVOLUTIONS = ("aten::mkldnn_convolution", "aten::convolution_backward")
 
 
@@ -59,6 +61,7 @@ def main() -> None:
     events = prof.key_averages()
     total = sum(event.self_cpu_time_total for event in events)
     convs = sum(event.self_cpu_time_total for event in events if event.key in CONVOLUTIONS)
+    print(cpu_line())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.steps} steps of 32 clips, "
           f"{32 * args.steps / seconds:.1f} clips/s under the profiler")
     print(events.table(sort_by="self_cpu_time_total", row_limit=args.rows))

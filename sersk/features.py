@@ -29,9 +29,12 @@ _CHUNK_CLIPS = 512
 # Mel filters applied in one matmul over the bins they cover (together): each filter spans a few to
 # about 40 of the 1025 bins, so 8 such products do a 7.6th of the dense product's multiplications.
 _FILTERS_PER_BLOCK = 16
-# Frames featurised in one torch call when ``batch_frames`` is None: on the CPU, 8 MiB of frames,
-# about what stays in the cache; on CUDA, enough to keep the device busy (not tuned).
-_BATCH_FRAMES = {"cpu": 1024, "cuda": 32768}
+# Frames featurised in one torch call when ``batch_frames`` is None: on the CPU, 3 MiB of frames, so
+# that a call's frames, spectra and squares stay in the cache (on a 2-core AMD EPYC with 1 MiB of L2
+# per core and 32 MiB of L3, 256-512 frames ran within a tenth of each other, 384 among the fastest
+# in three sweeps, and 1024 1.1-1.2x slower: benchmarks/bench_features.py); on CUDA, enough to keep
+# the device busy (not tuned).
+_BATCH_FRAMES = {"cpu": 384, "cuda": 32768}
 
 
 def hz_to_mel(f: np.ndarray, mel_scale: str = "htk") -> np.ndarray:
@@ -146,7 +149,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     dtype : {"float32", "float64"}, default="float32"
         Precision of the computation and of the output.
     batch_frames : int, default=None
-        Frames featurised in one torch call (a clip with more frames goes alone); ``None`` means 1024
+        Frames featurised in one torch call (a clip with more frames goes alone); ``None`` means 384
         on the CPU (cache-sized, fastest there) and 32768 on CUDA. Only speed and memory depend on it.
     device : str, default="auto"
         Torch device; ``"auto"`` (or ``None``) picks ``"cuda"`` when available, else ``"cpu"``, each
