@@ -567,6 +567,18 @@ def test_cosine_schedule_and_label_smoothing_are_parameters():
     assert clone(clf).get_params()["criterion__label_smoothing"] == 0.1
 
 
+def test_a_cosine_over_warm_starts_with_its_total_length_continues_one_long_fit():
+    X, y = make_band_energy_sequences(16, random_state=0)
+    params = dict(**SMALL, lr_schedule="cosine", random_state=0, device="cpu")
+    long_fit = CNNLSTMClassifier(**params, max_epochs=4).fit(X, y)
+    warm = CNNLSTMClassifier(**params, max_epochs=2, warm_start=True, callbacks__lr_scheduler__T_max=4)
+    warm.fit(X, y).fit(X, y)
+    assert warm.history[:, "event_lr"] == pytest.approx(long_fit.history[:, "event_lr"])
+    # without it, the second fit's cosine is 2 epochs long and rises again past them (documented)
+    short = CNNLSTMClassifier(**params, max_epochs=2, warm_start=True).fit(X, y).fit(X, y)
+    assert short.history[-1, "event_lr"] > short.history[-2, "event_lr"]
+
+
 @pytest.mark.parametrize(
     "params, problem",
     [

@@ -224,7 +224,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     lr_schedule : {"step", "cosine"}, default="step"
         ``"step"``: the recipe's x0.1 every 2 epochs (``callbacks__lr_scheduler__step_size``,
         ``callbacks__lr_scheduler__gamma``); ``"cosine"``: from ``lr`` down to 0 over ``max_epochs``,
-        stepped every epoch.
+        stepped every epoch. A warm start continues either schedule from the epochs already in the
+        history; the cosine's length is then the new fit's ``max_epochs``, so past it the rate
+        rises again (torch's ``CosineAnnealingLR``): for one long cosine in several fits, set
+        ``callbacks__lr_scheduler__T_max`` to the total.
     class_weight : None, "balanced" or dict, default=None
         Weights of each class's loss. ``"balanced"``: ``n_samples / (n_classes * n_class_samples)``
         over the training labels, as scikit-learn does, so that rare classes count as much as
