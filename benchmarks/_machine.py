@@ -1,7 +1,7 @@
 """The processor a benchmark ran on, for the first line of its output.
 
-Speeds, and their shares of the matmul rate, differ between the machines a session may get (the
-same 2-core allowance has been an Intel and an AMD server part, with different caches).
+Speeds, and their shares of the matmul rate, differ between the machines a session may get: the
+same 2-core allowance has run on at least two processors.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import platform
 
 
 def cpu_line() -> str:
-    """``model name``, family and model, last-level cache from Linux's ``/proc`` and ``/sys``, and the usable cores."""
+    """``model name``, family and model, the L3 cache (``index3``) from Linux's ``/proc`` and ``/sys``, and the usable cores."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

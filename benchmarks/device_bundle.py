@@ -1,13 +1,17 @@
 """Pack Emo-DB small enough to travel to a GPU machine with the repo, and unpack it there.
 
 The GPU machine this project borrows receives the working tree and at most 64 MiB in all, and the
-repo takes about 22 MiB: the 47 MiB of WAVs do not fit beside it. FLAC stores the same samples in
-about 31 MiB. Unpacking writes the WAVs again and checks every file against ``SHA256SUMS``; the few
+repo takes about 22 MiB: the 45 MiB of WAVs do not fit beside it. FLAC stores the same samples in
+about 30 MiB. Unpacking writes the WAVs again and checks every file against ``SHA256SUMS``; the few
 files whose WAV header FLAC does not reproduce travel as they are.
 
 Run:
-    python benchmarks/device_bundle.py pack $SERSK_DATA .corpus       # here; .corpus git-ignored
+    python benchmarks/device_bundle.py pack $SERSK_DATA .corpus       # here (.corpus is git-ignored)
     python benchmarks/device_bundle.py unpack .corpus /tmp/emodb      # there; then SERSK_DATA=/tmp/emodb
+
+An ignored folder travels only when the device tool's ``carry`` names it. The source is a corpus
+folder holding ``wav/``, ``SHA256SUMS`` and ``README.md``, as the project's shared copy does (a
+download by ``fetch_emodb`` has only ``wav/``).
 """
 
 from __future__ import annotations

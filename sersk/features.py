@@ -29,12 +29,9 @@ _CHUNK_CLIPS = 512
 # Mel filters applied in one matmul over the bins they cover (together): each filter spans a few to
 # about 40 of the 1025 bins, so 8 such products do a 7.6th of the dense product's multiplications.
 _FILTERS_PER_BLOCK = 16
-# Frames featurised in one torch call when ``batch_frames`` is None: on the CPU, 3 MiB of frames, so
-# that a call's frames, spectra and squares stay in the cache (on a 2-core AMD EPYC with 1 MiB of L2
-# per core and 32 MiB of L3, 256-512 frames ran within a tenth of each other, 384 among the fastest
-# in three sweeps, and 1024 1.1-1.2x slower: benchmarks/bench_features.py); on CUDA, enough to keep
-# the device busy (not tuned).
-_BATCH_FRAMES = {"cpu": 384, "cuda": 32768}
+# Frames featurised in one torch call when ``batch_frames`` is None: on the CPU, 8 MiB of frames,
+# about what stays in the cache; on CUDA, enough to keep the device busy (not tuned).
+_BATCH_FRAMES = {"cpu": 1024, "cuda": 32768}
 
 
 def hz_to_mel(f: np.ndarray, mel_scale: str = "htk") -> np.ndarray:
@@ -149,8 +146,9 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     dtype : {"float32", "float64"}, default="float32"
         Precision of the computation and of the output.
     batch_frames : int, default=None
-        Frames featurised in one torch call (a clip with more frames goes alone); ``None`` means 384
-        on the CPU (cache-sized, fastest there) and 32768 on CUDA. Only speed and memory depend on it.
+        Frames featurised in one torch call (a clip with more frames goes alone); ``None`` means 1024
+        on the CPU (cache-sized) and 32768 on CUDA. Speed and memory depend on it, and the last bits
+        of a clip's values may (the BLAS kernels depend on the call's size).
     device : str, default="auto"
         Torch device; ``"auto"`` (or ``None``) picks ``"cuda"`` when available, else ``"cpu"``, each
         time it transforms (so a fitted transformer moves between machines).
@@ -375,8 +373,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
 
         The power ``re² + im²`` of each bin is summed by the filter product itself, which reads the
         squared real and imaginary parts in place (the strided sum of the two is slower than the FFT).
-        The product is written frames by bands, as BLAS computes it fastest (1.25x the whole
-        transform against bands by frames, measured on an AMD EPYC), and returned transposed.
+        The product is written frames by bands and returned transposed, which made the whole
+        transform 1.25x faster than writing bands by frames (in turns in one process, AMD EPYC).
         """
         n = frames.shape[0]
         squares = torch.view_as_real(torch.fft.rfft(frames, n=self.n_fft)).reshape(n, -1).square_()

@@ -49,6 +49,7 @@ def test_cuda_features_match_the_cpu_features():
     on_cpu = LogMelTransformer(device="cpu").fit_transform(waves)
     for a, b in zip(on_cuda, on_cpu):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+        assert a.flags.c_contiguous and a.flags.owndata and a.dtype == np.float32
 
 
 def test_model_fitted_on_cuda_predicts_the_same_on_a_machine_without_cuda(tmp_path):

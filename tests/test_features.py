@@ -82,6 +82,14 @@ def test_strided_and_reversed_views_give_the_log_mels_of_their_copies():
         np.testing.assert_array_equal(log_mel, copy)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch_frames", [None, 1, 7])
+def test_each_log_mel_is_its_own_c_ordered_array(dtype, batch_frames):
+    clips = [tone(300, seconds) for seconds in (0.2, 0.5, 0.13)]
+    for log_mel in LogMelTransformer(dtype=dtype, batch_frames=batch_frames).fit_transform(clips):
+        assert log_mel.flags.c_contiguous and log_mel.flags.owndata and log_mel.dtype == dtype
+
+
 def test_frames_are_full_frames_only():
     lengths = [2048, 2049, 2559, 2560, 16000, 16000 * 3 + 7]
     out = LogMelTransformer().fit_transform([tone(300, n / 16000) for n in lengths])

@@ -225,8 +225,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         ``"step"``: the recipe's x0.1 every 2 epochs (``callbacks__lr_scheduler__step_size``,
         ``callbacks__lr_scheduler__gamma``); ``"cosine"``: from ``lr`` down to 0 over ``max_epochs``,
         stepped every epoch. A warm start continues either schedule from the epochs already in the
-        history; the cosine's length is then the new fit's ``max_epochs``, so past it the rate
-        rises again (torch's ``CosineAnnealingLR``): for one long cosine in several fits, set
+        history. The cosine's length stays the ``max_epochs`` the callbacks were built with (at the
+        first fit; ``set_params(max_epochs=...)`` does not change it), and past it the rate rises
+        again (torch's ``CosineAnnealingLR``): for one long cosine over several fits, set
         ``callbacks__lr_scheduler__T_max`` to the total.
     class_weight : None, "balanced" or dict, default=None
         Weights of each class's loss. ``"balanced"``: ``n_samples / (n_classes * n_class_samples)``
