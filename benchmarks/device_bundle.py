@@ -1,13 +1,19 @@
-"""Pack Emo-DB small enough to travel to a GPU machine with the repo, and unpack it there.
+"""Pack what a GPU check needs to travel with the repo (Emo-DB, the missing wheels), and unpack it there.
 
 The GPU machine this project borrows receives the working tree and at most 64 MiB in all, and the
 repo takes about 22 MiB: the 45 MiB of WAVs do not fit beside it. FLAC stores the same samples in
 about 30 MiB. Unpacking writes the WAVs again and checks every file against ``SHA256SUMS``; the few
 files whose WAV header FLAC does not reproduce travel as they are.
 
+That machine's image has torch, scikit-learn, numpy, scipy, pytest (with xdist and timeout) and
+more, for Python 3.12, but not sersk's other dependencies: ``wheels`` downloads those (``WHEELS``)
+at the versions installed here, for Python 3.12 on x86-64, without their own dependencies (6 MiB).
+
 Run:
     python benchmarks/device_bundle.py pack $SERSK_DATA .corpus       # here (.corpus is git-ignored)
+    python benchmarks/device_bundle.py wheels - .whl                  # here (.whl is git-ignored)
     python benchmarks/device_bundle.py unpack .corpus /tmp/emodb      # there; then SERSK_DATA=/tmp/emodb
+    # or, there, all of it and the checks: bash benchmarks/device_session.sh
 
 An ignored folder travels only when the device tool's ``carry`` names it. The source is a corpus
 folder holding ``wav/``, ``SHA256SUMS`` and ``README.md``, as the project's shared copy does (a
@@ -19,12 +25,22 @@ from __future__ import annotations
 import argparse
 import hashlib
 import shutil
+import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import soundfile as sf
 
 KEPT = ("SHA256SUMS", "README.md")
+# sersk's dependencies (and the tests' and the Dask example's) that the GPU image lacks, with theirs
+WHEELS = (
+    "skorch", "imbalanced-learn", "sklearn-compat", "soundfile", "cffi", "pycparser", "soxr",
+    "audiomentations", "numpy-minmax", "numpy-rms", "python-stretch", "librosa", "audioread", "pooch",
+    "decorator", "platformdirs", "dask", "distributed", "partd", "locket", "tblib", "zict", "tornado",
+)
+PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
+             "manylinux1_x86_64", "any")
 
 
 def _checksums(home: Path) -> dict[str, str]:
@@ -74,15 +90,27 @@ def unpack(bundle: Path, corpus: Path) -> int:
     return len(bad)
 
 
+def wheels(target: Path) -> int:
+    """Download ``WHEELS`` at the versions installed here, for the GPU machine's Python; pip's status."""
+    platforms = [flag for platform in PLATFORMS for flag in ("--platform", platform)]
+    pins = [f"{name}=={version(name)}" for name in WHEELS]
+    return subprocess.run([
+        sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version",
+        "3.12", "--implementation", "cp", *platforms, "-d", str(target), *pins,
+    ]).returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["pack", "unpack"])
-    parser.add_argument("source", type=Path)
+    parser.add_argument("action", choices=["pack", "wheels", "unpack"])
+    parser.add_argument("source", type=Path, help="the corpus (pack), the bundle (unpack); ignored by wheels")
     parser.add_argument("target", type=Path)
     args = parser.parse_args()
     if args.action == "pack":
         pack(args.source, args.target)
         return 0
+    if args.action == "wheels":
+        return wheels(args.target)
     return 1 if unpack(args.source, args.target) else 0
 
 
