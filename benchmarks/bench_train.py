@@ -2,7 +2,8 @@
 
 Sequences have Emo-DB's log-mel lengths (drawn from the real corpus's frame counts). Every
 configuration trains one epoch on the same clips in this process, next to a float32 matmul
-measured before and after them; "useful" FLOPs count real frames only (training = 3x forward).
+measured before and after them, through torch's BLAS and as a oneDNN 1x1 conv (the convs' library,
+1.5-2x as fast on an AMD EPYC); "useful" FLOPs count real frames only (training = 3x forward).
 
 The baseline is sersk as shipped before the fused block (commit 9c6cb66): the plain eager masked
 network (``sersk.nn._eager.EagerCNNLSTM``, the same parameters and mathematics) with glibc's
@@ -75,12 +76,27 @@ def prediction_times(clf: CNNLSTMClassifier, X: np.ndarray, lengths: np.ndarray)
 
 
 def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of torch's float32 ``n``^3 matmul (BLAS: MKL in torch's x86 wheels)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
+    return _rate(lambda: a @ b, 2 * n**3, repeats)
+
+
+def onednn_gemm_rate(n: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of the same product as a 1x1 convolution, which oneDNN runs (as it runs the network's convs).
+
+    On an AMD EPYC it ran 1.5-2x as fast as torch's matmul: the matmul alone understates what the
+    machine's float32 units do there.
+    """
+    x, w = torch.randn(1, n, 1, n), torch.randn(n, n, 1, 1)
+    return _rate(lambda: torch.nn.functional.conv2d(x, w), 2 * n**3, repeats)
+
+
+def _rate(product, flops: float, repeats: int) -> float:
+    product()
     t0 = time.perf_counter()
     for _ in range(repeats):
-        a @ b
-    return repeats * 2 * n**3 / (time.perf_counter() - t0)
+        product()
+    return repeats * flops / (time.perf_counter() - t0)
 
 
 class PeakRSS:
@@ -159,8 +175,9 @@ def main() -> None:
     print(cpu_line())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.n_clips} clips, "
           f"mean {lengths.mean():.1f} frames (Emo-DB lengths)")
-    before = matmul_rate()
-    print(f"float32 matmul (2048^3), before: {before / 1e9:7.1f} GFLOP/s")
+    before, gemm_before = matmul_rate(), onednn_gemm_rate()
+    print(f"float32 matmul (2048^3), before: {before / 1e9:7.1f} GFLOP/s; as a oneDNN 1x1 conv "
+          f"{gemm_before / 1e9:7.1f} GFLOP/s")
     useful = 3 * sum(forward_flops(n, CNNLSTM()) for n in lengths)
     results = []
     for name, module, reuse_memory, by_length in CONFIGS:
@@ -168,15 +185,17 @@ def main() -> None:
         results.append((name, seconds, peak))
         print(f"  measured: {name}")
     _, ref_seconds, ref_peak = train_once(X, y, CNNLSTM, True, False, padding="reference")
-    after = matmul_rate()
-    rate = (before + after) / 2
-    print(f"float32 matmul (2048^3), after:  {after / 1e9:7.1f} GFLOP/s; mean {rate / 1e9:.1f}")
+    after, gemm_after = matmul_rate(), onednn_gemm_rate()
+    rate, gemm = (before + after) / 2, (gemm_before + gemm_after) / 2
+    print(f"float32 matmul (2048^3), after:  {after / 1e9:7.1f} GFLOP/s; as a oneDNN 1x1 conv "
+          f"{gemm_after / 1e9:7.1f} GFLOP/s; means {rate / 1e9:.1f} and {gemm / 1e9:.1f}")
     print()
-    print(f"{'training, one epoch, padding=masked':50s} {'clips/s':>8s} {'speed-up':>8s} {'useful/matmul':>14s} {'peak RSS':>9s}")
+    print(f"{'training, one epoch, padding=masked':50s} {'clips/s':>8s} {'speed-up':>8s} {'useful/matmul':>14s} "
+          f"{'useful/oneDNN':>14s} {'peak RSS':>9s}")
     base = results[0][1]
     for name, seconds, peak in results + [("padding='reference' (unmasked; for comparison)", ref_seconds, ref_peak)]:
         print(f"{name:50s} {args.n_clips / seconds:8.1f} {base / seconds:7.2f}x {useful / seconds / rate:14.1%} "
-              f"{peak / 2**20:6.0f} MiB")
+              f"{useful / seconds / gemm:14.1%} {peak / 2**20:6.0f} MiB")
     print()
     for name, module in (("one group per batch", OneGroup), ("new default", CNNLSTM)):
         clf, _, _ = train_once(X[:64], y[:64], module, True, False)

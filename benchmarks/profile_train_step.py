@@ -25,6 +25,7 @@ from sersk.utils._malloc import reuse_freed_memory
 from _machine import cpu_line  # benchmarks/_machine.py, beside this script
 
 CONVOLUTIONS = ("aten::mkldnn_convolution", "aten::convolution_backward")
+FIRST_BLOCK = ("_RecomputedConvBNReLUPool", "_RecomputedConvBNReLUPoolBackward")
 
 
 def main() -> None:
@@ -66,6 +67,8 @@ def main() -> None:
           f"{32 * args.steps / seconds:.1f} clips/s under the profiler")
     print(events.table(sort_by="self_cpu_time_total", row_limit=args.rows))
     print(f"convolutions (forward and backward): {convs / total:.1%} of the profiled time")
+    first = sum(event.cpu_time_total for event in events if event.key in FIRST_BLOCK)
+    print(f"first block (its fused function, forward and backward, convs included): {first / total:.1%}")
 
 
 if __name__ == "__main__":
