@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import subprocess
@@ -201,7 +200,7 @@ def main() -> None:
 
     baseline_clips = args.baseline_clips or (args.n_clips if args.n_clips <= 60 else 40)
     print(cpu_line())
-    print(f"cores: {os.cpu_count()}, n_jobs: {args.n_jobs}, copies per clip: {args.n_augmentations}")
+    print(f"n_jobs: {args.n_jobs}, copies per clip: {args.n_augmentations}")  # the cores: cpu_line
     if baseline_clips != args.n_clips:
         print(f"the baseline runs on {baseline_clips} clips (not {args.n_clips}): it would take too long / too "
               "much memory at full size; compare clips/s and memory per 1000 copies")

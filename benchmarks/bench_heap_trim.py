@@ -20,7 +20,6 @@ from unittest import mock
 
 import numpy as np
 import psutil
-import soundfile as sf
 from skorch.callbacks import Callback
 
 RULES = ["grow:1024", "every:10", "never"]
@@ -39,10 +38,11 @@ class PrintRSS(Callback):
 
 def run_one(rule: str) -> None:
     from sersk import CNNLSTMClassifier
-    from sersk.datasets import fetch_emodb
     from sersk.utils import _malloc
 
-    frames = np.array([1 + (sf.info(p).frames - 2048) // 512 for p in fetch_emodb(download_if_missing=False).filenames])
+    from bench_train import emodb_frame_counts
+
+    frames = emodb_frame_counts()
     rng = np.random.default_rng(0)
     lengths = rng.choice(frames, 2400)
     X = np.empty(len(lengths), dtype=object)

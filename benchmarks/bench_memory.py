@@ -24,7 +24,6 @@ import time
 from unittest import mock
 
 import numpy as np
-import soundfile as sf
 
 BUDGETS = ["9216", "6144", "4608", "2304"]
 STEP_NETWORKS = {
@@ -77,9 +76,10 @@ def step_peak(network: str) -> None:
 def run_one(budget: str, reuse_memory: bool) -> None:
     import sersk.nn.classifier
     from sersk import CNNLSTMClassifier
-    from sersk.datasets import fetch_emodb
 
-    frames = np.array([1 + (sf.info(p).frames - 2048) // 512 for p in fetch_emodb(download_if_missing=False).filenames])
+    from bench_train import emodb_frame_counts
+
+    frames = emodb_frame_counts()
     rng = np.random.default_rng(0)
     lengths = rng.choice(frames[frames >= 200], 320)
     X = np.empty(320, dtype=object)

@@ -49,9 +49,14 @@ def forward_flops(n_frames: int, net: CNNLSTM, n_mels: int = 128) -> float:
     return flops
 
 
+def emodb_frame_counts() -> np.ndarray:
+    """The recipe's log-mel frame count of each Emo-DB clip (2048-sample frames, hop 512)."""
+    return np.array([1 + (sf.info(p).frames - 2048) // 512 for p in fetch_emodb(download_if_missing=False).filenames])
+
+
 def emodb_length_sequences(n_clips: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Random log-mel-like sequences with Emo-DB's frame counts: X (object array), labels, lengths."""
-    frames = np.array([1 + (sf.info(p).frames - 2048) // 512 for p in fetch_emodb(download_if_missing=False).filenames])
+    frames = emodb_frame_counts()
     rng = np.random.default_rng(seed)
     lengths = rng.choice(frames, n_clips)
     X = np.empty(n_clips, dtype=object)

@@ -11,7 +11,7 @@ at the versions installed here, for Python 3.12 on x86-64, without their own dep
 
 Run:
     python benchmarks/device_bundle.py pack $SERSK_DATA .corpus       # here (.corpus is git-ignored)
-    python benchmarks/device_bundle.py wheels - .whl                  # here (.whl is git-ignored)
+    python benchmarks/device_bundle.py wheels .whl                    # here (.whl is git-ignored)
     python benchmarks/device_bundle.py unpack .corpus /tmp/emodb      # there; then SERSK_DATA=/tmp/emodb
     # or, there, all of it and the checks: bash benchmarks/device_session.sh
 
@@ -102,9 +102,12 @@ def wheels(target: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["pack", "wheels", "unpack"])
-    parser.add_argument("source", type=Path, help="the corpus (pack), the bundle (unpack); ignored by wheels")
-    parser.add_argument("target", type=Path)
+    actions = parser.add_subparsers(dest="action", required=True)
+    for name, source in (("pack", "the corpus folder"), ("unpack", "the bundle folder")):
+        action = actions.add_parser(name)
+        action.add_argument("source", type=Path, help=source)
+        action.add_argument("target", type=Path)
+    actions.add_parser("wheels").add_argument("target", type=Path)
     args = parser.parse_args()
     if args.action == "pack":
         pack(args.source, args.target)

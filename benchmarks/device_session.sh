@@ -2,7 +2,7 @@
 # On the borrowed GPU machine, from the repo's root: install the carried wheels, unpack the carried
 # corpus and run benchmarks/gpu_check.sh with its output straight under $OUT/gpu, so that a call
 # cut short still sends back what was written. Prepare here first (benchmarks/device_bundle.py):
-#   python benchmarks/device_bundle.py pack $SERSK_DATA .corpus && python benchmarks/device_bundle.py wheels - .whl
+#   python benchmarks/device_bundle.py pack $SERSK_DATA .corpus && python benchmarks/device_bundle.py wheels .whl
 # then run this with the device tool, carry [".whl", ".corpus"] and a timeout that leaves room:
 #   BUDGET=300 STEPS=tests WORKERS=6 TEST_THREADS=1 TEST_S=240 bash benchmarks/device_session.sh
 # Every variable is passed on to gpu_check.sh. setup.txt there records the versions and the commit.

@@ -11,12 +11,9 @@
 #   "--seed 0 --n-jobs 8", passed to sersk reproduce) run alongside the steps, one process per fold
 #   (benchmarks/loso_folds.sh), into OUTDIR/loso.tgz (results, logs; no figures); give the tests
 #   fewer WORKERS then.
-#   On the borrowed GPU machine: the corpus travels packed (benchmarks/device_bundle.py), and
-#   `python` must run the interpreter that holds torch: a wrapper script (exec /path/to/venv/bin/python3
-#   "$@"), not a symlink, since a symlink to a venv's python3 outside the venv loses the venv's
-#   packages. Tests and benchmark are killed 10 s after their limit if SIGTERM does not stop them.
-#   Give an OUTDIR inside the folder the machine sends back ($OUT), not one copied there at the
-#   end, so that a run cut short still returns its logs.
+#   Tests and benchmark are killed 10 s after their limit if SIGTERM does not stop them. On the
+#   borrowed GPU machine, benchmarks/device_session.sh sets up `python`, the packages and the corpus
+#   and runs this into the folder the machine sends back, so that a run cut short still returns logs.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 START=$(date +%s); DEADLINE=$((START + ${BUDGET:-3600}))

@@ -14,15 +14,14 @@ import argparse
 import time
 
 import numpy as np
-import soundfile as sf
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 from sersk import CNNLSTM
-from sersk.datasets import fetch_emodb
 from sersk.utils._malloc import reuse_freed_memory
 
 from _machine import cpu_line  # benchmarks/_machine.py, beside this script
+from bench_train import emodb_frame_counts
 
 CONVOLUTIONS = ("aten::mkldnn_convolution", "aten::convolution_backward")
 FIRST_BLOCK = ("_RecomputedConvBNReLUPool", "_RecomputedConvBNReLUPoolBackward")
@@ -33,7 +32,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rows", type=int, default=25)
     args = parser.parse_args()
-    frames = np.array([1 + (sf.info(p).frames - 2048) // 512 for p in fetch_emodb(download_if_missing=False).filenames])
+    frames = emodb_frame_counts()
     rng = np.random.default_rng(0)
     batches = [rng.choice(frames, 32, replace=False) for _ in range(args.steps + 4)]
     inputs = []

@@ -374,7 +374,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         The power ``re² + im²`` of each bin is summed by the filter product itself, which reads the
         squared real and imaginary parts in place (the strided sum of the two is slower than the FFT).
         The product is written frames by bands and returned transposed, which made the whole
-        transform 1.25x faster than writing bands by frames (in turns in one process, AMD EPYC).
+        transform 1.24-1.25x faster than writing bands by frames (in turns in one process, AMD EPYC).
         """
         n = frames.shape[0]
         squares = torch.view_as_real(torch.fft.rfft(frames, n=self.n_fft)).reshape(n, -1).square_()
