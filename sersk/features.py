@@ -29,9 +29,10 @@ _CHUNK_CLIPS = 512
 # Mel filters applied in one matmul over the bins they cover (together): each filter spans a few to
 # about 40 of the 1025 bins, so 8 such products do a 7.6th of the dense product's multiplications.
 _FILTERS_PER_BLOCK = 16
-# Frames featurised in one torch call when ``batch_frames`` is None: on the CPU, 8 MiB of frames,
-# about what stays in the cache; on CUDA, enough to keep the device busy (not tuned).
-_BATCH_FRAMES = {"cpu": 1024, "cuda": 32768}
+# Frames featurised in one torch call when ``batch_frames`` is None: on the CPU, 4 MiB of frames and
+# 4 MiB of spectra (384 and 512 the fastest in benchmarks/bench_features.py, 1024 a tenth slower);
+# on CUDA, enough to keep the device busy (not tuned).
+_BATCH_FRAMES = {"cpu": 512, "cuda": 32768}
 
 
 def hz_to_mel(f: np.ndarray, mel_scale: str = "htk") -> np.ndarray:
@@ -146,7 +147,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     dtype : {"float32", "float64"}, default="float32"
         Precision of the computation and of the output.
     batch_frames : int, default=None
-        Frames featurised in one torch call (a clip with more frames goes alone); ``None`` means 1024
+        Frames featurised in one torch call (a clip with more frames goes alone); ``None`` means 512
         on the CPU (cache-sized) and 32768 on CUDA. Speed and memory depend on it, and the last bits
         of a clip's values may (the BLAS kernels depend on the call's size).
     device : str, default="auto"
@@ -313,10 +314,14 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         device = torch.device(resolve_device(self.device))
         window = _WINDOWS[self.window](self.n_fft, periodic=True, dtype=dtype, device=device)
         filters = self._interleaved_filter_blocks(dtype, device)
+        groups = list(self._groups(waves, self._batch_frames(device)))
+        # one buffer for every group's frames: a fresh one per group costs more than the windowing
+        # (glibc maps each block of megabytes anew, and its pages are faulted in again)
+        frames = torch.empty(max(sum(counts) for _, counts in groups), self.n_fft, dtype=dtype, device=device)
         result: list[np.ndarray] = []
         with torch.inference_mode():
-            for group, counts in self._groups(waves, self._batch_frames(device)):
-                log_mel = self._log_mel(self._windowed_frames(group, counts, window), filters).cpu().numpy()
+            for group, counts in groups:
+                log_mel = self._log_mel(self._windowed_frames(group, counts, window, frames), filters).cpu().numpy()
                 for stop, n_frames in zip(itertools.accumulate(counts), counts):
                     result.append(self._floor(log_mel[:, stop - n_frames : stop].copy()))
         return result
@@ -339,13 +344,16 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         if group:
             yield group, counts
 
-    def _windowed_frames(self, group: list[np.ndarray], counts: list[int], window: torch.Tensor) -> torch.Tensor:
-        """The windowed full frames of every clip of ``group``, stacked: ``(sum(counts), n_fft)``."""
+    def _windowed_frames(
+        self, group: list[np.ndarray], counts: list[int], window: torch.Tensor, buffer: torch.Tensor
+    ) -> torch.Tensor:
+        """The windowed full frames of every clip of ``group``, stacked: ``(sum(counts), n_fft)``,
+        written to the first rows of ``buffer``."""
         if window.device.type == "cpu":
             clips = [torch.from_numpy(w) for w in group]
         else:  # one transfer for the whole group
             clips = torch.from_numpy(np.concatenate(group)).to(window.device).split([len(w) for w in group])
-        frames = torch.empty(sum(counts), self.n_fft, dtype=window.dtype, device=window.device)
+        frames = buffer[: sum(counts)]
         for clip, stop, n_frames in zip(clips, itertools.accumulate(counts), counts):
             torch.mul(clip.unfold(0, self.n_fft, self.hop_length), window, out=frames[stop - n_frames : stop])
         return frames

@@ -154,6 +154,8 @@ def test_nan_in_file_is_rejected(tmp_path):
         ("a.wav", "single path"),
         ([np.zeros((2, 100), np.float32)], r"clip 0 has shape \(2, 100\)"),
         ([np.array([0.1, np.inf], np.float32)], "clip 0 contains 1 NaN or infinite"),
+        ([np.zeros(5000, np.float32), np.r_[np.zeros(4000), -np.inf, np.nan].astype(np.float32)],
+         "clip 1 contains 2 NaN or infinite"),
         ([np.zeros(10, np.int16)], "integer dtype"),
         ([np.zeros(2047, np.float32)], "clip 0 has 2047 samples; at least 2048 are needed"),
     ],
