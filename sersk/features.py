@@ -30,9 +30,8 @@ _CHUNK_CLIPS = 512
 # about 40 of the 1025 bins, so 8 such products do a 7.6th of the dense product's multiplications.
 _FILTERS_PER_BLOCK = 16
 # Frames featurised in one torch call when ``batch_frames`` is None: on the CPU, 4 MiB of frames and
-# 4 MiB of spectra (384 and 512 the fastest in benchmarks/bench_features.py, 1024 a tenth to a third
-# slower);
-# on CUDA, enough to keep the device busy (not tuned).
+# 4 MiB of spectra (384 and 512 the fastest in benchmarks/bench_features.py, 1024 a tenth to a
+# third slower); on CUDA, enough to keep the device busy (not tuned).
 _BATCH_FRAMES = {"cpu": 512, "cuda": 32768}
 
 
