@@ -317,11 +317,11 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         groups = list(self._groups(waves, self._batch_frames(device)))
         # one buffer for every group's frames: a fresh one per group costs more than the windowing
         # (glibc maps each block of megabytes anew, and its pages are faulted in again)
-        frames = torch.empty(max(sum(counts) for _, counts in groups), self.n_fft, dtype=dtype, device=device)
+        buffer = torch.empty(max(sum(counts) for _, counts in groups), self.n_fft, dtype=dtype, device=device)
         result: list[np.ndarray] = []
         with torch.inference_mode():
             for group, counts in groups:
-                log_mel = self._log_mel(self._windowed_frames(group, counts, window, frames), filters).cpu().numpy()
+                log_mel = self._log_mel(self._windowed_frames(group, counts, window, buffer), filters).cpu().numpy()
                 for stop, n_frames in zip(itertools.accumulate(counts), counts):
                     result.append(self._floor(log_mel[:, stop - n_frames : stop].copy()))
         return result
