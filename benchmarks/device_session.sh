@@ -23,6 +23,10 @@ python benchmarks/device_bundle.py unpack .corpus "$SERSK_DATA" >> "$O/setup.txt
 python -c "import sys, torch, sklearn, skorch, numpy; print(sys.version.split()[0], 'torch', torch.__version__, \
 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else '-', \
 'sklearn', sklearn.__version__, 'skorch', skorch.__version__, 'numpy', numpy.__version__)" >> "$O/setup.txt" 2>&1
+# a fresh process's fixed cost (sersk predict and evaluate took 13-16 s here against 4-5 s on 2 CPU cores)
+python -c "import time; t0 = time.perf_counter(); import torch; t1 = time.perf_counter(); \
+d = 'cuda' if torch.cuda.is_available() else 'cpu'; torch.zeros(1, device=d).sum().item(); t2 = time.perf_counter(); \
+print(f'startup: import torch {t1 - t0:.1f} s, first tensor on {d} {t2 - t1:.1f} s')" >> "$O/setup.txt" 2>&1
 echo "commit ${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}" >> "$O/setup.txt"
 bash benchmarks/gpu_check.sh "$O"
 tail -3 "$O/pytest_cuda.txt" 2>/dev/null
