@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import scipy.fft
@@ -26,27 +25,30 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _machine import cpu_line  # noqa: E402
+from bench_features import best_of  # noqa: E402
 from bench_train import _rate, matmul_rate, onednn_gemm_rate  # noqa: E402
+
+
+def verbose_lines(probe: str, variable: str) -> list[str]:
+    """What a child process running ``probe`` prints on stdout with ``variable=1`` in its environment."""
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env={**os.environ, variable: "1"}, capture_output=True, text=True
+    )
+    return result.stdout.splitlines()
 
 
 def mkl_header() -> str:
     """The first line MKL prints with ``MKL_VERBOSE=1``: its version and the code path it chose."""
-    probe = "import torch; a = torch.ones(64, 64); a @ a"
-    result = subprocess.run(
-        [sys.executable, "-c", probe], env={**os.environ, "MKL_VERBOSE": "1"}, capture_output=True, text=True
-    )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("MKL_VERBOSE") and "SGEMM" not in line]
-    return lines[0] if lines else "(MKL printed no header)"
+    lines = verbose_lines("import torch; a = torch.ones(64, 64); a @ a", "MKL_VERBOSE")
+    headers = [line for line in lines if line.startswith("MKL_VERBOSE") and "SGEMM" not in line]
+    return headers[0] if headers else "(MKL printed no header)"
 
 
 def onednn_isa() -> str:
-    """The instruction set oneDNN reports it uses (``ONEDNN_VERBOSE=1``, from a child process)."""
+    """The instruction set oneDNN reports it uses (``ONEDNN_VERBOSE=1``)."""
     probe = "import torch; torch.nn.functional.conv2d(torch.ones(1, 256, 1, 256), torch.ones(256, 256, 1, 1))"
-    result = subprocess.run(
-        [sys.executable, "-c", probe], env={**os.environ, "ONEDNN_VERBOSE": "1"}, capture_output=True, text=True
-    )
-    lines = [line.split(",isa:", 1)[1] for line in result.stdout.splitlines() if ",isa:" in line]
-    return f"oneDNN: {lines[0]}" if lines else "(oneDNN printed no instruction set)"
+    isas = [line.split(",isa:", 1)[1] for line in verbose_lines(probe, "ONEDNN_VERBOSE") if ",isa:" in line]
+    return f"oneDNN: {isas[0]}" if isas else "(oneDNN printed no instruction set)"
 
 
 def numpy_matmul_rate(n: int = 2048, repeats: int = 10) -> float:
@@ -55,15 +57,11 @@ def numpy_matmul_rate(n: int = 2048, repeats: int = 10) -> float:
 
 
 def fft_microseconds(fft, repeats: int = 50) -> float:
-    """Best of 5 means, in microseconds per 2048-sample transform, over a (512, 2048) batch."""
+    """Microseconds per 2048-sample transform of ``fft`` over a (512, 2048) batch: the best of 5
+    means of ``repeats`` calls."""
     fft()
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            fft()
-        best = min(best, (time.perf_counter() - t0) / repeats)
-    return 1e6 * best / 512
+    best, _ = best_of(lambda: [fft() for _ in range(repeats)])
+    return 1e6 * best / repeats / 512
 
 
 def main() -> None:
