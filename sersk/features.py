@@ -19,7 +19,8 @@ from .augment import AugmentedWaveforms
 from .exceptions import InvalidSignalError
 from .utils._device import resolve_device
 from .utils.validation import (
-    check_sequences, check_waveform, check_waveforms, count, rows_as_sequences, to_object_array,
+    check_finite_samples, check_sequences, check_waveform, check_waveforms, clip_name, count, rows_as_sequences,
+    to_object_array,
 )
 
 _WINDOWS = {"hamming": torch.hamming_window, "hann": torch.hann_window}
@@ -305,11 +306,21 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         return out
 
     def _check_and_featurise(self, waves: Any, start: int) -> list[np.ndarray]:
-        """Check clips ``start, start + 1, ...`` (errors name them by that position) and featurise them."""
-        return self._featurise([check_waveform(x, i, min_samples=self.n_fft) for i, x in enumerate(waves, start)])
+        """Check clips ``start, start + 1, ...`` (errors name them by that position) and featurise them.
 
-    def _featurise(self, waves: list[np.ndarray]) -> list[np.ndarray]:
-        """Featurise clips, in input order, a group of consecutive clips per torch call."""
+        NaN and infinite samples are found in the log-mels, which hold a quarter as many values: such
+        a sample makes the whole spectrum of every frame it falls in non-finite (each FFT bin sums
+        every sample). Only the samples after a clip's last full frame are checked apart.
+        """
+        clips = [check_waveform(x, i, min_samples=self.n_fft, finite=False) for i, x in enumerate(waves, start)]
+        for i, clip in enumerate(clips, start):
+            if not np.isfinite(clip[self._covered_samples(len(clip)) :]).all():
+                check_finite_samples(clip, i)
+        return self._featurise(clips, start)
+
+    def _featurise(self, waves: list[np.ndarray], start: int) -> list[np.ndarray]:
+        """Featurise clips ``start, start + 1, ...``, in input order, a group of consecutive clips per
+        torch call; raise for the first whose log-mel is not finite."""
         dtype = _DTYPES[self.dtype]
         device = torch.device(resolve_device(self.device))
         window = _WINDOWS[self.window](self.n_fft, periodic=True, dtype=dtype, device=device)
@@ -322,12 +333,28 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         with torch.inference_mode():
             for group, counts in groups:
                 log_mel = self._log_mel(self._windowed_frames(group, counts, window, buffer), filters).cpu().numpy()
+                if not np.isfinite(log_mel).all():
+                    self._raise_non_finite(group, counts, log_mel, start + len(result))
                 for stop, n_frames in zip(itertools.accumulate(counts), counts):
                     result.append(self._floor(log_mel[:, stop - n_frames : stop].copy()))
         return result
 
     def _n_frames(self, n_samples: int) -> int:
         return 1 + (n_samples - self.n_fft) // self.hop_length
+
+    def _covered_samples(self, n_samples: int) -> int:
+        """How many of a clip's first samples fall in one of its full frames."""
+        return (self._n_frames(n_samples) - 1) * self.hop_length + self.n_fft
+
+    def _raise_non_finite(self, group: list[np.ndarray], counts: list[int], log_mel: np.ndarray, first: int) -> None:
+        """Raise for the first clip of ``group`` (clip ``first`` onwards) whose log-mel is not finite."""
+        for index, (clip, stop, n_frames) in enumerate(zip(group, itertools.accumulate(counts), counts), first):
+            if not np.isfinite(log_mel[:, stop - n_frames : stop]).all():
+                check_finite_samples(clip, index)
+                raise InvalidSignalError(
+                    f"{clip_name(index)} overflows the {self.dtype} power spectrum (largest |sample| "
+                    f"{np.abs(clip).max():.3g}); expected samples in [-1, 1]"
+                )
 
     def _groups(self, waves: list[np.ndarray], batch_frames: int) -> Iterator[tuple[list[np.ndarray], list[int]]]:
         """Consecutive clips with at most ``batch_frames`` frames in all (or one longer clip), and

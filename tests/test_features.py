@@ -176,6 +176,24 @@ def test_bad_waveforms_are_named(X, problem):
         LogMelTransformer().fit().transform(X)
 
 
+@pytest.mark.parametrize("where", [0, 3000, 4096 + 600])  # first sample, mid-clip, after the last full frame
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("batch_frames", [None, 4])  # one group for all clips; a group per clip
+def test_a_non_finite_sample_anywhere_is_named(where, value, batch_frames):
+    clips = [tone(440, (4096 + 700) / 16000) for _ in range(3)]  # 6 full frames cover 4,608 samples
+    clips[2][where] = value
+    with pytest.raises(InvalidSignalError, match="clip 2 contains 1 NaN or infinite sample"):
+        LogMelTransformer(batch_frames=batch_frames).fit().transform(clips)
+
+
+def test_samples_that_overflow_the_power_spectrum_are_named():
+    clips = [tone(440), tone(440) * np.float32(1e20)]  # finite, but their squares overflow float32
+    message = r"clip 1 overflows the float32 power spectrum \(largest \|sample\| 5e\+19\)"
+    with pytest.raises(InvalidSignalError, match=message):
+        LogMelTransformer().fit().transform(clips)
+    assert np.isfinite(LogMelTransformer(dtype="float64").fit().transform(clips)[1]).all()
+
+
 @pytest.mark.parametrize(
     "params", [{"f_min": 9000.0}, {"f_max": 9000.0}, {"n_mels": 0}, {"window": "boxcar"}, {"top_db": -10.0}]
 )

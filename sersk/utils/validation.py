@@ -42,13 +42,16 @@ def _as_sequence(X: Any, what: str) -> Sequence[Any]:
     return X
 
 
-def _clip_name(i: int) -> str:
+def clip_name(i: int) -> str:
     return f"clip {i}"
 
 
-def check_waveform(x: Any, index: int, *, min_samples: int = 1) -> np.ndarray:
-    """Return clip ``index`` as a contiguous 1-D float32 array, or raise naming the clip and the problem."""
-    name = _clip_name(index)
+def check_waveform(x: Any, index: int, *, min_samples: int = 1, finite: bool = True) -> np.ndarray:
+    """Return clip ``index`` as a contiguous 1-D float32 array, or raise naming the clip and the problem.
+
+    ``finite=False`` leaves NaN and infinite samples to the caller (see :func:`check_finite_samples`).
+    """
+    name = clip_name(index)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged nested lists and the like
@@ -71,10 +74,16 @@ def check_waveform(x: Any, index: int, *, min_samples: int = 1) -> np.ndarray:
             raise InvalidSignalError(f"{name} is empty (0 samples)")
         raise InvalidSignalError(f"{name} has {arr.shape[0]} samples; at least {min_samples} are needed")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if finite:
+        check_finite_samples(arr, index)
+    return arr
+
+
+def check_finite_samples(arr: np.ndarray, index: int) -> None:
+    """Raise if clip ``index`` holds a NaN or infinite sample, saying how many."""
     if not np.isfinite(arr).all():
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise InvalidSignalError(f"{name} contains {bad} NaN or infinite samples")
-    return arr
+        raise InvalidSignalError(f"{clip_name(index)} contains {bad} NaN or infinite samples")
 
 
 def check_waveforms(X: Any, *, min_samples: int = 1) -> np.ndarray:
@@ -132,7 +141,7 @@ def check_sequences(X: Any, *, n_features: int | None = None) -> np.ndarray:
         raise InvalidSignalError("no sequences given: X is empty")
     out = []
     for i, x in enumerate(seq):
-        name = _clip_name(i)
+        name = clip_name(i)
         try:
             arr = np.asarray(x)
         except Exception as exc:
