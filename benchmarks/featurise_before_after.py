@@ -1,10 +1,10 @@
 """Log-mels of all of Emo-DB with today's LogMelTransformer next to an earlier revision's, in one process.
 
 The earlier ``sersk/features.py`` is read from git (``git show REV:sersk/features.py``) and run
-with today's clip checks and helpers. The two run in turns, 7 times each, so that a slow spell of
-the machine hits both; the best time of each is printed with the largest difference between them.
-Then librosa, as in bench_features.py (no floor on either side there), best of 5 in a block after
-them: each version's speed-up over librosa, on the same machine at the same time.
+with today's helpers (``check_waveform`` and the rest). The two and librosa (as in bench_features.py,
+no floor on any side) run in turns, best of 5 each per round, in 10 rounds: only the times of one
+round compare, since a slow spell of this machine lasts minutes. Prints each round's times and
+ratios, their medians, and the largest log-mel difference between the two versions.
 
 Run: python benchmarks/featurise_before_after.py [REV]   (default f237330, before the frame-stacking
 rewrite; SERSK_DATA points at the corpus)
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import types
 
 import numpy as np
@@ -23,6 +22,9 @@ from bench_features import best_of, librosa_log_mels
 
 from sersk import AudioLoader, LogMelTransformer
 from sersk.datasets import fetch_emodb
+
+
+ROUNDS = 10
 
 
 def transformer_at(rev: str) -> type:
@@ -41,22 +43,23 @@ def main() -> None:
         f"{rev} (before)": transformer_at(rev)(device="cpu", top_db=None).fit(),
         "today": LogMelTransformer(device="cpu", top_db=None).fit(),
     }
-    times: dict[str, list[float]] = {name: [] for name in versions}
-    outputs = {}
-    for _ in range(7):
-        for name, transformer in versions.items():
-            t0 = time.perf_counter()
-            outputs[name] = transformer.transform(waves)
-            times[name].append(time.perf_counter() - t0)
-    print(f"{len(waves)} clips, torch threads: {torch.get_num_threads()}; best of 7, run in turns")
-    for name, seconds in times.items():
-        print(f"  {name:18s} {min(seconds):6.3f} s   (all: {' '.join(f'{s:.3f}' for s in seconds)})")
-    before, today = (min(t) for t in times.values())
+    outputs = {name: transformer.transform(waves) for name, transformer in versions.items()}
     diff = max(float(np.abs(a - b).max()) for a, b in zip(*outputs.values()))
-    print(f"  speed-up: {before / today:.2f}x; largest log-mel difference {diff:.2e}")
-    librosa_s, _ = best_of(lambda: librosa_log_mels(waves))
-    print(f"librosa {librosa_s:.3f} s (best of 5): {librosa_s / before:.2f}x for {rev}, {librosa_s / today:.2f}x today")
-
+    contenders = {name: (lambda t=transformer: t.transform(waves)) for name, transformer in versions.items()}
+    contenders["librosa"] = lambda: librosa_log_mels(waves)
+    print(f"{len(waves)} clips, torch threads: {torch.get_num_threads()}; best of 5 each in each of {ROUNDS} rounds, "
+          "in turns (the order reversed every other round)")
+    speed_ups, librosa_ratios = [], []
+    for turn in range(ROUNDS):
+        names = list(contenders) if turn % 2 == 0 else list(contenders)[::-1]
+        best = {name: best_of(contenders[name])[0] for name in names}
+        before, today = (best[name] for name in versions)
+        speed_ups.append(before / today)
+        librosa_ratios.append(best["librosa"] / today)
+        print(f"round {turn + 1:2d}: " + "  ".join(f"{name} {1e3 * s:6.1f} ms" for name, s in best.items())
+              + f"   today {speed_ups[-1]:.3f}x the before; librosa/today {librosa_ratios[-1]:.2f}x")
+    print(f"speed-up over {rev}: median {np.median(speed_ups):.3f}x ({min(speed_ups):.3f}-{max(speed_ups):.3f}); "
+          f"today over librosa: median {np.median(librosa_ratios):.2f}x; largest log-mel difference {diff:.2e}")
 
 if __name__ == "__main__":
     main()
