@@ -8,7 +8,7 @@ import pytest
 import torchaudio.functional as AF
 from sklearn.base import clone
 
-from sersk import AudioLoader, LogMelTransformer
+from sersk import AudioLoader, LogMelTransformer, features
 from sersk.exceptions import InvalidSignalError
 
 from sersk.utils.synthetic import make_tone as tone
@@ -179,7 +179,9 @@ def test_bad_waveforms_are_named(X, problem):
 @pytest.mark.parametrize("where", [0, 3000, 4096 + 600])  # first sample, mid-clip, after the last full frame
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("batch_frames", [None, 4])  # one group for all clips; a group per clip
-def test_a_non_finite_sample_anywhere_is_named(where, value, batch_frames):
+@pytest.mark.parametrize("chunk_clips", [512, 2])  # clip 2 in the first chunk of clips; in the second
+def test_a_non_finite_sample_anywhere_is_named(where, value, batch_frames, chunk_clips, monkeypatch):
+    monkeypatch.setattr(features, "_CHUNK_CLIPS", chunk_clips)
     clips = [tone(440, (4096 + 700) / 16000) for _ in range(3)]  # 6 full frames cover 4,608 samples
     clips[2][where] = value
     with pytest.raises(InvalidSignalError, match="clip 2 contains 1 NaN or infinite sample"):
