@@ -1,5 +1,9 @@
 """Log-mel throughput on all of Emo-DB: sersk's LogMelTransformer next to librosa, same settings.
 
+Four rounds, best of 5 each per round, in turns; each round also times sersk on one torch thread,
+which shows whether the round fell in one of the machine's slow two-core spells. Then a sweep of
+``batch_frames``.
+
 Run: python benchmarks/bench_features.py   (SERSK_DATA points at the corpus; see README)
 """
 
@@ -41,6 +45,16 @@ def best_of(fn, repeats=5):
     return min(times), out
 
 
+def on_one_thread(fn):
+    """``fn()`` with torch on one thread; the thread count restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(threads)
+
+
 def main() -> None:
     paths = fetch_emodb(download_if_missing=False).filenames
     t0 = time.perf_counter()
@@ -58,7 +72,13 @@ def main() -> None:
     err = max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs))
     # sersk and librosa in turns, best of 5 each per round: this machine's speed drifted by a fifth
     # within minutes, so only the two times of one round compare
-    contenders = {"sersk": lambda: transformer.transform(waves), "librosa": lambda: librosa_log_mels(waves)}
+    # sersk on one thread too: this machine has spells in which its two cores together run at about
+    # 1.2x one core instead of 1.7x (benchmarks/two_core_trace.py); the last column shows the spell
+    contenders = {
+        "sersk": lambda: transformer.transform(waves),
+        "librosa": lambda: librosa_log_mels(waves),
+        "sersk, 1 thread": lambda: on_one_thread(lambda: transformer.transform(waves)),
+    }
     ratios = []
     for turn in range(4):
         names = list(contenders) if turn % 2 == 0 else list(contenders)[::-1]
@@ -67,6 +87,8 @@ def main() -> None:
         print(
             f"round {turn + 1}: log-mel sersk (CPU) {1e3 * best['sersk']:6.1f} ms ({n / best['sersk']:6.0f} clips/s), "
             f"librosa {1e3 * best['librosa']:6.1f} ms ({n / best['librosa']:4.0f} clips/s): {ratios[-1]:5.2f} x"
+            f"   (sersk on 1 thread {1e3 * best['sersk, 1 thread']:6.1f} ms: "
+            f"{best['sersk, 1 thread'] / best['sersk']:.2f} x slower)"
         )
     print(
         f"speed-up sersk/librosa:  {np.median(ratios):5.2f} x median of 4 rounds ({min(ratios):.2f}-{max(ratios):.2f} x)"
