@@ -283,6 +283,13 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         -------
         log_mels : ndarray of shape (n_clips,), dtype=object
             Each element an array of shape ``(n_mels, 1 + (n_samples_i - n_fft) // hop_length)``.
+
+        Raises
+        ------
+        InvalidSignalError
+            Naming a bad clip by its position in ``X``: not a 1-D float signal, shorter
+            than ``n_fft``, with NaN or infinite samples, or with samples so large that its power
+            spectrum overflows ``dtype``.
         """
         check_is_fitted(self, "mel_filters_")
         if hasattr(X, "toarray") or not hasattr(X, "__len__"):
