@@ -138,7 +138,7 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
     norm : {"slaney"} or None, default="slaney"
         ``"slaney"`` scales each triangle by ``2 / (f_right - f_left)``; ``None`` leaves peaks at 1.
     log_eps : float, default=2.220446049250313e-16
-        Added before the natural log.
+        Added before the natural log; it must not round to 0 in ``dtype``.
     top_db : float or None, default=80.0
         Floor each clip's log-mel at ``top_db`` decibels below its own maximum (as librosa's
         ``power_to_db(top_db=80)``); ``None`` keeps the recipe's bare ``log(x + eps)``. Frames of
@@ -241,13 +241,18 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
                 f"need 0 <= f_min < f_max <= sample_rate / 2; got f_min={self.f_min}, f_max={f_max}, "
                 f"sample_rate={self.sample_rate}"
             )
+        if np.dtype(self.dtype).type(self.log_eps) == 0:
+            raise ValueError(
+                f"log_eps={self.log_eps} rounds to 0 in {self.dtype}, so silence would give log(0) = -inf; "
+                f"use at least {np.finfo(self.dtype).smallest_subnormal:.3g}"
+            )
+        resolve_device(self.device)
+        if X is not None:
+            check_waveforms(X, min_samples=self.n_fft)
         self.mel_filters_ = mel_filterbank(
             n_fft=self.n_fft, n_mels=self.n_mels, sample_rate=self.sample_rate,
             f_min=float(self.f_min), f_max=f_max, mel_scale=self.mel_scale, norm=self.norm,
         )
-        resolve_device(self.device)
-        if X is not None:
-            check_waveforms(X, min_samples=self.n_fft)
         return self
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
@@ -317,11 +322,13 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
 
         NaN and infinite samples are found in the log-mels, which hold a quarter as many values: such
         a sample makes the whole spectrum of every frame it falls in non-finite (each FFT bin sums
-        every sample). Only the samples after a clip's last full frame are checked apart.
+        every sample). Only the samples no frame reads are checked apart: those after a clip's last
+        full frame, or, with ``hop_length > n_fft`` (gaps between frames), the whole clip.
         """
         clips = [check_waveform(x, i, min_samples=self.n_fft, finite=False) for i, x in enumerate(waves, start)]
+        gaps = self.hop_length > self.n_fft
         for i, clip in enumerate(clips, start):
-            if not np.isfinite(clip[self._covered_samples(len(clip)) :]).all():
+            if not np.isfinite(clip if gaps else clip[self._covered_samples(len(clip)) :]).all():
                 check_finite_samples(clip, i)
         return self._featurise(clips, start)
 
@@ -464,7 +471,8 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
     with_std : bool, default=True
         Also divide by the standard deviation (else only subtract the mean).
     eps : float, default=1e-5
-        Added to the standard deviation.
+        Added to the standard deviation. A band whose scale is still 0 (constant, with ``eps=0``)
+        is only centred.
 
     Attributes
     ----------
@@ -515,9 +523,14 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
         X = check_sequences(rows_as_sequences(X))
         if self.scope == "speaker":
             self._check_groups(X, groups, required=True)
+        statistics = self._statistics(X) if self.scope == "corpus" else None
         self.n_features_in_ = X[0].shape[0]
-        if self.scope == "corpus":
-            self.mean_, self.scale_ = self._statistics(X)
+        if statistics is None:  # nothing learned: none kept from an earlier fit with scope="corpus"
+            for name in ("mean_", "scale_"):
+                if hasattr(self, name):
+                    delattr(self, name)
+        else:
+            self.mean_, self.scale_ = statistics
         return self
 
     def fit_transform(self, X: Any, y: Any = None, groups: Any = None) -> np.ndarray:
@@ -563,7 +576,9 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
             return mean, np.ones_like(mean)
         mean32 = mean[:, None].astype(np.float32)
         squares = sum(np.square(x - mean32).sum(axis=1, dtype=np.float64) for x in X)
-        return mean, np.sqrt(squares / n) + self.eps
+        scale = np.sqrt(squares / n) + self.eps
+        scale[scale == 0] = 1.0  # a constant band with eps=0 is centred only, as scikit-learn's StandardScaler does
+        return mean, scale
 
     @staticmethod
     def _standardise(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -580,7 +595,9 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
                 )
             return np.zeros(len(X), dtype=int)
         groups = np.asarray(groups)
-        if groups.ndim != 1 or len(groups) != len(X):
+        if groups.ndim != 1:
+            raise ValueError(f"groups has shape {groups.shape}; expected one speaker per clip, shape ({len(X)},)")
+        if len(groups) != len(X):
             raise ValueError(
                 f"groups has {count(len(groups), 'entry', 'entries')} but X has {count(len(X), 'clip')}; "
                 "they must match (one speaker per clip)"

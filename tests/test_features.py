@@ -188,6 +188,41 @@ def test_a_non_finite_sample_anywhere_is_named(where, value, batch_frames, chunk
         LogMelTransformer(batch_frames=batch_frames).fit().transform(clips)
 
 
+def test_a_nan_sample_between_frames_is_named():
+    clip = tone(440, 0.25)  # 4,000 samples; frames of 256 samples every 512 leave gaps
+    clip[300] = np.nan  # in the gap after the first frame
+    with pytest.raises(InvalidSignalError, match="clip 0 contains 1 NaN or infinite sample"):
+        LogMelTransformer(n_fft=256, hop_length=512, n_mels=16).fit().transform([clip])
+
+
+def test_samples_beyond_float32s_range_are_named():
+    clip = tone(440).astype(np.float64)
+    clip[5] = 1e39  # finite in float64, inf in float32
+    with pytest.raises(InvalidSignalError, match=r"clip 0 has samples beyond float32's range \(largest \|sample\| 1e\+39\)"):
+        LogMelTransformer(dtype="float64").fit().transform([clip])
+
+
+def test_a_failed_fit_leaves_the_transformer_as_it_was():
+    t = LogMelTransformer(n_mels=64).fit()
+    t.set_params(n_mels=32)
+    with pytest.raises(InvalidSignalError, match="clip 0 has 10 samples"):
+        t.fit([np.zeros(10, np.float32)])
+    assert t.mel_filters_.shape == (1025, 64)
+    with pytest.raises(InvalidSignalError):
+        LogMelTransformer().fit([np.zeros(10, np.float32)])
+    fresh = LogMelTransformer()
+    with pytest.raises(InvalidSignalError):
+        fresh.fit([np.zeros(10, np.float32)])
+    assert not hasattr(fresh, "mel_filters_")
+
+
+def test_a_log_eps_that_rounds_to_zero_is_refused_in_fit():
+    with pytest.raises(ValueError, match="log_eps=1e-50 rounds to 0 in float32"):
+        LogMelTransformer(log_eps=1e-50).fit()
+    silence = LogMelTransformer(log_eps=1e-50, dtype="float64", top_db=None).fit().transform([np.zeros(4096, np.float32)])
+    np.testing.assert_allclose(silence[0], np.log(1e-50))
+
+
 def test_samples_that_overflow_the_power_spectrum_are_named():
     clips = [tone(440), tone(440) * np.float32(1e20)]  # finite, but their squares overflow float32
     message = r"clip 1 overflows the float32 power spectrum \(largest \|sample\| 5e\+19\)"
@@ -264,6 +299,19 @@ def test_band_standardizer_by_speaker_uses_each_speakers_own_statistics():
         BandStandardizer(scope="speaker").fit(X)
     with pytest.raises(ValueError, match="groups has 3 entries but X has 9 clips"):
         scaler.transform(X, groups=speakers[:3])
+    with pytest.raises(ValueError, match=r"groups has shape \(\); expected one speaker per clip, shape \(9,\)"):
+        BandStandardizer(scope="speaker").fit(X, groups="a")
+
+
+def test_band_standardizer_centres_a_constant_band_with_eps_zero_and_forgets_old_statistics():
+    from sersk import BandStandardizer
+
+    X = [np.vstack([np.arange(5.0), np.full(5, 3.0)])]
+    Z = BandStandardizer(eps=0).fit_transform(X)[0]
+    np.testing.assert_array_equal(Z[1], 0.0)  # centred, not 0 / 0
+    assert np.isfinite(BandStandardizer(scope="clip", eps=0).fit_transform(X)[0]).all()
+    scaler = BandStandardizer().fit(X).set_params(scope="clip").fit(X)
+    assert not hasattr(scaler, "mean_") and not hasattr(scaler, "scale_")
 
 
 def test_filter_blocks_reproduce_the_dense_product():

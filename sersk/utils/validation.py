@@ -73,7 +73,14 @@ def check_waveform(x: Any, index: int, *, min_samples: int = 1, finite: bool = T
         if arr.shape[0] == 0:
             raise InvalidSignalError(f"{name} is empty (0 samples)")
         raise InvalidSignalError(f"{name} has {arr.shape[0]} samples; at least {min_samples} are needed")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    try:
+        with np.errstate(over="raise"):  # a float64 sample beyond float32's range would become inf
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+    except FloatingPointError:
+        raise InvalidSignalError(
+            f"{name} has samples beyond float32's range (largest |sample| {np.nanmax(np.abs(arr)):.3g}); "
+            "expected samples in [-1, 1]"
+        ) from None
     if finite:
         check_finite_samples(arr, index)
     return arr
