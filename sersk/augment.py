@@ -39,7 +39,7 @@ import python_stretch
 from audiomentations import AddGaussianSNR, PitchShift, Shift
 from imblearn.base import SamplerMixin
 from imblearn.utils._tags import InputTags, SamplerTags, Tags  # imblearn's own samplers build these
-from joblib import Parallel, cpu_count, delayed
+from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from . import _recipe
 from .utils.audio import peak_normalize
-from .utils.validation import check_consistent_length, check_waveforms
+from .utils.validation import N_JOBS_CONSTRAINT, check_consistent_length, check_waveforms
 
 # Copies computed per iteration step of an AugmentedWaveforms (as LogMelTransformer's chunks).
 _CHUNK_COPIES = 512
@@ -180,10 +180,10 @@ def _augment_and_apply(
 
 
 def _loky_workers(n_jobs: int | None) -> int:
-    """Workers the loky pool below will use (not the active joblib backend's count)."""
-    if n_jobs is None:
-        return 1
-    return max(1, cpu_count() + 1 + n_jobs) if n_jobs < 0 else n_jobs
+    """Workers the loky pool below will use: ``n_jobs``, or with ``None`` the active
+    :func:`joblib.parallel_config`'s (1 outside one), whatever backend that context names."""
+    with parallel_config(backend="loky"):
+        return effective_n_jobs(n_jobs)
 
 
 class AugmentedWaveforms(Sequence):
@@ -408,7 +408,7 @@ class AugmentingResampler(SamplerMixin, BaseEstimator):
         "rollover": ["boolean"],
         "keep_original": ["boolean"],
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS_CONSTRAINT,
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

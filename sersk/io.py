@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from . import _recipe
 from .exceptions import AudioFileError
 from .utils.audio import peak_normalize
-from .utils.validation import check_waveform, to_object_array
+from .utils.validation import N_JOBS_CONSTRAINT, check_waveform, to_object_array
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) -> np.ndarray:
@@ -114,7 +114,7 @@ class AudioLoader(TransformerMixin, BaseEstimator):
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
         "normalize": [StrOptions({"peak"}), None],
         "min_samples": [Interval(Integral, 1, None, closed="left")],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS_CONSTRAINT,
         "verbose": ["boolean"],
     }
 

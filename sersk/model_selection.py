@@ -33,7 +33,8 @@ def reference_split(
 
     For each label with ``n`` files, ``floor(train_size * n)`` go to training,
     ``floor(validation_size * n)`` to validation and the rest to test (as MATLAB's
-    ``splitEachLabel``; on Emo-DB: 371 / 77 / 87 files).
+    ``splitEachLabel``; on Emo-DB: 371 / 77 / 87 files). The products are taken in floating point,
+    as MATLAB takes them: ``0.7 * 90`` is 62.99999999999999, so 62 of 90 files train.
 
     Parameters
     ----------
@@ -77,7 +78,8 @@ def speaker_disjoint_split(
     """A split of the same proportions over speakers: no speaker is in two parts.
 
     Speakers are shuffled and dealt to test, then validation, until each holds at least its share
-    of the files; the rest train.
+    of the files or only the speakers the later parts need are left; the rest train. With
+    ``validation_size=0`` the validation part is empty.
 
     Parameters
     ----------
@@ -99,20 +101,23 @@ def speaker_disjoint_split(
     y, groups = np.asarray(y), np.asarray(groups)
     if len(groups) != len(y):
         raise ValueError(f"groups has {count(len(groups), 'entry', 'entries')} but y has {count(len(y), 'label')}; they must match")
-    speakers = check_random_state(random_state).permutation(np.unique(groups))
-    if len(speakers) < 3:
-        raise ValueError(f"{len(speakers)} speaker(s): a speaker-disjoint three-way split needs at least 3")
+    speakers = list(check_random_state(random_state).permutation(np.unique(groups)))
+    with_validation = validation_size > 0
+    if len(speakers) < 2 + with_validation:
+        raise ValueError(
+            f"{count(len(speakers), 'speaker')}: a speaker-disjoint split into "
+            f"{'train, validation and test' if with_validation else 'train and test'} needs at least {2 + with_validation}"
+        )
     counts = {s: int(np.sum(groups == s)) for s in speakers}
     test_share = (1 - train_size - validation_size) * len(y)
-    assigned: dict[str, list] = {"test": [], "validation": [], "train": []}
-    for part, share in (("test", test_share), ("validation", validation_size * len(y))):
+    assigned: dict[str, list] = {"test": [], "validation": []}
+    # each part takes speakers until it holds its share, leaving one for each part still to fill
+    for part, share, keep in (("test", test_share, 1 + with_validation), ("validation", validation_size * len(y), 1)):
         total = 0
-        while total < share and len(speakers) - sum(map(len, assigned.values())) > 1:
-            speaker = speakers[sum(map(len, assigned.values()))]
+        while total < share and len(speakers) > keep:
+            speaker = speakers.pop(0)
             assigned[part].append(speaker)
             total += counts[speaker]
-    assigned["train"] = list(speakers[sum(map(len, assigned.values())) :])
-    if not all(assigned.values()):
-        raise ValueError("too few speakers for a non-empty train, validation and test part")
+    assigned["train"] = speakers
     idx = {part: np.flatnonzero(np.isin(groups, members)) for part, members in assigned.items()}
     return Split(idx["train"], idx["validation"], idx["test"])

@@ -7,6 +7,7 @@ import pickle
 import random
 from unittest import mock
 
+import joblib
 import numpy as np
 import pytest
 from imblearn.base import is_sampler
@@ -187,6 +188,19 @@ def test_copies_do_not_depend_on_n_jobs(clips):
     assert random.getstate() == state
     expected = serial[:] + serial[2:7]
     assert len(copies) == len(expected) and all(np.array_equal(u, v) for u, v in zip(copies, expected))
+
+
+def test_n_jobs_none_follows_joblibs_parallel_config_and_zero_is_refused(clips):
+    X_res, _ = AugmentingResampler(n_augmentations=3, random_state=0).fit_resample(clips, [0, 1, 2])
+    with mock.patch.object(augment, "Parallel", wraps=augment.Parallel) as parallel:
+        X_res[:]
+        assert parallel.call_count == 0  # None outside a context: one process, no pool
+        with joblib.parallel_config(n_jobs=2):
+            copies = X_res[:]
+        assert parallel.call_count == 1 and parallel.call_args.kwargs["backend"] == "loky"
+    assert all(np.array_equal(u, v) for u, v in zip(copies, X_res[:]))
+    with pytest.raises(ValueError, match="'n_jobs' parameter of AugmentingResampler"):
+        AugmentingResampler(n_jobs=0).fit_resample(clips, [0, 1, 2])
 
 
 def test_map_batches_applies_a_function_to_every_copy_in_order(clips):

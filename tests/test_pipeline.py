@@ -200,6 +200,22 @@ def test_speaker_disjoint_split_keeps_speakers_apart():
     assert sum(map(len, split)) == 500
 
 
+@pytest.mark.parametrize("random_state", range(6))
+def test_speaker_disjoint_split_leaves_a_speaker_for_each_later_part(random_state):
+    speakers = np.array(["a", "b"] + ["c"] * 100)  # "c" alone exceeds the test share
+    split = speaker_disjoint_split(np.zeros(102), speakers, random_state=random_state)
+    assert [len(set(speakers[p])) for p in split] == [1, 1, 1]
+
+
+def test_speaker_disjoint_split_without_validation():
+    speakers = np.repeat(list("abcde"), 6)
+    split = speaker_disjoint_split(np.zeros(30), speakers, train_size=0.8, validation_size=0.0, random_state=0)
+    assert split.validation.size == 0 and split.test.size == 6 and split.train.size == 24
+    with pytest.raises(ValueError, match="2 speakers: a speaker-disjoint split into train, validation and test needs at least 3"):
+        speaker_disjoint_split(np.zeros(4), ["a", "a", "b", "b"], random_state=0)
+    assert speaker_disjoint_split(np.zeros(4), ["a", "a", "b", "b"], train_size=0.5, validation_size=0.0).train.size == 2
+
+
 def test_a_label_too_rare_to_split_is_named():
     with pytest.raises(ValueError, match="label 'x' has 1 file"):
         reference_split(["x"] + ["y"] * 20)

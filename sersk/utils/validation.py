@@ -6,9 +6,15 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from numbers import Integral
+
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from ..exceptions import InvalidSignalError
+
+# scikit-learn's constraint for a worker count as joblib reads it: 0 has no meaning
+N_JOBS_CONSTRAINT = [Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left"), None]
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
