@@ -342,8 +342,8 @@ def run_leave_one_speaker_out(
     results : dict
         ``protocol``, ``transductive``, ``held_out_speakers``, ``n_speakers``, ``folds_run`` (e.g. "3 of
         10"), the pooled scores of
-        [`score_predictions`][sersk.evaluation.score_predictions], ``per_speaker`` (scores,
-        history, wall time and ``predictions`` of each fold, see
+        [`score_predictions`][sersk.evaluation.score_predictions], ``per_speaker`` (scores, the
+        clips trained and validated on, history, wall time and ``predictions`` of each fold, see
         [`clip_predictions`][sersk.evaluation.clip_predictions]), ``mean_speaker_accuracy``, ``mean_speaker_uar``,
         ``published``, ``project_bar``, ``wall_time_s`` (and ``estimator``).
     """
@@ -387,7 +387,9 @@ def run_leave_one_speaker_out(
             fold_pipeline.fit(X[train], y[train])
         net = fold_pipeline[-1]
         y_pred, proba = _predict(fold_pipeline, X[test])
-        fold = {"speaker": str(speaker), "n_train_clips": len(train), **score_predictions(y[test], y_pred, np.unique(y))}
+        n_validation = len(getattr(fold_pipeline, "validation_indices_", ()))
+        fold = {"speaker": str(speaker), "n_train_clips": len(train) - n_validation, "n_validation_clips": n_validation,
+                **score_predictions(y[test], y_pred, np.unique(y))}
         fold.update(history=_history(net), wall_time_s=round(time.perf_counter() - fold_start, 1),
                     predictions=clip_predictions(X[test], y[test], y_pred, proba, fold_pipeline.classes_))
         if figures is not None:

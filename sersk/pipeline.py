@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,12 @@ class EmotionPipeline(Pipeline):
         Seeds the held-out split.
     memory, verbose :
         As in :class:`imblearn.pipeline.Pipeline`.
+
+    Attributes
+    ----------
+    validation_indices_ : ndarray of int
+        Positions in ``fit``'s ``X`` of the clips held out by ``validation_fraction`` (empty when
+        none were).
     """
 
     def __init__(
@@ -85,7 +92,7 @@ class EmotionPipeline(Pipeline):
                 if len(classes) else "y is empty: no labels to train on"
             )
         takes_groups = self.steps_taking_groups()
-        held_groups = None
+        held_groups, held = None, np.array([], dtype=int)
         if validation_data is None and self.validation_fraction is not None:
             train, held = self._hold_out(y, groups)
             validation_data = (_safe_indexing(X, held), _safe_indexing(y, held))
@@ -100,7 +107,9 @@ class EmotionPipeline(Pipeline):
         if groups is not None:
             params = {**params, **{f"{name}__groups": groups for name in takes_groups}}
         if validation_data is None:
-            return super().fit(X, y, **params)
+            super().fit(X, y, **params)
+            self.validation_indices_ = held
+            return self
         routed = self._check_method_params(method="fit", props=params)
         Xt, yt = self._fit(X, y, routed, raw_params=params)
         X_val, y_val = validation_data
@@ -111,6 +120,7 @@ class EmotionPipeline(Pipeline):
             step_idx=len(self) - 1, step_params=routed[self.steps[-1][0]], all_params=params
         )
         self._final_estimator.fit(Xt, yt, validation_data=(X_val, y_val), **last["fit"])
+        self.validation_indices_ = np.sort(held)
         return self
 
     def steps_taking_groups(self) -> list[str]:
@@ -134,8 +144,11 @@ class EmotionPipeline(Pipeline):
         return names
 
     def _hold_out(self, y: Any, groups: Any) -> tuple[np.ndarray, np.ndarray]:
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction={self.validation_fraction}; expected a float in (0, 1)")
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, Real) or not 0 < fraction < 1:
+            raise ValueError(f"validation_fraction={fraction!r}; expected a float in (0, 1)")
+        if y is None:
+            raise ValueError("validation_fraction holds out labelled clips to validate on: fit needs y")
         y = np.asarray(y)
         if groups is None:
             splitter = StratifiedShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)

@@ -99,6 +99,8 @@ def test_no_copy_of_a_training_clip_reaches_validation(corpus, monkeypatch):
     train_frames = {1 + (n - 2048) // 512 for n in seen["train_lengths"]}
     assert len(X_val) == 6 and not train_frames & {x.shape[1] for x in X_val}
     assert len(seen["train_lengths"]) == 12
+    held = pipe.validation_indices_  # the held-out clips, by position in X
+    assert sorted(1 + (len(sf.read(paths[i])[0]) - 2048) // 512 for i in held) == sorted(x.shape[1] for x in X_val)
 
 
 def test_grouped_cv_never_trains_on_a_test_speaker(corpus, monkeypatch):
@@ -179,6 +181,20 @@ def test_bad_fit_input_fails_before_any_work(corpus, kwargs, problem):
     pipe = small_pipeline().set_params(validation_fraction=0.3)
     with pytest.raises(ValueError, match=problem):
         pipe.fit(paths, y, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "fraction, y, problem",
+    [
+        (0.3, None, "validation_fraction holds out labelled clips to validate on: fit needs y"),
+        ("0.3", "labels", r"validation_fraction='0.3'; expected a float in \(0, 1\)"),
+        (1.5, "labels", r"validation_fraction=1.5; expected a float in \(0, 1\)"),
+    ],
+)
+def test_a_bad_validation_fraction_or_no_labels_fails_before_any_work(corpus, fraction, y, problem):
+    paths, labels, _ = corpus
+    with pytest.raises(ValueError, match=problem):
+        small_pipeline().set_params(validation_fraction=fraction).fit(paths, labels if y else None)
 
 
 def test_reference_split_matches_the_reference_counts():
