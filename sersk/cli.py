@@ -327,8 +327,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(_format_table(["path", "label", *classes], rows))
     for path, message in result.errors.items():
         _err(f"skipped {path}: {message}")
-    if result.errors:
-        _err(f"{len(result.errors)} of {count(len(files), 'file')} skipped")
+    if result.errors:  # a file named twice is skipped twice, with one entry in errors
+        _err(f"{len(files) - len(result.paths)} of {count(len(files), 'file')} skipped")
         return 1
     return 0
 

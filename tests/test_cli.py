@@ -134,6 +134,8 @@ def test_predict_skips_a_broken_file_and_exits_1(model, corpus, tmp_path, capsys
     assert good in captured.out and str(broken) not in captured.out
     assert f"skipped {broken}" in captured.err and "1 of 2 files skipped" in captured.err
     assert "Traceback" not in captured.err
+    assert main(["predict", str(model), str(broken), good, str(broken), "--skip-errors"]) == 1  # named twice
+    assert "2 of 3 files skipped" in capsys.readouterr().err
     # without --skip-errors the broken file is an error
     assert main(["predict", str(model), good, str(broken)]) == 2
     assert_one_line_error(capsys.readouterr().err, "broken.wav")
@@ -284,6 +286,8 @@ def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
     assert "_params_to_validate" not in err
     assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__lr_schedule='linear'"]) == 2
     assert_one_line_error(capsys.readouterr().err, "lr_schedule='linear'")  # refused before any decoding
+    assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__max_epochs=abc"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "max_epochs='abc'; expected a positive integer")
     assert main(["train", str(corpus)]) == 2  # --out missing: argparse
     assert_one_line_error(capsys.readouterr().err, "--out")
     assert main(["predict", "--chunk-size", "0", "m.joblib", "a.wav"]) == 2

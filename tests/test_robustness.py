@@ -70,6 +70,62 @@ def test_interrupted_fit_raises_and_keeps_the_previous_model(fitted):
     _assert_unchanged(clf, weights, X, proba)
 
 
+@pytest.mark.parametrize("failure", ["diverges", "interrupted"])
+def test_a_failed_warm_start_keeps_the_network_and_the_optimizer(failure):
+    X, y = make_band_energy_sequences(40, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, warm_start=True).fit(X, y)
+    if failure == "diverges":
+        clf.set_params(criterion=NaNLoss)  # a new criterion: skorch builds a new optimizer too
+        error = TrainingDiverged
+    else:
+        clf.set_params(max_epochs=3, callbacks=[("interrupt", InterruptInSecondEpoch())])
+        error = KeyboardInterrupt
+    weights, proba, adam = _weights(clf), clf.predict_proba(X), _adam_moments(clf)
+    with pytest.raises(error):
+        clf.fit(X, y)
+    _assert_unchanged(clf, weights, X, proba)
+    after = _adam_moments(clf)
+    assert after.keys() == adam.keys() and all(torch.equal(after[k], adam[k]) for k in adam)
+
+
+def _adam_moments(clf):
+    return {(i, k): v.clone() for i, state in clf.optimizer_.state_dict()["state"].items() for k, v in state.items()}
+
+
+def test_a_warm_start_refuses_other_classes_or_bands_and_classes_fixes_the_outputs():
+    X, y = make_band_energy_sequences(40, n_classes=3, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, warm_start=True).fit(X, y)
+    two = y != y[0]
+    with pytest.raises(ValueError, match="warm_start=True continues a network trained on classes"):
+        clf.fit(X[two], y[two])
+    with pytest.raises(ValueError, match="trained on 128 bands; this fit's sequences have 64"):
+        clf.fit([x[:64] for x in X], y)
+    every = CNNLSTMClassifier(**SMALL, max_epochs=1, warm_start=True, classes=np.unique(y)).fit(X[two], y[two])
+    assert list(every.classes_) == list(np.unique(y)) and every.predict_proba(X).shape == (len(X), 3)
+    every.fit(X, y)  # the same classes: continues
+    with pytest.raises(ValueError, match="are not among classes"):
+        CNNLSTMClassifier(**SMALL, classes=np.unique(y)[:2]).fit(X, y)
+    with pytest.raises(ValueError, match="module__n_classes=5, but the data has 3"):
+        CNNLSTMClassifier(**SMALL, module__n_classes=5).fit(X, y)
+    with pytest.raises(ValueError, match="max_epochs=0; expected a positive integer"):
+        CNNLSTMClassifier(**SMALL, max_epochs=0).fit(X, y)
+
+
+def test_an_optimizer_setting_on_a_fitted_net_is_recorded_and_spares_the_biases(fitted):
+    clf, X, y = fitted
+    try:
+        clf.set_params(optimizer__weight_decay=0.1)
+        assert clf.get_params()["optimizer__weight_decay"] == 0.1
+        decays = sorted(group["weight_decay"] for group in clf.optimizer_.param_groups)
+        assert decays == [0.0, 0.0, 0.0, 0.1]  # the three bias groups keep none
+        with pytest.raises(ValueError):
+            clf.set_params(optimizer__weight_decay=0.9, nonexistent=1)
+        assert clf.get_params()["optimizer__weight_decay"] == 0.1
+        assert sorted(group["weight_decay"] for group in clf.optimizer_.param_groups) == decays
+    finally:
+        clf.set_params(optimizer__weight_decay=5e-4)
+
+
 def test_a_label_never_seen_in_training_counts_as_an_error_at_score(fitted):
     clf, X, y = fitted
     y_unseen = np.array(["surprise"] * len(y))

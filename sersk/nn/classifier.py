@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
 import re
 import sys
 import warnings
@@ -250,8 +251,13 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     verbose : int, default=1
         When > 0, print a table row per epoch (losses, accuracies, duration; coloured on a
         terminal only) and, on a terminal, a progress bar over each epoch's batches.
-    iterator_train, iterator_valid, dataset, callbacks, predict_nonlinearity, warm_start, compile, use_caching, torch_load_kwargs, classes :
-        As in skorch's ``NeuralNetClassifier``, with its defaults.
+    classes : array-like, default=None
+        Every label the network outputs, ``classes_`` (sorted); ``None``: the labels of ``y``. A fit
+        whose ``y`` lacks some of them keeps an output for each (a warm start over data of
+        different label sets needs it).
+    iterator_train, iterator_valid, dataset, callbacks, predict_nonlinearity, warm_start, compile, use_caching, torch_load_kwargs :
+        As in skorch's ``NeuralNetClassifier``, with its defaults. A warm start needs the same
+        classes and bands as the fit before.
     iterator_train__shuffle, optimizer__weight_decay, optimizer__param_groups :
         Shuffling every epoch, the coupled L2 and the parameters it spares (biases).
     **kwargs :
@@ -393,22 +399,58 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         """skorch's ``set_params``, all or nothing: on an error, the estimator is left as it was.
 
         skorch sets the attributes, then rebuilds the parts they feed (callbacks, module,
-        optimizer); an error there left the new, bad values set.
+        optimizer); an error there left the new, bad values set. On a built network, new
+        ``callbacks`` take effect at once (skorch rebuilt them from the old list, which a warm start
+        then kept), and an optimizer setting is recorded and spares the groups that
+        ``optimizer__param_groups`` sets apart.
         """
         with self._unchanged_on_error():
-            return super().set_params(**params)
+            super().set_params(**params)
+            if self.initialized_:
+                if "callbacks" in params:  # skorch rebuilt callbacks_ from the old list; a warm start uses it
+                    self._initialize_callbacks()
+                self._keep_group_settings(params)
+            return self
+
+    def _keep_group_settings(self, params: dict[str, Any]) -> None:
+        """After skorch set an optimizer setting on every param group of a built optimizer: record it
+        (skorch does not, so ``get_params`` and a clone kept the old value), and give back the
+        groups that ``optimizer__param_groups`` sets apart their own value (biases keep no decay)."""
+        changed = {key.split("__", 1)[1] for key in params if re.fullmatch(r"optimizer__(?!param_groups)[^_]\w*", key)}
+        if not changed:
+            return
+        for name in changed:
+            setattr(self, f"optimizer__{name}", params[f"optimizer__{name}"])
+        remaining = [name for name, _ in self.get_all_learnable_params()]
+        own_settings = []  # as skorch builds the groups: one per pattern that matches, then the rest
+        for pattern, settings in self.optimizer__param_groups:
+            matched = [name for name in remaining if fnmatch.fnmatch(name, pattern)]
+            if matched:
+                remaining = [name for name in remaining if name not in matched]
+                own_settings.append(settings)
+        for group, settings in zip(self.optimizer_.param_groups, own_settings):
+            group.update({name: settings[name] for name in changed if name in settings})
 
     @contextmanager
     def _unchanged_on_error(self) -> Iterator[None]:
-        """Within the block, an error (or an interrupt) restores the estimator's attributes."""
+        """Within the block, an error (or an interrupt) restores the estimator's attributes, and the
+        state of its network, optimizer and criterion, which a warm start and skorch's
+        ``set_params`` change in place."""
         saved = dict(self.__dict__)
         if getattr(self, "history_", None) is not None:
             saved["history_"] = copy.deepcopy(self.history_)  # skorch clears the history in place
+        states = {
+            name: copy.deepcopy(part.state_dict())
+            for name in ("module_", "optimizer_", "criterion_")
+            if hasattr(part := self.__dict__.get(name), "state_dict")
+        }
         try:
             yield
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
+            for name, state in states.items():
+                getattr(self, name).load_state_dict(state)
             raise
 
     def _get_param_names(self):
@@ -469,6 +511,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
 
     def _check_params(self) -> None:
         """Refuse a bad training option by name, before any data is touched."""
+        if not (isinstance(self.max_epochs, (int, np.integer)) and self.max_epochs >= 1):
+            raise ValueError(f"max_epochs={self.max_epochs!r}; expected a positive integer")
         if self.padding not in PADDING_MODES:
             raise ValueError(f"padding={self.padding!r}; expected one of {PADDING_MODES}")
         if self.max_batch_frames is not None and not (
@@ -508,10 +552,13 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         kind = type_of_target(y)
         if kind not in ("binary", "multiclass"):
             raise ValueError(f"Unknown label type: {kind!r}; expected class labels (strings or integers)")
-        classes, y_enc = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(f"y holds a single class ({str(classes[0])!r}); at least two are needed to train a classifier")
+        labels = np.unique(y)
+        if len(labels) < 2:
+            raise ValueError(f"y holds a single class ({str(labels[0])!r}); at least two are needed to train a classifier")
+        classes = labels if self.classes is None else self._given_classes(labels)
+        y_enc = np.searchsorted(classes, y)
         n_mels = X[0].shape[0]
+        self._check_network_fits(classes, n_mels)
         valid = None
         if validation_data is not None:
             X_val, y_val = validation_data
@@ -520,7 +567,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             check_consistent_length(X_val, y_val)
             unknown = np.setdiff1d(y_val, classes)
             if len(unknown):
-                raise ValueError(f"validation labels {unknown.tolist()} do not occur in the training labels")
+                raise ValueError(f"validation labels {unknown.tolist()} are not among the classes {classes.tolist()}")
             valid = (X_val, np.searchsorted(classes, y_val))
         elif self.validation_fraction is not None:
             if not 0 < self.validation_fraction < 1:
@@ -531,6 +578,33 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         elif groups is not None:
             raise ValueError("groups are only used with validation_fraction; set it, or drop groups")
         return X, y_enc.astype(np.int64), classes, valid, n_mels
+
+    def _given_classes(self, labels: np.ndarray) -> np.ndarray:
+        """The ``classes`` parameter, sorted, checked to hold every training label."""
+        classes = np.asarray(self.classes)
+        if classes.ndim != 1 or len(np.unique(classes)) != len(classes):
+            raise ValueError(f"classes={self.classes!r}; expected a 1-D sequence of distinct labels")
+        if len(unknown := np.setdiff1d(labels, classes)):
+            raise ValueError(f"labels {unknown.tolist()} of y are not among classes={classes.tolist()}")
+        return np.unique(classes)
+
+    def _check_network_fits(self, classes: np.ndarray, n_mels: int) -> None:
+        """Refuse a network whose given sizes, or whose warm-started weights, do not fit this data."""
+        module_params = self.get_params_for("module")
+        for name, needed in (("n_classes", len(classes)), ("n_mels", n_mels)):
+            given = module_params.get(name)
+            if given is not None and given != needed:
+                raise ValueError(f"module__{name}={given}, but the data has {needed}; leave it unset to take it from the data")
+        if self.warm_start and self.initialized_:
+            if not np.array_equal(classes, self.classes_seen_):
+                raise ValueError(
+                    f"warm_start=True continues a network trained on classes {self.classes_seen_.tolist()}; this fit's "
+                    f"are {classes.tolist()}: fit without warm_start, or give classes= with every label"
+                )
+            if n_mels != self.n_mels_:
+                raise ValueError(
+                    f"warm_start=True continues a network trained on {self.n_mels_} bands; this fit's sequences have {n_mels}"
+                )
 
     def _validation_split(self, y_enc, groups):
         if groups is None:
