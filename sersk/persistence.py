@@ -79,6 +79,8 @@ def load_model(path: str | os.PathLike) -> Pipeline:
     if not isinstance(model, Pipeline):
         what = f"{kind} from {type(model).__module__}" if not isinstance(model, (dict, list, tuple)) else kind
         raise ValueError(f"{name!r} holds {_a(what)}, not a sersk model (a pipeline); {_WRITTEN_BY}")
+    if not model.steps:
+        raise ValueError(f"{name!r} holds {_a(kind)} with no steps, not a sersk model; {_WRITTEN_BY}")
     first, last = model.steps[0][1], model.steps[-1][1]
     if not isinstance(first, AudioLoader) or not isinstance(last, CNNLSTMClassifier):
         steps = " -> ".join(type(step).__name__ for _, step in model.steps)
@@ -90,4 +92,10 @@ def load_model(path: str | os.PathLike) -> Pipeline:
         check_is_fitted(last, "classes_seen_")
     except NotFittedError:
         raise ValueError(f"{name!r} holds {_a(kind)} that was never fitted; {_WRITTEN_BY}") from None
+    for step_name, step in model.steps[:-1]:
+        try:
+            if step not in (None, "passthrough"):
+                check_is_fitted(step)
+        except NotFittedError:
+            raise ValueError(f"{name!r} holds {_a(kind)} whose step {step_name!r} was never fitted; {_WRITTEN_BY}") from None
     return model

@@ -258,7 +258,10 @@ def plot_training_history(history: Any) -> Figure:
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.set_title(name.capitalize())
-        ax.set_xticks(epochs if len(epochs) <= 12 else ax.get_xticks())
+        if len(epochs) <= 12:
+            ax.set_xticks(epochs)
+        else:  # whole epochs, within the data (fixing the automatic ticks widened the axis)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if drawn:
             ax.legend()
         else:
@@ -341,7 +344,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path
     fig : matplotlib.figure.Figure
         The figure.
     path : str or os.PathLike
-        The PNG file to write; its folder must exist.
+        The PNG file to write; its folder is created if need be.
     dpi : int, default=120
         Resolution.
 

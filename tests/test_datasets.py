@@ -293,7 +293,8 @@ def test_wav_at_home_preferred_and_foreign_file_rejected(tmp_path, server):
      "wrong_checksum", "missing_clip"],
 )
 def test_failed_download_leaves_nothing(case, server, emodb_zip, tmp_path):
-    home = tmp_path / "home"
+    (tmp_path / "p1" / "other").mkdir(parents=True)  # p1 holds something else: it stays
+    home = tmp_path / "p1" / "p2" / "p3" / "home"  # p2, p3 and home are made by the download
     clip = zipfile.ZipFile(io.BytesIO(emodb_zip)).read(f"wav/{SYNTHETIC_NAMES[0]}")
     if case == "not_a_zip":
         url, expected = server.serve("/d.zip", b"<html>not found</html>" * 100), "not a valid zip archive"
@@ -324,6 +325,7 @@ def test_failed_download_leaves_nothing(case, server, emodb_zip, tmp_path):
     assert url in str(info.value)
     assert server.requests == ["/d.zip"]
     _assert_nothing_left(home)
+    assert not (tmp_path / "p1" / "p2").exists() and (tmp_path / "p1" / "other").is_dir()
     assert not (tmp_path / "escaped.wav").exists()
 
 
@@ -407,6 +409,13 @@ def test_load_corpus_reads_a_csv(clips, tmp_path):
     assert load_corpus(csv_path).speaker is None
 
 
+def test_a_csv_read_by_a_relative_path_gives_absolute_file_paths(clips, tmp_path, monkeypatch):
+    (tmp_path / "corpus.csv").write_text(f"path,label\nclips/{SYNTHETIC_NAMES[0]},angry\n")
+    monkeypatch.chdir(tmp_path)
+    (file,) = load_corpus("corpus.csv").filenames
+    assert file == str(clips / SYNTHETIC_NAMES[0])  # still names the clip from another working folder
+
+
 @pytest.mark.parametrize(
     "text, error, match",
     [
@@ -414,6 +423,8 @@ def test_load_corpus_reads_a_csv(clips, tmp_path):
         ("path,label\n", ValueError, "lists no files"),
         ("path,label\nclips/03a01Wa.wav,\n", ValueError, "line 2: the 'label' cell is empty"),
         ("path,label\nclips/03a01Wa.wav,a\ngone.wav,b\n", FileNotFoundError, "line 3: audio file 'gone.wav' not found"),
+        ("path,label,speaker\nclips/03a01Wa.wav,happy,sad,03\n", ValueError, "line 2: more fields than the header's 3"),
+        ("path,label\nclips/03a01Wa.wav,x\n./clips/03a01Wa.wav,y\n", ValueError, "twice \\(lines 2 and 3\\)"),
     ],
 )
 def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp_path):

@@ -145,3 +145,18 @@ def test_load_model_refuses_what_is_not_a_fitted_sersk_model(tmp_path):
             load_model(tmp_path / name)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_model(tmp_path / "nothing.joblib")
+    joblib.dump(Pipeline([]), tmp_path / "empty.joblib")
+    with pytest.raises(ValueError, match="holds a Pipeline with no steps"):
+        load_model(tmp_path / "empty.joblib")
+
+
+def test_load_model_refuses_a_pipeline_with_a_step_never_fitted(corpus, tmp_path):
+    from sersk.features import BandStandardizer
+
+    X, y, _ = corpus
+    pipe = make_pipeline("tuned", max_epochs=1, random_state=0).set_params(net__module__filters=(4, 4, 4, 4),
+                                                                           net__module__hidden_size=4, net__verbose=0)
+    pipe.fit(X, y).set_params(scale=BandStandardizer())  # the fitted step replaced by a new one
+    joblib.dump(pipe, tmp_path / "model.joblib")
+    with pytest.raises(ValueError, match="whose step 'scale' was never fitted"):
+        load_model(tmp_path / "model.joblib")

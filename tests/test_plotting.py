@@ -87,6 +87,9 @@ def test_training_history_two_panels_and_missing_keys_skipped():
     assert [line.get_label() for line in no_valid.axes[0].get_lines()] == ["training"]
     only_loss = plot_training_history([{"epoch": 1, "train_loss": 0.7}])
     assert only_loss.axes[1].get_lines() == [] and "no accuracy" in only_loss.axes[1].texts[0].get_text()
+    long = plot_training_history([{"epoch": e, "train_loss": 1 / e} for e in range(1, 101)])
+    left, right = long.axes[0].get_xlim()
+    assert -6 < left < 1 and 100 < right < 106  # the epochs and a margin, not ticks fixed beyond them (-20, 120)
 
 
 def test_training_history_of_a_skorch_net():

@@ -329,7 +329,8 @@ def _verify(wav_dir: Path, url: str) -> None:
 
 def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
     """Download the zip at ``url`` and move its contents, complete, to ``<home>/emodb``."""
-    created = not home.exists()
+    # the outermost folder this call creates (home or one above it), removed again if the download fails
+    created = next((folder for folder in reversed((home, *home.parents)) if not folder.exists()), None)
     home.mkdir(parents=True, exist_ok=True)
     final = home / _EXTRACTED_DIR
     if final.exists() and not (final.is_dir() and not any(final.iterdir())):
@@ -369,5 +370,12 @@ def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
         tmp_zip.unlink(missing_ok=True)
         if tmp_dir is not None and tmp_dir.exists():
             shutil.rmtree(tmp_dir, ignore_errors=True)
-        if created and not final.exists():
-            shutil.rmtree(home, ignore_errors=True)  # the failed download made it: leave nothing behind
+        if created is not None and not final.exists():  # the failed download made them: leave nothing behind
+            shutil.rmtree(home, ignore_errors=True)
+            for folder in home.parents:  # then the folders above it that it made, while empty
+                if folder == created.parent:
+                    break
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty: another process uses it
+                    break

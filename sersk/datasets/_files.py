@@ -136,6 +136,11 @@ def _read_csv(path: Path) -> Bunch:
             for row in reader:
                 if not any((v or "").strip() for k, v in row.items() if k is not None):
                     continue  # a blank line
+                if any((v or "").strip() for v in row.get(None) or []):  # csv puts surplus fields under None
+                    raise ValueError(
+                        f"the CSV {str(path)!r}, line {reader.line_num}: more fields than the header's "
+                        f"{len(header)} ({','.join(header)}); quote a cell that holds a comma"
+                    )
                 values = {k: (row.get(k) or "").strip() for k in columns}
                 for column in columns:
                     if not values[column]:
@@ -147,12 +152,16 @@ def _read_csv(path: Path) -> Bunch:
         raise ValueError(f"the CSV {str(path)!r} cannot be parsed: {exc}") from None
     if not rows:
         raise ValueError(f"the CSV {str(path)!r} lists no files: it has a header but no rows")
-    files, missing_files = [], []
+    files, missing_files, first_line = [], [], {}
     for line, values in rows:
-        file = Path(values["path"]).expanduser()
-        file = file if file.is_absolute() else path.parent / file
+        file = (path.parent / Path(values["path"]).expanduser()).absolute()  # relative to the CSV's folder
         if not file.is_file():
             missing_files.append((line, values["path"], file))
+        elif (seen := first_line.setdefault(file.resolve(), line)) != line:
+            raise ValueError(
+                f"the CSV {str(path)!r} lists {str(file)!r} twice (lines {seen} and {line}); each clip must appear "
+                "once, or it could be trained on and tested on"
+            )
         files.append(str(file))
     if missing_files:
         line, given, file = missing_files[0]
