@@ -68,6 +68,21 @@ def test_left_padding_puts_real_frames_last():
     assert short["x"].shape[-1] == 16
     padded, _ = LeftPadCollate(min_frames=16, multiple=16)([(seqs[2], 0)])
     assert padded["x"].shape[-1] == 32
+    assert LeftPadCollate()([(seqs[0], None)])[1] is None  # no labels at predict time
+
+
+def test_masked_network_pads_a_batch_to_whole_pooling_windows_itself():
+    torch.manual_seed(0)
+    net = CNNLSTM(filters=(4, 4, 4, 4), hidden_size=4, n_classes=2).eval()
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(128, 17)).astype(np.float32), rng.normal(size=(128, 1)).astype(np.float32)
+    with torch.no_grad():
+        logits = {
+            multiple: net(**LeftPadCollate(multiple=multiple)([(a, 0), (b, 0)])[0]) for multiple in (1, net.time_factor)
+        }
+        louder = net(**LeftPadCollate()([(a, 0), (b + 100, 0)])[0])
+    torch.testing.assert_close(logits[1], logits[net.time_factor])  # 17 frames padded as 32 would be
+    assert not torch.allclose(louder[1], logits[1][1])  # the 1-frame clip is read, not floored away
 
 
 def test_learns_a_synthetic_task_quickly():
@@ -129,6 +144,8 @@ def test_predictions_do_not_depend_on_the_batch(emodb_log_mels):
     np.testing.assert_allclose(together, alone, atol=1e-5)
     assert all(clf.predict(X) == [clf.predict(X[i : i + 1])[0] for i in range(len(X))])
 
+    switched = clone(clf).fit(X, y).set_params(padding="reference")
+    assert switched.module_.padding == "reference"  # the built network follows the parameter
     reference = clone(clf).set_params(padding="reference").fit(X, y)
     together = reference.predict_proba(X)
     alone = np.vstack([reference.predict_proba(X[i : i + 1]) for i in range(len(X))])
@@ -242,6 +259,7 @@ def test_validation_fraction_holds_out_whole_groups(monkeypatch):
         ([], [], "empty"),
         ([np.zeros((128, 0), np.float32), np.zeros((128, 20), np.float32)], ["a", "b"], "clip 0 has 0 frames"),
         ([np.full((128, 20), np.nan, np.float32), np.zeros((128, 20), np.float32)], ["a", "b"], "clip 0 contains NaN"),
+        ([np.zeros((128, 20)), np.full((128, 20), 1e300)], ["a", "b"], r"clip 1 has values beyond float32's range \(largest"),
         ([np.zeros((128, 20), np.float32), np.zeros((64, 20), np.float32)], ["a", "b"], "clip 1 has 64 feature rows"),
         ([np.zeros((128, 20), np.float32)] * 2, ["a", "a"], "single class"),
         ([np.zeros((128, 20), np.float32)] * 3, ["a", "b"], "3 samples but y has 2"),

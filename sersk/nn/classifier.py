@@ -400,15 +400,20 @@ class CNNLSTMClassifier(NeuralNetClassifier):
 
         skorch sets the attributes, then rebuilds the parts they feed (callbacks, module,
         optimizer); an error there left the new, bad values set. On a built network, new
-        ``callbacks`` take effect at once (skorch rebuilt them from the old list, which a warm start
-        then kept), and an optimizer setting is recorded and spares the groups that
-        ``optimizer__param_groups`` sets apart.
+        ``callbacks`` and ``padding`` take effect at once (skorch rebuilt the callbacks from the old
+        list, which a warm start then kept, and left the network's padding as built), and an
+        optimizer setting is recorded and spares the groups that ``optimizer__param_groups`` sets
+        apart.
         """
         with self._unchanged_on_error():
             super().set_params(**params)
             if self.initialized_:
                 if "callbacks" in params:  # skorch rebuilt callbacks_ from the old list; a warm start uses it
                     self._initialize_callbacks()
+                if "padding" in params:  # the built network takes either mode with the same weights
+                    if self.padding not in PADDING_MODES:
+                        raise ValueError(f"padding={self.padding!r}; expected one of {PADDING_MODES}")
+                    self.module_.padding = self.padding
                 self._keep_group_settings(params)
             return self
 

@@ -37,7 +37,7 @@ class LeftPadCollate:
         self.min_frames = min_frames
         self.multiple = multiple
 
-    def __call__(self, batch: Sequence[tuple[Any, Any]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def __call__(self, batch: Sequence[tuple[Any, Any]]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         xs = [torch.as_tensor(np.asarray(x), dtype=torch.float32) for x, _ in batch]
         lengths = torch.tensor([x.shape[-1] for x in xs], dtype=torch.int64)
         n_frames = max(int(lengths.max()), self.min_frames)
@@ -45,7 +45,8 @@ class LeftPadCollate:
         out = xs[0].new_zeros(len(xs), xs[0].shape[0], n_frames)
         for row, x in enumerate(xs):
             out[row, :, n_frames - x.shape[-1] :] = x
-        y = torch.utils.data.default_collate([y for _, y in batch])
+        labels = [y for _, y in batch]
+        y = None if all(label is None for label in labels) else torch.utils.data.default_collate(labels)
         return {"x": out, "lengths": lengths}, y
 
     def __repr__(self) -> str:

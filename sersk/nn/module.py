@@ -648,6 +648,8 @@ class CNNLSTM(nn.Module):
                 h = block(h)
             out, _ = self.lstm(h.permute(0, 3, 1, 2).flatten(2))  # (batch, steps, channels * frequency)
             return self.fc(out[:, -1])
+        if x.shape[2] % self.time_factor:  # whole pooling windows, as LeftPadCollate(multiple=time_factor) pads
+            x = nn.functional.pad(x, (self.time_factor - x.shape[2] % self.time_factor, 0))
         n_frames = x.shape[2]
         lengths = lengths.to(x.device)
         groups = self._length_groups(lengths, n_frames) if x.device.type == "cpu" else [(None, n_frames)]

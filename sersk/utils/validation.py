@@ -79,17 +79,22 @@ def check_waveform(x: Any, index: int, *, min_samples: int = 1, finite: bool = T
         if arr.shape[0] == 0:
             raise InvalidSignalError(f"{name} is empty (0 samples)")
         raise InvalidSignalError(f"{name} has {arr.shape[0]} samples; at least {min_samples} are needed")
-    try:
-        with np.errstate(over="raise"):  # a float64 sample beyond float32's range would become inf
-            arr = np.ascontiguousarray(arr, dtype=np.float32)
-    except FloatingPointError:
-        raise InvalidSignalError(
-            f"{name} has samples beyond float32's range (largest |sample| {np.nanmax(np.abs(arr)):.3g}); "
-            "expected samples in [-1, 1]"
-        ) from None
+    arr = _as_float32(arr, name, "sample", "; expected samples in [-1, 1]")
     if finite:
         check_finite_samples(arr, index)
     return arr
+
+
+def _as_float32(arr: np.ndarray, name: str, noun: str, hint: str = "") -> np.ndarray:
+    """``arr`` as a C-contiguous float32 array; raise where a finite value is beyond float32's range
+    (the cast would make it infinite)."""
+    try:
+        with np.errstate(over="raise"):
+            return np.ascontiguousarray(arr, dtype=np.float32)
+    except FloatingPointError:
+        raise InvalidSignalError(
+            f"{name} has {noun}s beyond float32's range (largest |{noun}| {np.nanmax(np.abs(arr)):.3g}){hint}"
+        ) from None
 
 
 def check_finite_samples(arr: np.ndarray, index: int) -> None:
@@ -171,7 +176,7 @@ def check_sequences(X: Any, *, n_features: int | None = None) -> np.ndarray:
             raise InvalidSignalError(f"{name} has {arr.shape[0]} feature rows; expected {n_features}")
         if arr.shape[1] == 0:
             raise InvalidSignalError(f"{name} has 0 frames")
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        arr = _as_float32(arr, name, "value")
         if not np.isfinite(arr).all():
             raise InvalidSignalError(f"{name} contains NaN or infinite values")
         out.append(arr)
