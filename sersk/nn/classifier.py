@@ -173,7 +173,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     module : torch.nn.Module class, default=CNNLSTM
         The network; ``n_mels`` and ``n_classes`` are set from the data unless given as
         ``module__n_mels`` / ``module__n_classes``. Sizes: ``module__filters``, ``module__pools``,
-        ``module__hidden_size``.
+        ``module__hidden_size``. Another class must take ``n_mels``, ``n_classes`` and ``padding``,
+        and offer ``time_factor`` and ``forward(x, lengths)``, as :class:`~sersk.nn.CNNLSTM` does.
     padding : {"masked", "reference"}, default="masked"
         ``"masked"``: padded frames never influence real ones, so ``predict(X)[i]`` equals
         ``predict(X[i:i+1])[0]``. ``"reference"``: the reference's zero padding, unmasked, where a
