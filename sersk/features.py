@@ -323,14 +323,27 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
         NaN and infinite samples are found in the log-mels, which hold a quarter as many values: such
         a sample makes the whole spectrum of every frame it falls in non-finite (each FFT bin sums
         every sample). Only the samples no frame reads are checked apart: those after a clip's last
-        full frame, or, with ``hop_length > n_fft`` (gaps between frames), the whole clip.
+        full frame, or, with ``hop_length > n_fft`` (gaps between frames), the whole clip. The error
+        names the first bad clip, whatever its problem.
         """
-        clips = [check_waveform(x, i, min_samples=self.n_fft, finite=False) for i, x in enumerate(waves, start)]
-        gaps = self.hop_length > self.n_fft
-        for i, clip in enumerate(clips, start):
-            if not np.isfinite(clip if gaps else clip[self._covered_samples(len(clip)) :]).all():
-                check_finite_samples(clip, i)
+        clips: list[np.ndarray] = []
+        try:
+            for i, x in enumerate(waves, start):
+                clip = check_waveform(x, i, min_samples=self.n_fft, finite=False)
+                if not np.isfinite(self._unread_samples(clip)).all():
+                    check_finite_samples(clip, i)
+                clips.append(clip)
+        except InvalidSignalError:
+            if clips:
+                self._featurise(clips, start)  # raises first for an earlier clip's non-finite log-mel
+            raise
         return self._featurise(clips, start)
+
+    def _unread_samples(self, clip: np.ndarray) -> np.ndarray:
+        """The samples of ``clip`` that no full frame reads (all of it when frames leave gaps)."""
+        if self.hop_length > self.n_fft:
+            return clip
+        return clip[(self._n_frames(len(clip)) - 1) * self.hop_length + self.n_fft :]
 
     def _featurise(self, waves: list[np.ndarray], start: int) -> list[np.ndarray]:
         """Featurise clips ``start, start + 1, ...``, in input order, a group of consecutive clips per
@@ -355,10 +368,6 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
 
     def _n_frames(self, n_samples: int) -> int:
         return 1 + (n_samples - self.n_fft) // self.hop_length
-
-    def _covered_samples(self, n_samples: int) -> int:
-        """How many of a clip's first samples fall in one of its full frames."""
-        return (self._n_frames(n_samples) - 1) * self.hop_length + self.n_fft
 
     def _raise_non_finite(self, group: list[np.ndarray], counts: list[int], log_mel: np.ndarray, first: int) -> None:
         """Raise for the first clip of ``group`` (clip ``first`` onwards) whose log-mel is not finite."""

@@ -407,6 +407,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         apart.
         """
         with self._unchanged_on_error():
+            if self.initialized_:  # recorded first: skorch may rebuild the optimizer from these attributes
+                for key in self._all_group_settings(params):
+                    setattr(self, key, params[key])
             super().set_params(**params)
             if self.initialized_:
                 if "callbacks" in params:  # skorch rebuilt callbacks_ from the old list; a warm start uses it
@@ -418,15 +421,18 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 self._keep_group_settings(params)
             return self
 
+    @staticmethod
+    def _all_group_settings(params: dict[str, Any]) -> list[str]:
+        """The ``optimizer__<name>`` keys of ``params``, which skorch applies to every param group of
+        a built optimizer without recording them (``get_params`` and a clone kept the old value)."""
+        return [key for key in params if re.fullmatch(r"optimizer__(?!param_groups)[^_]\w*", key)]
+
     def _keep_group_settings(self, params: dict[str, Any]) -> None:
-        """After skorch set an optimizer setting on every param group of a built optimizer: record it
-        (skorch does not, so ``get_params`` and a clone kept the old value), and give back the
-        groups that ``optimizer__param_groups`` sets apart their own value (biases keep no decay)."""
-        changed = {key.split("__", 1)[1] for key in params if re.fullmatch(r"optimizer__(?!param_groups)[^_]\w*", key)}
+        """Give the groups that ``optimizer__param_groups`` sets apart their own value of a setting
+        skorch applied to every group (biases keep no decay)."""
+        changed = {key.split("__", 1)[1] for key in self._all_group_settings(params)}
         if not changed:
             return
-        for name in changed:
-            setattr(self, f"optimizer__{name}", params[f"optimizer__{name}"])
         remaining = [name for name, _ in self.get_all_learnable_params()]
         own_settings = []  # as skorch builds the groups: one per pattern that matches, then the rest
         for pattern, settings in self.optimizer__param_groups:
@@ -601,16 +607,22 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             given = module_params.get(name)
             if given is not None and given != needed:
                 raise ValueError(f"module__{name}={given}, but the data has {needed}; leave it unset to take it from the data")
-        if self.warm_start and self.initialized_:
-            if not np.array_equal(classes, self.classes_seen_):
-                raise ValueError(
-                    f"warm_start=True continues a network trained on classes {self.classes_seen_.tolist()}; this fit's "
-                    f"are {classes.tolist()}: fit without warm_start, or give classes= with every label"
-                )
-            if n_mels != self.n_mels_:
-                raise ValueError(
-                    f"warm_start=True continues a network trained on {self.n_mels_} bands; this fit's sequences have {n_mels}"
-                )
+        if not (self.warm_start and self.initialized_):
+            return
+        # a network fitted here knows its classes and bands; one built by initialize() or
+        # load_params() only its sizes
+        trained = getattr(self, "classes_seen_", None)
+        if trained is not None and not np.array_equal(classes, trained):
+            raise ValueError(
+                f"warm_start=True continues a network trained on classes {trained.tolist()}; this fit's "
+                f"are {classes.tolist()}: fit without warm_start, or give classes= with every label"
+            )
+        outputs = getattr(getattr(self.module_, "fc", None), "out_features", None)
+        if trained is None and outputs is not None and outputs != len(classes):
+            raise ValueError(f"warm_start=True continues a network of {outputs} outputs; this fit has {len(classes)} classes")
+        bands = getattr(self, "n_mels_", None) or getattr(self.module_, "n_mels", None)
+        if bands is not None and n_mels != bands:
+            raise ValueError(f"warm_start=True continues a network trained on {bands} bands; this fit's sequences have {n_mels}")
 
     def _validation_split(self, y_enc, groups):
         if groups is None:

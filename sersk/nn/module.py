@@ -601,6 +601,7 @@ class CNNLSTM(nn.Module):
         if len(filters) != len(pools):
             raise ValueError(f"filters has {len(filters)} blocks but pools has {len(pools)}")
         self.padding = padding
+        self.n_mels = n_mels
         self.deltas = bool(deltas)
         channels = [3 if self.deltas else 1, *filters]
         self.blocks = nn.ModuleList(
