@@ -30,6 +30,7 @@ import difflib
 import json
 import os
 import platform
+import shlex
 import signal
 import sys
 import threading
@@ -357,8 +358,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"accuracy  {100 * results['accuracy']:.2f} %")
     print(f"UAR       {100 * results['uar']:.2f} %  (unweighted average recall = balanced accuracy)")
     print()
-    print(classification_report(y_true, y_pred, labels=results["confusion_matrix"]["labels"], zero_division=0,
-                                digits=3))
+    # the labels of DATA, as the UAR averages over them (a class of the model absent from DATA has no recall)
+    print(classification_report(y_true, y_pred, labels=sorted(set(y_true)), zero_division=0, digits=3))
     _write_json(out_dir / "metrics.json", {"model": str(args.model), "data": str(args.data), **results})
     print(f"wrote {out_dir / 'confusion_matrix.png'} and {out_dir / 'metrics.json'}")
     return 0
@@ -403,8 +404,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                 verbose=1,
             )
     results = {
-        "command": " ".join(["sersk reproduce"] + (["--speaker-independent"] if args.speaker_independent else [])
-                            + (["--speakers", *args.speakers] if args.speakers else [])),
+        "command": shlex.join([PROG, *getattr(args, "argv", ["reproduce"])]),
         "preset": args.preset,
         "quick": bool(args.quick),
         "seed": args.seed,
@@ -609,10 +609,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else 2
+    args.argv = argv  # what results.json records as the command
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,29 @@ PROJECT_BAR = "openSMILE ComParE + linear SVM, LOSO: 80.0 % accuracy / 78.6 % UA
 _FIGURE_CLIPS = 4  # log-mel spectrograms shown in log_mels.png
 
 
+def _check_test_speakers(test_speakers: Any) -> np.ndarray:
+    """``test_speakers`` as a non-empty array of distinct speaker names."""
+    if isinstance(test_speakers, (str, bytes)):
+        raise ValueError(f"test_speakers={test_speakers!r} is a single name; give a list, e.g. [{test_speakers!r}]")
+    held_out = np.asarray(test_speakers).astype(str).ravel()
+    if held_out.size == 0:
+        raise ValueError("test_speakers is empty; give at least one speaker, or None for all")
+    names, counts = np.unique(held_out, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"test_speakers names {', '.join(names[counts > 1])} more than once; each fold runs once")
+    return held_out
+
+
+def _uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Balanced accuracy, without scikit-learn's warnings for a class predicted but absent from
+    ``y_true`` (common in a speaker's fold; the score is right)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(y_true, y_pred))
+
+
 def score_predictions(y_true: Any, y_pred: Any, labels: Sequence[Any] | None = None) -> dict[str, Any]:
     """Accuracy, unweighted average recall, recall per class and the confusion matrix.
 
@@ -66,7 +90,7 @@ def score_predictions(y_true: Any, y_pred: Any, labels: Sequence[Any] | None = N
     >>> scores["accuracy"], scores["uar"]
     (0.75, 0.75)
     """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, recall_score
+    from sklearn.metrics import accuracy_score, confusion_matrix, recall_score
 
     y_true, y_pred = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
     labels = np.union1d(y_true, y_pred) if labels is None else np.asarray(labels).astype(str)
@@ -75,7 +99,7 @@ def score_predictions(y_true: Any, y_pred: Any, labels: Sequence[Any] | None = N
     return {
         "n_files": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "uar": float(balanced_accuracy_score(y_true, y_pred)),
+        "uar": _uar(y_true, y_pred),
         "recall_per_class": {str(c): float(r) for c, r in zip(present, recall)},
         "confusion_matrix": {
             "labels": [str(c) for c in labels],
@@ -128,7 +152,8 @@ def evaluate_model(
     labels = np.union1d(classes, y)
     results = score_predictions(y, y_pred, labels)
     results["unknown_labels"] = [str(c) for c in np.setdiff1d(y, classes)]
-    report = classification_report(y, y_pred, labels=labels, zero_division=0, output_dict=True)
+    # over the labels of y, as the UAR: a class of the model absent from y would add a recall of 0
+    report = classification_report(y, y_pred, labels=np.unique(y), zero_division=0, output_dict=True)
     results["classification_report"] = {
         name: {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()} if isinstance(row, dict)
         else float(row)
@@ -357,7 +382,7 @@ def run_leave_one_speaker_out(
             f"leave-one-speaker-out needs at least 3 speakers (one to test, one to validate, one to train); "
             f"got {len(all_speakers)}"
         )
-    held_out = all_speakers if test_speakers is None else np.asarray(test_speakers).astype(str)
+    held_out = all_speakers if test_speakers is None else _check_test_speakers(test_speakers)
     unknown = np.setdiff1d(held_out, all_speakers)
     if len(unknown):
         raise ValueError(f"test_speakers {', '.join(unknown)} are not among the speakers ({', '.join(all_speakers)})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -371,10 +372,12 @@ def test_reproduce_runs_the_folds_of_the_named_speakers_and_says_it_is_partial(c
     assert main(argv + ["--speaker-independent", "--speakers", "09", "03"]) == 0
     results = json.loads((out_dir / "results.json").read_text())
     assert [f["speaker"] for f in results["per_speaker"]] == ["09", "03"] and results["folds_run"] == "2 of 4"
-    assert results["command"] == "sersk reproduce --speaker-independent --speakers 09 03"
+    assert results["command"] == shlex.join(["sersk", *argv, "--speaker-independent", "--speakers", "09", "03"])
     out = capsys.readouterr().out
     assert "PARTIAL: 2 of 4 folds run (held-out speakers 09, 03); pooled over those only" in out
     assert "1 augmentation per training clip" in out
+    assert main(argv + ["--speaker-independent", "--speakers", "09", "09"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "test_speakers names 09 more than once")
 
 
 def test_the_console_script_runs():
