@@ -280,6 +280,11 @@ def run_reference_protocol(
             "clip's speaker; the reference protocol has none: use run_leave_one_speaker_out"
         )
     split = reference_split(y, random_state=random_state)
+    if len(split.validation) == 0:
+        raise ValueError(
+            f"the reference split of {len(y)} clips leaves no validation clip: a label of n files gives floor(0.15 n) "
+            "of them, none below 7 files"
+        )
     if verbose > 0:
         print(f"reference split (70/15/15 per label, seed {random_state}): {len(split.train)} training, "
               f"{len(split.validation)} validation, {len(split.test)} test clips")

@@ -297,6 +297,12 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             spectrum overflows ``dtype``.
         """
         check_is_fitted(self, "mel_filters_")
+        if self.mel_filters_.shape != (self.n_fft // 2 + 1, self.n_mels):
+            raise ValueError(
+                f"the parameters changed since fit: the filterbank has {self.mel_filters_.shape[0]} bins x "
+                f"{self.mel_filters_.shape[1]} bands, n_fft={self.n_fft} and n_mels={self.n_mels} need "
+                f"{self.n_fft // 2 + 1} x {self.n_mels}; call fit again"
+            )
         if hasattr(X, "toarray") or not hasattr(X, "__len__"):
             X = check_waveforms(X, min_samples=self.n_fft)
         n = len(X)

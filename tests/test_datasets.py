@@ -407,6 +407,8 @@ def test_load_corpus_reads_a_csv(clips, tmp_path):
     assert data.filenames.dtype.kind == data.target.dtype.kind == "U"
     csv_path.write_text(f"path,label\nclips/{SYNTHETIC_NAMES[0]},angry\n")
     assert load_corpus(csv_path).speaker is None
+    csv_path.write_text(f"Path,Label,Speaker\nclips/{SYNTHETIC_NAMES[0]},angry,s1\n")  # any case
+    assert list(load_corpus(csv_path).speaker) == ["s1"]
 
 
 def test_a_csv_read_by_a_relative_path_gives_absolute_file_paths(clips, tmp_path, monkeypatch):

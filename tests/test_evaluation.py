@@ -72,6 +72,12 @@ def test_reference_protocol_returns_results_and_writes_nothing_unless_asked(corp
     ]
 
 
+def test_reference_protocol_on_too_few_clips_for_a_validation_part_says_so():
+    X, y = np.array([f"{i}.wav" for i in range(12)]), np.repeat(["a", "b"], 6)
+    with pytest.raises(ValueError, match="leaves no validation clip: a label of n files gives floor"):
+        run_reference_protocol(X, y, pipeline=tiny_pipeline(), random_state=0)
+
+
 def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
     X, y, speakers = corpus
     results = run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), test_speakers=["09"], verbose=1)

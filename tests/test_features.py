@@ -233,6 +233,12 @@ def test_a_failed_fit_leaves_the_transformer_as_it_was():
     assert not hasattr(fresh, "mel_filters_")
 
 
+def test_transform_after_set_params_without_fit_asks_for_fit():
+    t = LogMelTransformer().fit().set_params(n_fft=1024)
+    with pytest.raises(ValueError, match=r"filterbank has 1025 bins x 128 bands, n_fft=1024 and n_mels=128 need 513 x 128"):
+        t.transform([tone(440)])
+
+
 def test_a_log_eps_that_rounds_to_zero_is_refused_in_fit():
     with pytest.raises(ValueError, match="log_eps=1e-50 rounds to 0 in float32"):
         LogMelTransformer(log_eps=1e-50).fit()

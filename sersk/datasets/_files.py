@@ -123,7 +123,7 @@ def _read_csv(path: Path) -> Bunch:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            header = [(name or "").strip() for name in (reader.fieldnames or [])]
+            header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]  # Path,Label,Speaker too
             missing = [c for c in ("path", "label") if c not in header]
             if missing:
                 raise ValueError(
