@@ -208,7 +208,9 @@ def make_pipeline(
     Parameters
     ----------
     preset : {"reference", "tuned"}, default="reference"
-        ``"reference"``: the recipe as published (75 stored copies per clip, 3 epochs, whole clips).
+        ``"reference"``: the recipe as published (75 stored copies per clip, 3 epochs, whole clips),
+        with the steps' documented departures (masked padding, a ``top_db`` floor, a cheaper pitch
+        shifter, peak-normalised input; the user guide lists the parameters that undo them).
         ``"tuned"``: the same network, fed and trained for speaker-independent accuracy on a small
         budget: no stored waveform copies; log-mels standardised per band with the training data's
         statistics (a ``scale`` step, :class:`~sersk.features.BandStandardizer`); random 64-frame
