@@ -27,8 +27,9 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 
 
 def _cudnn_settings():
-    cudnn = torch.backends.cudnn
-    return cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
+    from sersk.utils._device import _cudnn_settings
+
+    return _cudnn_settings()
 
 
 def test_seeded_cuda_fit_is_reproducible_and_restores_cudnn_settings():

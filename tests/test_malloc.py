@@ -77,3 +77,18 @@ def test_the_heap_is_trimmed_only_once_it_has_grown_past_the_limit(monkeypatch):
             trims_at_each_step.append(FakeLibc.trims)
     assert trims_at_each_step == [0, 0, 1, 1, 1]
     assert FakeLibc.trims == 2  # and once more when the block ends
+
+
+def test_the_settings_the_process_started_with_come_back(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_malloc._LIBC, "mallopt", lambda option, value: calls.append((option, value)))
+    monkeypatch.setattr(_malloc, "_startup_environment", lambda: {
+        "GLIBC_TUNABLES": "glibc.malloc.mmap_max=0:glibc.malloc.arena_max=2", "MALLOC_TRIM_THRESHOLD_": "65536",
+    })
+    with reuse_freed_memory():
+        pass
+    assert calls[-2:] == [(_malloc._M_MMAP_MAX, 0), (_malloc._M_TRIM_THRESHOLD, 65536)]
+    monkeypatch.setattr(_malloc, "_startup_environment", lambda: {})
+    with reuse_freed_memory():
+        pass
+    assert calls[-2:] == [(_malloc._M_MMAP_MAX, 65536), (_malloc._M_TRIM_THRESHOLD, 128 * 1024)]

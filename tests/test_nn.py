@@ -166,6 +166,29 @@ def test_same_seed_same_model_and_global_rng_untouched():
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
 
 
+def test_unseeded_fits_differ_and_no_fit_or_prediction_moves_the_global_generators(monkeypatch):
+    X, y = make_band_energy_sequences(48, random_state=0)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: pytest.fail("every CUDA generator reseeded"))
+    unseeded = [CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu").fit(X, y) for _ in range(2)]
+    assert not torch.equal(unseeded[0].module_.fc.weight, unseeded[1].module_.fc.weight)
+    seeded = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(X, y)
+    seeded.predict_proba(X)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_concurrent_predictions_keep_the_device_parameter():
+    from joblib import Parallel, delayed
+
+    X, y = make_band_energy_sequences(48, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0).fit(X, y)  # device "auto"
+    expected = clf.predict_proba(X)
+    results = Parallel(n_jobs=4, backend="threading")(delayed(clf.predict_proba)(X) for _ in range(8))
+    assert clf.get_params()["device"] == "auto" and "_device_users" not in vars(clf)
+    assert all(np.allclose(r, expected, atol=1e-6) for r in results)
+
+
 def test_joblib_round_trip_of_classifier_and_pipeline(tmp_path):
     X, y = make_band_energy_sequences(48, random_state=0)
     clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(X, y)
@@ -309,16 +332,33 @@ def test_auto_device_is_resolved_at_run_time_and_kept_as_a_parameter(tmp_path):
 
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_float32_cudnn_holds_its_settings_in_the_block_only(deterministic):
-    from sersk.utils._device import float32_cudnn
+    from sersk.utils._device import _cudnn_settings, float32_cudnn
 
-    cudnn = torch.backends.cudnn
-    before = cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
+    before = _cudnn_settings()
     with pytest.raises(RuntimeError, match="inside"):
         with float32_cudnn(deterministic=deterministic):
-            assert cudnn.allow_tf32 is False
-            assert (cudnn.deterministic, cudnn.benchmark) == ((True, False) if deterministic else before[1:])
+            assert _cudnn_settings() == ("ieee", "ieee", *((True, False) if deterministic else before[2:]))
             raise RuntimeError("inside")
-    assert (cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark) == before
+    assert _cudnn_settings() == before
+
+
+def test_float32_cudnn_counts_overlapping_blocks_and_takes_the_new_precision_settings():
+    from sersk.utils._device import _cudnn_settings, float32_cudnn
+
+    cudnn = torch.backends.cudnn
+    before = _cudnn_settings()
+    try:
+        cudnn.conv.fp32_precision = "ieee"  # the newer API: reading allow_tf32 now fails
+        user = _cudnn_settings()
+        first, second = float32_cudnn(deterministic=True), float32_cudnn(deterministic=False)
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)  # left before the other block, as another thread may
+        assert _cudnn_settings() == ("ieee", "ieee", *user[2:])  # float32 still; no deterministic user left
+        second.__exit__(None, None, None)
+        assert _cudnn_settings() == user
+    finally:
+        cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = before[:2]
 
 
 def test_unavailable_cuda_is_a_clear_error():

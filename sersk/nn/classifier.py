@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import fnmatch
 import re
+import secrets
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +48,7 @@ NO_DECAY_ON_BIASES = (
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+_DEVICE_LOCK = threading.Lock()  # guards the device an estimator resolves while it runs
 
 
 class _Interrupted(Exception):
@@ -241,7 +244,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         training data for the per-epoch validation: whole groups when ``groups`` is passed to ``fit``
         (e.g. speakers, or the source clip of augmented copies), else a stratified random fraction.
     random_state : int, default=None
-        Seeds the weights, the shuffling and the validation split; the global torch RNG is left as it was.
+        Seeds the weights, the shuffling and the validation split; ``None`` draws fresh entropy at
+        each fit, so unseeded fits differ. The global torch RNG is left as it was, by ``fit`` and by
+        prediction.
     device : str, default="auto"
         Torch device for training and prediction; ``"auto"`` (or ``None``) picks ``"cuda"`` when
         available, else ``"cpu"``, at each ``fit`` and ``predict`` (so a model fitted on a GPU loads
@@ -508,8 +513,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 self.class_weight_ = self._class_weights(classes, y_enc)
                 self._valid_dataset = valid
                 with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
-                    if self.random_state is not None:
-                        torch.manual_seed(self.random_state)
+                    self._seed_torch()
                     if not self.warm_start or not self.initialized_:
                         self.initialize()
                     elif self.class_weight is not None:
@@ -520,6 +524,16 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         finally:
             self.__dict__.pop("_valid_dataset", None)
         return self
+
+    def _seed_torch(self) -> None:
+        """Seed the generators a fit draws from, the CPU's and its CUDA device's, and no other (the
+        caller restores them): with ``random_state``, or with fresh entropy when it is None, so that
+        unseeded fits differ from one another."""
+        seed = secrets.randbits(63) if self.random_state is None else int(self.random_state)
+        torch.default_generator.manual_seed(seed)
+        for index in self._cuda_devices():
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
 
     def _check_params(self) -> None:
         """Refuse a bad training option by name, before any data is touched."""
@@ -644,19 +658,26 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         large activations again. On CUDA, cuDNN computes in float32, not TF32, and with a
         ``random_state`` picks deterministic kernels (:func:`~sersk.utils._device.float32_cudnn`).
         """
-        requested = self.device
-        device = resolve_device(requested)  # a clear error for an unavailable CUDA
-        if torch.device(device).type == "cpu":
-            settings = reuse_freed_memory()
-        else:
-            settings = float32_cudnn(deterministic=self.random_state is not None)
-        if requested in (None, "auto"):
-            self.device = device
+        with _DEVICE_LOCK:  # blocks of several threads (predictions of one model) are counted
+            if not self.__dict__.get("_device_users"):
+                device = resolve_device(self.device)  # a clear error for an unavailable CUDA
+                self._device_requested = self.device
+                if self.device in (None, "auto"):
+                    self.device = device
+            self._device_users = self.__dict__.get("_device_users", 0) + 1
         try:
+            if torch.device(self.device).type == "cpu":
+                settings = reuse_freed_memory()
+            else:
+                settings = float32_cudnn(deterministic=self.random_state is not None)
             with settings:
                 yield
         finally:
-            self.device = requested
+            with _DEVICE_LOCK:
+                self._device_users -= 1
+                if self._device_users == 0:
+                    self.device = self.__dict__.pop("_device_requested")
+                    del self._device_users
 
     def initialize(self):
         self._check_params()
@@ -664,7 +685,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             return super().initialize()
 
     def forward_iter(self, X, training=False, device="cpu"):
-        with self._resolved_device():
+        # torch's DataLoader draws a seed from the global generator each time it is iterated
+        with self._resolved_device(), torch.random.fork_rng(devices=[]):
             yield from super().forward_iter(X, training=training, device=device)
 
     def __setstate__(self, state):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +23,23 @@ def resolve_device(device: str | torch.device | None) -> str:
     return device
 
 
+_cudnn_lock = threading.Lock()
+_cudnn_users = 0  # blocks of float32_cudnn entered and not left, in all threads
+_deterministic_users = 0  # those of them that asked for deterministic kernels
+_cudnn_saved: tuple[str, str, bool, bool] | None = None
+
+
+def _cudnn_settings() -> tuple[str, str, bool, bool]:
+    cudnn = torch.backends.cudnn
+    return cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision, cudnn.deterministic, cudnn.benchmark
+
+
+def _set_cudnn_settings(conv: str, rnn: str, deterministic: bool, benchmark: bool) -> None:
+    cudnn = torch.backends.cudnn
+    cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = conv, rnn
+    cudnn.deterministic, cudnn.benchmark = deterministic, benchmark
+
+
 @contextmanager
 def float32_cudnn(*, deterministic: bool) -> Iterator[None]:
     """Within the block, cuDNN computes in float32 as the CPU does; settings restored afterwards.
@@ -30,13 +48,29 @@ def float32_cudnn(*, deterministic: bool) -> Iterator[None]:
     a network on CUDA computes what it computes on the CPU, to float32 rounding, whatever the batch.
     With ``deterministic``, cuDNN also picks deterministic kernels only and its autotuner
     (``benchmark``) is off, so that a seeded fit gives the same model every time.
+
+    The settings are torch's per-operation ``fp32_precision`` ones (reading the older ``allow_tf32``
+    fails once a user has set those). Blocks entered by several threads at once are counted: the
+    settings change on the first entry and are set back on the last exit; deterministic kernels
+    hold while any block that asked for them runs.
     """
-    cudnn = torch.backends.cudnn
-    saved = cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
-    cudnn.allow_tf32 = False
-    if deterministic:
-        cudnn.deterministic, cudnn.benchmark = True, False
+    global _cudnn_users, _deterministic_users, _cudnn_saved
+    with _cudnn_lock:
+        if _cudnn_users == 0:
+            _cudnn_saved = _cudnn_settings()
+            _set_cudnn_settings("ieee", "ieee", *_cudnn_saved[2:])
+        _cudnn_users += 1
+        if deterministic:
+            _deterministic_users += 1
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     try:
         yield
     finally:
-        cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = saved
+        with _cudnn_lock:
+            _cudnn_users -= 1
+            if deterministic:
+                _deterministic_users -= 1
+            if _cudnn_users == 0:
+                _set_cudnn_settings(*_cudnn_saved)
+            elif deterministic and _deterministic_users == 0:
+                _set_cudnn_settings("ieee", "ieee", *_cudnn_saved[2:])

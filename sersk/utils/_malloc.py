@@ -9,7 +9,10 @@ next step. On exit glibc's defaults for both settings are set again and the heap
 memory goes back to the system; within the block, :func:`step_done` trims it whenever the process
 has grown by ``TRIM_GROWTH_BYTES`` over a step's working set, so that fragmentation cannot grow it
 without bound. One thing stays changed, as glibc offers no way back: the mmap threshold no longer
-adapts (it keeps the value it had, 128 KiB to 32 MiB).
+adapts (it keeps the value it had, 128 KiB to 32 MiB). "glibc's defaults" are those the process
+started with: ``MALLOC_MMAP_MAX_`` and ``MALLOC_TRIM_THRESHOLD_`` or their ``GLIBC_TUNABLES``
+entries when its environment set them (Dask's workers start with a trim threshold of their own).
+glibc cannot report its settings, so a ``mallopt`` call of the user's own is set back to those.
 """
 
 from __future__ import annotations
@@ -59,6 +62,29 @@ def _glibc() -> ctypes.CDLL | None:
 _LIBC = _glibc()
 
 
+def _startup_environment() -> dict[str, str]:
+    """The environment the process started with, which glibc read its malloc settings from."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            entries = f.read().split(b"\0")
+    except OSError:
+        return {}
+    return dict(entry.decode(errors="replace").split("=", 1) for entry in entries if b"=" in entry)
+
+
+def _startup_setting(variable: str, tunable: str, default: int) -> int:
+    """One malloc setting as the process started: its ``GLIBC_TUNABLES`` entry, else its variable,
+    else glibc's default."""
+    environment = _startup_environment()
+    tunables = dict(item.split("=", 1) for item in environment.get("GLIBC_TUNABLES", "").split(":") if "=" in item)
+    for text in (tunables.get(f"glibc.malloc.{tunable}"), environment.get(variable)):
+        try:
+            return int(text, 0)
+        except (TypeError, ValueError):
+            continue
+    return default
+
+
 def _resident_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * _PAGE_BYTES
@@ -86,7 +112,7 @@ def reuse_freed_memory() -> Iterator[None]:
     """Within the block, serve large allocations from the heap and keep freed memory (glibc).
 
     Nested and concurrent uses are counted: the settings change on the first entry and are set back
-    on the last exit. Elsewhere than on glibc it does nothing.
+    on the last exit, to those the process started with. Elsewhere than on glibc it does nothing.
     """
     global _depth
     if _LIBC is None:
@@ -105,6 +131,7 @@ def reuse_freed_memory() -> Iterator[None]:
         with _lock:
             _depth -= 1
             if _depth == 0:
-                _LIBC.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
-                _LIBC.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
+                _LIBC.mallopt(_M_MMAP_MAX, _startup_setting("MALLOC_MMAP_MAX_", "mmap_max", _DEFAULT_MMAP_MAX))
+                _LIBC.mallopt(_M_TRIM_THRESHOLD, _startup_setting(
+                    "MALLOC_TRIM_THRESHOLD_", "trim_threshold", _DEFAULT_TRIM_THRESHOLD))
                 _LIBC.malloc_trim(0)
