@@ -24,6 +24,8 @@ from .utils.validation import (
 )
 
 _WINDOWS = {"hamming": torch.hamming_window, "hann": torch.hann_window}
+# the parameters mel_filters_ is built from in fit
+_FILTERBANK_PARAMS = ("n_fft", "n_mels", "sample_rate", "f_min", "f_max", "mel_scale", "norm")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Clips validated and featurised together; bounds memory when X is a lazy sequence.
 _CHUNK_CLIPS = 512
@@ -253,7 +255,11 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             n_fft=self.n_fft, n_mels=self.n_mels, sample_rate=self.sample_rate,
             f_min=float(self.f_min), f_max=f_max, mel_scale=self.mel_scale, norm=self.norm,
         )
+        self._filterbank_params = self._filterbank_settings()
         return self
+
+    def _filterbank_settings(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _FILTERBANK_PARAMS}
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then transform ``X``, reading (or, for a lazy sequence, computing) each clip once.
@@ -297,11 +303,11 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             spectrum overflows ``dtype``.
         """
         check_is_fitted(self, "mel_filters_")
-        if self.mel_filters_.shape != (self.n_fft // 2 + 1, self.n_mels):
+        fitted = getattr(self, "_filterbank_params", None)  # None: pickled before it was recorded
+        if fitted is not None and (changed := {k: v for k, v in self._filterbank_settings().items() if fitted[k] != v}):
             raise ValueError(
-                f"the parameters changed since fit: the filterbank has {self.mel_filters_.shape[0]} bins x "
-                f"{self.mel_filters_.shape[1]} bands, n_fft={self.n_fft} and n_mels={self.n_mels} need "
-                f"{self.n_fft // 2 + 1} x {self.n_mels}; call fit again"
+                f"{', '.join(f'{k}={v!r}' for k, v in changed.items())} changed since fit, which built the "
+                f"filterbank for {', '.join(f'{k}={fitted[k]!r}' for k in changed)}; call fit again"
             )
         if hasattr(X, "toarray") or not hasattr(X, "__len__"):
             X = check_waveforms(X, min_samples=self.n_fft)

@@ -92,3 +92,9 @@ def test_the_settings_the_process_started_with_come_back(monkeypatch):
     with reuse_freed_memory():
         pass
     assert calls[-2:] == [(_malloc._M_MMAP_MAX, 65536), (_malloc._M_TRIM_THRESHOLD, 128 * 1024)]
+    monkeypatch.setattr(_malloc, "_startup_environment", lambda: {
+        "MALLOC_MMAP_MAX_": "-5", "MALLOC_TRIM_THRESHOLD_": "4294967296",  # refused by glibc; beyond a C int
+    })
+    with reuse_freed_memory():
+        pass
+    assert calls[-2:] == [(_malloc._M_MMAP_MAX, 65536), (_malloc._M_TRIM_THRESHOLD, 2**31 - 1)]

@@ -187,6 +187,11 @@ def test_concurrent_predictions_keep_the_device_parameter():
     results = Parallel(n_jobs=4, backend="threading")(delayed(clf.predict_proba)(X) for _ in range(8))
     assert clf.get_params()["device"] == "auto" and "_device_users" not in vars(clf)
     assert all(np.allclose(r, expected, atol=1e-6) for r in results)
+    clf._device_requested, clf._device_users, clf.device = "auto", 1, "cpu"  # as while another thread predicts
+    state = clf.__getstate__()
+    assert state["device"] == "auto" and "_device_users" not in state and "_device_requested" not in state
+    clf.device = clf.__dict__.pop("_device_requested")
+    del clf._device_users
 
 
 def test_joblib_round_trip_of_classifier_and_pipeline(tmp_path):

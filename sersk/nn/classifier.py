@@ -699,7 +699,19 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             super().__setstate__(state)
 
     def _cuda_devices(self) -> list[int]:
-        return [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
+        """The CUDA device the estimator runs on (``"cuda"`` alone: the current one), as a list."""
+        if not str(self.device).startswith("cuda"):
+            return []
+        index = torch.device(self.device).index
+        return [torch.cuda.current_device() if index is None else index]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # pickled while another thread predicts: keep the device asked for, not the resolved one
+        if "_device_requested" in state:
+            state["device"] = state.pop("_device_requested")
+        state.pop("_device_users", None)
+        return state
 
     @available_if(lambda self: False)
     def partial_fit(self, X, y=None, classes=None, **fit_params):

@@ -79,9 +79,11 @@ def _startup_setting(variable: str, tunable: str, default: int) -> int:
     tunables = dict(item.split("=", 1) for item in environment.get("GLIBC_TUNABLES", "").split(":") if "=" in item)
     for text in (tunables.get(f"glibc.malloc.{tunable}"), environment.get(variable)):
         try:
-            return int(text, 0)
+            value = int(text, 0)
         except (TypeError, ValueError):
             continue
+        if value >= 0:  # glibc ignores a negative one; mallopt takes a C int
+            return min(value, _KEEP_UP_TO)
     return default
 
 
