@@ -405,7 +405,10 @@ def test_split_to_budget_keeps_order_and_equal_parts_within_the_frame_budget():
     assert max(map(len, parts)) - min(map(len, parts)) <= 1  # equal sizes
     for part in parts:
         assert len(part) == 1 or len(part) * padded_frames(lengths[part], 16, 16) <= 700
-    assert split_to_budget(batch, lengths, 100) == [[i] for i in batch]  # clips over the budget alone
+    # clips over the budget alone; those between them together where they fit
+    assert split_to_budget(batch, lengths, 100) == [[0], [1], [2], [3], [4, 5], [6], [7]]
+    # one long clip does not break the rest of its batch into single clips
+    assert split_to_budget(range(8), np.array([100] * 7 + [1000]), 900) == [[0, 1, 2, 3, 4, 5, 6], [7]]
 
 
 @pytest.mark.parametrize("batch_by_length", [False, True])
@@ -673,6 +676,10 @@ def test_balanced_class_weights_follow_the_training_labels():
     np.testing.assert_allclose(by_label.criterion_.weight.numpy(), [1.0, 5.0])
     with pytest.raises(ValueError, match="class_weight='auto'"):
         clone(clf).set_params(class_weight="auto").fit(X, y)
+    with pytest.raises(ValueError, match=r"class_weight names \['rar'\], which are not among the classes"):
+        clone(clf).set_params(class_weight={"rar": 5.0}).fit(X, y)
+    warm = clone(clf).set_params(warm_start=True).fit(X, y).set_params(class_weight=None).fit(X, y)
+    assert warm.class_weight_ is None and warm.criterion_.weight is None  # the weighted loss is not kept
 
 
 ONEDNN_CONV_TWICE = """

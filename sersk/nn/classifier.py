@@ -516,8 +516,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                     self._seed_torch()
                     if not self.warm_start or not self.initialized_:
                         self.initialize()
-                    elif self.class_weight is not None:
-                        self._initialize_criterion()  # this fit's labels set the class weights
+                    elif self.class_weight is not None or getattr(self.criterion_, "weight", None) is not None:
+                        self._initialize_criterion()  # this fit's labels set the class weights, or none
                     NeuralNetClassifier.partial_fit(self, X, y_enc)
         except _Interrupted:
             raise KeyboardInterrupt("fit was interrupted; the estimator is as it was before") from None
@@ -752,6 +752,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         if self.class_weight is None:
             return None
         if isinstance(self.class_weight, dict):
+            if unknown := [label for label in self.class_weight if label not in set(classes.tolist())]:
+                raise ValueError(f"class_weight names {unknown}, which are not among the classes {classes.tolist()}")
             return np.array([float(self.class_weight.get(label, 1.0)) for label in classes])
         return balanced_class_weights(y_enc, len(classes))
 

@@ -224,17 +224,33 @@ def split_to_budget(
 
     A batch within the budget is returned as it is. Otherwise it is cut, in its own order, into the
     fewest parts of equal size (within one clip) that each fit; a single clip longer than the
-    budget makes a part of its own. Keeping the order keeps predictions in input order; equal
-    parts keep every part's batch-norm statistics from as many clips as the budget allows.
+    budget makes a part of its own, and the clips between such clips are split as above. Keeping
+    the order keeps predictions in input order; equal parts keep every part's batch-norm
+    statistics from as many clips as the budget allows.
     """
     batch = list(batch)
     if max_frames is None:
         return [batch]
+    parts: list[list[int]] = []
+    run: list[int] = []  # consecutive clips that each fit alone
+    for index in batch:
+        if padded_frames([lengths[index]], min_frames, multiple) > max_frames:
+            parts += _fewest_equal_parts(run, lengths, max_frames, min_frames, multiple) + [[index]]
+            run = []
+        else:
+            run.append(index)
+    return parts + _fewest_equal_parts(run, lengths, max_frames, min_frames, multiple)
+
+
+def _fewest_equal_parts(
+    batch: list[int], lengths: np.ndarray, max_frames: int, min_frames: int, multiple: int
+) -> list[list[int]]:
+    """``batch`` (clips that each fit alone) in the fewest parts of equal size, in order, that fit."""
     for n_parts in range(1, len(batch) + 1):
         parts = [part.tolist() for part in np.array_split(np.asarray(batch), n_parts)]
         if all(len(part) * padded_frames(lengths[part], min_frames, multiple) <= max_frames for part in parts):
             return parts
-    return [[i] for i in batch]
+    return []  # no clips
 
 
 class BudgetedBatchSampler(torch.utils.data.Sampler):
