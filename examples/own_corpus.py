@@ -30,6 +30,7 @@ parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--folds", type=int, default=5)
 args = parser.parse_args()
 
+out = Path(args.data).resolve().with_suffix(".joblib")  # beside the CSV or folder; known before training
 corpus = load_corpus(args.data)  # filenames, target, speaker (or None), ...
 pipe = make_pipeline(n_augmentations=args.n_augmentations, max_epochs=args.epochs, random_state=0)
 if corpus.speaker is not None:
@@ -39,4 +40,4 @@ else:
 scores = cross_val_score(pipe, corpus.filenames, corpus.target, groups=corpus.speaker, cv=cv,
                          scoring="balanced_accuracy")
 print(f"UAR {scores.mean():.1%} +- {scores.std():.1%} over {args.folds} folds")
-joblib.dump(pipe.fit(corpus.filenames, corpus.target), Path(args.data).with_suffix(".joblib"))
+joblib.dump(pipe.fit(corpus.filenames, corpus.target), out)

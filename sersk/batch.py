@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from .exceptions import AudioFileError, InvalidSignalError
+
 
 @dataclass
 class BatchPrediction:
@@ -46,7 +48,7 @@ def _predict_chunk(model: Any, paths: list[str], skip_errors: bool) -> tuple[lis
     """Probabilities of one chunk; with ``skip_errors``, a failing chunk is retried file by file."""
     try:
         return paths, model.predict_proba(paths), {}
-    except (ValueError, OSError) as exc:
+    except (AudioFileError, InvalidSignalError, OSError) as exc:  # a file's fault, not the model's
         if not skip_errors:
             raise
         if len(paths) == 1:
@@ -110,6 +112,8 @@ def predict_files(
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size}; expected a positive integer")
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise ValueError(f"expected a list of paths, got a single {type(paths).__name__}: wrap it in a list")
     paths = [os.fspath(p) for p in paths]
     if not paths:
         raise ValueError("no files given: the list of paths is empty")

@@ -109,7 +109,7 @@ def _set_params(pipeline: Any, params: Sequence[str]) -> None:
             hint = f"; did you mean {' or '.join(f'{owner}__{c}' if owner else c for c in close)}?" if close else ""
             where = f"{owner!r} ({type(target).__name__})" if owner else "the pipeline"
             raise ValueError(
-                f"--param {key}: {name!r} is not a parameter of {where}{hint} Valid: {', '.join(valid)}."
+                f"--param {key}: {name!r} is not a parameter of {where}{hint}. Valid: {', '.join(valid)}."
             ) from None
 
 
@@ -292,11 +292,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training on {count(len(data.filenames), 'clip')}, {len(classes)} classes ({', '.join(classes)}){speakers}")
     if args.validation_fraction is not None:
         unit = "speakers" if groups is not None else "clips"
-        print(f"validation: {args.validation_fraction:g} of the {unit}, held out before augmentation")
+        print(f"validation: {args.validation_fraction:g} of the {unit} (rounded up), held out before augmentation")
     start = time.perf_counter()
     with atomic_output(args.out) as fh:
         with _interrupt_guard():
             pipeline.fit(data.filenames, data.target, groups=groups)
+        if len(held := pipeline.validation_indices_):
+            held_speakers = "" if groups is None else f" of {count(len(np.unique(groups[held])), 'speaker')}"
+            print(f"validated on {count(len(held), 'clip')}{held_speakers}")
+        # --device chose where to train; the saved model picks its device where it is loaded
+        pipeline.set_params(**{f"{name}__device": "auto" for name, step in pipeline.steps if "device" in step.get_params()})
         joblib.dump(pipeline, fh)
     print(f"wrote {args.out} ({time.perf_counter() - start:.1f} s)")
     return 0
@@ -501,7 +506,8 @@ def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:
     p.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
                    help=f"training epochs (default: {unset}; reference 3, tuned 60)")
     p.add_argument("--device", type=_device, default="auto", metavar="{auto,cpu,cuda}",
-                   help="where features and the network run (default: auto, CUDA when available)")
+                   help="where features and the network run (default: auto, CUDA when available); a saved model "
+                        "chooses its device again where it is loaded")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="N",
                    help="random_state of augmentation, network and splits (default: 0)")
     p.add_argument("--n-jobs", type=_n_jobs, default=None, metavar="N",

@@ -72,6 +72,7 @@ def test_train_on_an_emodb_folder_writes_a_loadable_model(model, capsys):
     assert pipe[-1].module_.lstm.hidden_size == 8  # --param reached the network
     assert len(pipe[-1].history) == 1
     assert [p.name for p in model.parent.iterdir()] == ["model.joblib"]  # no temporary file left
+    assert pipe.get_params()["net__device"] == pipe.get_params()["logmel__device"] == "auto"  # trained with cpu
 
 
 def test_train_on_a_csv_passes_speakers_for_a_speaker_disjoint_validation(corpus, tmp_path, monkeypatch, capsys):
@@ -89,6 +90,7 @@ def test_train_on_a_csv_passes_speakers_for_a_speaker_disjoint_validation(corpus
     out = tmp_path / "sub" / "m.joblib"
     assert main(["train", str(csv), "--out", str(out), "--validation-fraction", "0.25", *FAST]) == 0
     assert seen["n"] == 16 and sorted(set(seen["groups"])) == list(SPEAKERS)
+    assert "validated on 4 clips of 1 speaker" in capsys.readouterr().out  # what was held out, rounded up
     history = joblib.load(out)[-1].history
     assert history[-1]["valid_loss"] is not None and 0 <= history[-1]["valid_acc"] <= 1
 

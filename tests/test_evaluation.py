@@ -166,3 +166,18 @@ def test_load_model_refuses_a_pipeline_with_a_step_never_fitted(corpus, tmp_path
     joblib.dump(pipe, tmp_path / "model.joblib")
     with pytest.raises(ValueError, match="whose step 'scale' was never fitted"):
         load_model(tmp_path / "model.joblib")
+
+
+def test_predict_files_refuses_a_single_path_and_skips_only_files_at_fault(tmp_path):
+    from sersk.batch import predict_files
+
+    class ModelOnAMissingDevice:
+        classes_ = np.array(["a", "b"])
+
+        def predict_proba(self, paths):
+            raise ValueError("device='cuda' but CUDA is not available here")
+
+    with pytest.raises(ValueError, match="got a single str: wrap it in a list"):
+        predict_files(ModelOnAMissingDevice(), "clip.wav")
+    with pytest.raises(ValueError, match="CUDA is not available"):  # the model's fault: not a skipped file
+        predict_files(ModelOnAMissingDevice(), ["a.wav", "b.wav"], skip_errors=True)
