@@ -30,7 +30,7 @@ parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--folds", type=int, default=5)
 args = parser.parse_args()
 
-out = Path(args.data).resolve().with_suffix(".joblib")  # beside the CSV or folder; known before training
+out = Path(args.data).absolute().with_suffix(".joblib")  # beside the CSV or folder; known before training
 corpus = load_corpus(args.data)  # filenames, target, speaker (or None), ...
 pipe = make_pipeline(n_augmentations=args.n_augmentations, max_epochs=args.epochs, random_state=0)
 if corpus.speaker is not None:

@@ -301,7 +301,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             held_speakers = "" if groups is None else f" of {count(len(np.unique(groups[held])), 'speaker')}"
             print(f"validated on {count(len(held), 'clip')}{held_speakers}")
         # --device chose where to train; the saved model picks its device where it is loaded
-        pipeline.set_params(**{f"{name}__device": "auto" for name, step in pipeline.steps if "device" in step.get_params()})
+        pipeline.set_params(**{
+            f"{name}__device": "auto" for name, step in pipeline.steps
+            if step not in (None, "passthrough") and "device" in step.get_params(deep=False)
+        })
         joblib.dump(pipeline, fh)
     print(f"wrote {args.out} ({time.perf_counter() - start:.1f} s)")
     return 0

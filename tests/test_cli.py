@@ -91,6 +91,9 @@ def test_train_on_a_csv_passes_speakers_for_a_speaker_disjoint_validation(corpus
     assert main(["train", str(csv), "--out", str(out), "--validation-fraction", "0.25", *FAST]) == 0
     assert seen["n"] == 16 and sorted(set(seen["groups"])) == list(SPEAKERS)
     assert "validated on 4 clips of 1 speaker" in capsys.readouterr().out  # what was held out, rounded up
+    bare = tmp_path / "bare.joblib"  # a step set to passthrough: the model is still saved
+    assert main(["train", str(csv), "--out", str(bare), "--param", "augment=passthrough", *FAST]) == 0
+    assert joblib.load(bare).named_steps["augment"] == "passthrough"
     history = joblib.load(out)[-1].history
     assert history[-1]["valid_loss"] is not None and 0 <= history[-1]["valid_acc"] <= 1
 

@@ -678,6 +678,8 @@ def test_balanced_class_weights_follow_the_training_labels():
         clone(clf).set_params(class_weight="auto").fit(X, y)
     with pytest.raises(ValueError, match=r"class_weight names \['rar'\], which are not among the classes"):
         clone(clf).set_params(class_weight={"rar": 5.0}).fit(X, y)
+    every = clone(clf).set_params(class_weight={"common": 1.0, "rare": 5.0, "absent": 2.0}).fit(X, y)
+    np.testing.assert_allclose(every.criterion_.weight.numpy(), [1.0, 5.0])  # a label this y lacks is fine
     warm = clone(clf).set_params(warm_start=True).fit(X, y).set_params(class_weight=None).fit(X, y)
     assert warm.class_weight_ is None and warm.criterion_.weight is None  # the weighted loss is not kept
 

@@ -752,7 +752,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         if self.class_weight is None:
             return None
         if isinstance(self.class_weight, dict):
-            if unknown := [label for label in self.class_weight if label not in set(classes.tolist())]:
+            unknown = [label for label in self.class_weight if label not in set(classes.tolist())]
+            # as scikit-learn: a label absent from this fit's y is fine while every class has a weight
+            if unknown and len(self.class_weight) - len(unknown) < len(classes):
                 raise ValueError(f"class_weight names {unknown}, which are not among the classes {classes.tolist()}")
             return np.array([float(self.class_weight.get(label, 1.0)) for label in classes])
         return balanced_class_weights(y_enc, len(classes))
