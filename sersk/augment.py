@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from . import _recipe
 from .utils.audio import peak_normalize
-from .utils.validation import N_JOBS_CONSTRAINT, check_consistent_length, check_waveforms
+from .utils.validation import N_JOBS_CONSTRAINT, check_consistent_length, check_waveforms, to_object_array
 
 # Copies computed per iteration step of an AugmentedWaveforms (as LogMelTransformer's chunks).
 _CHUNK_COPIES = 512
@@ -56,7 +56,8 @@ _CHUNK_COPIES = 512
 _BATCHES_PER_JOB = 4
 # Copies per task of map_batches: about a second of work, so a task's overhead is negligible.
 _MAP_BATCH_COPIES = 128
-# audiomentations draws from the global `random` / `np.random`: one seeded section at a time.
+# audiomentations draws from the global `random` (pointed at a private one per batch) and the pitch shifter is
+# shared: one batch of copies at a time per process.
 _GLOBAL_RNG_LOCK = threading.Lock()
 _ORIGINAL = -1  # copy index of an unchanged original (keep_original=True)
 
@@ -94,6 +95,18 @@ class _PitchShift(PitchShift):
         return stretch.process(samples[np.newaxis, :])[0]
 
 
+class _AddGaussianSNR(AddGaussianSNR):
+    """audiomentations' ``AddGaussianSNR``, drawing its noise from ``generator`` (set per copy)
+    instead of the process-global ``np.random``, which other threads draw from too. Seeded alike,
+    it draws the same noise."""
+
+    generator: np.random.RandomState
+
+    def apply(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        noise = self.generator.normal(0.0, self.parameters["noise_std"], size=samples.shape).astype(np.float32)
+        return samples + noise
+
+
 @dataclass(frozen=True)
 class _Chain:
     """The augmentation settings; ``transforms()`` builds the audiomentations chain."""
@@ -111,7 +124,7 @@ class _Chain:
     def transforms(self) -> list:
         return [
             _PitchShift(*self.pitch_shift_semitones, method=self.pitch_shift_method, p=self.pitch_shift_p),
-            AddGaussianSNR(*self.noise_snr_db, p=self.noise_p),
+            _AddGaussianSNR(*self.noise_snr_db, p=self.noise_p),
             Shift(
                 *self.time_shift_seconds, shift_unit="seconds", rollover=self.rollover, fade_duration=0.0,
                 p=self.time_shift_p,
@@ -130,7 +143,8 @@ def _private_python_random(rng: random.Random) -> Iterator[None]:
 
     audiomentations draws its parameters from the module-global ``random``, which other threads
     also draw from (a Dask worker's size estimates do): seeding the global state alone is then not
-    reproducible. Its ``np.random`` draws (the noise) stay seeded globally, under the lock.
+    reproducible. Its one ``np.random`` draw, the noise, comes from :class:`_AddGaussianSNR`'s own
+    generator.
     """
     modules = [
         m for name, m in list(sys.modules.items())
@@ -150,24 +164,21 @@ def _augment_batch(
 ) -> list[np.ndarray]:
     """Compute the copies ``rows`` (source, copy) from their source clips; the caller's RNGs are kept."""
     transforms = chain.transforms()
+    noise = next(t for t in transforms if isinstance(t, _AddGaussianSNR))
     out = []
     rng = random.Random()
     with _GLOBAL_RNG_LOCK, _private_python_random(rng):
-        np_state = np.random.get_state()
-        try:
-            for source, copy in rows.tolist():
-                x = waveforms[source]
-                if copy == _ORIGINAL:
-                    out.append(x.copy())
-                    continue
-                words = _copy_seed(seed, source, copy)
-                np.random.seed(words)
-                rng.seed(int.from_bytes(words.tobytes(), "little"))
-                for transform in transforms:
-                    x = transform(x, chain.sample_rate)
-                out.append(peak_normalize(x))
-        finally:
-            np.random.set_state(np_state)
+        for source, copy in rows.tolist():
+            x = waveforms[source]
+            if copy == _ORIGINAL:
+                out.append(x.copy())
+                continue
+            words = _copy_seed(seed, source, copy)
+            noise.generator = np.random.RandomState(words)
+            rng.seed(int.from_bytes(words.tobytes(), "little"))
+            for transform in transforms:
+                x = transform(x, chain.sample_rate)
+            out.append(peak_normalize(x))
     return out
 
 
@@ -516,7 +527,8 @@ class AugmentingResampler(SamplerMixin, BaseEstimator):
         chain = self._chain()
         if y is None:
             raise ValueError("AugmentingResampler needs the labels y, one per clip, to repeat them for the copies")
-        waveforms = check_waveforms(X)
+        # the copies are computed later, when read: keep the clips as they are now, not the caller's arrays
+        waveforms = to_object_array([np.array(w) for w in check_waveforms(X)])
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D, one label per clip; got shape {y.shape}")

@@ -188,6 +188,8 @@ class AudioLoader(TransformerMixin, BaseEstimator):
                 )
         else:
             waveform = check_waveform(item, index, min_samples=self.min_samples)
+            if self.normalize is None and np.may_share_memory(waveform, item):
+                waveform = waveform.copy()  # never the caller's own array, as from a file
         return peak_normalize(waveform) if self.normalize == "peak" else waveform
 
     def __sklearn_tags__(self):

@@ -203,6 +203,25 @@ def test_n_jobs_none_follows_joblibs_parallel_config_and_zero_is_refused(clips):
         AugmentingResampler(n_jobs=0).fit_resample(clips, [0, 1, 2])
 
 
+def test_copies_ignore_other_threads_drawing_from_np_random_and_later_changes_to_the_clips(clips):
+    import threading
+
+    clips = [c.copy() for c in clips]
+    X_res, _ = AugmentingResampler(n_augmentations=3, random_state=0, keep_original=True).fit_resample(clips, [0, 1, 2])
+    expected = X_res[:]
+    stop = threading.Event()
+    spinner = threading.Thread(target=lambda: [np.random.random() for _ in iter(stop.is_set, True)])
+    spinner.start()
+    try:
+        during = X_res[:]
+    finally:
+        stop.set()
+        spinner.join()
+    clips[0][:] = 0.0  # the caller reuses its array: the copies, computed when read, do not follow
+    after = X_res[:]
+    assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(expected, during, after))
+
+
 def test_map_batches_applies_a_function_to_every_copy_in_order(clips):
     X_res, _ = AugmentingResampler(n_augmentations=3, random_state=0, n_jobs=2).fit_resample(clips, [0, 1, 2])
     with mock.patch.object(augment, "_MAP_BATCH_COPIES", 2):  # 5 tasks for 2 workers

@@ -91,6 +91,8 @@ def test_arrays_pass_through_and_mix_with_paths(tmp_path):
     assert all(o.dtype == np.float32 for o in out)
     np.testing.assert_array_equal(out[0], x)
     np.testing.assert_array_equal(out[1], out[2])
+    (same,) = AudioLoader(normalize=None).fit_transform([x])
+    assert not np.shares_memory(same, x)  # a new array, as from a file: changing one leaves the other
 
 
 def test_parallel_decoding_gives_the_same_result(emodb_sample):
