@@ -108,8 +108,16 @@ class EmotionPipeline(Pipeline):
             params = {**params, **{f"{name}__groups": groups for name in takes_groups}}
         if validation_data is None:
             super().fit(X, y, **params)
-            self.validation_indices_ = held
-            return self
+        else:
+            self._fit_validating(X, y, params, validation_data, takes_groups, held_groups)
+        self.validation_indices_ = np.sort(held)
+        return self
+
+    def _fit_validating(
+        self, X: Any, y: Any, params: dict[str, Any], validation_data: tuple[Any, Any], takes_groups: list[str],
+        held_groups: np.ndarray | None,
+    ) -> None:
+        """Fit every step, the final one with ``validation_data`` passed through the fitted non-sampler steps."""
         routed = self._check_method_params(method="fit", props=params)
         Xt, yt = self._fit(X, y, routed, raw_params=params)
         X_val, y_val = validation_data
@@ -120,8 +128,6 @@ class EmotionPipeline(Pipeline):
             step_idx=len(self) - 1, step_params=routed[self.steps[-1][0]], all_params=params
         )
         self._final_estimator.fit(Xt, yt, validation_data=(X_val, y_val), **last["fit"])
-        self.validation_indices_ = np.sort(held)
-        return self
 
     def steps_taking_groups(self) -> list[str]:
         """Names of the steps that ``fit(X, y, groups=...)`` passes the groups to.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import fnmatch
 import re
 import secrets
 import sys
@@ -420,8 +419,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 if "callbacks" in params:  # skorch rebuilt callbacks_ from the old list; a warm start uses it
                     self._initialize_callbacks()
                 if "padding" in params:  # the built network takes either mode with the same weights
-                    if self.padding not in PADDING_MODES:
-                        raise ValueError(f"padding={self.padding!r}; expected one of {PADDING_MODES}")
+                    self._check_padding()
                     self.module_.padding = self.padding
                 self._keep_group_settings(params)
             return self
@@ -438,14 +436,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         changed = {key.split("__", 1)[1] for key in self._all_group_settings(params)}
         if not changed:
             return
-        remaining = [name for name, _ in self.get_all_learnable_params()]
-        own_settings = []  # as skorch builds the groups: one per pattern that matches, then the rest
-        for pattern, settings in self.optimizer__param_groups:
-            matched = [name for name in remaining if fnmatch.fnmatch(name, pattern)]
-            if matched:
-                remaining = [name for name in remaining if name not in matched]
-                own_settings.append(settings)
-        for group, settings in zip(self.optimizer_.param_groups, own_settings):
+        # the groups as skorch builds them, with the settings optimizer__param_groups gives each
+        (built,), _ = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
+        for group, settings in zip(self.optimizer_.param_groups, built):
             group.update({name: settings[name] for name in changed if name in settings})
 
     @contextmanager
@@ -525,6 +518,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             self.__dict__.pop("_valid_dataset", None)
         return self
 
+    def _check_padding(self) -> None:
+        if self.padding not in PADDING_MODES:
+            raise ValueError(f"padding={self.padding!r}; expected one of {PADDING_MODES}")
+
     def _seed_torch(self) -> None:
         """Seed the generators a fit draws from, the CPU's and its CUDA device's, and no other (the
         caller restores them): with ``random_state``, or with fresh entropy when it is None, so that
@@ -539,8 +536,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         """Refuse a bad training option by name, before any data is touched."""
         if not (isinstance(self.max_epochs, (int, np.integer)) and self.max_epochs >= 1):
             raise ValueError(f"max_epochs={self.max_epochs!r}; expected a positive integer")
-        if self.padding not in PADDING_MODES:
-            raise ValueError(f"padding={self.padding!r}; expected one of {PADDING_MODES}")
+        self._check_padding()
         if self.max_batch_frames is not None and not (
             isinstance(self.max_batch_frames, (int, np.integer)) and self.max_batch_frames >= 1
         ):
@@ -752,7 +748,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         if self.class_weight is None:
             return None
         if isinstance(self.class_weight, dict):
-            unknown = [label for label in self.class_weight if label not in set(classes.tolist())]
+            known = set(classes.tolist())
+            unknown = [label for label in self.class_weight if label not in known]
             # as scikit-learn: a label absent from this fit's y is fine while every class has a weight
             if unknown and len(self.class_weight) - len(unknown) < len(classes):
                 raise ValueError(f"class_weight names {unknown}, which are not among the classes {classes.tolist()}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 import threading
@@ -62,8 +63,9 @@ def _glibc() -> ctypes.CDLL | None:
 _LIBC = _glibc()
 
 
+@functools.lru_cache(maxsize=1)
 def _startup_environment() -> dict[str, str]:
-    """The environment the process started with, which glibc read its malloc settings from."""
+    """The environment the process started with, which glibc read its malloc settings from (read once)."""
     try:
         with open("/proc/self/environ", "rb") as f:
             entries = f.read().split(b"\0")
