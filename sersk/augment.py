@@ -237,6 +237,7 @@ class AugmentedWaveforms(Sequence):
         self._n_jobs = n_jobs
         self._verbose = verbose
         self._bar: tqdm | None = None
+        self._shown: np.ndarray | None = None  # per copy, whether the bar has counted it
 
     def __len__(self) -> int:
         return len(self._table)
@@ -282,52 +283,61 @@ class AugmentedWaveforms(Sequence):
             ``func``'s result for each batch, in the order of the copies.
         """
         positions = np.arange(len(self))
-        starts = range(0, len(self), _MAP_BATCH_COPIES)
-        tasks = [
-            (*self._task(positions[start : start + _MAP_BATCH_COPIES]), func, start) for start in starts
-        ]
-        yield from self._run(_augment_and_apply, tasks)
+        parts = [positions[start : start + _MAP_BATCH_COPIES] for start in range(0, len(self), _MAP_BATCH_COPIES)]
+        tasks = [(*self._task(part), func, int(part[0])) for part in parts]
+        yield from self._run(_augment_and_apply, tasks, parts)
 
     def _compute(self, positions: np.ndarray) -> list[np.ndarray]:
         """The copies at ``positions``, in order."""
         if positions.size == 0:
             return []
         n_batches = min(positions.size, _loky_workers(self._n_jobs) * _BATCHES_PER_JOB)
-        tasks = [self._task(rows) for rows in np.array_split(positions, n_batches)]
-        return [copy for batch in self._run(_augment_batch, tasks) for copy in batch]
+        parts = np.array_split(positions, n_batches)
+        tasks = [self._task(part) for part in parts]
+        return [copy for batch in self._run(_augment_batch, tasks, parts) for copy in batch]
 
     def _task(self, positions: np.ndarray) -> tuple[dict[int, np.ndarray], np.ndarray, _Chain, int]:
         """The arguments that compute the copies at ``positions``: each task carries only its source clips."""
         rows = self._table[positions]
         return {s: self._waveforms[s] for s in np.unique(rows[:, 0]).tolist()}, rows, self._chain, self._seed
 
-    def _run(self, function: Callable[..., list[Any]], tasks: list[tuple]) -> Iterator[list[Any]]:
-        """``function(*task)`` for each task, in parallel when there are workers; yields in order."""
+    def _run(
+        self, function: Callable[..., list[Any]], tasks: list[tuple], parts: list[np.ndarray]
+    ) -> Iterator[list[Any]]:
+        """``function(*task)`` for each task, in parallel when there are workers; yields in order.
+
+        ``parts[i]`` holds the positions task ``i`` computes, for the progress bar.
+        """
         if _loky_workers(self._n_jobs) == 1 or len(tasks) == 1:  # no worker to start for a single task
             batches = (function(*task) for task in tasks)
         else:
             # processes, not threads: the chain reseeds the process-global RNGs
             parallel = Parallel(n_jobs=self._n_jobs, backend="loky", return_as="generator")
             batches = parallel(delayed(function)(*task) for task in tasks)
-        bar = self._progress_bar()
-        for batch in batches:
-            if bar is not None:
-                bar.update(len(batch))
+        for part, batch in zip(parts, batches):
+            self._count_progress(part)
             yield batch
-        if bar is not None and bar.n >= bar.total:
-            bar.close()
-            self._bar = None
 
-    def _progress_bar(self) -> tqdm | None:
-        """One bar over all the copies, however many calls compute them; shown on a terminal only."""
+    def _count_progress(self, positions: np.ndarray) -> None:
+        """Advance the one bar over all the copies by those at ``positions`` not counted before.
+
+        The bar is shown on a terminal only; it closes once every copy has been computed, however
+        many calls (and repeated reads) that took.
+        """
         if not self._verbose:
-            return None
+            return
         if self._bar is None:
             self._bar = tqdm(total=len(self), desc="augmenting", unit="copy", disable=None)
-        return self._bar
+            self._shown = np.zeros(len(self), dtype=bool)
+        new = np.unique(positions[~self._shown[positions]])
+        self._shown[new] = True
+        self._bar.update(new.size)
+        if self._bar.n >= len(self):
+            self._bar.close()
+            self._bar = self._shown = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_bar": None}  # a progress bar is not pickled
+        return {**self.__dict__, "_bar": None, "_shown": None}  # a progress bar is not pickled
 
     def __repr__(self) -> str:
         n_clips = len(self._waveforms)

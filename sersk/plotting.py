@@ -80,7 +80,13 @@ def plot_class_distribution(labels: Sequence[Any], ax: Axes | None = None) -> Fi
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0:
         raise ValueError(f"labels has shape {labels.shape}; expected a non-empty 1-D array of labels")
-    classes, counts = np.unique(labels, return_counts=True)
+    try:
+        classes, counts = np.unique(labels, return_counts=True)
+    except TypeError:  # labels that cannot be sorted together, such as a None among strings
+        kinds = sorted({type(label).__name__ for label in labels.tolist()})
+        raise ValueError(
+            f"labels mix types that cannot be ordered ({', '.join(kinds)}); is a label missing?"
+        ) from None
     fig, ax = _figure_and_axes(ax, (max(4.0, 0.9 * len(classes) + 1.5), 3.5))
     names = [str(c) for c in classes]
     bars = ax.bar(names, counts, color="tab:blue")

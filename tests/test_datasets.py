@@ -427,6 +427,7 @@ def test_a_csv_read_by_a_relative_path_gives_absolute_file_paths(clips, tmp_path
         ("path,label\nclips/03a01Wa.wav,a\ngone.wav,b\n", FileNotFoundError, "line 3: audio file 'gone.wav' not found"),
         ("path,label,speaker\nclips/03a01Wa.wav,happy,sad,03\n", ValueError, "line 2: more fields than the header's 3"),
         ("path,label\nclips/03a01Wa.wav,x\n./clips/03a01Wa.wav,y\n", ValueError, "twice \\(lines 2 and 3\\)"),
+        ("path,label\nclips/03a01Wa.wav,x\nclips,y\n", ValueError, "line 3: 'clips' is a folder"),
     ],
 )
 def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp_path):

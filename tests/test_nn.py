@@ -374,6 +374,18 @@ def test_unavailable_cuda_is_a_clear_error():
         CNNLSTMClassifier(**SMALL, device="cuda").fit(X, y)
 
 
+@pytest.mark.parametrize("device", ["meta", "mps", "cuda:99"])
+def test_an_unsupported_or_absent_device_is_refused_before_any_work(device):
+    from sersk.utils._device import resolve_device
+
+    match = "numbered from 0" if torch.cuda.is_available() and device == "cuda:99" else device
+    with pytest.raises(ValueError, match=match):
+        resolve_device(device)
+    X, y = make_band_energy_sequences(16, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        CNNLSTMClassifier(**SMALL, device=device).fit(X, y)
+
+
 def test_similar_length_batches_cover_every_clip_once_and_stay_shuffled():
     from sersk.nn.collate import SimilarLengthBatchSampler
 

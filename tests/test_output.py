@@ -58,3 +58,13 @@ def test_augmentation_shows_one_bar_over_all_copies(data, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "augmenting" in err and "12/12" in err
     assert "/5" not in err and "/7" not in err  # no bar per call
+
+
+def test_the_augmentation_bar_counts_a_copy_read_twice_once(data, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    X_res, _ = AugmentingResampler(n_augmentations=3, random_state=0, verbose=True).fit_resample(*data)
+    X_res[0:6], X_res[[0, 1, 1]]  # half the copies, then three reads of two of them
+    assert X_res._bar.n == 6  # still open: a bar counting reads would have reached 9
+    X_res[6:12]
+    assert "12/12" in capsys.readouterr().err
+    assert X_res._bar is None  # closed once every copy has been computed

@@ -38,6 +38,11 @@ def test_class_distribution_counts_each_class():
     assert ax.get_ylabel() == "clips" and "5 clips" in ax.get_title()
 
 
+def test_class_distribution_names_a_missing_label():
+    with pytest.raises(ValueError, match="NoneType, str.*missing"):
+        plot_class_distribution(["anger", None, "anger"])
+
+
 def test_class_distribution_draws_on_a_given_axes():
     fig = Figure()
     ax = fig.add_subplot()

@@ -155,6 +155,11 @@ def _read_csv(path: Path) -> Bunch:
     files, missing_files, first_line = [], [], {}
     for line, values in rows:
         file = (path.parent / Path(values["path"]).expanduser()).absolute()  # relative to the CSV's folder
+        if file.is_dir():
+            raise ValueError(
+                f"the CSV {str(path)!r}, line {line}: {values['path']!r} is a folder ({str(file)!r}); "
+                "each row names one audio file"
+            )
         if not file.is_file():
             missing_files.append((line, values["path"], file))
         elif (seen := first_line.setdefault(file.resolve(), line)) != line:

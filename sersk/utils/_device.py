@@ -10,16 +10,28 @@ import torch
 
 
 def resolve_device(device: str | torch.device | None) -> str:
-    """Return ``device`` as a string, choosing ``"cuda"`` when it is ``None`` and CUDA is available."""
+    """Return ``device`` as a string, choosing ``"cuda"`` when it is ``None`` and CUDA is available.
+
+    Only the CPU and CUDA devices are supported; an unavailable CUDA device is refused here, with a
+    message, rather than deep inside torch at the first tensor moved to it.
+    """
     if device is None or device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     device = str(device)
     try:
-        kind = torch.device(device).type
+        parsed = torch.device(device)
     except RuntimeError as exc:
         raise ValueError(f"device={device!r} is not a torch device (use 'auto', 'cpu', 'cuda' or 'cuda:0')") from exc
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available here; use device='auto' or 'cpu'")
+    if parsed.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r} is not supported: sersk runs on 'cpu' or 'cuda' (or 'auto')")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but CUDA is not available here; use device='auto' or 'cpu'")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA device(s), "
+                f"numbered from 0"
+            )
     return device
 
 
