@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.utils import check_consistent_length
 
 from .features import BandStandardizer
 from .nn import CNNLSTMClassifier
@@ -191,9 +192,8 @@ def clip_predictions(
         [`evaluate_model`][sersk.evaluation.evaluate_model]), and ``"proba"`` (each class's probability,
         rounded to 6 decimals) when ``proba`` is given.
     """
-    records = [
-        {"path": str(f), "label": str(t), "predicted": str(p)} for f, t, p in zip(files, y_true, y_pred, strict=True)
-    ]
+    check_consistent_length(files, y_true, y_pred, *([] if proba is None else [proba]))
+    records = [{"path": str(f), "label": str(t), "predicted": str(p)} for f, t, p in zip(files, y_true, y_pred)]
     if proba is not None:
         if classes is None:
             raise ValueError("clip_predictions needs classes with proba (the order of its columns)")

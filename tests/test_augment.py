@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 import pickle
 import random
+import subprocess
+import sys
 from unittest import mock
 
 import joblib
@@ -345,3 +347,26 @@ def test_bad_data_is_rejected(clips):
         AugmentingResampler().fit_resample(clips, None)
     with pytest.raises(ValueError, match="clip 1"):
         AugmentingResampler().fit_resample([clips[0], np.zeros((2, 100), "float32")], [0, 1])
+
+
+def test_import_sersk_and_augmenting_never_load_torch():
+    # the promise of sersk/__init__.py: augmentation workers stay light
+    code = """
+import sys
+import numpy as np
+import sersk
+from sersk import AugmentingResampler
+from sersk.utils.synthetic import make_tone
+X, _ = AugmentingResampler(n_augmentations=2, random_state=0).fit_resample([make_tone(300.0, 0.5)], ["a"])
+assert len(X[:]) == 2
+assert "torch" not in sys.modules, "torch was loaded"
+assert {"CNNLSTMClassifier", "make_pipeline", "__version__"} <= set(dir(sersk))
+try:
+    sersk.NoSuchThing
+except AttributeError as exc:
+    assert "no attribute 'NoSuchThing'" in str(exc)
+else:
+    raise AssertionError("no AttributeError")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

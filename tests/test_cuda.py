@@ -91,3 +91,16 @@ def test_cuda_predictions_do_not_depend_on_the_batch_and_leave_tf32_as_it_was(ra
     alone = np.vstack([clf.predict_proba(X[i : i + 1]) for i in range(len(X))])
     np.testing.assert_allclose(together, alone, atol=1e-5)
     assert _cudnn_settings() == settings
+
+
+@pytest.mark.parametrize("fitted_on, moved_to", [("cpu", "auto"), ("cuda", "cpu")])
+def test_a_fitted_model_follows_a_new_device_setting(fitted_on, moved_to):
+    X, y = make_band_energy_sequences(48, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device=fitted_on).fit(X, y)
+    expected = clf.predict_proba(X)
+    clf.set_params(device=moved_to)
+    kind = "cuda" if moved_to == "auto" else moved_to
+    assert next(clf.module_.parameters()).device.type == kind
+    assert all(v.device.type == kind for s in clf.optimizer_.state.values() for k, v in s.items() if k != "step")
+    np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-5)
+    clf.set_params(warm_start=True).fit(X, y)  # trains on, on the new device

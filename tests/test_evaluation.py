@@ -118,8 +118,10 @@ def test_clip_predictions_without_probabilities():
     assert records == [{"path": "a.wav", "label": "x", "predicted": "x"}, {"path": "b.wav", "label": "y", "predicted": "x"}]
     with pytest.raises(ValueError, match="needs classes"):
         clip_predictions(["a.wav"], ["x"], ["x"], proba=np.ones((1, 2)))
-    with pytest.raises(ValueError):  # lengths that differ are refused, not truncated
+    with pytest.raises(ValueError, match="inconsistent numbers of samples: \\[2, 1, 1\\]"):  # not truncated
         clip_predictions(["a.wav", "b.wav"], ["x"], ["x"])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples: \\[1, 1, 1, 2\\]"):
+        clip_predictions(["a.wav"], ["x"], ["x"], proba=np.ones((2, 2)), classes=["x", "y"])
 
 
 def test_evaluate_model_and_load_model(corpus, tmp_path):
@@ -168,7 +170,7 @@ def test_load_model_refuses_a_pipeline_with_a_step_never_fitted(corpus, tmp_path
         load_model(tmp_path / "model.joblib")
 
 
-def test_predict_files_refuses_a_single_path_and_skips_only_files_at_fault(tmp_path):
+def test_predict_files_refuses_a_single_path_and_does_not_skip_a_model_error(tmp_path):
     from sersk.batch import predict_files
 
     class ModelOnAMissingDevice:

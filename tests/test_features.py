@@ -255,11 +255,18 @@ def test_samples_that_overflow_the_power_spectrum_are_named():
 
 
 @pytest.mark.parametrize(
-    "params", [{"f_min": 9000.0}, {"f_max": 9000.0}, {"n_mels": 0}, {"window": "boxcar"}, {"top_db": -10.0}]
+    "params, match",
+    [
+        ({"f_min": 9000.0}, "f_min=9000.0"),
+        ({"f_max": 9000.0}, "f_max=9000.0"),
+        ({"n_mels": 0}, "'n_mels' parameter"),
+        ({"window": "boxcar"}, "'window' parameter"),
+        ({"top_db": -10.0}, "'top_db' parameter"),
+    ],
 )
-def test_bad_parameters_fail_in_fit(params):
+def test_bad_parameters_fail_in_fit(params, match):
     t = LogMelTransformer(**params)  # __init__ stores, does not check
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=match):
         t.fit()
 
 

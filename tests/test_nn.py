@@ -102,6 +102,7 @@ def test_string_labels_probabilities_and_history():
     assert proba.shape == (20, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
     assert clf.predict(X_val).dtype == y.dtype and set(clf.predict(X_val)) <= {"class0", "class1"}
+    np.testing.assert_array_equal(clf.predict(X_val), clf.classes_[proba.argmax(axis=1)])
     assert len(clf.history) == 2
     assert {"train_loss", "train_acc", "valid_loss", "valid_acc"} <= set(clf.history[-1])
 
@@ -342,28 +343,67 @@ def test_float32_cudnn_holds_its_settings_in_the_block_only(deterministic):
     before = _cudnn_settings()
     with pytest.raises(RuntimeError, match="inside"):
         with float32_cudnn(deterministic=deterministic):
-            assert _cudnn_settings() == ("ieee", "ieee", *((True, False) if deterministic else before[2:]))
+            inside = _cudnn_settings()
+            assert inside[:3] == ("ieee", "ieee", False)
+            assert inside[3:] == ((True, False) if deterministic else before[3:])
             raise RuntimeError("inside")
     assert _cudnn_settings() == before
 
 
-def test_float32_cudnn_counts_overlapping_blocks_and_takes_the_new_precision_settings():
+USER_TF32_SETTINGS = {
+    "torch's defaults": "",
+    "legacy cuDNN flag off": "torch.backends.cudnn.allow_tf32 = False",
+    "TF32 matmuls": "torch.set_float32_matmul_precision('high')",
+    "new API, one operation": "torch.backends.cudnn.conv.fp32_precision = 'ieee'",
+    "new API, globally": "torch.backends.fp32_precision = 'tf32'",
+}
+
+
+@pytest.mark.parametrize("setting", USER_TF32_SETTINGS.values(), ids=USER_TF32_SETTINGS)
+def test_float32_cudnn_leaves_every_precision_setting_readable_that_was(setting):
+    # torch raises on reading a legacy flag that disagrees with the newer per-operation settings;
+    # other code (a callback, another library) reading them during a fit must not start failing
+    code = f"""
+import torch
+from sersk.utils._device import float32_cudnn
+
+def reads():
+    out = []
+    for read in (lambda: torch.backends.cudnn.allow_tf32, lambda: torch.backends.cuda.matmul.allow_tf32,
+                 torch.get_float32_matmul_precision):
+        try:
+            out.append(read())
+        except RuntimeError:
+            out.append("unreadable")
+    return out + [torch.backends.cudnn.conv.fp32_precision, torch.backends.cudnn.rnn.fp32_precision]
+
+{setting}
+before = reads()
+with float32_cudnn(deterministic=False):
+    inside = reads()
+after = reads()
+assert after == before, (before, after)
+assert inside[3:] == ["ieee", "ieee"], inside
+for was, now in zip(before[:3], inside[:3]):
+    assert now != "unreadable" or was == "unreadable", (before, inside)
+print(before, inside)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_float32_cudnn_counts_overlapping_blocks():
     from sersk.utils._device import _cudnn_settings, float32_cudnn
 
-    cudnn = torch.backends.cudnn
     before = _cudnn_settings()
-    try:
-        cudnn.conv.fp32_precision = "ieee"  # the newer API: reading allow_tf32 now fails
-        user = _cudnn_settings()
-        first, second = float32_cudnn(deterministic=True), float32_cudnn(deterministic=False)
-        first.__enter__()
-        second.__enter__()
-        first.__exit__(None, None, None)  # left before the other block, as another thread may
-        assert _cudnn_settings() == ("ieee", "ieee", *user[2:])  # float32 still; no deterministic user left
-        second.__exit__(None, None, None)
-        assert _cudnn_settings() == user
-    finally:
-        cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = before[:2]
+    first, second = float32_cudnn(deterministic=True), float32_cudnn(deterministic=False)
+    first.__enter__()
+    second.__enter__()
+    assert _cudnn_settings()[3:] == (True, False)
+    first.__exit__(None, None, None)  # left before the other block, as another thread may
+    assert _cudnn_settings() == ("ieee", "ieee", False, *before[3:])  # float32 still; not deterministic
+    second.__exit__(None, None, None)
+    assert _cudnn_settings() == before
 
 
 def test_unavailable_cuda_is_a_clear_error():
@@ -372,6 +412,22 @@ def test_unavailable_cuda_is_a_clear_error():
     X, y = make_band_energy_sequences(16, random_state=0)
     with pytest.raises(ValueError, match="CUDA is not available"):
         CNNLSTMClassifier(**SMALL, device="cuda").fit(X, y)
+
+
+def test_a_fitted_auto_device_net_takes_module_criterion_and_loaded_params(tmp_path):
+    # skorch rebuilds or loads these on self.device, which must be a concrete device by then
+    X, y = make_band_energy_sequences(32, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0).fit(X, y)
+    assert clf.device == "auto"
+    clf.save_params(f_params=tmp_path / "w.pt", f_optimizer=tmp_path / "o.pt")
+    expected = clf.predict_proba(X)
+    clf.set_params(module__hidden_size=8, criterion__reduction="sum")
+    assert clf.module_.lstm.hidden_size == 8 and clf.criterion_.reduction == "sum" and clf.device == "auto"
+    clf.set_params(module__hidden_size=SMALL["module__hidden_size"], criterion__reduction="mean")
+    clf.load_params(f_params=tmp_path / "w.pt", f_optimizer=tmp_path / "o.pt")
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
+    clf.set_params(device="cpu")
+    assert clf.device == "cpu" and clf.get_params()["device"] == "cpu"
 
 
 @pytest.mark.parametrize("device", ["meta", "mps", "cuda:99"])
@@ -718,3 +774,34 @@ def test_importing_sersk_turns_onednn_primitive_cache_off_unless_the_user_set_it
     created = [line for line in run.stdout.splitlines() if ",convolution," in line and "create:cache_" in line]
     assert len(created) == 2
     assert ("create:cache_hit" in created[1]) == cached
+
+
+def test_a_model_whose_lstm_weights_share_one_block_pickles_each_weight_once():
+    # cuDNN keeps the LSTM's weights as views of one block (emulated here on the CPU); pickle wrote
+    # the whole block once per weight
+    X, y = make_band_energy_sequences(32, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(X, y)
+    separate = len(pickle.dumps(clf))
+    weights = clf.module_.lstm._flat_weights
+    block = torch.cat([w.detach().reshape(-1) for w in weights])
+    start = 0
+    for w in weights:
+        w.data = block[start : start + w.numel()].view_as(w)
+        start += w.numel()
+    expected = clf.predict_proba(X)
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert len(pickle.dumps(clf)) < 1.05 * separate  # 1.22x larger before, for this small network
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
+    optimized = {id(p) for group in loaded.optimizer_.param_groups for p in group["params"]}
+    assert optimized == {id(p) for p in loaded.module_.parameters()}  # still the network's own parameters
+
+
+def test_a_3d_array_of_equal_length_clips_is_read_as_a_list_of_them():
+    X, y = make_band_energy_sequences(24, random_state=0, frames=(32, 32))
+    stacked = np.stack(list(X))
+    assert stacked.ndim == 3
+    a = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(X, y)
+    b = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(stacked, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(stacked))
+    assert not hasattr(b, "partial_fit")  # skorch's would skip sersk's checks and label encoding

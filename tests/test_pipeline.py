@@ -59,7 +59,9 @@ def test_fits_on_paths_and_predicts_one_label_per_path(corpus, monkeypatch):
     pred = pipe.predict(paths[:5])
     proba = pipe.predict_proba(paths[:5])
     score = pipe.score(paths, labels)
-    assert pred.shape == (5,) and proba.shape == (5, 2) and 0 <= score <= 1
+    assert pred.shape == (5,) and proba.shape == (5, 2)
+    assert list(pred) == list(pipe.classes_[proba.argmax(axis=1)])
+    assert score == np.mean(pipe.predict(paths) == labels)
     assert calls["resample"] == 1  # never at predict, predict_proba or score
 
 

@@ -9,7 +9,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -411,10 +411,14 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         apart.
         """
         with self._unchanged_on_error():
+            if "device" in params:  # first, and set here: the parts skorch rebuilds go to the resolved device
+                params = dict(params)
+                self.device = params.pop("device")
             if self.initialized_:  # recorded first: skorch may rebuild the optimizer from these attributes
                 for key in self._all_group_settings(params):
                     setattr(self, key, params[key])
-            super().set_params(**params)
+            with self._resolved_device() if self.initialized_ else nullcontext():
+                super().set_params(**params)
             if self.initialized_:
                 if "callbacks" in params:  # skorch rebuilt callbacks_ from the old list; a warm start uses it
                     self._initialize_callbacks()
@@ -566,7 +570,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         X = check_sequences(rows_as_sequences(X))
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn("y is a column vector; it was flattened to shape (n_samples,)", DataConversionWarning)
+            warnings.warn(  # scikit-learn's wording, which its checks look for
+                "A column-vector y was passed when a 1d array was expected; it was flattened to shape (n_samples,)",
+                DataConversionWarning,
+            )
             y = y.ravel()
         check_consistent_length(X, y)
         if y.ndim != 1:
@@ -658,8 +665,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             if not self.__dict__.get("_device_users"):
                 device = resolve_device(self.device)  # a clear error for an unavailable CUDA
                 self._device_requested = self.device
-                if self.device in (None, "auto"):
-                    self.device = device
+                self.device = device
+                self._move_to_device()
             self._device_users = self.__dict__.get("_device_users", 0) + 1
         try:
             if torch.device(self.device).type == "cpu":
@@ -674,6 +681,30 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 if self._device_users == 0:
                     self.device = self.__dict__.pop("_device_requested")
                     del self._device_users
+
+    def _move_to_device(self) -> None:
+        """Move a built network, its criterion and its optimizer's state to ``self.device``.
+
+        skorch's ``set_params(device=...)`` leaves them where they are: a model fitted on the CPU
+        and then set to ``"auto"`` on a machine with a GPU (or fitted on CUDA and set to ``"cpu"``)
+        would be fed inputs on one device and hold weights on the other.
+        """
+        module = self.__dict__.get("module_")
+        parameter = next(module.parameters(), None) if isinstance(module, torch.nn.Module) else None
+        target = torch.device(self.device)
+        if target.type == "cuda" and target.index is None:
+            target = torch.device("cuda", torch.cuda.current_device())
+        if parameter is None or parameter.device == target:
+            return
+        module.to(target)
+        if isinstance(criterion := self.__dict__.get("criterion_"), torch.nn.Module):
+            criterion.to(target)
+        if isinstance(optimizer := self.__dict__.get("optimizer_"), torch.optim.Optimizer):
+            optimizer.load_state_dict(optimizer.state_dict())  # casts its state to its parameters' device
+
+    def load_params(self, *args, **kwargs):
+        with self._resolved_device():  # skorch maps the loaded tensors to self.device
+            return super().load_params(*args, **kwargs)
 
     def initialize(self):
         self._check_params()
@@ -702,12 +733,36 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         return [torch.cuda.current_device() if index is None else index]
 
     def __getstate__(self):
-        state = super().__getstate__()
+        with self._recurrent_weights_apart():
+            state = super().__getstate__()
         # pickled while another thread predicts: keep the device asked for, not the resolved one
         if "_device_requested" in state:
             state["device"] = state.pop("_device_requested")
         state.pop("_device_users", None)
         return state
+
+    @contextmanager
+    def _recurrent_weights_apart(self) -> Iterator[None]:
+        """Within the block, each LSTM weight has its own storage; cuDNN's single block is rebuilt after.
+
+        On CUDA, cuDNN keeps an LSTM's weights as views of one block, and pickle writes the whole
+        block once per weight: four copies in the file, and four separate blocks once loaded.
+        """
+        module = self.__dict__.get("module_")
+        recurrent = [m for m in module.modules() if isinstance(m, torch.nn.RNNBase)] if isinstance(
+            module, torch.nn.Module) else []
+        shared = []
+        for rnn in recurrent:
+            weights = [w for w in rnn._flat_weights if w is not None]
+            if len({w.untyped_storage().data_ptr() for w in weights}) < len(weights):
+                shared.append(rnn)
+                for weight in weights:
+                    weight.data = weight.data.clone()  # the same Parameter: the optimizer still refers to it
+        try:
+            yield
+        finally:
+            for rnn in shared:
+                rnn.flatten_parameters()  # one block again on CUDA; nothing to do on the CPU
 
     @available_if(lambda self: False)
     def partial_fit(self, X, y=None, classes=None, **fit_params):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import torch
 
@@ -38,51 +39,80 @@ def resolve_device(device: str | torch.device | None) -> str:
 _cudnn_lock = threading.Lock()
 _cudnn_users = 0  # blocks of float32_cudnn entered and not left, in all threads
 _deterministic_users = 0  # those of them that asked for deterministic kernels
-_cudnn_saved: tuple[str, str, bool, bool] | None = None
+_cudnn_saved: _CudnnSettings | None = None
 
 
-def _cudnn_settings() -> tuple[str, str, bool, bool]:
+class _CudnnSettings(NamedTuple):
+    """The global settings :func:`float32_cudnn` changes."""
+
+    conv: str  # torch.backends.cudnn.conv.fp32_precision
+    rnn: str  # torch.backends.cudnn.rnn.fp32_precision
+    legacy_tf32: bool | None  # torch.backends.cudnn.allow_tf32; None where the user's settings make it unreadable
+    deterministic: bool
+    benchmark: bool
+
+
+def _cudnn_settings() -> _CudnnSettings:
     cudnn = torch.backends.cudnn
-    return cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision, cudnn.deterministic, cudnn.benchmark
+    try:
+        legacy_tf32 = cudnn.allow_tf32  # raises once conv and rnn disagree with it (a mix of the two APIs)
+    except RuntimeError:
+        legacy_tf32 = None
+    return _CudnnSettings(
+        cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision, legacy_tf32, cudnn.deterministic, cudnn.benchmark,
+    )
 
 
-def _set_cudnn_settings(conv: str, rnn: str, deterministic: bool, benchmark: bool) -> None:
+def _set_cudnn_settings(settings: _CudnnSettings) -> None:
     cudnn = torch.backends.cudnn
-    cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = conv, rnn
-    cudnn.deterministic, cudnn.benchmark = deterministic, benchmark
+    if settings.legacy_tf32 is not None:
+        cudnn.allow_tf32 = settings.legacy_tf32  # first: it also sets conv and rnn, set next
+    cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = settings.conv, settings.rnn
+    cudnn.deterministic, cudnn.benchmark = settings.deterministic, settings.benchmark
+
+
+def _float32(saved: _CudnnSettings, *, deterministic: bool) -> _CudnnSettings:
+    """``saved`` with cuDNN in IEEE float32, and deterministic kernels if asked."""
+    return saved._replace(
+        conv="ieee", rnn="ieee",
+        # kept readable: torch compares the legacy flag with conv's and rnn's precision on each read
+        legacy_tf32=None if saved.legacy_tf32 is None else False,
+        **({"deterministic": True, "benchmark": False} if deterministic else {}),
+    )
 
 
 @contextmanager
 def float32_cudnn(*, deterministic: bool) -> Iterator[None]:
     """Within the block, cuDNN computes in float32 as the CPU does; settings restored afterwards.
 
-    cuDNN's convolutions and LSTMs round to TF32 by default (10-bit mantissas) on recent GPUs; off,
-    a network on CUDA computes what it computes on the CPU, to float32 rounding, whatever the batch.
-    With ``deterministic``, cuDNN also picks deterministic kernels only and its autotuner
-    (``benchmark``) is off, so that a seeded fit gives the same model every time.
+    cuDNN's convolutions and LSTMs round to TF32 by default (10-bit mantissas) on recent GPUs; in
+    the block they compute in IEEE float32, so a network on CUDA computes what it computes on the
+    CPU, to float32 rounding, whatever the batch. cuBLAS's matmuls are left to the user's
+    ``torch.set_float32_matmul_precision`` (float32 by default; torch refuses later reads of it once
+    the block changes the setting beside it). With ``deterministic``, cuDNN also picks deterministic
+    kernels only and its autotuner (``benchmark``) is off, so that a seeded fit gives the same model
+    every time.
 
-    The settings are torch's per-operation ``fp32_precision`` ones (reading the older ``allow_tf32``
-    fails once a user has set those). Blocks entered by several threads at once are counted: the
-    settings change on the first entry and are set back on the last exit; deterministic kernels
-    hold while any block that asked for them runs.
+    The settings are torch's per-operation ``fp32_precision`` ones; the older ``allow_tf32`` flag is
+    set to agree with them, so that code reading it in the block (torch raises when they disagree)
+    reads False. Blocks entered by several threads at once are counted: the settings change on the
+    first entry and are set back on the last exit; deterministic kernels hold while any block that
+    asked for them runs.
     """
     global _cudnn_users, _deterministic_users, _cudnn_saved
     with _cudnn_lock:
         if _cudnn_users == 0:
             _cudnn_saved = _cudnn_settings()
-            _set_cudnn_settings("ieee", "ieee", *_cudnn_saved[2:])
         _cudnn_users += 1
-        if deterministic:
-            _deterministic_users += 1
-            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        _deterministic_users += deterministic
+        _set_cudnn_settings(_float32(_cudnn_saved, deterministic=_deterministic_users > 0))
     try:
         yield
     finally:
         with _cudnn_lock:
             _cudnn_users -= 1
-            if deterministic:
-                _deterministic_users -= 1
+            _deterministic_users -= deterministic
             if _cudnn_users == 0:
-                _set_cudnn_settings(*_cudnn_saved)
-            elif deterministic and _deterministic_users == 0:
-                _set_cudnn_settings("ieee", "ieee", *_cudnn_saved[2:])
+                _set_cudnn_settings(_cudnn_saved)
+            else:
+                _set_cudnn_settings(_float32(_cudnn_saved, deterministic=_deterministic_users > 0))
