@@ -105,12 +105,21 @@ def _set_params(pipeline: Any, params: Sequence[str]) -> None:
             if not hasattr(target, "get_params"):
                 raise ValueError(f"--param {key}: {owner!r} is not a step of the pipeline or one of its estimators") from None
             valid = sorted(p for p in target.get_params(deep=False) if not p.startswith("_"))
-            close = difflib.get_close_matches(name, valid, n=3)
-            hint = f"; did you mean {' or '.join(f'{owner}__{c}' if owner else c for c in close)}?" if close else ""
+            close = [f"{owner}__{c}" if owner else c for c in difflib.get_close_matches(name, valid, n=3)]
+            if not owner:  # a step's parameter given without the step's name
+                close += [f"{step}__{name}" for step, est in pipeline.steps if name in _param_names(est)]
+            hint = f" Did you mean {' or '.join(close)}?" if close else ""
             where = f"{owner!r} ({type(target).__name__})" if owner else "the pipeline"
+            steps = "" if owner else (
+                f" (a step's parameters start with its name: {', '.join(f'{step}__' for step, _ in pipeline.steps)})"
+            )
             raise ValueError(
-                f"--param {key}: {name!r} is not a parameter of {where}{hint}. Valid: {', '.join(valid)}."
+                f"--param {key}: {name!r} is not a parameter of {where}.{hint} Valid: {', '.join(valid)}{steps}."
             ) from None
+
+
+def _param_names(estimator: Any) -> list[str]:
+    return list(estimator.get_params(deep=False)) if hasattr(estimator, "get_params") else []
 
 
 def _positive_int(text: str) -> int:
@@ -215,6 +224,31 @@ def _interrupt_guard() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where the command is, so that what it was writing is removed on the way out."""
+
+
+@contextlib.contextmanager
+def _terminate_as_exception() -> Iterator[None]:
+    """Within the block, SIGTERM (``kill``, ``timeout``, a job scheduler) raises :class:`_Terminated`.
+
+    Its default action ends the process at once, leaving a half-written output's temporary file.
+    A handler set by the caller (or outside the main thread, where none can be set) is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _peak_rss_mib() -> dict[str, float | None]:
     try:
         import resource  # POSIX only
@@ -258,6 +292,7 @@ def _pipeline_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     }
     pipeline = make_pipeline(**kwargs)
     _set_params(pipeline, args.param)
+    pipeline._check_speaker_scope(groups=...)  # a speaker scope after the sampler: refused before any work
     if any(p.strip().startswith("net__") for p in args.param):
         _check_network_params(pipeline[-1])
     return pipeline
@@ -278,6 +313,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import joblib
 
     from .datasets import load_corpus
+    from .utils._device import resolve_device
 
     data = load_corpus(args.data)
     classes = data.target_names
@@ -290,6 +326,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     groups = data.speaker if args.validation_fraction is not None else None
     speakers = "" if data.speaker is None else f", {count(len(np.unique(data.speaker)), 'speaker')}"
     print(f"training on {count(len(data.filenames), 'clip')}, {len(classes)} classes ({', '.join(classes)}){speakers}")
+    params = pipeline.get_params()
+    print(f"preset {args.preset}: {_copies(params.get('augment__n_augmentations', 0))}, "
+          f"{params['net__max_epochs']} epoch(s), device {resolve_device(args.device)}")
     if args.validation_fraction is not None:
         unit = "speakers" if groups is not None else "clips"
         print(f"validation: {args.validation_fraction:g} of the {unit} (rounded up), held out before augmentation")
@@ -395,6 +434,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     args.n_augmentations, args.epochs = params.get("augment__n_augmentations", 0), params["net__max_epochs"]
     emodb = fetch_emodb(args.data_home, download_if_missing=True if args.download else None)
     device = resolve_device(args.device)
+    speakers = args.speakers or []
+    if unknown := sorted(set(speakers) - set(emodb.speaker)):
+        raise ValueError(
+            f"--speakers {' '.join(unknown)}: not among Emo-DB's speakers ({' '.join(np.unique(emodb.speaker))})"
+        )
+    if repeated := sorted({s for s in speakers if speakers.count(s) > 1}):
+        raise ValueError(f"--speakers names {' '.join(repeated)} more than once")
     quick = " (QUICK: a smoke run, not comparable to published figures)" if args.quick else ""
     print(f"Emo-DB: {len(emodb.filenames)} clips, {len(np.unique(emodb.speaker))} speakers; preset {args.preset}: "
           f"{_copies(args.n_augmentations)}, {args.epochs} epoch(s), device {device}{quick}")
@@ -561,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON: {'predictions': [...], 'errors': {...}}")
     p.add_argument("--skip-errors", action="store_true",
                    help="skip files that cannot be read (reported on stderr) instead of stopping")
-    p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N", help="files decoded at a time")
+    p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N", help="files decoded at a time (default: 256)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="score a model on labelled data",
@@ -570,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="a model file written by 'sersk train'")
     p.add_argument("data", metavar="DATA", help=data_help)
     p.add_argument("--out-dir", default="sersk-evaluate", metavar="DIR", help="output folder (default: sersk-evaluate)")
-    p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N", help="files decoded at a time")
+    p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N", help="files decoded at a time (default: 256)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("reproduce", help="the reference protocol on Emo-DB, end to end",
@@ -610,7 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     status : int
         0 on success; 1 when ``predict`` skipped files; 2 on a usage or input error (the message
-        is printed as ``sersk: error: ...``, without a traceback); 130 on Ctrl-C.
+        is printed as ``sersk: error: ...``, without a traceback); 130 on Ctrl-C; 143 on SIGTERM.
 
     Examples
     --------
@@ -625,10 +671,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     args.argv = argv  # what results.json records as the command
     try:
-        return args.func(args)
+        with _terminate_as_exception():
+            return args.func(args)
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print(f"\n{PROG}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except (ValueError, OSError) as exc:  # FileNotFoundError, ConnectionError, ... are OSErrors
         _err(f"error: {' '.join(str(exc).split()) or type(exc).__name__}")
         return 2

@@ -344,7 +344,7 @@ def run_leave_one_speaker_out(
     y : array-like of shape (n_files,)
         Their labels.
     speakers : array-like of shape (n_files,)
-        The speaker of each file (at least 3 speakers).
+        The speaker of each file (at least 3 speakers; 2 without ``validation_speaker``).
     pipeline : EmotionPipeline, default=None
         The model to train in each fold (cloned; its ``validation_fraction`` is set so that one
         training speaker validates, when ``validation_speaker``); ``make_pipeline(random_state=random_state)``
@@ -382,10 +382,10 @@ def run_leave_one_speaker_out(
     if not len(X) == len(y) == len(speakers):
         raise ValueError(f"X, y and speakers have {len(X)}, {len(y)} and {len(speakers)} entries; they must match")
     all_speakers = np.unique(speakers)
-    if len(all_speakers) < 3:
+    if len(all_speakers) < 2 + validation_speaker:
+        roles = "one to test, one to validate, one to train" if validation_speaker else "one to test, one to train"
         raise ValueError(
-            f"leave-one-speaker-out needs at least 3 speakers (one to test, one to validate, one to train); "
-            f"got {len(all_speakers)}"
+            f"leave-one-speaker-out needs at least {2 + validation_speaker} speakers ({roles}); got {len(all_speakers)}"
         )
     held_out = all_speakers if test_speakers is None else _check_test_speakers(test_speakers)
     unknown = np.setdiff1d(held_out, all_speakers)

@@ -17,6 +17,16 @@ def _a(word: str) -> str:
     return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
+# how a pickle (protocol 2 or later) or joblib's compressed files (zlib, gzip, bz2, xz, lzma, lz4) begin
+_JOBLIB_MAGIC = (b"\x80", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00", b"\x04\x22\x4d\x18")
+
+
+def _starts_like_joblib(path: str) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    return head.startswith(_JOBLIB_MAGIC)
+
+
 def load_model(path: str | os.PathLike) -> Pipeline:
     """Load a fitted sersk model saved with ``joblib.dump`` (as ``sersk train`` saves it).
 
@@ -73,6 +83,8 @@ def load_model(path: str | os.PathLike) -> Pipeline:
     except PermissionError:
         raise
     except Exception as exc:  # unpickling fails in many ways: EOFError, UnpicklingError, KeyError, ...
+        if not _starts_like_joblib(name):  # a text file, audio, ...: the unpickler's error would be noise
+            raise ValueError(f"{name!r} is not a sersk model file (not a joblib or pickle file); {_WRITTEN_BY}") from None
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise ValueError(f"{name!r} is not a sersk model file ({detail}); {_WRITTEN_BY}") from None
     kind = type(model).__name__

@@ -91,6 +91,7 @@ class EmotionPipeline(Pipeline):
                 f"y holds a single class ({str(classes[0])!r}); at least two are needed to train a classifier"
                 if len(classes) else "y is empty: no labels to train on"
             )
+        self._check_speaker_scope(groups, params)
         takes_groups = self.steps_taking_groups()
         held_groups, held = None, np.array([], dtype=int)
         if validation_data is None and self.validation_fraction is not None:
@@ -128,6 +129,27 @@ class EmotionPipeline(Pipeline):
             step_idx=len(self) - 1, step_params=routed[self.steps[-1][0]], all_params=params
         )
         self._final_estimator.fit(Xt, yt, validation_data=(X_val, y_val), **last["fit"])
+
+    def _check_speaker_scope(self, groups: Any, params: dict[str, Any] | None = None) -> None:
+        """Refuse, before any work, a ``scope="speaker"`` step that will not get the speakers.
+
+        ``groups`` and ``params`` are what ``fit`` got (a step's own ``<name>__groups`` counts);
+        ``groups=...`` checks only the order of the steps.
+        """
+        takes_groups = self.steps_taking_groups()
+        for name, step in self.steps[:-1]:
+            if getattr(step, "scope", None) != "speaker":
+                continue
+            if name not in takes_groups:
+                raise ValueError(
+                    f"step {name!r} has scope='speaker' but comes after a sampler (the augment step), which "
+                    "does not pass the speakers on; set the augment step to 'passthrough' (the tuned preset "
+                    "has none unless n_augmentations is given), or use scope='corpus' or 'clip'"
+                )
+            if groups is None and f"{name}__groups" not in (params or {}):
+                raise ValueError(
+                    f"step {name!r} has scope='speaker' and needs the speaker of each clip: fit(X, y, groups=speakers)"
+                )
 
     def steps_taking_groups(self) -> list[str]:
         """Names of the steps that ``fit(X, y, groups=...)`` passes the groups to.

@@ -92,8 +92,13 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
     assert "fold 1/1: test speaker 09" in capsys.readouterr().out
     with pytest.raises(ValueError, match="test_speakers 42 are not among the speakers"):
         run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), test_speakers=["42"])
+    two = np.where(speakers == "03", "03", "08")
     with pytest.raises(ValueError, match="at least 3 speakers"):
-        run_leave_one_speaker_out(X, y, np.where(speakers == "03", "03", "08"))
+        run_leave_one_speaker_out(X, y, two)
+    results = run_leave_one_speaker_out(  # no validation speaker: two are enough
+        X, y, two, pipeline=tiny_pipeline(), test_speakers=["03"], validation_speaker=False
+    )
+    assert results["n_speakers"] == 2 and results["per_speaker"][0]["n_validation_clips"] == 0
 
 
 def test_leave_one_speaker_out_by_speaker_is_reported_as_transductive(corpus):

@@ -362,8 +362,10 @@ def test_speaker_scope_standardises_each_training_and_validation_speaker_by_itse
         clone(pipe).set_params(validation_fraction=None).fit(paths, labels)
     stored_copies = make_pipeline("tuned", n_augmentations=1).set_params(scale__scope="speaker")
     assert pipe.steps_taking_groups() == ["scale"] and stored_copies.steps_taking_groups() == []
+    with pytest.raises(ValueError, match="'scale' has scope='speaker' but comes after a sampler"):
+        stored_copies.fit(paths, labels, groups=speakers)  # refused before decoding a clip
     with pytest.raises(ValueError, match="this pipeline has neither"):
-        stored_copies.fit(paths, labels, groups=speakers)
+        stored_copies.set_params(scale__scope="corpus").fit(paths, labels, groups=speakers)
 
 
 def test_speaker_scope_in_a_grouped_search(corpus):
