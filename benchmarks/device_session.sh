@@ -3,9 +3,12 @@
 # corpus and run benchmarks/gpu_check.sh with its output straight under $OUT/gpu, so that a call
 # cut short still sends back what was written. Prepare here first (benchmarks/device_bundle.py):
 #   python benchmarks/device_bundle.py pack $SERSK_DATA .corpus && python benchmarks/device_bundle.py wheels .whl
-# then run this with the device tool, carry [".whl", ".corpus"] and a timeout that leaves room:
-#   BUDGET=300 STEPS=tests WORKERS=6 TEST_THREADS=1 TEST_S=240 bash benchmarks/device_session.sh
-# Every variable is passed on to gpu_check.sh. setup.txt there records the versions and the commit.
+# (each prints the payload against the tool's 64 MiB), then run this with the device tool, carry
+# [".whl", ".corpus"] and a timeout_s about 120 s above TEST_S (setup, torch's start-up, the summary):
+#   COMMIT=<git rev-parse --short HEAD here> BUDGET=300 STEPS=tests WORKERS=6 TEST_THREADS=1 TEST_S=240 \
+#     bash benchmarks/device_session.sh
+# Every variable is passed on to gpu_check.sh. setup.txt there records the versions and the commit
+# (.git does not travel: pass COMMIT). The exit status is tail's: read the result in pytest_cuda.txt.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 O="${OUT:?run it through the device tool, which sets OUT}/gpu"
@@ -20,12 +23,13 @@ printf '#!/bin/sh\nexec %s "$@"\n' "$PY" > /tmp/bin/python
 printf '#!/bin/sh\nexec %s -c "import sys; from sersk.cli import main; sys.exit(main())" "$@"\n' "$PY" > /tmp/bin/sersk
 chmod +x /tmp/bin/python /tmp/bin/sersk
 python benchmarks/device_bundle.py unpack .corpus "$SERSK_DATA" >> "$O/setup.txt" 2>&1 || { cat "$O/setup.txt"; exit 1; }
-python -c "import sys, torch, sklearn, skorch, numpy; print(sys.version.split()[0], 'torch', torch.__version__, \
-'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else '-', \
-'sklearn', sklearn.__version__, 'skorch', skorch.__version__, 'numpy', numpy.__version__)" >> "$O/setup.txt" 2>&1
-# a fresh process's fixed cost (sersk predict and evaluate took 13-16 s here against 4-5 s on 2 CPU cores)
-python -c "import time; t0 = time.perf_counter(); import torch; t1 = time.perf_counter(); \
+# the versions, and a fresh process's fixed cost (sersk predict and evaluate took 13-16 s here
+# against 4-5 s on 2 CPU cores)
+python -c "import sys, time; t0 = time.perf_counter(); import torch; t1 = time.perf_counter(); \
 d = 'cuda' if torch.cuda.is_available() else 'cpu'; torch.zeros(1, device=d).sum().item(); t2 = time.perf_counter(); \
+import sklearn, skorch, numpy; print(sys.version.split()[0], 'torch', torch.__version__, \
+'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else '-', \
+'sklearn', sklearn.__version__, 'skorch', skorch.__version__, 'numpy', numpy.__version__); \
 print(f'startup: import torch {t1 - t0:.1f} s, first tensor on {d} {t2 - t1:.1f} s')" >> "$O/setup.txt" 2>&1
 echo "commit ${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}" >> "$O/setup.txt"
 bash benchmarks/gpu_check.sh "$O"
