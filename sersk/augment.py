@@ -50,6 +50,7 @@ from .utils.audio import peak_normalize
 from .utils.validation import N_JOBS_CONSTRAINT, check_consistent_length, check_waveforms, to_object_array
 
 # Copies computed per iteration step of an AugmentedWaveforms (as LogMelTransformer's chunks).
+_PROGRESS_LOCK = threading.Lock()  # guards the progress bars of AugmentedWaveforms
 _CHUNK_COPIES = 512
 # Tasks per worker in one parallel call: few enough to amortise sending the source clips,
 # enough to balance clips of different lengths.
@@ -322,19 +323,22 @@ class AugmentedWaveforms(Sequence):
         """Advance the one bar over all the copies by those at ``positions`` not counted before.
 
         The bar is shown on a terminal only; it closes once every copy has been computed, however
-        many calls (and repeated reads) that took.
+        many calls (and repeated reads) that took, and copies read again after that show none.
         """
         if not self._verbose:
             return
-        if self._bar is None:
-            self._bar = tqdm(total=len(self), desc="augmenting", unit="copy", disable=None)
-            self._shown = np.zeros(len(self), dtype=bool)
-        new = np.unique(positions[~self._shown[positions]])
-        self._shown[new] = True
-        self._bar.update(new.size)
-        if self._bar.n >= len(self):
-            self._bar.close()
-            self._bar = self._shown = None
+        with _PROGRESS_LOCK:  # threads may read copies of one sequence at once
+            if self._shown is None:
+                self._bar = tqdm(total=len(self), desc="augmenting", unit="copy", disable=None)
+                self._shown = np.zeros(len(self), dtype=bool)
+            new = np.unique(positions[~self._shown[positions]])
+            if new.size == 0:
+                return
+            self._shown[new] = True
+            self._bar.update(new.size)
+            if self._bar.n >= len(self):
+                self._bar.close()
+                self._bar = None  # _shown stays: copies read again afterwards start no second bar
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_bar": None, "_shown": None}  # a progress bar is not pickled

@@ -313,7 +313,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     import joblib
 
     from .datasets import load_corpus
-    from .utils._device import resolve_device
 
     data = load_corpus(args.data)
     classes = data.target_names
@@ -326,9 +325,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     groups = data.speaker if args.validation_fraction is not None else None
     speakers = "" if data.speaker is None else f", {count(len(np.unique(data.speaker)), 'speaker')}"
     print(f"training on {count(len(data.filenames), 'clip')}, {len(classes)} classes ({', '.join(classes)}){speakers}")
-    params = pipeline.get_params()
-    print(f"preset {args.preset}: {_copies(params.get('augment__n_augmentations', 0))}, "
-          f"{params['net__max_epochs']} epoch(s), device {resolve_device(args.device)}")
+    print(f"preset {args.preset}: {_setting(pipeline.get_params())}")
     if args.validation_fraction is not None:
         unit = "speakers" if groups is not None else "clips"
         print(f"validation: {args.validation_fraction:g} of the {unit} (rounded up), held out before augmentation")
@@ -433,7 +430,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     params = pipeline.get_params()
     args.n_augmentations, args.epochs = params.get("augment__n_augmentations", 0), params["net__max_epochs"]
     emodb = fetch_emodb(args.data_home, download_if_missing=True if args.download else None)
-    device = resolve_device(args.device)
+    device = resolve_device(params["net__device"])  # --device, or --param net__device=...
     speakers = args.speakers or []
     if unknown := sorted(set(speakers) - set(emodb.speaker)):
         raise ValueError(
@@ -443,7 +440,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         raise ValueError(f"--speakers names {' '.join(repeated)} more than once")
     quick = " (QUICK: a smoke run, not comparable to published figures)" if args.quick else ""
     print(f"Emo-DB: {len(emodb.filenames)} clips, {len(np.unique(emodb.speaker))} speakers; preset {args.preset}: "
-          f"{_copies(args.n_augmentations)}, {args.epochs} epoch(s), device {device}{quick}")
+          f"{_setting(params)}{quick}")
     with _interrupt_guard():
         if args.speaker_independent:
             test_speakers = args.speakers or (np.unique(emodb.speaker)[:QUICK_LOSO_FOLDS] if args.quick else None)
@@ -477,10 +474,19 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _copies(n_augmentations: int) -> str:
+def _copies(n_augmentations: int, *, drawn_each_epoch: bool) -> str:
     if n_augmentations:
         return f"{n_augmentations} augmentation{'s' if n_augmentations > 1 else ''} per training clip"
-    return "no stored copies (crops and masks drawn every epoch)"
+    return "no stored copies (crops and masks drawn every epoch)" if drawn_each_epoch else "no augmentation"
+
+
+def _setting(params: dict[str, Any]) -> str:
+    """The augmentation, epochs and device a pipeline's parameters give, as the commands print them."""
+    from .utils._device import resolve_device
+
+    drawn = any(params.get(f"net__{name}") for name in ("crop_frames", "freq_mask_bands", "time_mask_frames"))
+    copies = _copies(params.get("augment__n_augmentations", 0), drawn_each_epoch=drawn)
+    return f"{copies}, {params['net__max_epochs']} epoch(s), device {resolve_device(params['net__device'])}"
 
 
 def _summary(results: dict[str, Any], out_dir: Path) -> str:
@@ -489,7 +495,9 @@ def _summary(results: dict[str, Any], out_dir: Path) -> str:
     def pct(v: float) -> str:
         return f"{100 * v:6.2f} %"
 
-    setting = (f"preset {results['preset']}, {_copies(results['n_augmentations'])}, {results['epochs']} epoch(s), "
+    drawn = results["preset"] == "tuned"
+    setting = (f"preset {results['preset']}, {_copies(results['n_augmentations'], drawn_each_epoch=drawn)}, "
+               f"{results['epochs']} epoch(s), "
                f"seed {results['seed']}")
     if results["quick"]:
         setting += ", QUICK run"

@@ -192,6 +192,7 @@ def clip_predictions(
         [`evaluate_model`][sersk.evaluation.evaluate_model]), and ``"proba"`` (each class's probability,
         rounded to 6 decimals) when ``proba`` is given.
     """
+    files, y_true, y_pred = list(files), list(y_true), list(y_pred)  # any iterables, generators too
     check_consistent_length(files, y_true, y_pred, *([] if proba is None else [proba]))
     records = [{"path": str(f), "label": str(t), "predicted": str(p)} for f, t, p in zip(files, y_true, y_pred)]
     if proba is not None:

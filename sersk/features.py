@@ -488,7 +488,9 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
         Whose statistics standardise a clip. ``"speaker"`` needs the speaker of each clip in
         ``fit_transform(X, groups=...)`` (``EmotionPipeline.fit(X, y, groups=...)`` passes them
         on) and takes them in ``transform(X, groups=...)``; without them, ``transform`` treats all
-        the clips of the call as one speaker, as a pipeline's ``predict`` does.
+        the clips of the call as one speaker, as a pipeline's ``predict`` does. With scikit-learn's
+        metadata routing on, ``groups`` are requested by default in ``fit`` and ``transform``, so a
+        search or ``cross_validate`` given ``params={"groups": speakers}`` passes them on.
     with_std : bool, default=True
         Also divide by the standard deviation (else only subtract the mean).
     eps : float, default=1e-5
@@ -514,6 +516,10 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
     >>> float(abs(Z[1]).max())
     0.0
     """
+
+    # speakers, wherever a caller routes them (scikit-learn's metadata routing)
+    __metadata_request__fit = {"groups": True}  # noqa: RUF012
+    __metadata_request__transform = {"groups": True}  # noqa: RUF012
 
     _parameter_constraints: dict = {
         "scope": [StrOptions({"corpus", "speaker", "clip"})],

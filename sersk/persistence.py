@@ -17,14 +17,20 @@ def _a(word: str) -> str:
     return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
-# how a pickle (protocol 2 or later) or joblib's compressed files (zlib, gzip, bz2, xz, lzma, lz4) begin
-_JOBLIB_MAGIC = (b"\x80", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00", b"\x04\x22\x4d\x18")
+# how a pickle (protocol 2 or later) or joblib's compressed files (gzip, bz2, xz, lzma, lz4) begin; zlib's
+# two-byte header is checked apart, as its first byte alone is an ASCII "x"
+_JOBLIB_MAGIC = (b"\x80", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00", b"\x04\x22\x4d\x18")
 
 
 def _starts_like_joblib(path: str) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    return head.startswith(_JOBLIB_MAGIC)
+    """Whether ``path`` begins as joblib writes files; True when it cannot be read (say so as it is)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return True
+    zlib = len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0
+    return zlib or head.startswith(_JOBLIB_MAGIC)
 
 
 def load_model(path: str | os.PathLike) -> Pipeline:

@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 from imblearn.pipeline import Pipeline
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
-from sklearn.utils import _safe_indexing
+from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils._metadata_requests import _routing_enabled
+from sklearn.utils.metadata_routing import MetadataRouter
 
 from . import _recipe
 from .augment import AugmentingResampler
@@ -46,6 +48,8 @@ class EmotionPipeline(Pipeline):
         Positions in ``fit``'s ``X`` of the clips held out by ``validation_fraction`` (empty when
         none were).
     """
+
+    __metadata_request__fit = {"groups": True}  # noqa: RUF012  # see get_metadata_routing
 
     def __init__(
         self,
@@ -100,7 +104,7 @@ class EmotionPipeline(Pipeline):
             X, y = _safe_indexing(X, train), _safe_indexing(y, train)
             if groups is not None:
                 groups, held_groups = np.asarray(groups)[train], np.asarray(groups)[held]
-        elif groups is not None and not takes_groups:
+        elif groups is not None and not takes_groups and not _routing_enabled():  # routed: sent by request
             raise ValueError(
                 "groups are used by validation_fraction and by steps whose fit takes groups (before any sampler); "
                 "this pipeline has neither: set validation_fraction, or drop groups"
@@ -130,6 +134,35 @@ class EmotionPipeline(Pipeline):
         )
         self._final_estimator.fit(Xt, yt, validation_data=(X_val, y_val), **last["fit"])
 
+    def get_metadata_routing(self) -> MetadataRouter:
+        """The steps' metadata routing, and the pipeline's own request for ``groups`` in ``fit``.
+
+        With scikit-learn's metadata routing on, a search or ``cross_validate`` sends its ``groups``
+        (speakers) to ``fit`` itself, which uses them as without routing: for a speaker-disjoint
+        ``validation_fraction`` and for the steps before any sampler whose ``fit`` takes them.
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRouter
+        """
+        return super().get_metadata_routing().add_self_request(self)
+
+    def _check_method_params(self, method: str, props: dict[str, Any], **kwargs: Any) -> Any:
+        # With routing on, the ``<step>__groups`` that fit adds for its own steps are routed here,
+        # past scikit-learn's routing, which knows only of the steps' own requests.
+        if not _routing_enabled():
+            return super()._check_method_params(method, props, **kwargs)
+        own = {name: props[f"{name}__groups"] for name in self.steps_taking_groups() if f"{name}__groups" in props}
+        routed = super()._check_method_params(
+            method, {k: v for k, v in props.items() if k.removesuffix("__groups") not in own}, **kwargs
+        )
+        if not isinstance(routed, Bunch):  # process_routing's stand-in when nothing is routed: new dicts on each read
+            routed = Bunch(**{name: routed[name] for name, _ in self.steps})
+        for name, groups in own.items():
+            for step_method in ("fit", "fit_transform"):
+                routed[name][step_method]["groups"] = groups
+        return routed
+
     def _check_speaker_scope(self, groups: Any, params: dict[str, Any] | None = None) -> None:
         """Refuse, before any work, a ``scope="speaker"`` step that will not get the speakers.
 
@@ -148,7 +181,10 @@ class EmotionPipeline(Pipeline):
                 )
             if groups is None and f"{name}__groups" not in (params or {}):
                 raise ValueError(
-                    f"step {name!r} has scope='speaker' and needs the speaker of each clip: fit(X, y, groups=speakers)"
+                    f"step {name!r} has scope='speaker' and needs the speaker of each clip: fit(X, y, groups=speakers). "
+                    "scikit-learn's searches and cross_validate give their groups to the splitter only: give them "
+                    f"also as {name}__groups=speakers to a search's fit or params={{'groups': speakers}} to "
+                    "cross_validate, or turn on metadata routing (sklearn.set_config(enable_metadata_routing=True))"
                 )
 
     def steps_taking_groups(self) -> list[str]:

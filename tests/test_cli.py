@@ -93,6 +93,8 @@ def test_train_on_a_csv_passes_speakers_for_a_speaker_disjoint_validation(corpus
     printed = capsys.readouterr().out
     assert "validated on 4 clips of 1 speaker" in printed  # what was held out, rounded up
     assert "preset reference: 1 augmentation per training clip, 1 epoch(s), device cpu" in printed  # what it will do
+    assert main(["train", str(csv), "--out", str(tmp_path / "plain.joblib"), *FAST, "--param", "augment=passthrough"]) == 0
+    assert "preset reference: no augmentation, 1 epoch(s)" in capsys.readouterr().out
     bare = tmp_path / "bare.joblib"  # a step set to passthrough: the model is still saved
     assert main(["train", str(csv), "--out", str(bare), "--param", "augment=passthrough", *FAST]) == 0
     assert joblib.load(bare).named_steps["augment"] == "passthrough"
@@ -170,7 +172,7 @@ def test_evaluate_prints_metrics_and_writes_a_confusion_matrix(model, corpus, tm
 @pytest.fixture
 def text_model(tmp_path):
     path = tmp_path / "text.joblib"
-    path.write_text("this is not a model\n")
+    path.write_text("x: this is not a model\n")  # an ASCII "x" is also zlib's first byte
     return path
 
 

@@ -11,6 +11,7 @@ what sersk is, not from bugs; each says why.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sersk import AudioLoader, CNNLSTMClassifier, LogMelTransformer
@@ -58,10 +59,6 @@ CLASSIFIER_FAILURES = {
         "a one-epoch, four-unit network on the check's tabular data stays below its accuracy bar; and predict(X.T) "
         "is valid, not an error (rows are sequences, of any length); tests/test_nn.py checks that predict agrees "
         "with predict_proba"
-    ),
-    "check_class_weight_classifiers": (
-        "the same one-epoch network does not move far enough for the check's bar (87 % of predictions in the "
-        "heavily weighted class); tests/test_nn.py checks that the weights reach the loss"
     ),
 }
 
@@ -124,6 +121,21 @@ def _expected_failures(estimator):
     return failures
 
 
+# Checks that may fail or pass, depending on rounding (the processor, the device): not strict xfails.
+MAY_FAIL = {
+    "check_class_weight_classifiers": (
+        "the one-epoch network may not move far enough for the check's bar (87 % of predictions in the "
+        "heavily weighted class); tests/test_nn.py checks that the weights reach the loss"
+    ),
+}
+
+
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
 def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+    name = getattr(check, "func", check).__name__
+    try:
+        check(estimator)
+    except AssertionError:
+        if name not in MAY_FAIL:
+            raise
+        pytest.xfail(MAY_FAIL[name])

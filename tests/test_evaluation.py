@@ -123,6 +123,9 @@ def test_clip_predictions_without_probabilities():
     assert records == [{"path": "a.wav", "label": "x", "predicted": "x"}, {"path": "b.wav", "label": "y", "predicted": "x"}]
     with pytest.raises(ValueError, match="needs classes"):
         clip_predictions(["a.wav"], ["x"], ["x"], proba=np.ones((1, 2)))
+    assert clip_predictions(iter(["a.wav"]), (t for t in "x"), iter("y")) == [  # any iterables
+        {"path": "a.wav", "label": "x", "predicted": "y"}
+    ]
     with pytest.raises(ValueError, match="inconsistent numbers of samples: \\[2, 1, 1\\]"):  # not truncated
         clip_predictions(["a.wav", "b.wav"], ["x"], ["x"])
     with pytest.raises(ValueError, match="inconsistent numbers of samples: \\[1, 1, 1, 2\\]"):

@@ -176,3 +176,30 @@ def test_decoding_bar_only_when_verbose_and_on_a_terminal(tmp_path, capsys, monk
     assert "decoding" not in capsys.readouterr().err
     AudioLoader(verbose=True).transform([tmp_path / "x.wav"])
     assert "decoding" in capsys.readouterr().err
+
+
+class _Table:
+    """The part of a pandas DataFrame that AudioLoader reads: ``columns`` and ``iloc[:, j]``."""
+
+    def __init__(self, **columns):
+        self.columns = list(columns)
+        self._data = list(columns.values())
+        self.iloc = self
+
+    def __getitem__(self, key):
+        return self._data[key[1]]
+
+    def __iter__(self):  # as a DataFrame iterates: its column names
+        return iter(self.columns)
+
+
+def test_a_table_or_a_column_of_paths_reads_the_paths(tmp_path):
+    paths = []
+    for i in range(2):
+        sf.write(tmp_path / f"{i}.wav", tone(440.0 + 100 * i), 16000)
+        paths.append(str(tmp_path / f"{i}.wav"))
+    expected = AudioLoader().transform(paths)
+    for X in (_Table(path=paths), np.array(paths)[:, None]):
+        assert all(np.array_equal(a, b) for a, b in zip(AudioLoader().transform(X), expected))
+    with pytest.raises(ValueError, match=r"table of 2 columns \(path, label\); give the one holding the audio paths"):
+        AudioLoader().transform(_Table(path=paths, label=["a", "b"]))

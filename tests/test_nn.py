@@ -805,3 +805,18 @@ def test_a_3d_array_of_equal_length_clips_is_read_as_a_list_of_them():
     b = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(stacked, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(stacked))
     assert not hasattr(b, "partial_fit")  # skorch's would skip sersk's checks and label encoding
+
+
+def test_a_failed_move_to_the_device_leaves_the_device_asked_for(monkeypatch):
+    X, y = make_band_energy_sequences(16, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0).fit(X, y)
+
+    def out_of_memory(self):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(CNNLSTMClassifier, "_move_to_device", out_of_memory)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        clf.predict(X)
+    assert clf.device == "auto" and "_device_requested" not in clf.__dict__
+    monkeypatch.undo()
+    assert clf.predict(X).shape == (16,) and clf.device == "auto"

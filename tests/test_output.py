@@ -68,3 +68,13 @@ def test_the_augmentation_bar_counts_a_copy_read_twice_once(data, capsys, monkey
     X_res[6:12]
     assert "12/12" in capsys.readouterr().err
     assert X_res._bar is None  # closed once every copy has been computed
+
+
+def test_threads_reading_copies_at_once_share_one_bar(data, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    X_res, _ = AugmentingResampler(n_augmentations=25, random_state=0, verbose=True).fit_resample(*data)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: X_res[[i, i]], range(100)))  # each copy by one thread, twice over
+    assert X_res._bar is None  # every copy counted once (the bar closes at 100 of 100)

@@ -376,3 +376,25 @@ def test_speaker_scope_in_a_grouped_search(corpus):
     assert search.cv_results_["mean_test_score"].shape == (2,)
     with pytest.raises(ValueError, match="needs the speaker of each clip"):
         search.fit(paths, labels, groups=speakers)
+
+
+def test_with_metadata_routing_a_search_sends_the_speakers_to_the_pipeline(corpus):
+    import sklearn
+    from sklearn.model_selection import cross_val_score
+
+    paths, labels, speakers = corpus
+    with sklearn.config_context(enable_metadata_routing=True):
+        # a speaker-disjoint validation part in each fit (without routing, groups reach the splitter only)
+        search = GridSearchCV(small_pipeline(validation_fraction=0.4), {"net__lr": [0.005]}, cv=LeaveOneGroupOut())
+        search.fit(paths, labels, groups=speakers)
+        held = search.best_estimator_.validation_indices_
+        assert len(held) and set(speakers[held]).isdisjoint(np.delete(speakers, held))
+        # speaker-scope standardisation, in fit and in scoring, with no per-step settings
+        tuned = make_pipeline("tuned", random_state=0).set_params(**SMALL_NET, scale__scope="speaker", net__crop_frames=16)
+        scores = cross_val_score(tuned, paths, labels, cv=LeaveOneGroupOut(), params={"groups": speakers})
+        assert scores.shape == (3,)
+        routed = clone(tuned).fit(paths, labels, groups=speakers).predict_proba(paths, groups=speakers)
+    plain = clone(tuned).fit(paths, labels, groups=speakers)  # the same fit without routing
+    logmels = plain.named_steps["logmel"].transform(plain.named_steps["load"].transform(paths))
+    expected = plain[-1].predict_proba(plain.named_steps["scale"].transform(logmels, groups=speakers))
+    np.testing.assert_array_equal(routed, expected)

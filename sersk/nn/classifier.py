@@ -663,10 +663,13 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         """
         with _DEVICE_LOCK:  # blocks of several threads (predictions of one model) are counted
             if not self.__dict__.get("_device_users"):
-                device = resolve_device(self.device)  # a clear error for an unavailable CUDA
-                self._device_requested = self.device
-                self.device = device
-                self._move_to_device()
+                requested, self.device = self.device, resolve_device(self.device)  # a clear error for no CUDA
+                try:
+                    self._move_to_device()
+                except BaseException:  # out of GPU memory, say: the device asked for stays
+                    self.device = requested
+                    raise
+                self._device_requested = requested
             self._device_users = self.__dict__.get("_device_users", 0) + 1
         try:
             if torch.device(self.device).type == "cpu":
@@ -733,8 +736,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         return [torch.cuda.current_device() if index is None else index]
 
     def __getstate__(self):
-        with self._recurrent_weights_apart():
-            state = super().__getstate__()
+        with _DEVICE_LOCK:  # no fit or prediction starts meanwhile; one running keeps its weights as they are
+            running = bool(self.__dict__.get("_device_users"))
+            with nullcontext() if running else self._recurrent_weights_apart():
+                state = super().__getstate__()
         # pickled while another thread predicts: keep the device asked for, not the resolved one
         if "_device_requested" in state:
             state["device"] = state.pop("_device_requested")
