@@ -1,6 +1,7 @@
 """The reference recipe's constants: the one place every default comes from.
 
-See ``docs/recipe.md`` for where each number comes from.
+Each is the published example's value; ``docs/index.md`` ("The steps", "Where the defaults depart
+from the recipe") says where sersk's defaults differ and why.
 """
 
 SAMPLE_RATE = 16_000

@@ -1,6 +1,6 @@
 """AugmentingResampler: each training clip -> independently augmented copies, computed lazily.
 
-The chain is the recipe's (``docs/recipe.md`` section 3), applied in series with audiomentations:
+The chain is the recipe's augmentation, applied in series with audiomentations:
 ``PitchShift`` -> ``AddGaussianSNR`` -> ``Shift`` (in seconds, circular by default, no fade), then
 each copy is divided by its maximum absolute value.
 

@@ -9,7 +9,7 @@ moved into place), so an interrupted or failed run never leaves a partial file a
 an existing one.
 
 Mistakes in the input (a missing file, a malformed CSV, a file that is not a model) end with one
-line ``sersk: error: <message>`` on stderr and exit status 2; Ctrl-C exits with 130.
+line ``sersk: error: <message>`` on stderr and exit status 2; Ctrl-C exits with 130, SIGTERM with 143.
 
 Examples
 --------
@@ -322,7 +322,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         args, batch_size=args.batch_size, lr=args.lr, padding=args.padding,
         validation_fraction=args.validation_fraction,
     )
-    groups = data.speaker if args.validation_fraction is not None else None
+    # the speakers, for a speaker-disjoint validation part and for a step such as scope='speaker'
+    uses_speakers = args.validation_fraction is not None or pipeline.steps_taking_groups()
+    groups = data.speaker if uses_speakers else None
+    if data.speaker is None and any(getattr(s, "scope", None) == "speaker" for _, s in pipeline.steps):
+        raise ValueError(
+            f"scope='speaker' needs each clip's speaker, and DATA {args.data!r} gives none: use Emo-DB's file names "
+            "or a CSV with a speaker column"
+        )
     speakers = "" if data.speaker is None else f", {count(len(np.unique(data.speaker)), 'speaker')}"
     print(f"training on {count(len(data.filenames), 'clip')}, {len(classes)} classes ({', '.join(classes)}){speakers}")
     print(f"preset {args.preset}: {_setting(pipeline.get_params())}")

@@ -178,8 +178,8 @@ def clip_predictions(
 
     Parameters
     ----------
-    files : sequence of str or os.PathLike
-    y_true, y_pred : array-like of shape (n_clips,)
+    files : iterable of str or os.PathLike
+    y_true, y_pred : iterable of shape (n_clips,)
     proba : ndarray of shape (n_clips, n_classes), optional
         Class probabilities, columns in the order of ``classes``.
     classes : sequence of labels, optional
@@ -278,7 +278,8 @@ def run_reference_protocol(
     if _is_transductive(pipeline):
         raise ValueError(
             "this pipeline standardises each speaker with its own statistics (scope='speaker'), which needs each "
-            "clip's speaker; the reference protocol has none: use run_leave_one_speaker_out"
+            "clip's speaker; the reference protocol has none: use run_leave_one_speaker_out (sersk reproduce "
+            "--speaker-independent)"
         )
     split = reference_split(y, random_state=random_state)
     if len(split.validation) == 0:

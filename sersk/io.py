@@ -168,7 +168,8 @@ class AudioLoader(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of (str, os.PathLike or array-like of shape (n_samples_i,))
-            Audio file paths, already decoded waveforms, or a mix.
+            Audio file paths, already decoded waveforms, or a mix; also a one-column table (a pandas
+            DataFrame) or an array of shape (n_clips, 1) of paths.
 
         Returns
         -------

@@ -28,7 +28,9 @@ class EmotionPipeline(Pipeline):
     and featurised, never augmented). It comes from ``fit(..., validation_data=(X_val, y_val))`` or,
     with ``validation_fraction``, from clips held out of ``X`` *before* augmentation: whole groups
     when ``fit`` gets ``groups`` (speakers), else a stratified fraction of the clips. Either way no
-    copy of a training clip reaches the validation data.
+    copy of a training clip reaches the validation data. With scikit-learn's metadata routing on,
+    ``fit`` requests ``groups``, so a search's or ``cross_validate``'s speakers reach it (see
+    :meth:`get_metadata_routing`).
 
     Parameters
     ----------
@@ -192,8 +194,8 @@ class EmotionPipeline(Pipeline):
 
         These are the steps before the first sampler whose ``fit`` takes ``groups`` (a
         :class:`~sersk.features.BandStandardizer`, which uses them with ``scope="speaker"``). When
-        the list is empty and ``validation_fraction`` is None, ``fit`` refuses groups: nothing
-        would use them.
+        the list is empty and ``validation_fraction`` is None, ``fit`` refuses groups, as nothing
+        would use them (unless scikit-learn's metadata routing, which sends them by request, is on).
 
         Returns
         -------

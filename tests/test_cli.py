@@ -456,3 +456,14 @@ sys.exit(main(["train", {str(corpus)!r}, "--out", {str(tmp_path / "m.joblib")!r}
     assert done.returncode == 143, done.stderr[-2000:]
     assert "sersk: terminated" in done.stderr and "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []  # neither the model nor its temporary .part file
+
+
+def test_train_passes_the_speakers_to_a_speaker_scope_step(corpus, tmp_path, capsys):
+    tuned = ["--preset", "tuned", *FAST[2:], "--param", "scale__scope=speaker", "--param", "net__crop_frames=16"]
+    assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), *tuned]) == 0  # speakers from the names
+    scaler = joblib.load(tmp_path / "m.joblib").named_steps["scale"]
+    assert scaler.scope == "speaker"
+    rows = [f"{p},{'anger' if 'W' in p.name else 'sadness'}" for p in sorted(corpus.glob("*.wav"))]
+    csv = write_csv(tmp_path / "no_speakers.csv", "path,label", rows)
+    assert main(["train", str(csv), "--out", str(tmp_path / "n.joblib"), *tuned]) == 2
+    assert_one_line_error(capsys.readouterr().err, "scope='speaker' needs each clip's speaker")

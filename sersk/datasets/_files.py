@@ -54,7 +54,8 @@ def load_corpus(path: str | os.PathLike) -> Bunch:
         If ``path``, or a file the CSV names, does not exist.
     ValueError
         If the folder holds no WAV files or names that are not Emo-DB names, or the CSV lacks a
-        column, has an empty cell or no rows, or is not UTF-8 text.
+        column, has an empty cell, no rows or a row of more fields than its header, lists a file
+        twice, names a folder, or is not UTF-8 text.
 
     Examples
     --------
