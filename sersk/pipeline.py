@@ -11,7 +11,7 @@ from imblearn.pipeline import Pipeline
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils._metadata_requests import _routing_enabled
-from sklearn.utils.metadata_routing import MetadataRouter
+from sklearn.utils.metadata_routing import UNUSED, MetadataRouter, get_routing_for_object
 
 from . import _recipe
 from .augment import AugmentingResampler
@@ -51,7 +51,9 @@ class EmotionPipeline(Pipeline):
         none were).
     """
 
-    __metadata_request__fit = {"groups": True}  # noqa: RUF012  # see get_metadata_routing
+    # see get_metadata_routing; the other arguments of fit and score are not metadata to route
+    __metadata_request__fit = {"groups": True, "validation_data": UNUSED}  # noqa: RUF012
+    __metadata_request__score = {"sample_weight": UNUSED}  # noqa: RUF012
 
     def __init__(
         self,
@@ -97,6 +99,8 @@ class EmotionPipeline(Pipeline):
                 f"y holds a single class ({str(classes[0])!r}); at least two are needed to train a classifier"
                 if len(classes) else "y is empty: no labels to train on"
             )
+        if _routing_enabled() and self._get_metadata_request().fit.requests.get("groups") is False:
+            groups = None  # set_fit_request(groups=False): the speakers a search routes here are not used
         self._check_speaker_scope(groups, params)
         takes_groups = self.steps_taking_groups()
         held_groups, held = None, np.array([], dtype=int)
@@ -161,8 +165,11 @@ class EmotionPipeline(Pipeline):
         if not isinstance(routed, Bunch):  # process_routing's stand-in when nothing is routed: new dicts on each read
             routed = Bunch(**{name: routed[name] for name, _ in self.steps})
         for name, groups in own.items():
+            request = get_routing_for_object(self.named_steps[name]).fit.requests.get("groups")
+            if request is False or isinstance(request, str):  # opted out, or takes them under another name
+                continue
             for step_method in ("fit", "fit_transform"):
-                routed[name][step_method]["groups"] = groups
+                routed[name].setdefault(step_method, Bunch()).setdefault("groups", groups)
         return routed
 
     def _check_speaker_scope(self, groups: Any, params: dict[str, Any] | None = None) -> None:

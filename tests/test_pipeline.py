@@ -398,3 +398,23 @@ def test_with_metadata_routing_a_search_sends_the_speakers_to_the_pipeline(corpu
     logmels = plain.named_steps["logmel"].transform(plain.named_steps["load"].transform(paths))
     expected = plain[-1].predict_proba(plain.named_steps["scale"].transform(logmels, groups=speakers))
     np.testing.assert_array_equal(routed, expected)
+
+
+def test_with_metadata_routing_requests_set_by_the_user_are_kept(corpus):
+    import sklearn
+    from sklearn.model_selection import cross_validate
+
+    paths, labels, speakers = corpus
+    with sklearn.config_context(enable_metadata_routing=True):
+        # opted out: the search's speakers are not used, so validation holds out clips of every speaker
+        pipe = small_pipeline(validation_fraction=0.4).set_fit_request(groups=False)
+        search = GridSearchCV(pipe, {"net__lr": [0.005]}, cv=LeaveOneGroupOut()).fit(paths, labels, groups=speakers)
+        held = search.best_estimator_.validation_indices_
+        assert set(speakers[held]) == set(np.delete(speakers, held)) == set(speakers)
+        # the step takes the speakers under another name; other metadata travels beside them
+        tuned = make_pipeline("tuned", random_state=0).set_params(**SMALL_NET, scale__scope="speaker", net__crop_frames=16)
+        tuned.named_steps["scale"].set_fit_request(groups="speakers").set_transform_request(groups="speakers")
+        tuned[-1].set_score_request(sample_weight=True)
+        scores = cross_validate(tuned, paths, labels, cv=LeaveOneGroupOut(),
+                                params={"groups": speakers, "speakers": speakers, "sample_weight": np.ones(len(labels))})
+        assert scores["test_score"].shape == (3,)
