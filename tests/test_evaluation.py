@@ -191,3 +191,15 @@ def test_predict_files_refuses_a_single_path_and_does_not_skip_a_model_error(tmp
         predict_files(ModelOnAMissingDevice(), "clip.wav")
     with pytest.raises(ValueError, match="CUDA is not available"):  # the model's fault: not a skipped file
         predict_files(ModelOnAMissingDevice(), ["a.wav", "b.wav"], skip_errors=True)
+
+
+def test_batch_prediction_records_hold_the_path_label_and_each_class_probability():
+    from sersk.batch import BatchPrediction
+
+    result = BatchPrediction(["a.wav", "b.wav"], np.array(["x", "y"]), np.array([[0.75, 0.25], [0.5, 0.5]]),
+                             np.array(["x", "y"]))
+    assert result.to_records() == [
+        {"path": "a.wav", "label": "x", "x": 0.75, "y": 0.25},
+        {"path": "b.wav", "label": "y", "x": 0.5, "y": 0.5},
+    ]
+    assert result.errors == {}
