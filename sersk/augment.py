@@ -49,8 +49,8 @@ from . import _recipe
 from .utils.audio import peak_normalize
 from .utils.validation import N_JOBS_CONSTRAINT, check_consistent_length, check_waveforms, to_object_array
 
-# Copies computed per iteration step of an AugmentedWaveforms (as LogMelTransformer's chunks).
 _PROGRESS_LOCK = threading.Lock()  # guards the progress bars of AugmentedWaveforms
+# Copies computed per iteration step of an AugmentedWaveforms (as LogMelTransformer's chunks).
 _CHUNK_COPIES = 512
 # Tasks per worker in one parallel call: few enough to amortise sending the source clips,
 # enough to balance clips of different lengths.
@@ -342,6 +342,9 @@ class AugmentedWaveforms(Sequence):
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_bar": None, "_shown": None}  # a progress bar is not pickled
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"_shown": None, **state})  # pickled by a version without _shown (a cache)
 
     def __repr__(self) -> str:
         n_clips = len(self._waveforms)

@@ -292,7 +292,7 @@ def _pipeline_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     }
     pipeline = make_pipeline(**kwargs)
     _set_params(pipeline, args.param)
-    pipeline._check_speaker_scope(groups=...)  # a speaker scope after the sampler: refused before any work
+    pipeline.check_speaker_scope_order()  # refused here, before any work
     if any(p.strip().startswith("net__") for p in args.param):
         _check_network_params(pipeline[-1])
     return pipeline
@@ -313,6 +313,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import joblib
 
     from .datasets import load_corpus
+    from .pipeline import speaker_scoped_steps
 
     data = load_corpus(args.data)
     classes = data.target_names
@@ -325,14 +326,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     # the speakers, for a speaker-disjoint validation part and for a step such as scope='speaker'
     uses_speakers = args.validation_fraction is not None or pipeline.steps_taking_groups()
     groups = data.speaker if uses_speakers else None
-    if data.speaker is None and any(getattr(s, "scope", None) == "speaker" for _, s in pipeline.steps):
+    if data.speaker is None and speaker_scoped_steps(pipeline):  # fit's own error would give Python advice
         raise ValueError(
             f"scope='speaker' needs each clip's speaker, and DATA {args.data!r} gives none: use Emo-DB's file names "
             "or a CSV with a speaker column"
         )
     speakers = "" if data.speaker is None else f", {count(len(np.unique(data.speaker)), 'speaker')}"
     print(f"training on {count(len(data.filenames), 'clip')}, {len(classes)} classes ({', '.join(classes)}){speakers}")
-    print(f"preset {args.preset}: {_setting(pipeline.get_params())}")
+    params = pipeline.get_params()
+    print(f"preset {args.preset}: {_setting(params)}, device {_device_of(params)}")
     if args.validation_fraction is not None:
         unit = "speakers" if groups is not None else "clips"
         print(f"validation: {args.validation_fraction:g} of the {unit} (rounded up), held out before augmentation")
@@ -422,7 +424,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .datasets import fetch_emodb
     from .evaluation import run_leave_one_speaker_out, run_reference_protocol
     from .pipeline import VALIDATION_SPEAKER
-    from .utils._device import resolve_device
 
     start = time.perf_counter()
     if args.speakers and not args.speaker_independent:
@@ -437,7 +438,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     params = pipeline.get_params()
     args.n_augmentations, args.epochs = params.get("augment__n_augmentations", 0), params["net__max_epochs"]
     emodb = fetch_emodb(args.data_home, download_if_missing=True if args.download else None)
-    device = resolve_device(params["net__device"])  # --device, or --param net__device=...
+    device = _device_of(params)
     speakers = args.speakers or []
     if unknown := sorted(set(speakers) - set(emodb.speaker)):
         raise ValueError(
@@ -447,7 +448,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         raise ValueError(f"--speakers names {' '.join(repeated)} more than once")
     quick = " (QUICK: a smoke run, not comparable to published figures)" if args.quick else ""
     print(f"Emo-DB: {len(emodb.filenames)} clips, {len(np.unique(emodb.speaker))} speakers; preset {args.preset}: "
-          f"{_setting(params)}{quick}")
+          f"{_setting(params)}, device {device}{quick}")
     with _interrupt_guard():
         if args.speaker_independent:
             test_speakers = args.speakers or (np.unique(emodb.speaker)[:QUICK_LOSO_FOLDS] if args.quick else None)
@@ -477,35 +478,34 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     }
     _write_json(out_dir / "results.json", results)
     print()
-    print(_summary(results, out_dir))
+    print(_summary(results, out_dir, f"preset {args.preset}, {_setting(params)}"))
     return 0
 
 
-def _copies(n_augmentations: int, *, drawn_each_epoch: bool) -> str:
-    if n_augmentations:
-        return f"{n_augmentations} augmentation{'s' if n_augmentations > 1 else ''} per training clip"
-    return "no stored copies (crops and masks drawn every epoch)" if drawn_each_epoch else "no augmentation"
-
-
 def _setting(params: dict[str, Any]) -> str:
-    """The augmentation, epochs and device a pipeline's parameters give, as the commands print them."""
+    """The augmentation and epochs a pipeline's parameters give, as the commands print them."""
+    if n := params.get("augment__n_augmentations", 0):
+        copies = f"{n} augmentation{'s' if n > 1 else ''} per training clip"
+    elif any(params.get(f"net__{name}") for name in ("crop_frames", "freq_mask_bands", "time_mask_frames")):
+        copies = "no stored copies (crops and masks drawn every epoch)"
+    else:
+        copies = "no augmentation"
+    return f"{copies}, {params['net__max_epochs']} epoch(s)"
+
+
+def _device_of(params: dict[str, Any]) -> str:
     from .utils._device import resolve_device
 
-    drawn = any(params.get(f"net__{name}") for name in ("crop_frames", "freq_mask_bands", "time_mask_frames"))
-    copies = _copies(params.get("augment__n_augmentations", 0), drawn_each_epoch=drawn)
-    return f"{copies}, {params['net__max_epochs']} epoch(s), device {resolve_device(params['net__device'])}"
+    return resolve_device(params["net__device"])  # --device, or --param net__device=...
 
 
-def _summary(results: dict[str, Any], out_dir: Path) -> str:
+def _summary(results: dict[str, Any], out_dir: Path, setting: str) -> str:
     from .evaluation import PROJECT_BAR, PUBLISHED_SPEAKER_INDEPENDENT, REFERENCE_ACCURACY
 
     def pct(v: float) -> str:
         return f"{100 * v:6.2f} %"
 
-    drawn = results["preset"] == "tuned"
-    setting = (f"preset {results['preset']}, {_copies(results['n_augmentations'], drawn_each_epoch=drawn)}, "
-               f"{results['epochs']} epoch(s), "
-               f"seed {results['seed']}")
+    setting += f", seed {results['seed']}"
     if results["quick"]:
         setting += ", QUICK run"
     lines = ["=" * 78]

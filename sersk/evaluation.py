@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_consistent_length
 
-from .features import BandStandardizer
 from .nn import CNNLSTMClassifier
+from .pipeline import speaker_scoped_steps
 
 __all__ = [
     "PROJECT_BAR",
@@ -178,8 +178,8 @@ def clip_predictions(
 
     Parameters
     ----------
-    files : iterable of str or os.PathLike
-    y_true, y_pred : iterable of shape (n_clips,)
+    files : iterable of str or os.PathLike, of length n_clips
+    y_true, y_pred : iterable of length n_clips
     proba : ndarray of shape (n_clips, n_classes), optional
         Class probabilities, columns in the order of ``classes``.
     classes : sequence of labels, optional
@@ -384,10 +384,11 @@ def run_leave_one_speaker_out(
     if not len(X) == len(y) == len(speakers):
         raise ValueError(f"X, y and speakers have {len(X)}, {len(y)} and {len(speakers)} entries; they must match")
     all_speakers = np.unique(speakers)
-    if len(all_speakers) < 2 + validation_speaker:
+    min_speakers = 3 if validation_speaker else 2
+    if len(all_speakers) < min_speakers:
         roles = "one to test, one to validate, one to train" if validation_speaker else "one to test, one to train"
         raise ValueError(
-            f"leave-one-speaker-out needs at least {2 + validation_speaker} speakers ({roles}); got {len(all_speakers)}"
+            f"leave-one-speaker-out needs at least {min_speakers} speakers ({roles}); got {len(all_speakers)}"
         )
     held_out = all_speakers if test_speakers is None else _check_test_speakers(test_speakers)
     unknown = np.setdiff1d(held_out, all_speakers)
@@ -465,7 +466,7 @@ _TRANSDUCTIVE = "; transductive: every speaker's log-mels, the test speaker's in
 
 def _is_transductive(pipeline: Any) -> bool:
     """Whether a step standardises each speaker with that speaker's own statistics (the test speaker's too)."""
-    return any(isinstance(step, BandStandardizer) and step.scope == "speaker" for _, step in pipeline.steps)
+    return bool(speaker_scoped_steps(pipeline))
 
 
 def _clone_or_default(pipeline: Any, random_state: int | None) -> Any:

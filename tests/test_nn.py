@@ -344,8 +344,9 @@ def test_float32_cudnn_holds_its_settings_in_the_block_only(deterministic):
     with pytest.raises(RuntimeError, match="inside"):
         with float32_cudnn(deterministic=deterministic):
             inside = _cudnn_settings()
-            assert inside[:3] == ("ieee", "ieee", False)
-            assert inside[3:] == ((True, False) if deterministic else before[3:])
+            assert (inside.conv, inside.rnn, inside.legacy_tf32) == ("ieee", "ieee", False)
+            expected = (True, False) if deterministic else (before.deterministic, before.benchmark)
+            assert (inside.deterministic, inside.benchmark) == expected
             raise RuntimeError("inside")
     assert _cudnn_settings() == before
 
@@ -399,9 +400,11 @@ def test_float32_cudnn_counts_overlapping_blocks():
     first, second = float32_cudnn(deterministic=True), float32_cudnn(deterministic=False)
     first.__enter__()
     second.__enter__()
-    assert _cudnn_settings()[3:] == (True, False)
+    assert _cudnn_settings()._replace(conv="?", rnn="?", legacy_tf32=None) == before._replace(
+        conv="?", rnn="?", legacy_tf32=None, deterministic=True, benchmark=False
+    )
     first.__exit__(None, None, None)  # left before the other block, as another thread may
-    assert _cudnn_settings() == ("ieee", "ieee", False, *before[3:])  # float32 still; not deterministic
+    assert _cudnn_settings() == before._replace(conv="ieee", rnn="ieee", legacy_tf32=False)  # float32; not deterministic
     second.__exit__(None, None, None)
     assert _cudnn_settings() == before
 

@@ -408,11 +408,11 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         ``callbacks`` and ``padding`` take effect at once (skorch rebuilt the callbacks from the old
         list, which a warm start then kept, and left the network's padding as built), and an
         optimizer setting is recorded and spares the groups that ``optimizer__param_groups`` sets
-        apart.
+        apart. A new ``device`` is set first, and a built network rebuilt or moved onto it as
+        resolved (``"auto"``: CUDA when available).
         """
         with self._unchanged_on_error():
             if "device" in params:  # first, and set here: the parts skorch rebuilds go to the resolved device
-                params = dict(params)
                 self.device = params.pop("device")
             if self.initialized_:  # recorded first: skorch may rebuild the optimizer from these attributes
                 for key in self._all_group_settings(params):
@@ -692,8 +692,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         and then set to ``"auto"`` on a machine with a GPU (or fitted on CUDA and set to ``"cpu"``)
         would be fed inputs on one device and hold weights on the other.
         """
-        module = self.__dict__.get("module_")
-        parameter = next(module.parameters(), None) if isinstance(module, torch.nn.Module) else None
+        module = self._built_module()
+        parameter = next(module.parameters(), None) if module is not None else None
         target = torch.device(self.device)
         if target.type == "cuda" and target.index is None:
             target = torch.device("cuda", torch.cuda.current_device())
@@ -705,7 +705,13 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         if isinstance(optimizer := self.__dict__.get("optimizer_"), torch.optim.Optimizer):
             optimizer.load_state_dict(optimizer.state_dict())  # casts its state to its parameters' device
 
-    def load_params(self, *args, **kwargs):
+    def _built_module(self) -> torch.nn.Module | None:
+        """The network, once built (``module_``); None before."""
+        module = self.__dict__.get("module_")
+        return module if isinstance(module, torch.nn.Module) else None
+
+    def load_params(self, *args: Any, **kwargs: Any) -> None:
+        """skorch's ``load_params``, with the tensors loaded onto the device ``device`` resolves to."""
         with self._resolved_device():  # skorch maps the loaded tensors to self.device
             return super().load_params(*args, **kwargs)
 
@@ -753,9 +759,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         On CUDA, cuDNN keeps an LSTM's weights as views of one block, and pickle writes the whole
         block once per weight: four copies in the file, and four separate blocks once loaded.
         """
-        module = self.__dict__.get("module_")
-        recurrent = [m for m in module.modules() if isinstance(m, torch.nn.RNNBase)] if isinstance(
-            module, torch.nn.Module) else []
+        module = self._built_module()
+        recurrent = [] if module is None else [m for m in module.modules() if isinstance(m, torch.nn.RNNBase)]
         shared = []
         for rnn in recurrent:
             weights = [w for w in rnn._flat_weights if w is not None]

@@ -36,12 +36,6 @@ def resolve_device(device: str | torch.device | None) -> str:
     return device
 
 
-_cudnn_lock = threading.Lock()
-_cudnn_users = 0  # blocks of float32_cudnn entered and not left, in all threads
-_deterministic_users = 0  # those of them that asked for deterministic kernels
-_cudnn_saved: _CudnnSettings | None = None
-
-
 class _CudnnSettings(NamedTuple):
     """The global settings :func:`float32_cudnn` changes."""
 
@@ -50,6 +44,12 @@ class _CudnnSettings(NamedTuple):
     legacy_tf32: bool | None  # torch.backends.cudnn.allow_tf32; None where the user's settings make it unreadable
     deterministic: bool
     benchmark: bool
+
+
+_cudnn_lock = threading.Lock()
+_cudnn_users = 0  # blocks of float32_cudnn entered and not left, in all threads
+_deterministic_users = 0  # those of them that asked for deterministic kernels
+_cudnn_saved: _CudnnSettings | None = None
 
 
 def _cudnn_settings() -> _CudnnSettings:
