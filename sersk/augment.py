@@ -23,6 +23,7 @@ cost, so this is what brings the recipe's 27,825 copies (and their log-mels) und
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import operator
@@ -72,6 +73,10 @@ def _stretcher(sample_rate: int, cheaper: bool) -> python_stretch.Signalsmith.St
     stretch = python_stretch.Signalsmith.Stretch()
     stretch.preset(1, sample_rate, cheaper)
     return stretch
+
+
+# released before the interpreter's teardown, where nanobind reports the processors still alive as leaks
+atexit.register(_stretcher.cache_clear)
 
 
 class _PitchShift(PitchShift):

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
 from .exceptions import AudioFileError, InvalidSignalError
+from .utils.validation import count
 
 
 @dataclass
@@ -35,6 +38,10 @@ class BatchPrediction:
     proba: np.ndarray
     classes: np.ndarray
     errors: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        skipped = f", {len(self.errors)} skipped" if self.errors else ""
+        return f"BatchPrediction({count(len(self.paths), 'file')}, classes {list(map(str, self.classes))}{skipped})"
 
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per predicted file: ``path``, ``label`` and one probability per class."""
@@ -110,14 +117,20 @@ def predict_files(
     >>> with Client("tcp://scheduler:8786") as client:  # doctest: +SKIP
     ...     result = predict_files(model, paths, client=client, verbose=True)
     """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size={chunk_size}; expected a positive integer")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size!r}; expected a positive integer")
     if isinstance(paths, (str, bytes, os.PathLike)):
         raise ValueError(f"expected a list of paths, got a single {type(paths).__name__}: wrap it in a list")
+    paths = list(paths)
+    if bad := [i for i, p in enumerate(paths) if not isinstance(p, (str, os.PathLike))]:
+        raise ValueError(f"paths[{bad[0]}] is {paths[bad[0]]!r}, not a path (str or os.PathLike)")
     paths = [os.fspath(p) for p in paths]
     if not paths:
         raise ValueError("no files given: the list of paths is empty")
-    classes = np.asarray(model.classes_)
+    try:
+        classes = np.asarray(model.classes_)
+    except AttributeError:
+        raise NotFittedError(f"this {type(model).__name__} is not fitted yet: fit it before predicting") from None
     chunks = [paths[start : start + chunk_size] for start in range(0, len(paths), chunk_size)]
     with tqdm(total=len(paths), desc="predicting", unit="file", disable=not verbose) as bar:
         if client is None:

@@ -19,6 +19,7 @@ from sklearn.utils import check_consistent_length
 
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
+from .utils.validation import check_labels
 
 __all__ = [
     "PROJECT_BAR",
@@ -92,9 +93,25 @@ def score_predictions(y_true: Any, y_pred: Any, labels: Sequence[Any] | None = N
     (0.75, 0.75)
     """
     from sklearn.metrics import accuracy_score, confusion_matrix, recall_score
+    from sklearn.utils.multiclass import unique_labels
 
-    y_true, y_pred = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
-    labels = np.union1d(y_true, y_pred) if labels is None else np.asarray(labels).astype(str)
+    y_true, y_pred = check_labels(y_true, "y_true"), check_labels(y_pred, "y_pred")
+    check_consistent_length(y_true, y_pred)
+    if len(y_true) == 0:
+        raise ValueError("y_true is empty: nothing to score")
+    try:
+        found = unique_labels(y_true, y_pred)  # refuses a mix of strings and numbers, which str() would merge
+    except TypeError:  # a mix inside one object array: sorting fails
+        raise ValueError("Mix of label input types in y_true and y_pred: labels that cannot be ordered together "
+                         "(strings and numbers?)") from None
+    if labels is None:
+        labels = found
+    else:
+        labels = check_labels(labels, "labels")
+        if len(np.unique(labels)) != len(labels):
+            raise ValueError("labels names a label more than once")
+        if len(absent := [c for c in found.tolist() if c not in labels.tolist()]):
+            raise ValueError(f"labels lacks {', '.join(map(str, absent))}, which y_true or y_pred hold")
     present = np.unique(y_true)
     recall = recall_score(y_true, y_pred, labels=present, average=None, zero_division=0)
     return {
@@ -146,10 +163,14 @@ def evaluate_model(
 
     from .batch import predict_files
 
-    y = np.asarray(y).astype(str)
-    classes = np.asarray(model.classes_).astype(str)
+    from sklearn.utils.multiclass import unique_labels
+
+    y = check_labels(y, "y")
+    check_consistent_length(X, y)  # before predicting every file
+    classes = np.asarray(model.classes_)
+    unique_labels(y, classes)  # labels of one kind: strings, or numbers (str() would merge 1 and "1")
     result = predict_files(model, X, chunk_size=chunk_size, verbose=verbose)
-    y_pred = np.asarray(result.labels).astype(str)
+    y_pred = np.asarray(result.labels)
     labels = np.union1d(classes, y)
     results = score_predictions(y, y_pred, labels)
     results["unknown_labels"] = [str(c) for c in np.setdiff1d(y, classes)]
@@ -198,8 +219,14 @@ def clip_predictions(
     if proba is not None:
         if classes is None:
             raise ValueError("clip_predictions needs classes with proba (the order of its columns)")
-        names = [str(c) for c in classes]
-        for record, row in zip(records, np.asarray(proba), strict=True):
+        names = [str(c) for c in check_labels(classes, "classes", what="class")]
+        proba = np.asarray(proba)
+        if proba.ndim != 2 or proba.shape[1] != len(names) or len(set(names)) != len(names):
+            raise ValueError(
+                f"proba has shape {proba.shape} for {len(names)} classes {names}; expected one column per class, "
+                "each class named once"
+            )
+        for record, row in zip(records, proba, strict=True):
             record["proba"] = {c: round(float(v), 6) for c, v in zip(names, row)}
     return records
 
@@ -273,7 +300,9 @@ def run_reference_protocol(
     from .model_selection import reference_split
 
     start = time.perf_counter()
-    X, y = np.asarray(X), np.asarray(y)
+    X, y = np.asarray(X), check_labels(y, "y")
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} entries but y has {len(y)}; they must match")
     pipeline = _clone_or_default(pipeline, random_state)
     if _is_transductive(pipeline):
         raise ValueError(
@@ -380,7 +409,8 @@ def run_leave_one_speaker_out(
         ``published``, ``project_bar``, ``wall_time_s`` (and ``estimator``).
     """
     start = time.perf_counter()
-    X, y, speakers = np.asarray(X), np.asarray(y), np.asarray(speakers).astype(str)
+    X, y = np.asarray(X), check_labels(y, "y")
+    speakers = check_labels(speakers, "speakers", what="speaker").astype(str)  # NaN would become a speaker "nan"
     if not len(X) == len(y) == len(speakers):
         raise ValueError(f"X, y and speakers have {len(X)}, {len(y)} and {len(speakers)} entries; they must match")
     all_speakers = np.unique(speakers)

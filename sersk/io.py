@@ -99,7 +99,8 @@ class AudioLoader(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     sample_rate : int, default=16000
-        Rate of the returned waveforms, in Hz.
+        Rate of the returned waveforms, in Hz. Files at other rates are resampled; arrays carry no
+        rate, so they are taken to be at this one already (resample them first).
     normalize : {"peak"} or None, default="peak"
         ``"peak"``: divide each clip by its maximum absolute sample (an all-zero clip stays zero).
         ``None``: keep the recorded level.

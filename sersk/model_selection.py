@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .utils.validation import count
+from .utils.validation import check_labels, count
 
 
 class Split(NamedTuple):
@@ -16,6 +16,9 @@ class Split(NamedTuple):
     train: np.ndarray
     validation: np.ndarray
     test: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"Split(train={len(self.train)}, validation={len(self.validation)}, test={len(self.test)} clips)"
 
 
 def _check_fractions(train_size: float, validation_size: float) -> None:
@@ -58,7 +61,9 @@ def reference_split(
     (21, 4, 5)
     """
     _check_fractions(train_size, validation_size)
-    y = np.asarray(y)
+    y = check_labels(y, "y")
+    if len(y) == 0:
+        raise ValueError("y is empty: no files to split")
     rng = check_random_state(random_state)
     parts: list[list[np.ndarray]] = [[], [], []]
     for label in np.unique(y):
@@ -98,7 +103,7 @@ def speaker_disjoint_split(
         Sorted index arrays ``train``, ``validation``, ``test``.
     """
     _check_fractions(train_size, validation_size)
-    y, groups = np.asarray(y), np.asarray(groups)
+    y, groups = check_labels(y, "y"), check_labels(groups, "groups", what="speaker")
     if len(groups) != len(y):
         raise ValueError(f"groups has {count(len(groups), 'entry', 'entries')} but y has {count(len(y), 'label')}; they must match")
     speakers = list(check_random_state(random_state).permutation(np.unique(groups)))

@@ -79,7 +79,7 @@ def load_model(path: str | os.PathLike) -> Pipeline:
     from .io import AudioLoader
     from .nn import CNNLSTMClassifier
 
-    name = os.fspath(path)
+    name = os.path.expanduser(os.fspath(path))
     if not os.path.exists(name):
         raise FileNotFoundError(f"model file {name!r} does not exist")
     if os.path.isdir(name):

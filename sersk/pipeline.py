@@ -324,7 +324,8 @@ def make_pipeline(
     n_augmentations : int, default=None
         Stored augmented copies per training clip; None keeps the preset's (75; none for
         ``"tuned"``). With ``"tuned"``, a number adds the ``augment`` step, which then keeps the
-        original clips beside their copies.
+        original clips beside their copies. For no augmentation at all, set the step aside:
+        ``set_params(augment="passthrough")``.
     max_epochs : int, default=None
         Training epochs; None keeps the preset's (3, or 60 for ``"tuned"``).
     batch_size, lr : default=32, 0.005

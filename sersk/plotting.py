@@ -339,7 +339,7 @@ def plot_confusion_matrix(
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path:
-    """Write ``fig`` to a PNG file atomically.
+    """Write ``fig`` to an image file atomically, in the format its suffix names (PNG by default).
 
     The image is written to a temporary file in the target's folder and then moved over the
     target with ``os.replace``, so a reader never sees a half-written file and a failed write
@@ -350,7 +350,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path
     fig : matplotlib.figure.Figure
         The figure.
     path : str or os.PathLike
-        The PNG file to write; its folder is created if need be.
+        The file to write: ``.png``, ``.pdf``, ``.svg`` or another format matplotlib writes (PNG
+        when there is no suffix); its folder is created if need be.
     dpi : int, default=120
         Resolution.
 
@@ -366,6 +367,9 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path
     PosixPath('classes.png')
     """
     path = Path(os.fspath(path))
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    if fmt not in (supported := fig.canvas.get_supported_filetypes()):
+        raise ValueError(f"{str(path)!r}: matplotlib cannot write .{fmt} files; use one of .{', .'.join(sorted(supported))}")
     with atomic_output(path) as fh:
-        fig.savefig(fh, format="png", dpi=dpi)
+        fig.savefig(fh, format=fmt, dpi=dpi)
     return path

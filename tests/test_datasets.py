@@ -441,7 +441,7 @@ def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp
 def test_load_corpus_missing_or_empty(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere' does not exist"):
         load_corpus(tmp_path / "nowhere")
-    with pytest.raises(ValueError, match="holds no .wav files"):
+    with pytest.raises(ValueError, match="holds no .wav files directly .* a folder per class, list the files in a CSV"):
         load_corpus(tmp_path)
 
 
@@ -456,3 +456,25 @@ def test_find_audio_files(clips, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no audio files"):
         find_audio_files([tmp_path / "empty"])
+
+
+def test_splits_refuse_labels_or_speakers_that_would_index_wrongly():
+    from sersk.model_selection import reference_split, speaker_disjoint_split
+
+    with pytest.raises(ValueError, match=r"y has shape \(10, 2\)"):  # was: indices of the flattened array
+        reference_split(np.array(["a", "b"] * 10).reshape(10, 2))
+    with pytest.raises(ValueError, match="groups has a missing speaker"):  # was: NaN clips in no part
+        speaker_disjoint_split(["a"] * 20, [np.nan] * 10 + [1.0] * 5 + [2.0] * 5)
+    with pytest.raises(ValueError, match="y is empty"):
+        reference_split([])
+
+
+def test_odd_arguments_to_the_corpus_readers_are_refused(clips, tmp_path):
+    with pytest.raises(ValueError, match="download_if_missing=0; expected True, False or None"):  # 0 downloaded
+        fetch_emodb(tmp_path / "none", download_if_missing=0)
+    with pytest.raises(ValueError, match="corpus path is empty"):  # was: the working folder
+        load_corpus("")
+    csv_path = tmp_path / "twice.csv"
+    csv_path.write_text(f"path,label,label\nclips/{SYNTHETIC_NAMES[0]},a,b\n")
+    with pytest.raises(ValueError, match="names the column 'label' twice"):  # was: the last one kept
+        load_corpus(csv_path)

@@ -203,3 +203,45 @@ def test_batch_prediction_records_hold_the_path_label_and_each_class_probability
         {"path": "b.wav", "label": "y", "x": 0.5, "y": 0.5},
     ]
     assert result.errors == {}
+
+
+def test_scores_compare_labels_as_they_are_and_refuse_missing_or_mixed_ones():
+    assert score_predictions([0, 1, 1], [0.0, 1.0, 0.0])["accuracy"] == pytest.approx(2 / 3)  # was 0: "1" != "1.0"
+    for y_true, y_pred, labels, match in [
+        (np.array([1, 2], dtype=object), np.array(["1", 2], dtype=object), None, "Mix of label input types"),
+        (["a", None], ["a", "a"], None, "y_true has a missing label .None or NaN. at position 1"),
+        ([0.0, np.nan], [0.0, 0.0], None, "y_true has a missing label"),
+        (["a", "b"], ["a", "b"], ["a"], "labels lacks b"),
+        (["a", "b"], ["a", "b"], ["a", "b", "a"], "names a label more than once"),
+        ([], [], None, "empty"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            score_predictions(y_true, y_pred, labels)
+
+
+def test_protocols_and_batch_prediction_refuse_inputs_that_would_pair_wrongly():
+    from sklearn.exceptions import NotFittedError
+
+    from sersk.batch import predict_files
+    from sersk.evaluation import clip_predictions
+
+    files = [f"{i}.wav" for i in range(24)]
+    y = np.array(["a", "b"] * 12)
+    with pytest.raises(ValueError, match="X has 28 entries but y has 24"):  # was: trained on mismatched pairs
+        run_reference_protocol(files + files[:4], y)
+    with pytest.raises(ValueError, match="speakers has a missing speaker"):  # was: a speaker named "nan"
+        run_leave_one_speaker_out(files, y, np.array([np.nan] * 8 + [1.0] * 8 + [2.0] * 8))
+    with pytest.raises(ValueError, match=r"proba has shape \(1, 3\) for 2 classes"):  # was: a column dropped
+        clip_predictions(["a.wav"], ["x"], ["x"], proba=np.ones((1, 3)), classes=["x", "y"])
+    with pytest.raises(NotFittedError, match="not fitted"):
+        predict_files(make_pipeline(), ["a.wav"])
+    with pytest.raises(ValueError, match=r"paths\[1\] is None"):
+        predict_files(make_pipeline(), ["a.wav", None])
+    with pytest.raises(ValueError, match="chunk_size=1.5"):
+        predict_files(make_pipeline(), ["a.wav"], chunk_size=1.5)
+
+
+def test_load_model_expands_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "gone.joblib")):  # named as expanded
+        load_model("~/gone.joblib")

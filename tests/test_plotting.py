@@ -145,3 +145,12 @@ def test_save_figure_writes_a_png_atomically(tmp_path, monkeypatch):
         save_figure(plot_class_distribution(["c"]), path)
     assert path.read_bytes() == before  # the old file survives
     assert [p.name for p in tmp_path.iterdir()] == ["classes.png"]  # no temporary file left
+
+
+def test_save_figure_writes_the_format_its_suffix_names(tmp_path):
+    fig = plot_class_distribution(["a", "b"])
+    assert save_figure(fig, tmp_path / "classes.pdf").read_bytes()[:5] == b"%PDF-"  # was PNG bytes in a .pdf
+    assert b"<svg" in save_figure(fig, tmp_path / "classes.svg").read_bytes()[:500]
+    with pytest.raises(ValueError, match=r"cannot write \.xyz files"):
+        save_figure(fig, tmp_path / "classes.xyz")
+    assert not (tmp_path / "classes.xyz").exists()

@@ -192,6 +192,10 @@ def fetch_emodb(
     ((535,), array(['anger', 'boredom', 'disgust', 'fear', 'happiness', 'neutral',
            'sadness'], dtype='<U9'))
     """
+    if download_if_missing is not None:
+        if not isinstance(download_if_missing, (bool, np.bool_)):  # 0 or "no" read as "not False" would download
+            raise ValueError(f"download_if_missing={download_if_missing!r}; expected True, False or None")
+        download_if_missing = bool(download_if_missing)
     source = "data_home" if data_home is not None else _ENV_VAR if os.environ.get(_ENV_VAR) else None
     home = get_data_home(data_home)
     candidates = [home / "wav", home / _EXTRACTED_DIR / "wav", home]

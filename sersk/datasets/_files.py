@@ -64,6 +64,8 @@ def load_corpus(path: str | os.PathLike) -> Bunch:
     >>> corpus.filenames[:2], corpus.target[:2]  # doctest: +SKIP
     (array(['/data/clips/a.wav', '/data/clips/b.flac'], dtype='<U18'), array(['angry', 'calm'], dtype='<U5'))
     """
+    if not os.fspath(path):
+        raise ValueError("the corpus path is empty; give a folder of Emo-DB WAV files or a CSV file")
     root = Path(os.fspath(path)).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"{str(root)!r} does not exist; give a folder of Emo-DB WAV files or a CSV file")
@@ -74,7 +76,11 @@ def load_corpus(path: str | os.PathLike) -> Bunch:
             data = _load(folder, hint=f"; {_CSV_HINT}")
             data.DESCR = f"Emo-DB-named clips in {folder}"
             return data
-    raise ValueError(f"the folder {str(root)!r} holds no .wav files (nor a wav/ folder with some)")
+    raise ValueError(
+        f"the folder {str(root)!r} holds no .wav files directly (nor a wav/ folder with some); for another "
+        "layout, such as a folder per class, list the files in a CSV with the header path,label or "
+        "path,label,speaker"
+    )
 
 
 def find_audio_files(paths: str | os.PathLike | list[str | os.PathLike]) -> list[str]:
@@ -125,6 +131,8 @@ def _read_csv(path: Path) -> Bunch:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]  # Path,Label,Speaker too
+            if repeated := sorted({c for c in header if c and header.count(c) > 1}):
+                raise ValueError(f"the CSV {str(path)!r} names the column {', '.join(map(repr, repeated))} twice in its header")
             missing = [c for c in ("path", "label") if c not in header]
             if missing:
                 raise ValueError(

@@ -596,7 +596,11 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             check_consistent_length(X_val, y_val)
             unknown = np.setdiff1d(y_val, classes)
             if len(unknown):
-                raise ValueError(f"validation labels {unknown.tolist()} are not among the classes {classes.tolist()}")
+                raise ValueError(
+                    f"validation labels {unknown.tolist()} are not among the classes {classes.tolist()} the "
+                    "training clips hold (held-out speakers can take a rare class's only clips out of training: "
+                    "hold out fewer, or pass classes=)"
+                )
             valid = (X_val, np.searchsorted(classes, y_val))
         elif self.validation_fraction is not None:
             if not 0 < self.validation_fraction < 1:

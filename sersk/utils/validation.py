@@ -21,6 +21,29 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
+def check_labels(values: Any, name: str, *, what: str = "label") -> np.ndarray:
+    """``values`` as a 1-D array of labels (or speakers) with none missing; else a ValueError naming ``name``.
+
+    A missing value (None, NaN) would otherwise become a class or speaker of its own, or drop out
+    of comparisons, since NaN is not equal to itself.
+    """
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"{name} has shape {values.shape}; expected one {what} per clip, shape (n_clips,)")
+    if values.dtype.kind == "f":
+        missing = np.flatnonzero(np.isnan(values))
+    elif values.dtype.kind == "O":
+        missing = [i for i, v in enumerate(values.tolist()) if v is None or (isinstance(v, float) and v != v)]
+    else:
+        missing = []
+    if len(missing):
+        raise ValueError(
+            f"{name} has a missing {what} (None or NaN) at position {missing[0]}"
+            + (f" ({len(missing)} in all)" if len(missing) > 1 else "")
+        )
+    return values
+
+
 def to_object_array(items: Sequence[Any]) -> np.ndarray:
     """Pack items (arrays of different shapes) into a 1-D object array without broadcasting."""
     out = np.empty(len(items), dtype=object)
@@ -72,7 +95,8 @@ def check_waveform(x: Any, index: int, *, min_samples: int = 1, finite: bool = T
         raise InvalidSignalError(f"{name} has dtype {arr.dtype}; expected floating-point samples in [-1, 1]")
     if arr.ndim != 1:
         raise InvalidSignalError(
-            f"{name} has shape {arr.shape}; expected a 1-D mono signal (AudioLoader mixes stereo down to mono)"
+            f"{name} has shape {arr.shape}; expected a 1-D mono signal (AudioLoader mixes stereo files down to "
+            "mono; mix an array down yourself, e.g. x.mean(axis=1))"
         )
     if arr.shape[0] < min_samples:
         if arr.shape[0] == 0:
