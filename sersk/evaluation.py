@@ -126,6 +126,24 @@ def score_predictions(y_true: Any, y_pred: Any, labels: Sequence[Any] | None = N
     }
 
 
+def _as_classes_kind(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """``y`` as labels of the kind of the model's ``classes``: labels read from a file are strings,
+    while a model trained on numbers predicts numbers ("1" is then the class 1)."""
+    from sklearn.utils.multiclass import unique_labels
+
+    try:
+        unique_labels(y, classes)
+        return y
+    except (ValueError, TypeError):  # a mix of strings and numbers
+        lookup = {str(c): c for c in classes.tolist()}
+        if all(str(v) in lookup for v in y.tolist()):
+            return np.array([lookup[str(v)] for v in y.tolist()])
+        raise ValueError(
+            f"the labels {sorted(map(str, set(y.tolist())))} and the model's classes {list(map(str, classes))} are of "
+            "different kinds (strings and numbers) and not the same names"
+        ) from None
+
+
 def evaluate_model(
     model: Any,
     X: Sequence[str | os.PathLike],
@@ -165,10 +183,10 @@ def evaluate_model(
 
     from sklearn.utils.multiclass import unique_labels
 
-    y = check_labels(y, "y")
+    X, y = list(X), check_labels(y, "y")
     check_consistent_length(X, y)  # before predicting every file
     classes = np.asarray(model.classes_)
-    unique_labels(y, classes)  # labels of one kind: strings, or numbers (str() would merge 1 and "1")
+    y = _as_classes_kind(y, classes)
     result = predict_files(model, X, chunk_size=chunk_size, verbose=verbose)
     y_pred = np.asarray(result.labels)
     labels = np.union1d(classes, y)

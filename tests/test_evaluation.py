@@ -245,3 +245,15 @@ def test_load_model_expands_the_home_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "gone.joblib")):  # named as expanded
         load_model("~/gone.joblib")
+
+
+def test_a_model_of_number_labels_is_scored_with_labels_read_as_text(corpus):
+    X, y, _ = corpus
+    numbers = (y == "anger").astype(int)
+    model = tiny_pipeline().fit(X, numbers)
+    expected = evaluate_model(model, X, numbers)
+    for labels in (numbers.astype(str), numbers.astype(object)):  # a CSV's labels; a pandas object column
+        results = evaluate_model(model, iter(X), labels)  # X may be any iterable
+        assert results["accuracy"] == expected["accuracy"] and results["confusion_matrix"]["labels"] == ["0", "1"]
+    with pytest.raises(ValueError, match="different kinds .strings and numbers. and not the same names"):
+        evaluate_model(model, X, np.where(numbers == 1, "anger", "0"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from numbers import Integral
+from numbers import Integral, Number
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,10 @@ def check_labels(values: Any, name: str, *, what: str = "label") -> np.ndarray:
     values = np.asarray(values)
     if values.ndim != 1:
         raise ValueError(f"{name} has shape {values.shape}; expected one {what} per clip, shape (n_clips,)")
+    if values.dtype.kind == "O" and len(values) and all(
+        isinstance(v, (Number, np.number)) and not isinstance(v, complex) for v in values.tolist()
+    ):
+        values = np.asarray(values.tolist())  # numbers in an object array (a pandas object column) as numbers
     if values.dtype.kind == "f":
         missing = np.flatnonzero(np.isnan(values))
     elif values.dtype.kind == "O":
