@@ -122,8 +122,8 @@ def predict_files(
     if isinstance(paths, (str, bytes, os.PathLike)):
         raise ValueError(f"expected a list of paths, got a single {type(paths).__name__}: wrap it in a list")
     paths = list(paths)
-    if bad := [i for i, p in enumerate(paths) if not isinstance(p, (str, os.PathLike))]:
-        raise ValueError(f"paths[{bad[0]}] is {paths[bad[0]]!r}, not a path (str or os.PathLike)")
+    if (bad := next((i for i, p in enumerate(paths) if not isinstance(p, (str, os.PathLike))), None)) is not None:
+        raise ValueError(f"paths[{bad}] is {paths[bad]!r}, not a path (str or os.PathLike)")
     paths = [os.fspath(p) for p in paths]
     if not paths:
         raise ValueError("no files given: the list of paths is empty")

@@ -347,8 +347,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"validated on {count(len(held), 'clip')}{held_speakers}")
         # --device chose where to train; the saved model picks its device where it is loaded
         pipeline.set_params(**{
-            f"{name}__device": "auto" for name, step in pipeline.steps
-            if step not in (None, "passthrough") and "device" in step.get_params(deep=False)
+            f"{name}__device": "auto" for name, step in pipeline.steps if "device" in _param_names(step)
         })
         joblib.dump(pipeline, fh)
     print(f"wrote {args.out} ({time.perf_counter() - start:.1f} s)")
@@ -463,7 +462,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                 verbose=1,
             )
     results = {
-        "command": shlex.join([PROG, *getattr(args, "argv", ["reproduce"])]),
+        "command": shlex.join([PROG, *args.argv]),
         "preset": args.preset,
         "quick": bool(args.quick),
         "seed": args.seed,

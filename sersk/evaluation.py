@@ -181,8 +181,6 @@ def evaluate_model(
 
     from .batch import predict_files
 
-    from sklearn.utils.multiclass import unique_labels
-
     X, y = list(X), check_labels(y, "y")
     check_consistent_length(X, y)  # before predicting every file
     classes = np.asarray(model.classes_)

@@ -254,12 +254,12 @@ class EmotionPipeline(Pipeline):
             raise ValueError("validation_fraction holds out labelled clips to validate on: fit needs y")
         y = np.asarray(y)
         if groups is None:
-            splitter = StratifiedShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)
+            splitter = StratifiedShuffleSplit(1, test_size=fraction, random_state=self.random_state)
             return next(splitter.split(np.zeros(len(y)), y))
         groups = np.asarray(groups)
         if len(groups) != len(y):
             raise ValueError(f"groups has {count(len(groups), 'entry', 'entries')} but y has {count(len(y), 'label')}; they must match")
-        splitter = GroupShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)
+        splitter = GroupShuffleSplit(1, test_size=fraction, random_state=self.random_state)
         return next(splitter.split(np.zeros(len(y)), y, groups))
 
 

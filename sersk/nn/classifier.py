@@ -414,8 +414,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         with self._unchanged_on_error():
             if "device" in params:  # first, and set here: the parts skorch rebuilds go to the resolved device
                 self.device = params.pop("device")
+            group_settings = self._all_group_settings(params)
             if self.initialized_:  # recorded first: skorch may rebuild the optimizer from these attributes
-                for key in self._all_group_settings(params):
+                for key in group_settings:
                     setattr(self, key, params[key])
             with self._resolved_device() if self.initialized_ else nullcontext():
                 super().set_params(**params)
@@ -425,7 +426,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 if "padding" in params:  # the built network takes either mode with the same weights
                     self._check_padding()
                     self.module_.padding = self.padding
-                self._keep_group_settings(params)
+                self._keep_group_settings(group_settings)
             return self
 
     @staticmethod
@@ -434,10 +435,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         a built optimizer without recording them (``get_params`` and a clone kept the old value)."""
         return [key for key in params if re.fullmatch(r"optimizer__(?!param_groups)[^_]\w*", key)]
 
-    def _keep_group_settings(self, params: dict[str, Any]) -> None:
-        """Give the groups that ``optimizer__param_groups`` sets apart their own value of a setting
-        skorch applied to every group (biases keep no decay)."""
-        changed = {key.split("__", 1)[1] for key in self._all_group_settings(params)}
+    def _keep_group_settings(self, group_settings: list[str]) -> None:
+        """Give the groups that ``optimizer__param_groups`` sets apart their own value of the settings
+        (``optimizer__<name>`` keys) skorch applied to every group (biases keep no decay)."""
+        changed = {key.split("__", 1)[1] for key in group_settings}
         if not changed:
             return
         # the groups as skorch builds them, with the settings optimizer__param_groups gives each
@@ -615,11 +616,12 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     def _given_classes(self, labels: np.ndarray) -> np.ndarray:
         """The ``classes`` parameter, sorted, checked to hold every training label."""
         classes = np.asarray(self.classes)
-        if classes.ndim != 1 or len(np.unique(classes)) != len(classes):
+        distinct = np.unique(classes)  # sorted
+        if classes.ndim != 1 or len(distinct) != len(classes):
             raise ValueError(f"classes={self.classes!r}; expected a 1-D sequence of distinct labels")
         if len(unknown := np.setdiff1d(labels, classes)):
             raise ValueError(f"labels {unknown.tolist()} of y are not among classes={classes.tolist()}")
-        return np.unique(classes)
+        return distinct
 
     def _check_network_fits(self, classes: np.ndarray, n_mels: int) -> None:
         """Refuse a network whose given sizes, or whose warm-started weights, do not fit this data."""

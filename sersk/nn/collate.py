@@ -231,7 +231,8 @@ def split_to_budget(
     batch = list(batch)
     if max_frames is None:
         return [batch]
-    if batch and padded_frames(lengths[batch], min_frames, multiple) <= max_frames:  # every clip fits alone
+    if batch and padded_frames(lengths[batch], min_frames, multiple) <= max_frames:
+        # every clip fits alone (the usual case): the loop below would give the same, clip by clip
         return _fewest_equal_parts(batch, lengths, max_frames, min_frames, multiple)
     parts: list[list[int]] = []
     run: list[int] = []  # consecutive clips that each fit alone

@@ -694,10 +694,8 @@ class CNNLSTM(nn.Module):
 
     def _length_groups(self, lengths: torch.Tensor, n_frames: int) -> list[tuple[torch.Tensor | None, int]]:
         """The batch's clips as :func:`length_groups`, each group's clips as an index tensor (``None``:
-        the whole batch in order) and the frames it is cropped to; one group unless ``n_frames`` is a
-        multiple of the time pooling (the crop must keep the pooling windows where they are)."""
-        if n_frames % self.time_factor:
-            return [(None, n_frames)]
+        the whole batch in order) and the frames it is cropped to (``n_frames``, a multiple of the
+        time pooling, as ``forward`` pads)."""
         groups = length_groups(lengths.tolist(), self.time_factor, n_frames, GROUP_COST_FRAMES)
         if len(groups) == 1:
             return [(None, groups[0][1])]

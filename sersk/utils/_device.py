@@ -105,14 +105,19 @@ def float32_cudnn(*, deterministic: bool) -> Iterator[None]:
             _cudnn_saved = _cudnn_settings()
         _cudnn_users += 1
         _deterministic_users += deterministic
-        _set_cudnn_settings(_float32(_cudnn_saved, deterministic=_deterministic_users > 0))
+        _set_settings_for_open_blocks()
     try:
         yield
     finally:
         with _cudnn_lock:
             _cudnn_users -= 1
             _deterministic_users -= deterministic
-            if _cudnn_users == 0:
-                _set_cudnn_settings(_cudnn_saved)
-            else:
-                _set_cudnn_settings(_float32(_cudnn_saved, deterministic=_deterministic_users > 0))
+            _set_settings_for_open_blocks()
+
+
+def _set_settings_for_open_blocks() -> None:
+    """The saved settings when no block is open, else float32 (deterministic while a block asks)."""
+    if _cudnn_users == 0:
+        _set_cudnn_settings(_cudnn_saved)
+    else:
+        _set_cudnn_settings(_float32(_cudnn_saved, deterministic=_deterministic_users > 0))
