@@ -19,8 +19,8 @@ from .augment import AugmentedWaveforms
 from .exceptions import InvalidSignalError
 from .utils._device import resolve_device
 from .utils.validation import (
-    check_finite_samples, check_sequences, check_waveform, check_waveforms, clip_name, count, rows_as_sequences,
-    to_object_array,
+    check_finite_samples, check_labels, check_sequences, check_waveform, check_waveforms, clip_name, count,
+    rows_as_sequences, to_object_array,
 )
 
 _WINDOWS = {"hamming": torch.hamming_window, "hann": torch.hann_window}
@@ -621,9 +621,7 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
                     "sampler (augment step) before this step"
                 )
             return np.zeros(len(X), dtype=int)
-        groups = np.asarray(groups)
-        if groups.ndim != 1:
-            raise ValueError(f"groups has shape {groups.shape}; expected one speaker per clip, shape ({len(X)},)")
+        groups = check_labels(groups, "groups", what="speaker", n_clips=len(X))  # a NaN speaker matched none
         if len(groups) != len(X):
             raise ValueError(
                 f"groups has {count(len(groups), 'entry', 'entries')} but X has {count(len(X), 'clip')}; "

@@ -21,7 +21,7 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
-def check_labels(values: Any, name: str, *, what: str = "label") -> np.ndarray:
+def check_labels(values: Any, name: str, *, what: str = "label", n_clips: int | None = None) -> np.ndarray:
     """``values`` as a 1-D array of labels (or speakers) with none missing; else a ValueError naming ``name``.
 
     A missing value (None, NaN) would otherwise become a class or speaker of its own, or drop out
@@ -29,7 +29,9 @@ def check_labels(values: Any, name: str, *, what: str = "label") -> np.ndarray:
     """
     values = np.asarray(values)
     if values.ndim != 1:
-        raise ValueError(f"{name} has shape {values.shape}; expected one {what} per clip, shape (n_clips,)")
+        raise ValueError(
+            f"{name} has shape {values.shape}; expected one {what} per clip, shape ({n_clips or 'n_clips'},)"
+        )
     if values.dtype.kind == "O" and len(values) and all(
         isinstance(v, (Number, np.number)) and not isinstance(v, complex) for v in values.tolist()
     ):
