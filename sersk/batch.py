@@ -44,9 +44,10 @@ class BatchPrediction:
         return f"BatchPrediction({count(len(self.paths), 'file')}, classes {list(map(str, self.classes))}{skipped})"
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One dict per predicted file: ``path``, ``label`` and one probability per class."""
+        """One dict per predicted file: ``path``, ``label`` and ``proba``, a dict of class -> probability
+        (the shape of :func:`~sersk.evaluation.evaluate_model`'s prediction records)."""
         return [
-            {"path": p, "label": str(label), **{str(c): float(q) for c, q in zip(self.classes, row)}}
+            {"path": p, "label": str(label), "proba": {str(c): float(q) for c, q in zip(self.classes, row)}}
             for p, label, row in zip(self.paths, self.labels, self.proba)
         ]
 

@@ -300,8 +300,8 @@ def run_reference_protocol(
         ``protocol``, ``n_train``, ``n_validation``, ``n_test``, the test scores of
         [`score_predictions`][sersk.evaluation.score_predictions], ``history`` (per-epoch losses
         and accuracies), ``predictions`` (each test clip's label, prediction and probabilities,
-        see [`clip_predictions`][sersk.evaluation.clip_predictions]), ``reference_accuracy``,
-        ``wall_time_s`` (and ``estimator``).
+        see [`clip_predictions`][sersk.evaluation.clip_predictions]), ``wall_time_s`` (and
+        ``estimator``). Emo-DB's published figure is ``REFERENCE_ACCURACY``; ``sersk reproduce`` adds it.
 
     Examples
     --------
@@ -352,7 +352,6 @@ def run_reference_protocol(
         **scores,
         "history": _history(net),
         "predictions": clip_predictions(X[split.test], y[split.test], y_pred, proba, pipeline.classes_),
-        "reference_accuracy": REFERENCE_ACCURACY,
         "wall_time_s": round(time.perf_counter() - start, 1),
     }
     if return_estimator:
@@ -422,7 +421,8 @@ def run_leave_one_speaker_out(
         [`score_predictions`][sersk.evaluation.score_predictions], ``per_speaker`` (scores, the
         clips trained and validated on, history, wall time and ``predictions`` of each fold, see
         [`clip_predictions`][sersk.evaluation.clip_predictions]), ``mean_speaker_accuracy``, ``mean_speaker_uar``,
-        ``published``, ``project_bar``, ``wall_time_s`` (and ``estimator``).
+        ``wall_time_s`` (and ``estimator``). Emo-DB's published figures are
+        ``PUBLISHED_SPEAKER_INDEPENDENT`` and ``PROJECT_BAR``; ``sersk reproduce`` adds them.
     """
     start = time.perf_counter()
     X, y = np.asarray(X), check_labels(y, "y")
@@ -495,8 +495,6 @@ def run_leave_one_speaker_out(
         "per_speaker": folds,
         "mean_speaker_accuracy": float(np.mean([f["accuracy"] for f in folds])),
         "mean_speaker_uar": float(np.mean([f["uar"] for f in folds])),
-        "published": dict(PUBLISHED_SPEAKER_INDEPENDENT),
-        "project_bar": PROJECT_BAR,
         "wall_time_s": round(time.perf_counter() - start, 1),
     }
     if return_estimator:

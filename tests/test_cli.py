@@ -132,7 +132,8 @@ def test_predict_json(model, corpus, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["errors"] == {}
     assert [r["path"] for r in result["predictions"]] == files
-    assert set(result["predictions"][0]) == {"path", "label", "anger", "sadness"}
+    assert set(result["predictions"][0]) == {"path", "label", "proba"}
+    assert set(result["predictions"][0]["proba"]) == {"anger", "sadness"}
 
 
 def test_predict_skips_a_broken_file_and_exits_1(model, corpus, tmp_path, capsys):
@@ -379,9 +380,12 @@ def test_reproduce_quick_on_a_tiny_corpus(speaker_independent, corpus, tmp_path,
         assert results["n_files"] == 12 and "3 of 4" in results["folds_run"]
         assert {f"training_history_speaker{s}.png" for s in ("03", "08", "09")} <= pngs
         assert "ADRNN 85.4 % accuracy" in out and "ACRNN 82.8 % UAR" in out and "80.0 % accuracy / 78.6 % UAR" in out
+        assert results["published"]["ADRNN"] == ["accuracy", 0.854] and "80.0 % accuracy" in results["project_bar"]
+        assert "reference_accuracy" not in results
     else:
         assert (results["n_train"], results["n_validation"], results["n_test"]) == (10, 2, 4)
         assert "training_history.png" in pngs and "reference: 63.29 %" in out
+        assert results["reference_accuracy"] == 0.6329 and "published" not in results
     assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 

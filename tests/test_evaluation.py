@@ -53,6 +53,7 @@ def test_reference_protocol_returns_results_and_writes_nothing_unless_asked(corp
     assert (results["n_train"], results["n_validation"], results["n_test"]) == (16, 2, 6)
     assert results["n_files"] == 6 and 0 <= results["accuracy"] <= 1
     assert len(results["history"]) == 1 and results["history"][0]["valid_loss"] is not None
+    assert "reference_accuracy" not in results  # Emo-DB's figure; this corpus is any corpus
     estimator = results.pop("estimator")
     assert list(estimator.classes_) == ["anger", "sadness"]
     json.dumps(results)
@@ -83,6 +84,7 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
     results = run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), test_speakers=["09"], verbose=1)
     assert results["held_out_speakers"] == ["09"] and results["folds_run"] == "1 of 3"
     assert results["n_speakers"] == 3
+    assert not {"published", "project_bar"} & set(results)  # Emo-DB's figures; sersk reproduce adds them
     (fold,) = results["per_speaker"]
     assert fold["speaker"] == "09" and fold["n_files"] == 8
     assert fold["n_train_clips"] == 8 and fold["n_validation_clips"] == 8  # one of the two other speakers validates
@@ -199,10 +201,13 @@ def test_batch_prediction_records_hold_the_path_label_and_each_class_probability
     result = BatchPrediction(["a.wav", "b.wav"], np.array(["x", "y"]), np.array([[0.75, 0.25], [0.5, 0.5]]),
                              np.array(["x", "y"]))
     assert result.to_records() == [
-        {"path": "a.wav", "label": "x", "x": 0.75, "y": 0.25},
-        {"path": "b.wav", "label": "y", "x": 0.5, "y": 0.5},
+        {"path": "a.wav", "label": "x", "proba": {"x": 0.75, "y": 0.25}},
+        {"path": "b.wav", "label": "y", "proba": {"x": 0.5, "y": 0.5}},
     ]
     assert result.errors == {}
+    # a class named like a record's own key keeps its probability (it replaced the path)
+    named = BatchPrediction(["a.wav"], np.array(["path"]), np.array([[0.75, 0.25]]), np.array(["label", "path"]))
+    assert named.to_records() == [{"path": "a.wav", "label": "path", "proba": {"label": 0.75, "path": 0.25}}]
 
 
 def test_scores_compare_labels_as_they_are_and_refuse_missing_or_mixed_ones():
