@@ -1,13 +1,16 @@
 """A GridSearchCV sweep over network parameters under speaker-grouped cross-validation.
 
 With memory=, each fold's clips are decoded, augmented and featurised once for all candidates.
-Four candidates x --folds fits, plus a refit: size it with --n-augmentations and --folds.
+Four candidates x --folds fits, plus a refit: size it with --n-augmentations, --folds and --epochs
+(the two epoch counts of the grid):
 
     python examples/grid_search.py --n-augmentations 2 --folds 5
+    python examples/grid_search.py --n-augmentations 1 --folds 2 --epochs 1 2
 
-On a 2-core CPU, as written above (the defaults) it took 31 min 45 s, peak 3.7 GB
+On a 2-core CPU, the first command (the defaults) took 31 min 45 s, peak 3.7 GB
 (benchmarks/results/timings_cpu_full.txt); with --folds 2, 9 min, peak 3.6 GB
-(benchmarks/results/timings_cpu_examples.txt). Not yet timed on a GPU.
+(benchmarks/results/timings_cpu_examples.txt); the second command, 47 s, peak 1.2 GB on a 2-core AMD
+EPYC (benchmarks/results/grid_search_quick_2026-12-01_zen5.txt). Not yet timed on a GPU.
 <!-- TIME: python examples/grid_search.py --n-augmentations 2 --folds 5  (GPU) -->
 """
 
@@ -22,12 +25,13 @@ from sersk.datasets import fetch_emodb
 parser = argparse.ArgumentParser(description="A grid search over the learning rate and the epochs.")
 parser.add_argument("--n-augmentations", type=int, default=2, help="augmented copies per training clip")
 parser.add_argument("--folds", type=int, default=5, help="speaker-grouped folds")
+parser.add_argument("--epochs", type=int, nargs=2, default=[3, 6], metavar="N", help="the grid's two epoch counts")
 args = parser.parse_args()
 
 emodb = fetch_emodb()
 with tempfile.TemporaryDirectory() as cache:
     pipe = make_pipeline(n_augmentations=args.n_augmentations, random_state=0, memory=cache)
-    grid = {"net__lr": [0.001, 0.005], "net__max_epochs": [3, 6]}
+    grid = {"net__lr": [0.001, 0.005], "net__max_epochs": args.epochs}
     search = GridSearchCV(pipe, grid, cv=GroupKFold(n_splits=args.folds), scoring="balanced_accuracy", verbose=2)
     search.fit(emodb.filenames, emodb.target, groups=emodb.speaker)
 print("best:", search.best_params_, f"UAR {search.best_score_:.1%}")
