@@ -402,8 +402,11 @@ class AugmentingResampler(SamplerMixin, BaseEstimator):
         Processes used when copies are computed (joblib, loky); ``None`` means 1 unless in a
         :func:`joblib.parallel_config` context. The copies do not depend on it.
     random_state : int, RandomState instance or None, default=None
-        Seeds the copies; each copy's seed derives from it, its source clip and its copy number.
-        ``None`` draws a new seed from ``np.random`` at each call to :meth:`fit_resample`.
+        Seeds the copies; each copy's seed derives from it, its source clip's position in ``X`` and
+        its copy number (so the same clip at another position, in another fold, gets other copies).
+        ``None`` draws a new seed from ``np.random`` at each call to :meth:`fit_resample`, except
+        where a pipeline's ``memory`` returns the copies it cached for the same inputs and
+        parameters.
     verbose : bool, default=False
         Show a progress bar while copies are computed.
 

@@ -340,9 +340,13 @@ def make_pipeline(
     n_jobs : int, default=None
         Workers for decoding and augmentation.
     random_state : int, default=None
-        Seeds the augmentation, the network and the validation split.
+        Seeds the augmentation, the network and the validation split. The same seed gives the same
+        model on the same device and torch thread count; fits in threads of one process share
+        torch's generator, so run seeded fits side by side in processes (loky, Dask workers of one
+        thread), not threads.
     memory : str or joblib.Memory, default=None
         Caches fitted steps, e.g. decoding and featurising a fold once for a sweep of network parameters.
+        With ``random_state=None`` a cached fit returns the augmented copies of the first one.
     verbose : int, default=0
         When > 0, report the fit as it goes: the time each step took, one progress bar over the
         augmented copies and one over each epoch's batches (on a terminal only), and a table row

@@ -167,6 +167,29 @@ def test_same_seed_same_model_and_global_rng_untouched():
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
 
 
+def test_validation_data_only_reports_and_leaves_the_seeded_training_as_it_was():
+    X, y = make_band_energy_sequences(48, random_state=0)
+    X_val, y_val = make_band_energy_sequences(16, random_state=1)
+    plain = CNNLSTMClassifier(**SMALL, max_epochs=3, random_state=3, device="cpu").fit(X, y)
+    validated = CNNLSTMClassifier(**SMALL, max_epochs=3, random_state=3, device="cpu").fit(
+        X, y, validation_data=(X_val, y_val))
+    assert validated.history_[-1, "valid_loss"] is not None
+    for (name, a), b in zip(plain.module_.state_dict().items(), validated.module_.state_dict().values()):
+        assert torch.equal(a, b), name  # each validation pass drew from the training's generator
+
+
+def test_random_state_takes_an_int_or_a_random_state_instance_and_refuses_others():
+    X, y = make_band_energy_sequences(48, random_state=0)
+    a, b = (CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=np.random.RandomState(5), device="cpu").fit(X, y)
+            for _ in range(2))
+    assert torch.equal(a.module_.fc.weight, b.module_.fc.weight)  # each instance drew the same seed
+    a.fit(X, y)  # the instance has moved on: another seed
+    assert not torch.equal(a.module_.fc.weight, b.module_.fc.weight)
+    for bad in (1.5, "0", True, np.random.default_rng(0)):
+        with pytest.raises(ValueError, match=r"random_state=.*expected an int, a numpy RandomState or None"):
+            CNNLSTMClassifier(**SMALL, random_state=bad).fit(X, y)
+
+
 def test_unseeded_fits_differ_and_no_fit_or_prediction_moves_the_global_generators(monkeypatch):
     X, y = make_band_energy_sequences(48, random_state=0)
     torch.manual_seed(123)

@@ -194,7 +194,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         those clips). The default, 32 clips of 288 frames (9.2 s at 16 kHz), keeps the recipe's
         batches of 32 on all of Emo-DB (its longest clip has 277 frames) and bounds a step on
         longer clips to what Emo-DB's longest batch takes; lower it to bound memory further
-        (``docs/performance.md`` has measurements). ``None`` never splits.
+        (``docs/performance.md`` has measurements). ``None`` never splits. When ``batch_size`` clips of the
+        longest length would pad to more, the fit shuffles with its own sampler: the same seed then
+        orders every epoch differently from a fit whose clips all fit.
     crop_frames : int or None, default=None
         Train on a random window of this many frames of each longer clip, drawn afresh every epoch
         (64 frames are 2.1 s at the recipe's hop); predictions then average the probabilities of
@@ -242,10 +244,12 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         When set and no ``validation_data`` is passed to ``fit``, hold out this fraction of the
         training data for the per-epoch validation: whole groups when ``groups`` is passed to ``fit``
         (e.g. speakers, or the source clip of augmented copies), else a stratified random fraction.
-    random_state : int, default=None
+    random_state : int, RandomState instance or None, default=None
         Seeds the weights, the shuffling and the validation split; ``None`` draws fresh entropy at
-        each fit, so unseeded fits differ. The global torch RNG is left as it was, by ``fit`` and by
-        prediction.
+        each fit, so unseeded fits differ, and a ``RandomState`` gives each fit a seed it draws. The
+        global torch RNG is left as it was, by ``fit`` and by prediction. The same seed gives the same
+        model on the same device and torch thread count (float sums run in another order on
+        another count, so the weights differ by rounding, which training amplifies).
     device : str, default="auto"
         Torch device for training and prediction; ``"auto"`` (or ``None``) picks ``"cuda"`` when
         available, else ``"cpu"``, at each ``fit`` and ``predict`` (so a model fitted on a GPU loads
@@ -262,7 +266,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         different label sets needs it).
     iterator_train, iterator_valid, dataset, callbacks, predict_nonlinearity, warm_start, compile, use_caching, torch_load_kwargs :
         As in skorch's ``NeuralNetClassifier``, with its defaults. A warm start needs the same
-        classes and bands as the fit before.
+        classes and bands as the fit before; with an int ``random_state`` it draws the same
+        shuffles (and crops and masks) as the fit before, as scikit-learn's warm starts do.
     iterator_train__shuffle, optimizer__weight_decay, optimizer__param_groups :
         Shuffling every epoch, the coupled L2 and the parameters it spares (biases).
     **kwargs :
@@ -319,7 +324,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         lr_schedule: str = "step",
         class_weight: str | None = None,
         validation_fraction: float | None = None,
-        random_state: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
         device: str | None = "auto",
         train_split: Any = None,
         iterator_train__shuffle: bool = True,
@@ -503,7 +508,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         -------
         self : CNNLSTMClassifier
         """
-        X, y_enc, classes, valid, n_mels = self._check_fit_input(X, y, validation_data, groups)
+        X, y_enc, classes, valid, n_mels, seed = self._check_fit_input(X, y, validation_data, groups)
         try:
             with self._unchanged_on_error():
                 self.classes_seen_ = classes
@@ -511,7 +516,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 self.class_weight_ = self._class_weights(classes, y_enc)
                 self._valid_dataset = valid
                 with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
-                    self._seed_torch()
+                    self._seed_torch(seed)
                     if not self.warm_start or not self.initialized_:
                         self.initialize()
                     elif self.class_weight is not None or getattr(self.criterion_, "weight", None) is not None:
@@ -527,11 +532,18 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         if self.padding not in PADDING_MODES:
             raise ValueError(f"padding={self.padding!r}; expected one of {PADDING_MODES}")
 
-    def _seed_torch(self) -> None:
+    def _fit_seed(self) -> int:
+        """This fit's seed: ``random_state`` itself, one drawn from a ``RandomState``, or fresh entropy
+        when it is None, so that unseeded fits differ from one another."""
+        if self.random_state is None:
+            return secrets.randbits(63)
+        if isinstance(self.random_state, np.random.RandomState):
+            return int(self.random_state.randint(np.iinfo(np.int32).max))
+        return int(self.random_state)
+
+    def _seed_torch(self, seed: int) -> None:
         """Seed the generators a fit draws from, the CPU's and its CUDA device's, and no other (the
-        caller restores them): with ``random_state``, or with fresh entropy when it is None, so that
-        unseeded fits differ from one another."""
-        seed = secrets.randbits(63) if self.random_state is None else int(self.random_state)
+        caller restores them)."""
         torch.default_generator.manual_seed(seed)
         for index in self._cuda_devices():
             with torch.cuda.device(index):
@@ -542,6 +554,10 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         if not (isinstance(self.max_epochs, (int, np.integer)) and self.max_epochs >= 1):
             raise ValueError(f"max_epochs={self.max_epochs!r}; expected a positive integer")
         self._check_padding()
+        state = self.random_state
+        if not (state is None or isinstance(state, np.random.RandomState)
+                or (isinstance(state, (int, np.integer)) and not isinstance(state, bool))):
+            raise ValueError(f"random_state={state!r}; expected an int, a numpy RandomState or None")
         if self.max_batch_frames is not None and not (
             isinstance(self.max_batch_frames, (int, np.integer)) and self.max_batch_frames >= 1
         ):
@@ -566,6 +582,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
 
     def _check_fit_input(self, X, y, validation_data, groups):
         self._check_params()
+        seed = self._fit_seed()
         if y is None:
             raise ValueError("CNNLSTMClassifier requires y to be passed, but the target y is None")
         X = check_sequences(rows_as_sequences(X))
@@ -606,12 +623,12 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         elif self.validation_fraction is not None:
             if not 0 < self.validation_fraction < 1:
                 raise ValueError(f"validation_fraction={self.validation_fraction}; expected a float in (0, 1)")
-            train, held = self._validation_split(y_enc, groups)
+            train, held = self._validation_split(y_enc, groups, None if self.random_state is None else seed)
             valid = (X[held], y_enc[held])
             X, y_enc = X[train], y_enc[train]
         elif groups is not None:
             raise ValueError("groups are only used with validation_fraction; set it, or drop groups")
-        return X, y_enc.astype(np.int64), classes, valid, n_mels
+        return X, y_enc.astype(np.int64), classes, valid, n_mels, seed
 
     def _given_classes(self, labels: np.ndarray) -> np.ndarray:
         """The ``classes`` parameter, sorted, checked to hold every training label."""
@@ -647,15 +664,15 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         if bands is not None and n_mels != bands:
             raise ValueError(f"warm_start=True continues a network trained on {bands} bands; this fit's sequences have {n_mels}")
 
-    def _validation_split(self, y_enc, groups):
+    def _validation_split(self, y_enc, groups, seed):
         if groups is None:
-            splitter = StratifiedShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)
+            splitter = StratifiedShuffleSplit(1, test_size=self.validation_fraction, random_state=seed)
             return next(splitter.split(np.zeros(len(y_enc)), y_enc))
         groups = np.asarray(groups)
         check_consistent_length(y_enc, groups)
         if len(np.unique(groups)) < 2:
             raise ValueError("validation_fraction with groups needs at least two distinct groups")
-        splitter = GroupShuffleSplit(1, test_size=self.validation_fraction, random_state=self.random_state)
+        splitter = GroupShuffleSplit(1, test_size=self.validation_fraction, random_state=seed)
         return next(splitter.split(np.zeros(len(y_enc)), y_enc, groups))
 
     @contextmanager
@@ -864,6 +881,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 lengths = np.minimum(lengths, self.crop_frames)
         else:
             kwargs.setdefault("collate_fn", LeftPadCollate(min_frames=factor, multiple=multiple))
+            # a loader draws its base seed from this generator at each pass; from the global one, the
+            # validation within fit would shift the seeded training's draws (it only reports)
+            kwargs.setdefault("generator", torch.Generator())
         batch_size = kwargs["batch_size"]
         sampler = None
         if training and self.batch_by_length:
