@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from numbers import Real
 from typing import Any
 
@@ -138,12 +140,37 @@ class EmotionPipeline(Pipeline):
             )
         if groups is not None:
             params = {**params, **{f"{name}__groups": groups for name in takes_groups}}
-        if validation_data is None:
-            super().fit(X, y, **params)
-        else:
-            self._fit_validating(X, y, params, validation_data, takes_groups, held_groups)
-        self.validation_indices_ = np.sort(held)
+        with self._unchanged_on_error():
+            if validation_data is None:
+                super().fit(X, y, **params)
+            else:
+                self._fit_validating(X, y, params, validation_data, takes_groups, held_groups)
+            self.validation_indices_ = np.sort(held)
         return self
+
+    @contextmanager
+    def _unchanged_on_error(self) -> Iterator[None]:
+        """Within the block, an error (or an interrupt) puts the pipeline and its steps back as they
+        were. imbalanced-learn refits the steps in place, one after the other (or, with ``memory``,
+        puts fitted clones in ``steps``): a failure in the final step left the new transformers
+        before the network of the fit before, which then predicted from features it was not trained on.
+        Each step's attributes are restored, but the network's: it restores itself (its weights,
+        optimizer and history, which skorch changes in place)."""
+        saved, steps = dict(self.__dict__), list(self.steps)
+        states = [
+            (step, dict(vars(step))) for _, step in steps
+            if hasattr(step, "__dict__") and not isinstance(step, CNNLSTMClassifier)
+        ]
+        try:
+            yield
+        except BaseException:
+            for step, state in states:
+                vars(step).clear()
+                vars(step).update(state)
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            self.steps[:] = steps  # the same list, as the caller passed it
+            raise
 
     def _fit_validating(
         self, X: Any, y: Any, params: dict[str, Any], validation_data: tuple[Any, Any], takes_groups: list[str],

@@ -418,3 +418,21 @@ def test_with_metadata_routing_requests_set_by_the_user_are_kept(corpus):
         scores = cross_validate(tuned, paths, labels, cv=LeaveOneGroupOut(),
                                 params={"groups": speakers, "speakers": speakers, "sample_weight": np.ones(len(labels))})
         assert scores["test_score"].shape == (3,)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_failed_refit_leaves_every_step_as_it_was(cached, corpus, tmp_path):
+    """A late failure (here: validation labels the training clips lack) used to leave the refitted
+    transformers before the network of the fit before."""
+    paths, labels, _ = corpus
+    pipe = make_pipeline("tuned", random_state=0, memory=str(tmp_path) if cached else None).set_params(
+        **{**SMALL_NET, "net__crop_frames": 8})
+    pipe.fit(paths[:12], labels[:12])
+    steps = list(pipe.steps)
+    mean, history, proba = pipe.named_steps["scale"].mean_.copy(), len(pipe[-1].history_), pipe.predict_proba(paths)
+    with pytest.raises(ValueError, match="validation labels"):
+        pipe.fit(paths[6:], labels[6:], validation_data=(paths[:2], ["unseen", "unseen"]))
+    assert [step for _, step in pipe.steps] == [step for _, step in steps]  # the same objects
+    np.testing.assert_array_equal(pipe.named_steps["scale"].mean_, mean)  # refitted on other clips, then put back
+    assert len(pipe[-1].history_) == history
+    np.testing.assert_allclose(pipe.predict_proba(paths), proba, atol=1e-6)
