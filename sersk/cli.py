@@ -142,6 +142,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    value = _non_negative_int(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer below 2**32 (numpy's seeds), got {text}")
+    return value
+
+
 def _n_jobs(text: str) -> int:
     try:
         value = int(text)
@@ -577,7 +584,7 @@ def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:
     p.add_argument("--device", type=_device, default="auto", metavar="{auto,cpu,cuda}",
                    help="where features and the network run (default: auto, CUDA when available); a saved model "
                         "chooses its device again where it is loaded")
-    p.add_argument("--seed", type=_non_negative_int, default=0, metavar="N",
+    p.add_argument("--seed", type=_seed, default=0, metavar="N",
                    help="random_state of augmentation, network and splits (default: 0)")
     p.add_argument("--n-jobs", type=_n_jobs, default=None, metavar="N",
                    help="processes for decoding and augmentation (-1: all cores; default: 1)")

@@ -269,6 +269,7 @@ def test_a_single_label_is_refused_before_decoding(corpus, tmp_path, monkeypatch
         (["--lr", "-1"], "--lr"),
         (["--lr", "nan"], "--lr"),
         (["--seed", "-1"], "--seed"),
+        (["--seed", str(2**32)], "--seed"),
         (["--n-jobs", "0"], "--n-jobs"),
         (["--epochs", "0"], "--epochs"),
         (["--validation-fraction", "1.5"], "--validation-fraction"),

@@ -185,9 +185,13 @@ def test_random_state_takes_an_int_or_a_random_state_instance_and_refuses_others
     assert torch.equal(a.module_.fc.weight, b.module_.fc.weight)  # each instance drew the same seed
     a.fit(X, y)  # the instance has moved on: another seed
     assert not torch.equal(a.module_.fc.weight, b.module_.fc.weight)
-    for bad in (1.5, "0", True, np.random.default_rng(0)):
-        with pytest.raises(ValueError, match=r"random_state=.*expected an int, a numpy RandomState or None"):
+    for bad in (1.5, "0", True, -1, 2**32, np.random.default_rng(0)):
+        with pytest.raises(ValueError, match=r"random_state=.*expected an int in \[0, 2\*\*32 - 1\], a numpy RandomState"):
             CNNLSTMClassifier(**SMALL, random_state=bad).fit(X, y)
+    generator = np.random.RandomState(5)
+    with pytest.raises(ValueError, match="single class"):  # a failed fit draws no seed
+        CNNLSTMClassifier(**SMALL, random_state=generator).fit(X, np.zeros(len(X)))
+    assert generator.randint(2**31) == np.random.RandomState(5).randint(2**31)
 
 
 def test_unseeded_fits_differ_and_no_fit_or_prediction_moves_the_global_generators(monkeypatch):
@@ -264,6 +268,9 @@ def test_a_failed_set_params_leaves_the_estimator_as_it_was():
     assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
     assert clf.get_params()["module__hidden_size"] == 16 and clf.module_ is module
     assert len(clf.set_params(warm_start=True).fit(X, y).history) == 2
+    with pytest.raises(ValueError, match="unexpected argument.*foo__bar"):
+        clf.set_params(foo__bar=1)
+    assert len(clf.set_params(warm_start=False).fit(X, y).history) == 1  # the refused key was kept, and refused again
 
 
 def test_clone_params_and_grid_search():

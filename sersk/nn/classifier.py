@@ -267,7 +267,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     iterator_train, iterator_valid, dataset, callbacks, predict_nonlinearity, warm_start, compile, use_caching, torch_load_kwargs :
         As in skorch's ``NeuralNetClassifier``, with its defaults. A warm start needs the same
         classes and bands as the fit before; with an int ``random_state`` it draws the same
-        shuffles (and crops and masks) as the fit before, as scikit-learn's warm starts do.
+        shuffles (and crops and masks) as the fit before, as scikit-learn's warm starts do. The
+        validation and prediction iterators get a ``generator`` of their own (unless
+        ``iterator_valid__generator`` is given), so that validating draws nothing from the training's.
     iterator_train__shuffle, optimizer__weight_decay, optimizer__param_groups :
         Shuffling every epoch, the coupled L2 and the parameters it spares (biases).
     **kwargs :
@@ -455,10 +457,14 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     def _unchanged_on_error(self) -> Iterator[None]:
         """Within the block, an error (or an interrupt) restores the estimator's attributes, and the
         state of its network, optimizer and criterion, which a warm start and skorch's
-        ``set_params`` change in place."""
-        saved = dict(self.__dict__)
+        ``set_params`` change in place, and a ``random_state`` RandomState's draws."""
+        # skorch adds each new special key to the set _params_to_validate in place, before it checks
+        # the key: kept, a refused key failed every later initialize (and so fit)
+        saved = {name: set(value) if isinstance(value, set) else value for name, value in self.__dict__.items()}
         if getattr(self, "history_", None) is not None:
             saved["history_"] = copy.deepcopy(self.history_)  # skorch clears the history in place
+        generator = self.random_state if isinstance(self.random_state, np.random.RandomState) else None
+        drawn = generator.get_state() if generator is not None else None
         states = {
             name: copy.deepcopy(part.state_dict())
             for name in ("module_", "optimizer_", "criterion_")
@@ -471,6 +477,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             self.__dict__.update(saved)
             for name, state in states.items():
                 getattr(self, name).load_state_dict(state)
+            if generator is not None:
+                generator.set_state(drawn)
             raise
 
     def _get_param_names(self):
@@ -508,9 +516,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         -------
         self : CNNLSTMClassifier
         """
-        X, y_enc, classes, valid, n_mels, seed = self._check_fit_input(X, y, validation_data, groups)
         try:
             with self._unchanged_on_error():
+                X, y_enc, classes, valid, n_mels, seed = self._check_fit_input(X, y, validation_data, groups)
                 self.classes_seen_ = classes
                 self.n_mels_ = n_mels
                 self.class_weight_ = self._class_weights(classes, y_enc)
@@ -556,8 +564,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         self._check_padding()
         state = self.random_state
         if not (state is None or isinstance(state, np.random.RandomState)
-                or (isinstance(state, (int, np.integer)) and not isinstance(state, bool))):
-            raise ValueError(f"random_state={state!r}; expected an int, a numpy RandomState or None")
+                or (isinstance(state, (int, np.integer)) and not isinstance(state, bool) and 0 <= state < 2**32)):
+            raise ValueError(f"random_state={state!r}; expected an int in [0, 2**32 - 1], a numpy RandomState or None")
         if self.max_batch_frames is not None and not (
             isinstance(self.max_batch_frames, (int, np.integer)) and self.max_batch_frames >= 1
         ):
