@@ -334,6 +334,8 @@ def test_a_failed_fit_leaves_no_file_and_keeps_an_existing_model(exc, status, co
     assert main(["train", str(corpus), "--out", str(existing), *FAST]) == status
     assert existing.read_bytes() == b"previous model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.joblib"]  # no temporary file left
+    assert main(["train", str(corpus), "--out", str(tmp_path / "runs" / "a" / "m.joblib"), *FAST]) == status
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.joblib"]  # nor the folders made for it
     err = capsys.readouterr().err
     assert "Traceback" not in err and ("boom" in err or "interrupted" in err)
 

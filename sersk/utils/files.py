@@ -20,8 +20,8 @@ def _umask() -> int:
 def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """Write a file atomically: yield a temporary file in the target's folder, then move it in place.
 
-    The folder is created if needed. On any exception (Ctrl-C included) the temporary file is
-    removed and an existing file at ``path`` is left as it was.
+    The folder is created if needed. On any exception (Ctrl-C included) the temporary file and the
+    folders made for it are removed, and an existing file at ``path`` is left as it was.
 
     Parameters
     ----------
@@ -35,19 +35,26 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     target = Path(os.fspath(path))
     if target.is_dir():
         raise IsADirectoryError(f"{str(target)!r} is a folder; give a file name to write to")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
+    made = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot write to {str(target.parent)!r} ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"cannot write to {str(target.parent)!r} ({exc.strerror})") from None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for folder in made:  # deepest first; one another process has filled since stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
