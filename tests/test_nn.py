@@ -463,6 +463,18 @@ def test_a_fitted_auto_device_net_takes_module_criterion_and_loaded_params(tmp_p
     assert clf.device == "cpu" and clf.get_params()["device"] == "cpu"
 
 
+def test_a_failed_load_params_leaves_the_weights_as_they_were(tmp_path):
+    X, y = make_band_energy_sequences(32, random_state=0)
+    other = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=1, device="cpu").fit(X, y)
+    other.save_params(f_params=tmp_path / "w.pt")
+    (tmp_path / "o.pt").write_bytes(b"not an optimizer")
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(X, y)
+    expected = clf.predict_proba(X)
+    with pytest.raises(pickle.UnpicklingError):
+        clf.load_params(f_params=tmp_path / "w.pt", f_optimizer=tmp_path / "o.pt")
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)  # the other net's weights were kept
+
+
 @pytest.mark.parametrize("device", ["meta", "mps", "cuda:99"])
 def test_an_unsupported_or_absent_device_is_refused_before_any_work(device):
     from sersk.utils._device import resolve_device

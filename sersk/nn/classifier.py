@@ -742,8 +742,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         return module if isinstance(module, torch.nn.Module) else None
 
     def load_params(self, *args: Any, **kwargs: Any) -> None:
-        """skorch's ``load_params``, with the tensors loaded onto the device ``device`` resolves to."""
-        with self._resolved_device():  # skorch maps the loaded tensors to self.device
+        """skorch's ``load_params``, with the tensors loaded onto the device ``device`` resolves to; all
+        or nothing (skorch loads the history, the weights and the optimizer one after the other)."""
+        with self._unchanged_on_error(), self._resolved_device():  # skorch maps the loaded tensors to self.device
             return super().load_params(*args, **kwargs)
 
     def initialize(self):
