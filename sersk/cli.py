@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .utils.files import atomic_output
-from .utils.validation import count
+from .utils.validation import count, repeated
 
 __all__ = ["build_parser", "main", "parse_param"]
 
@@ -453,8 +453,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--speakers {' '.join(unknown)}: not among Emo-DB's speakers ({' '.join(np.unique(emodb.speaker))})"
         )
-    if repeated := sorted({s for s in speakers if speakers.count(s) > 1}):
-        raise ValueError(f"--speakers names {' '.join(repeated)} more than once")
+    if named_twice := repeated(speakers):
+        raise ValueError(f"--speakers names {' '.join(named_twice)} more than once")
     quick = " (QUICK: a smoke run, not comparable to published figures)" if args.quick else ""
     print(f"Emo-DB: {len(emodb.filenames)} clips, {len(np.unique(emodb.speaker))} speakers; preset {args.preset}: "
           f"{_setting(params)}, device {device}{quick}")

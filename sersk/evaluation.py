@@ -19,7 +19,7 @@ from sklearn.utils import check_consistent_length
 
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
-from .utils.validation import check_labels
+from .utils.validation import check_labels, repeated
 
 __all__ = [
     "PROJECT_BAR",
@@ -52,9 +52,8 @@ def _check_test_speakers(test_speakers: Any) -> np.ndarray:
     held_out = np.asarray(test_speakers).astype(str).ravel()
     if held_out.size == 0:
         raise ValueError("test_speakers is empty; give at least one speaker, or None for all")
-    names, counts = np.unique(held_out, return_counts=True)
-    if (counts > 1).any():
-        raise ValueError(f"test_speakers names {', '.join(names[counts > 1])} more than once; each fold runs once")
+    if named_twice := repeated(held_out.tolist()):
+        raise ValueError(f"test_speakers names {', '.join(named_twice)} more than once; each fold runs once")
     return held_out
 
 
@@ -108,8 +107,8 @@ def score_predictions(y_true: Any, y_pred: Any, labels: Sequence[Any] | None = N
         labels = found
     else:
         labels = check_labels(labels, "labels")
-        if len(np.unique(labels)) != len(labels):
-            raise ValueError("labels names a label more than once")
+        if named_twice := repeated(labels.tolist()):
+            raise ValueError(f"labels names {', '.join(map(str, named_twice))} more than once")
         if len(absent := [c for c in found.tolist() if c not in labels.tolist()]):
             raise ValueError(f"labels lacks {', '.join(map(str, absent))}, which y_true or y_pred hold")
     present = np.unique(y_true)

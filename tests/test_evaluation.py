@@ -217,7 +217,7 @@ def test_scores_compare_labels_as_they_are_and_refuse_missing_or_mixed_ones():
         (["a", None], ["a", "a"], None, "y_true has a missing label .None or NaN. at position 1"),
         ([0.0, np.nan], [0.0, 0.0], None, "y_true has a missing label"),
         (["a", "b"], ["a", "b"], ["a"], "labels lacks b"),
-        (["a", "b"], ["a", "b"], ["a", "b", "a"], "names a label more than once"),
+        (["a", "b"], ["a", "b"], ["a", "b", "a"], "labels names a more than once"),
         ([], [], None, "empty"),
     ]:
         with pytest.raises(ValueError, match=match):

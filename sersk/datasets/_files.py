@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..utils.validation import repeated
 from ._emodb import _load, _wav_files
 
 # Extensions of the formats libsndfile (and so sersk.read_audio) decodes.
@@ -131,8 +132,8 @@ def _read_csv(path: Path) -> Bunch:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]  # Path,Label,Speaker too
-            if repeated := sorted({c for c in header if c and header.count(c) > 1}):
-                raise ValueError(f"the CSV {str(path)!r} names the column {', '.join(map(repr, repeated))} twice in its header")
+            if named_twice := repeated([c for c in header if c]):
+                raise ValueError(f"the CSV {str(path)!r} names the column {', '.join(map(repr, named_twice))} twice in its header")
             missing = [c for c in ("path", "label") if c not in header]
             if missing:
                 raise ValueError(

@@ -21,6 +21,12 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
+def repeated(values: Sequence[Any]) -> list[Any]:
+    """The values that occur more than once in ``values``, sorted, each once."""
+    seen: set[Any] = set()
+    return sorted({value for value in values if value in seen or seen.add(value)})
+
+
 def check_labels(values: Any, name: str, *, what: str = "label", n_clips: int | None = None) -> np.ndarray:
     """``values`` as a 1-D array of labels (or speakers) with none missing; else a ValueError naming ``name``.
 
