@@ -96,6 +96,26 @@ def test_a_failed_warm_start_keeps_the_network_and_the_optimizer(error):
     assert len(clf.history) == 1
 
 
+class CountEpochs(Callback):
+    def initialize(self):
+        self.epochs = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs += 1
+
+
+def test_a_failed_warm_start_keeps_the_callbacks_state():
+    X, y = make_band_energy_sequences(40, random_state=0)
+    count = CountEpochs()
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, warm_start=True, callbacks=[
+        ("count", count), ("fail", RaiseInThisFitsSecondEpoch(TrainingDiverged("diverged")))]).fit(X, y)
+    assert count.epochs == 1
+    with pytest.raises(TrainingDiverged):
+        clf.set_params(max_epochs=3).fit(X, y)
+    assert count.epochs == 1  # the failed fit's epoch is not counted (early stopping's would have been)
+
+
 def test_a_warm_start_continues_a_network_built_by_initialize_or_loaded(tmp_path):
     X, y = make_band_energy_sequences(40, n_classes=7, random_state=0)
     trained = CNNLSTMClassifier(**SMALL, max_epochs=1).fit(X, y)

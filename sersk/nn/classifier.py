@@ -457,7 +457,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     def _unchanged_on_error(self) -> Iterator[None]:
         """Within the block, an error (or an interrupt) restores the estimator's attributes, and the
         state of its network, optimizer and criterion, which a warm start and skorch's
-        ``set_params`` change in place, and a ``random_state`` RandomState's draws."""
+        ``set_params`` change in place, the callbacks' state, and a ``random_state`` RandomState's draws."""
         # skorch adds each new special key to the set _params_to_validate in place, before it checks
         # the key: kept, a refused key failed every later initialize (and so fit)
         saved = {name: set(value) if isinstance(value, set) else value for name, value in self.__dict__.items()}
@@ -465,6 +465,11 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             saved["history_"] = copy.deepcopy(self.history_)  # skorch clears the history in place
         generator = self.random_state if isinstance(self.random_state, np.random.RandomState) else None
         drawn = generator.get_state() if generator is not None else None
+        # the callbacks count epochs and keep the best scores in place (early stopping, checkpoints)
+        callbacks = [
+            (callback, dict(vars(callback))) for _, callback in self.__dict__.get("callbacks_", [])
+            if hasattr(callback, "__dict__")  # None: a callback switched off
+        ]
         states = {
             name: copy.deepcopy(part.state_dict())
             for name in ("module_", "optimizer_", "criterion_")
@@ -479,6 +484,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 getattr(self, name).load_state_dict(state)
             if generator is not None:
                 generator.set_state(drawn)
+            for callback, state in callbacks:
+                vars(callback).clear()
+                vars(callback).update(state)
             raise
 
     def _get_param_names(self):
