@@ -20,6 +20,7 @@ from .augment import AugmentingResampler
 from .features import BandStandardizer, LogMelTransformer
 from .io import AudioLoader
 from .nn import CNNLSTMClassifier
+from .utils._state import restore_attributes
 from .utils.validation import count
 
 
@@ -154,22 +155,20 @@ class EmotionPipeline(Pipeline):
         were. imbalanced-learn refits the steps in place, one after the other (or, with ``memory``,
         puts fitted clones in ``steps``): a failure in the final step left the new transformers
         before the network of the fit before, which then predicted from features it was not trained on.
-        Each step's attributes are restored, but the network's: it restores itself (its weights,
-        optimizer and history, which skorch changes in place)."""
-        saved, steps = dict(self.__dict__), list(self.steps)
+        Each step's attributes are restored (not those of estimators nested in a step), but the
+        network's: it restores itself (its weights, optimizer and history, which skorch changes in
+        place). imbalanced-learn works on a new list of the steps, so ``steps`` itself is kept."""
+        saved = dict(self.__dict__)
         states = [
-            (step, dict(vars(step))) for _, step in steps
+            (step, dict(vars(step))) for _, step in self.steps
             if hasattr(step, "__dict__") and not isinstance(step, CNNLSTMClassifier)
         ]
         try:
             yield
         except BaseException:
             for step, state in states:
-                vars(step).clear()
-                vars(step).update(state)
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            self.steps[:] = steps  # the same list, as the caller passed it
+                restore_attributes(step, state)
+            restore_attributes(self, saved)
             raise
 
     def _fit_validating(

@@ -340,6 +340,17 @@ def test_a_failed_fit_leaves_no_file_and_keeps_an_existing_model(exc, status, co
     assert "Traceback" not in err and ("boom" in err or "interrupted" in err)
 
 
+def test_atomic_output_removes_only_the_folders_it_made(tmp_path, monkeypatch):
+    from sersk.utils.files import atomic_output
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "existing").mkdir()
+    for target in ("ghost/../existing/m.joblib", "a/b/m.joblib", "existing/new/m.joblib"):
+        with pytest.raises(ValueError), atomic_output(target):
+            raise ValueError("boom")
+        assert [p.name for p in tmp_path.rglob("*")] == ["existing"], target  # 'existing' was there before
+
+
 def test_ctrl_c_swallowed_by_the_training_loop_still_aborts(corpus, tmp_path, monkeypatch, request):
     """skorch catches KeyboardInterrupt and returns a partly trained net: the CLI must not save it."""
 

@@ -222,6 +222,23 @@ def test_concurrent_predictions_keep_the_device_parameter():
     del clf._device_users
 
 
+def test_a_failed_call_keeps_the_device_bookkeeping_of_predictions_running_in_other_threads():
+    X, y = make_band_energy_sequences(16, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0).fit(X, y)  # device "auto"
+    with pytest.raises(RuntimeError):
+        with clf._unchanged_on_error():
+            clf._device_requested, clf._device_users, clf.device = "auto", 1, "cpu"  # a prediction begins
+            raise RuntimeError("boom")
+    assert (clf.device, clf._device_users, clf._device_requested) == ("cpu", 1, "auto")  # still running
+    with pytest.raises(RuntimeError):
+        with clf._unchanged_on_error():
+            clf.device = clf.__dict__.pop("_device_requested")  # the prediction ends
+            del clf._device_users
+            raise RuntimeError("boom")
+    assert clf.device == "auto" and "_device_users" not in vars(clf) and "_device_requested" not in vars(clf)
+    assert clf.get_params()["device"] == "auto"
+
+
 def test_joblib_round_trip_of_classifier_and_pipeline(tmp_path):
     X, y = make_band_energy_sequences(48, random_state=0)
     clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(X, y)

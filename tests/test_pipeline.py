@@ -436,3 +436,12 @@ def test_a_failed_refit_leaves_every_step_as_it_was(cached, corpus, tmp_path):
     np.testing.assert_array_equal(pipe.named_steps["scale"].mean_, mean)  # refitted on other clips, then put back
     assert len(pipe[-1].history_) == history
     np.testing.assert_allclose(pipe.predict_proba(paths), proba, atol=1e-6)
+
+
+def test_a_failed_fit_of_a_pipeline_given_a_tuple_of_steps_raises_its_own_error(corpus):
+    paths, labels, _ = corpus
+    steps = tuple(make_pipeline("tuned", random_state=0).set_params(**{**SMALL_NET, "net__crop_frames": 8}).steps)
+    pipe = EmotionPipeline(steps)
+    with pytest.raises(ValueError, match="validation labels"):  # not a TypeError from restoring the tuple
+        pipe.fit(paths, labels, validation_data=(paths[:2], ["unseen", "unseen"]))
+    assert pipe.steps is steps

@@ -29,6 +29,7 @@ from .. import _recipe
 from ..exceptions import TrainingDiverged
 from ..utils._device import float32_cudnn, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
+from ..utils._state import restore_attributes
 from ..utils.validation import check_consistent_length, check_sequences, rows_as_sequences, to_object_array
 from .collate import (
     BudgetedBatchSampler, LeftPadCollate, SimilarLengthBatchSampler, TrainingCollate, crop_windows, padded_frames,
@@ -457,7 +458,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     def _unchanged_on_error(self) -> Iterator[None]:
         """Within the block, an error (or an interrupt) restores the estimator's attributes, and the
         state of its network, optimizer and criterion, which a warm start and skorch's
-        ``set_params`` change in place, the callbacks' state, and a ``random_state`` RandomState's draws."""
+        ``set_params`` change in place, the callbacks' attributes (epoch counts, best scores; not
+        the files a checkpoint wrote), and a ``random_state`` RandomState's draws. The device
+        bookkeeping stays that of the blocks running now (a prediction in another thread)."""
         # skorch adds each new special key to the set _params_to_validate in place, before it checks
         # the key: kept, a refused key failed every later initialize (and so fit)
         saved = {name: set(value) if isinstance(value, set) else value for name, value in self.__dict__.items()}
@@ -478,16 +481,25 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         try:
             yield
         except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            for name, state in states.items():
-                getattr(self, name).load_state_dict(state)
+            with _DEVICE_LOCK:
+                self._restore_keeping_device_blocks(saved)
             if generator is not None:
                 generator.set_state(drawn)
             for callback, state in callbacks:
-                vars(callback).clear()
-                vars(callback).update(state)
+                restore_attributes(callback, state)
+            for name, state in states.items():
+                getattr(self, name).load_state_dict(state)
             raise
+
+    def _restore_keeping_device_blocks(self, saved: dict[str, Any]) -> None:
+        """Put back the attributes ``saved``, but the device bookkeeping of the blocks resolving the
+        device now (:meth:`_resolved_device`; a prediction in another thread), which may have begun
+        or ended since ``saved`` was taken. Called under ``_DEVICE_LOCK``."""
+        state = {name: value for name, value in saved.items() if name not in ("_device_requested", "_device_users")}
+        state["device"] = saved.get("_device_requested", saved.get("device"))  # the device as the user set it
+        if self.__dict__.get("_device_users"):  # the device stays resolved until the last block ends
+            state.update(_device_requested=state["device"], device=self.device, _device_users=self._device_users)
+        restore_attributes(self, state)
 
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_", its private bookkeeping included
@@ -761,8 +773,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             return super().initialize()
 
     def forward_iter(self, X, training=False, device="cpu"):
-        # torch's DataLoader draws a seed from the global generator each time it is iterated
-        with self._resolved_device(), torch.random.fork_rng(devices=[]):
+        # the loader draws its seed from a generator of its own (get_iterator), not the global one,
+        # which a fit in another thread may be drawing from
+        with self._resolved_device():
             yield from super().forward_iter(X, training=training, device=device)
 
     def __setstate__(self, state):

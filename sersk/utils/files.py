@@ -35,9 +35,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     target = Path(os.fspath(path))
     if target.is_dir():
         raise IsADirectoryError(f"{str(target)!r} is a folder; give a file name to write to")
-    made = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
+    made: list[Path] = []  # the folders this call creates, outermost first
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_folders(Path(os.path.abspath(target.parent)), made)
         mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
@@ -54,7 +54,18 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             Path(tmp).unlink(missing_ok=True)
             raise
     except BaseException:
-        for folder in made:  # deepest first; one another process has filled since stays
+        for folder in reversed(made):  # deepest first; one another process has filled since stays
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+
+
+def _make_folders(folder: Path, made: list[Path]) -> None:
+    """Create ``folder`` (absolute) and its missing parents, appending to ``made`` each one this
+    call created, outermost first (a folder another process creates meanwhile is not counted)."""
+    for parent in [*reversed(folder.parents), folder]:
+        try:
+            parent.mkdir()
+        except FileExistsError:
+            continue
+        made.append(parent)

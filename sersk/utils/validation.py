@@ -22,7 +22,8 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
 
 
 def repeated(values: Sequence[Any]) -> list[Any]:
-    """The values that occur more than once in ``values``, sorted, each once."""
+    """The values that occur more than once in ``values`` (hashable and sortable, as checked labels
+    are), sorted, each once."""
     seen: set[Any] = set()
     return sorted({value for value in values if value in seen or seen.add(value)})
 
