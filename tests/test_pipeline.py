@@ -445,3 +445,18 @@ def test_a_failed_fit_of_a_pipeline_given_a_tuple_of_steps_raises_its_own_error(
     with pytest.raises(ValueError, match="validation labels"):  # not a TypeError from restoring the tuple
         pipe.fit(paths, labels, validation_data=(paths[:2], ["unseen", "unseen"]))
     assert pipe.steps is steps
+
+
+def test_pipelines_of_several_seeds_average_in_a_soft_voting_classifier(corpus, tmp_path):
+    from sklearn.ensemble import VotingClassifier
+
+    paths, labels, _ = corpus
+    members = [(f"seed{s}", make_pipeline("tuned", random_state=s).set_params(**{**SMALL_NET, "net__crop_frames": 8}))
+               for s in range(2)]
+    seeds = VotingClassifier(members, voting="soft").fit(paths, labels)
+    fitted = [seeds.named_estimators_[name] for name, _ in members]
+    np.testing.assert_allclose(seeds.predict_proba(paths), np.mean([m.predict_proba(paths) for m in fitted], axis=0),
+                               atol=1e-6)
+    assert not np.allclose(fitted[0].predict_proba(paths), fitted[1].predict_proba(paths))  # two seeds, two models
+    joblib.dump(seeds, tmp_path / "seeds.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "seeds.joblib").predict(paths), seeds.predict(paths))
