@@ -44,8 +44,9 @@ class BatchPrediction:
         return f"BatchPrediction({count(len(self.paths), 'file')}, classes {list(map(str, self.classes))}{skipped})"
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One dict per predicted file: ``path``, ``label`` and ``proba``, a dict of class -> probability
-        (the shape of :func:`~sersk.evaluation.evaluate_model`'s prediction records)."""
+        """One dict per predicted file: ``path``, ``label`` (the predicted one) and ``proba``, a dict of
+        class -> probability, nested as in :func:`~sersk.evaluation.evaluate_model`'s records (where
+        ``label`` is the true label and ``predicted`` the prediction)."""
         return [
             {"path": p, "label": str(label), "proba": {str(c): float(q) for c, q in zip(self.classes, row)}}
             for p, label, row in zip(self.paths, self.labels, self.proba)
