@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import VotingClassifier
 
 _WRITTEN_BY = "give a file written by 'sersk train' or joblib.dump of a fitted sersk.make_pipeline()"
 
@@ -33,15 +37,16 @@ def _starts_like_joblib(path: str) -> bool:
     return zlib or head.startswith(_JOBLIB_MAGIC)
 
 
-def load_model(path: str | os.PathLike) -> Pipeline:
+def load_model(path: str | os.PathLike) -> Pipeline | VotingClassifier:
     """Load a fitted sersk model saved with ``joblib.dump`` (as ``sersk train`` saves it).
 
     A sersk model is a pipeline from audio files to emotions: a scikit-learn (or
     imbalanced-learn) [`Pipeline`][sersk.pipeline.EmotionPipeline] that starts with
     [`AudioLoader`][sersk.io.AudioLoader] and ends with a fitted
     [`CNNLSTMClassifier`][sersk.nn.classifier.CNNLSTMClassifier], as
-    [`make_pipeline`][sersk.pipeline.make_pipeline] builds it. Anything else is refused, by what it
-    is, whatever methods it has.
+    [`make_pipeline`][sersk.pipeline.make_pipeline] builds it; or a fitted soft
+    ``sklearn.ensemble.VotingClassifier`` of such pipelines (several seeds averaged). Anything else
+    is refused, by what it is, whatever methods it has.
 
     Loading unpickles the file, which can run code: load only files you trust. A model trained on
     a GPU loads and predicts on a machine without one (see the user guide, "Persistence and
@@ -54,8 +59,9 @@ def load_model(path: str | os.PathLike) -> Pipeline:
 
     Returns
     -------
-    model : sklearn.pipeline.Pipeline
-        The fitted pipeline (usually an [`EmotionPipeline`][sersk.pipeline.EmotionPipeline]).
+    model : sklearn.pipeline.Pipeline or sklearn.ensemble.VotingClassifier
+        The fitted pipeline (usually an [`EmotionPipeline`][sersk.pipeline.EmotionPipeline]), or
+        the soft vote of several.
 
     Raises
     ------
@@ -76,9 +82,6 @@ def load_model(path: str | os.PathLike) -> Pipeline:
     """
     import joblib
 
-    from .io import AudioLoader
-    from .nn import CNNLSTMClassifier
-
     name = os.path.expanduser(os.fspath(path))
     if not os.path.exists(name):
         raise FileNotFoundError(f"model file {name!r} does not exist")
@@ -93,27 +96,55 @@ def load_model(path: str | os.PathLike) -> Pipeline:
             raise ValueError(f"{name!r} is not a sersk model file (not a joblib or pickle file); {_WRITTEN_BY}") from None
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise ValueError(f"{name!r} is not a sersk model file ({detail}); {_WRITTEN_BY}") from None
+    ensemble = sys.modules.get("sklearn.ensemble")  # imported by the unpickling of an ensemble (0.8 s otherwise)
+    if ensemble is not None and isinstance(model, ensemble.VotingClassifier):
+        _check_seed_average(model, name)
+    else:
+        _check_pipeline(model, name, "")
+    return model
+
+
+def _check_pipeline(model: Any, name: str, member: str) -> None:
+    """Refuse ``model`` unless it is a fitted sersk pipeline (``member``: where it sits in the file)."""
+    from .io import AudioLoader
+    from .nn import CNNLSTMClassifier
+
     kind = type(model).__name__
     if not isinstance(model, Pipeline):
         what = f"{kind} from {type(model).__module__}" if not isinstance(model, (dict, list, tuple)) else kind
-        raise ValueError(f"{name!r} holds {_a(what)}, not a sersk model (a pipeline); {_WRITTEN_BY}")
+        raise ValueError(f"{name!r} holds {member}{_a(what)}, not a sersk model (a pipeline); {_WRITTEN_BY}")
     if not model.steps:
-        raise ValueError(f"{name!r} holds {_a(kind)} with no steps, not a sersk model; {_WRITTEN_BY}")
+        raise ValueError(f"{name!r} holds {member}{_a(kind)} with no steps, not a sersk model; {_WRITTEN_BY}")
     first, last = model.steps[0][1], model.steps[-1][1]
     if not isinstance(first, AudioLoader) or not isinstance(last, CNNLSTMClassifier):
         steps = " -> ".join(type(step).__name__ for _, step in model.steps)
         raise ValueError(
-            f"{name!r} holds {_a(kind)} ({steps}), not a sersk model, which goes from AudioLoader to "
+            f"{name!r} holds {member}{_a(kind)} ({steps}), not a sersk model, which goes from AudioLoader to "
             f"CNNLSTMClassifier; {_WRITTEN_BY}"
         )
     try:
         check_is_fitted(last, "classes_seen_")
     except NotFittedError:
-        raise ValueError(f"{name!r} holds {_a(kind)} that was never fitted; {_WRITTEN_BY}") from None
+        raise ValueError(f"{name!r} holds {member}{_a(kind)} that was never fitted; {_WRITTEN_BY}") from None
     for step_name, step in model.steps[:-1]:
         try:
             if step not in (None, "passthrough"):
                 check_is_fitted(step)
         except NotFittedError:
-            raise ValueError(f"{name!r} holds {_a(kind)} whose step {step_name!r} was never fitted; {_WRITTEN_BY}") from None
-    return model
+            raise ValueError(
+                f"{name!r} holds {member}{_a(kind)} whose step {step_name!r} was never fitted; {_WRITTEN_BY}"
+            ) from None
+
+
+def _check_seed_average(model: "VotingClassifier", name: str) -> None:
+    """Refuse a ``VotingClassifier`` unless it averages probabilities of fitted sersk pipelines."""
+    if model.voting != "soft":
+        raise ValueError(f"{name!r} holds a VotingClassifier with voting={model.voting!r}; sersk takes "
+                         "voting='soft', whose probabilities are the members' average")
+    try:
+        check_is_fitted(model, "estimators_")
+    except NotFittedError:
+        raise ValueError(f"{name!r} holds a VotingClassifier that was never fitted; {_WRITTEN_BY}") from None
+    members = [label for label, estimator in model.estimators if estimator != "drop"]
+    for label, member in zip(members, model.estimators_):
+        _check_pipeline(member, name, f"as its member {label!r} ")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sersk import make_pipeline
+from sersk import make_pipeline, predict_files
 from sersk.evaluation import evaluate_model, run_leave_one_speaker_out, run_reference_protocol, score_predictions
 from sersk.persistence import load_model
 from sersk.utils.synthetic import make_tone
@@ -166,6 +166,33 @@ def test_load_model_refuses_what_is_not_a_fitted_sersk_model(tmp_path):
     joblib.dump(Pipeline([]), tmp_path / "empty.joblib")
     with pytest.raises(ValueError, match="holds a Pipeline with no steps"):
         load_model(tmp_path / "empty.joblib")
+
+
+def test_load_model_takes_a_soft_vote_of_fitted_sersk_pipelines_and_nothing_else(corpus, tmp_path):
+    import copy
+
+    from sklearn.ensemble import VotingClassifier
+
+    X, y, _ = corpus
+    members = [("seed0", tiny_pipeline()), ("seed1", tiny_pipeline().set_params(random_state=1))]
+    vote = VotingClassifier(members, voting="soft").fit(X, y)
+    joblib.dump(vote, tmp_path / "seeds.joblib")
+    model = load_model(tmp_path / "seeds.joblib")
+    result = predict_files(model, X)
+    np.testing.assert_allclose(result.proba, vote.predict_proba(X), atol=1e-6)
+    assert evaluate_model(model, X, y)["n_files"] == len(X)
+    other = copy.deepcopy(vote)
+    other.estimators_[1] = other.estimators_[1][-1]  # the network alone, without the steps before it
+    cases = {
+        "hard.joblib": (VotingClassifier(members, voting="hard"), "voting='hard'; sersk takes voting='soft'"),
+        "unfitted.joblib": (VotingClassifier(members, voting="soft"), "holds a VotingClassifier that was never fitted"),
+        "member.joblib": (other, "holds as its member 'seed1' a CNNLSTMClassifier from sersk.nn.classifier, not a "
+                                 "sersk model"),
+    }
+    for name, (obj, message) in cases.items():
+        joblib.dump(obj, tmp_path / name)
+        with pytest.raises(ValueError, match=message):
+            load_model(tmp_path / name)
 
 
 def test_load_model_refuses_a_pipeline_with_a_step_never_fitted(corpus, tmp_path):
