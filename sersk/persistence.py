@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+
+import numpy as np
 from typing import TYPE_CHECKING, Any
 
 from sklearn.exceptions import NotFittedError
@@ -71,7 +73,8 @@ def load_model(path: str | os.PathLike) -> Pipeline | VotingClassifier:
         If ``path`` is a folder.
     ValueError
         If the file cannot be unpickled (not a joblib or pickle file, truncated), or holds
-        something other than a fitted sersk model.
+        something other than a fitted sersk model (an ensemble: not a soft vote, weights that do not
+        average, a member that is not a fitted sersk pipeline).
 
     Examples
     --------
@@ -137,14 +140,27 @@ def _check_pipeline(model: Any, name: str, member: str) -> None:
 
 
 def _check_seed_average(model: "VotingClassifier", name: str) -> None:
-    """Refuse a ``VotingClassifier`` unless it averages probabilities of fitted sersk pipelines."""
+    """Refuse a ``VotingClassifier`` unless it averages probabilities of fitted sersk pipelines, with
+    weights that average."""
+    refit = "fit a VotingClassifier(voting='soft') of sersk pipelines and save it with joblib.dump"
     if model.voting != "soft":
         raise ValueError(f"{name!r} holds a VotingClassifier with voting={model.voting!r}; sersk takes "
-                         "voting='soft', whose probabilities are the members' average")
+                         "voting='soft', whose probabilities are the members' average (set_params(voting='soft') "
+                         "on the fitted ensemble, then save it again)")
     try:
         check_is_fitted(model, "estimators_")
     except NotFittedError:
-        raise ValueError(f"{name!r} holds a VotingClassifier that was never fitted; {_WRITTEN_BY}") from None
+        raise ValueError(f"{name!r} holds a VotingClassifier that was never fitted; {refit}") from None
     members = [label for label, estimator in model.estimators if estimator != "drop"]
+    if len(members) != len(model.estimators_):  # its members were set after the fit
+        raise ValueError(f"{name!r} holds a VotingClassifier of {len(model.estimators_)} fitted members whose "
+                         f"estimators name {len(members)}: it was changed after fitting; {refit}")
+    if model.weights is not None:
+        weights = np.asarray(model.weights, dtype=float)
+        used = weights[[estimator != "drop" for _, estimator in model.estimators]] if weights.shape == (
+            len(model.estimators),) else None
+        if used is None or not np.isfinite(used).all() or (used < 0).any() or used.sum() <= 0:
+            raise ValueError(f"{name!r} holds a VotingClassifier with weights={model.weights!r}; expected one "
+                             "non-negative weight per member, not all zero")
     for label, member in zip(members, model.estimators_):
         _check_pipeline(member, name, f"as its member {label!r} ")

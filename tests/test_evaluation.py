@@ -181,10 +181,17 @@ def test_load_model_takes_a_soft_vote_of_fitted_sersk_pipelines_and_nothing_else
     result = predict_files(model, X)
     np.testing.assert_allclose(result.proba, vote.predict_proba(X), atol=1e-6)
     assert evaluate_model(model, X, y)["n_files"] == len(X)
+    joblib.dump(copy.deepcopy(vote).set_params(weights=[1, 2]), tmp_path / "weighted.joblib")
+    assert load_model(tmp_path / "weighted.joblib").weights == [1, 2]
     other = copy.deepcopy(vote)
     other.estimators_[1] = other.estimators_[1][-1]  # the network alone, without the steps before it
+    dropped = copy.deepcopy(vote).set_params(seed1="drop")  # after the fit: both fitted members still vote
     cases = {
         "hard.joblib": (VotingClassifier(members, voting="hard"), "voting='hard'; sersk takes voting='soft'"),
+        "dropped.joblib": (dropped, "of 2 fitted members whose estimators name 1: it was changed after fitting"),
+        "zero.joblib": (copy.deepcopy(vote).set_params(weights=[0, 0]), r"weights=\[0, 0\]; expected one non-negative"),
+        "negative.joblib": (copy.deepcopy(vote).set_params(weights=[1, -1]), r"weights=\[1, -1\]"),
+        "short.joblib": (copy.deepcopy(vote).set_params(weights=[1]), r"weights=\[1\]"),
         "unfitted.joblib": (VotingClassifier(members, voting="soft"), "holds a VotingClassifier that was never fitted"),
         "member.joblib": (other, "holds as its member 'seed1' a CNNLSTMClassifier from sersk.nn.classifier, not a "
                                  "sersk model"),
