@@ -45,7 +45,7 @@ class BatchPrediction:
 
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per predicted file: ``path``, ``label`` (the predicted one) and ``proba``, a dict of
-        class -> probability, nested as in :func:`~sersk.evaluation.evaluate_model`'s records (where
+        class -> probability, nested as in :func:`~sersk.evaluation.clip_predictions`' records (where
         ``label`` is the true label and ``predicted`` the prediction)."""
         return [
             {"path": p, "label": str(label), "proba": {str(c): float(q) for c, q in zip(self.classes, row)}}

@@ -625,10 +625,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "before augmentation, for per-epoch validation")
     p.set_defaults(func=cmd_train)
 
+    model_help = "a model file written by 'sersk train' (or joblib.dump of a fitted sersk model)"
     p = sub.add_parser("predict", help="predict the emotion of audio files",
-                       description="Predict the emotion of audio files with a model saved by 'sersk train'. "
+                       description="Predict the emotion of audio files with a model saved by 'sersk train' "
+                                   "(or joblib.dump of a fitted sersk pipeline, or of a soft VotingClassifier of them). "
                                    "Exit status 1 when a file was skipped. Load only models you trust.")
-    p.add_argument("model", metavar="MODEL", help="a model file written by 'sersk train'")
+    p.add_argument("model", metavar="MODEL", help=model_help)
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="audio files, or folders standing for the audio files they hold (not their subfolders)")
     p.add_argument("--json", action="store_true", help="print JSON: {'predictions': [...], 'errors': {...}}")
@@ -640,7 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a model on labelled data",
                        description="Accuracy, unweighted average recall and a classification report of MODEL "
                                    "on DATA; writes confusion_matrix.png and metrics.json.")
-    p.add_argument("model", metavar="MODEL", help="a model file written by 'sersk train'")
+    p.add_argument("model", metavar="MODEL", help=model_help)
     p.add_argument("data", metavar="DATA", help=data_help)
     p.add_argument("--out-dir", default="sersk-evaluate", metavar="DIR", help="output folder (default: sersk-evaluate)")
     p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N", help="files decoded at a time (default: 256)")

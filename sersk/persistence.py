@@ -15,7 +15,8 @@ from sklearn.utils.validation import check_is_fitted
 if TYPE_CHECKING:
     from sklearn.ensemble import VotingClassifier
 
-_WRITTEN_BY = "give a file written by 'sersk train' or joblib.dump of a fitted sersk.make_pipeline()"
+_WRITTEN_BY = ("give a file written by 'sersk train' or joblib.dump of a fitted sersk.make_pipeline() (or of a soft "
+               "VotingClassifier of them)")
 
 
 def _a(word: str) -> str:
