@@ -2,7 +2,7 @@
 
 Augmentation happens inside each training fold only. With ``--preset tuned`` (no stored copies,
 60 epochs of crops and masks) this is what ``sersk reproduce --speaker-independent --preset tuned``
-runs: the ten folds took 19.8 minutes on a 2-core AMD EPYC (seed 0) and scored 75.9 % accuracy;
+runs: the ten folds took 19 min 52 s on a 2-core AMD EPYC (seed 0) and scored 75.9 % accuracy;
 seeds 0-2, 75.1 % (``docs/results.md``). The recipe (``--preset reference``: 75 augmented copies per clip) trained
 ten times takes hours on a CPU; size it with --n-augmentations, --epochs and --speakers (the
 held-out speakers whose folds run):

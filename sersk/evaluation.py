@@ -19,6 +19,7 @@ from sklearn.utils import check_consistent_length
 
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
+from .utils.validation import check_consistent_length as check_x_matches_y  # sklearn's, above, takes many arrays
 from .utils.validation import check_labels, repeated
 
 __all__ = [
@@ -316,8 +317,7 @@ def run_reference_protocol(
 
     start = time.perf_counter()
     X, y = np.asarray(X), check_labels(y, "y")
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} entries but y has {len(y)}; they must match")
+    check_x_matches_y(X, y, noun="entry", plural="entries")
     pipeline = _clone_or_default(pipeline, random_state)
     if _is_transductive(pipeline):
         raise ValueError(

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .utils.validation import check_labels, count
+from .utils.validation import check_consistent_length, check_labels, count
 
 
 class Split(NamedTuple):
@@ -104,8 +104,7 @@ def speaker_disjoint_split(
     """
     _check_fractions(train_size, validation_size)
     y, groups = check_labels(y, "y"), check_labels(groups, "groups", what="speaker")
-    if len(groups) != len(y):
-        raise ValueError(f"groups has {count(len(groups), 'entry', 'entries')} but y has {count(len(y), 'label')}; they must match")
+    check_consistent_length(groups, y, name="groups", noun="entry", plural="entries")
     speakers = list(check_random_state(random_state).permutation(np.unique(groups)))
     with_validation = validation_size > 0
     if len(speakers) < 2 + with_validation:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-
-import numpy as np
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted

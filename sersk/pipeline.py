@@ -21,7 +21,7 @@ from .features import BandStandardizer, LogMelTransformer
 from .io import AudioLoader
 from .nn import CNNLSTMClassifier
 from .utils._state import restore_attributes
-from .utils.validation import count
+from .utils.validation import check_consistent_length
 
 
 def _routing_enabled() -> bool:
@@ -114,8 +114,7 @@ class EmotionPipeline(Pipeline):
         -------
         self : EmotionPipeline
         """
-        if y is not None and len(X) != len(y):
-            raise ValueError(f"X has {count(len(X), 'clip')} but y has {count(len(y), 'label')}; they must match")
+        check_consistent_length(X, y, noun="clip")
         if y is not None and len(classes := np.unique(np.asarray(y))) < 2:
             raise ValueError(
                 f"y holds a single class ({str(classes[0])!r}); at least two are needed to train a classifier"
@@ -283,8 +282,7 @@ class EmotionPipeline(Pipeline):
             splitter = StratifiedShuffleSplit(1, test_size=fraction, random_state=self.random_state)
             return next(splitter.split(np.zeros(len(y)), y))
         groups = np.asarray(groups)
-        if len(groups) != len(y):
-            raise ValueError(f"groups has {count(len(groups), 'entry', 'entries')} but y has {count(len(y), 'label')}; they must match")
+        check_consistent_length(groups, y, name="groups", noun="entry", plural="entries")
         splitter = GroupShuffleSplit(1, test_size=fraction, random_state=self.random_state)
         return next(splitter.split(np.zeros(len(y)), y, groups))
 

@@ -346,7 +346,8 @@ def test_atomic_output_removes_only_the_folders_it_made(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "existing").mkdir()
     for target in ("ghost/../existing/m.joblib", "a/b/m.joblib", "existing/new/m.joblib"):
-        with pytest.raises(ValueError), atomic_output(target):
+        with pytest.raises(ValueError, match="boom"), atomic_output(target):
+            assert os.path.isdir(os.path.dirname(os.path.abspath(target)))  # made for the file
             raise ValueError("boom")
         assert [p.name for p in tmp_path.rglob("*")] == ["existing"], target  # 'existing' was there before
 

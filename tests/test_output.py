@@ -70,7 +70,8 @@ def test_the_augmentation_bar_counts_a_copy_read_twice_once(data, capsys, monkey
     assert X_res._bar is None  # closed once every copy has been computed
 
 
-def test_threads_reading_copies_at_once_share_one_bar(data, monkeypatch):
+def test_threads_reading_copies_at_once_share_one_bar(data, capsys, monkeypatch):
+    import re
     from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
@@ -78,3 +79,5 @@ def test_threads_reading_copies_at_once_share_one_bar(data, monkeypatch):
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda i: X_res[[i, i]], range(100)))  # each copy by one thread, twice over
     assert X_res._bar is None  # every copy counted once (the bar closes at 100 of 100)
+    err = capsys.readouterr().err
+    assert "100/100" in err and not re.search(r"\b(10[1-9]|1[1-9]\d)/100", err)  # none counted twice

@@ -43,6 +43,11 @@ def small_pipeline(**params):
     return make_pipeline(n_augmentations=2, random_state=0).set_params(**{**SMALL_NET, **params})
 
 
+def small_tuned(random_state=0, memory=None, **params):
+    """The tuned preset with the small network; ``params`` set on top (e.g. ``net__crop_frames``)."""
+    return make_pipeline("tuned", random_state=random_state, memory=memory).set_params(**{**SMALL_NET, **params})
+
+
 def test_fits_on_paths_and_predicts_one_label_per_path(corpus, monkeypatch):
     paths, labels, _ = corpus
     calls = {"resample": 0}
@@ -370,7 +375,7 @@ def test_speaker_scope_standardises_each_training_and_validation_speaker_by_itse
 
 def test_speaker_scope_in_a_grouped_search(corpus):
     paths, labels, speakers = corpus
-    pipe = make_pipeline("tuned", random_state=0).set_params(**SMALL_NET, scale__scope="speaker", net__crop_frames=16)
+    pipe = small_tuned(scale__scope="speaker", net__crop_frames=16)
     search = GridSearchCV(pipe, {"net__lr": [0.005, 0.001]}, cv=LeaveOneGroupOut(), error_score="raise")
     search.fit(paths, labels, groups=speakers, scale__groups=speakers)  # groups for the splitter, scale__groups for fit
     assert search.cv_results_["mean_test_score"].shape == (2,)
@@ -390,7 +395,7 @@ def test_with_metadata_routing_a_search_sends_the_speakers_to_the_pipeline(corpu
         held = search.best_estimator_.validation_indices_
         assert len(held) and set(speakers[held]).isdisjoint(np.delete(speakers, held))
         # speaker-scope standardisation, in fit and in scoring, with no per-step settings
-        tuned = make_pipeline("tuned", random_state=0).set_params(**SMALL_NET, scale__scope="speaker", net__crop_frames=16)
+        tuned = small_tuned(scale__scope="speaker", net__crop_frames=16)
         scores = cross_val_score(tuned, paths, labels, cv=LeaveOneGroupOut(), params={"groups": speakers})
         assert scores.shape == (3,)
         routed = clone(tuned).fit(paths, labels, groups=speakers).predict_proba(paths, groups=speakers)
@@ -402,7 +407,6 @@ def test_with_metadata_routing_a_search_sends_the_speakers_to_the_pipeline(corpu
 
 def test_with_metadata_routing_requests_set_by_the_user_are_kept(corpus):
     import sklearn
-    from sklearn.model_selection import cross_validate
 
     paths, labels, speakers = corpus
     with sklearn.config_context(enable_metadata_routing=True):
@@ -412,7 +416,7 @@ def test_with_metadata_routing_requests_set_by_the_user_are_kept(corpus):
         held = search.best_estimator_.validation_indices_
         assert set(speakers[held]) == set(np.delete(speakers, held)) == set(speakers)
         # the step takes the speakers under another name; other metadata travels beside them
-        tuned = make_pipeline("tuned", random_state=0).set_params(**SMALL_NET, scale__scope="speaker", net__crop_frames=16)
+        tuned = small_tuned(scale__scope="speaker", net__crop_frames=16)
         tuned.named_steps["scale"].set_fit_request(groups="speakers").set_transform_request(groups="speakers")
         tuned[-1].set_score_request(sample_weight=True)
         scores = cross_validate(tuned, paths, labels, cv=LeaveOneGroupOut(),
@@ -425,8 +429,7 @@ def test_a_failed_refit_leaves_every_step_as_it_was(cached, corpus, tmp_path):
     """A late failure (here: validation labels the training clips lack) used to leave the refitted
     transformers before the network of the fit before."""
     paths, labels, _ = corpus
-    pipe = make_pipeline("tuned", random_state=0, memory=str(tmp_path) if cached else None).set_params(
-        **{**SMALL_NET, "net__crop_frames": 8})
+    pipe = small_tuned(memory=str(tmp_path) if cached else None, net__crop_frames=8)
     pipe.fit(paths[:12], labels[:12])
     steps = list(pipe.steps)
     mean, history, proba = pipe.named_steps["scale"].mean_.copy(), len(pipe[-1].history_), pipe.predict_proba(paths)
@@ -440,23 +443,9 @@ def test_a_failed_refit_leaves_every_step_as_it_was(cached, corpus, tmp_path):
 
 def test_a_failed_fit_of_a_pipeline_given_a_tuple_of_steps_raises_its_own_error(corpus):
     paths, labels, _ = corpus
-    steps = tuple(make_pipeline("tuned", random_state=0).set_params(**{**SMALL_NET, "net__crop_frames": 8}).steps)
+    steps = tuple(small_tuned(net__crop_frames=8).steps)
     pipe = EmotionPipeline(steps)
     with pytest.raises(ValueError, match="validation labels"):  # not a TypeError from restoring the tuple
         pipe.fit(paths, labels, validation_data=(paths[:2], ["unseen", "unseen"]))
     assert pipe.steps is steps
 
-
-def test_pipelines_of_several_seeds_average_in_a_soft_voting_classifier(corpus, tmp_path):
-    from sklearn.ensemble import VotingClassifier
-
-    paths, labels, _ = corpus
-    members = [(f"seed{s}", make_pipeline("tuned", random_state=s).set_params(**{**SMALL_NET, "net__crop_frames": 8}))
-               for s in range(2)]
-    seeds = VotingClassifier(members, voting="soft").fit(paths, labels)
-    fitted = [seeds.named_estimators_[name] for name, _ in members]
-    np.testing.assert_allclose(seeds.predict_proba(paths), np.mean([m.predict_proba(paths) for m in fitted], axis=0),
-                               atol=1e-6)
-    assert not np.allclose(fitted[0].predict_proba(paths), fitted[1].predict_proba(paths))  # two seeds, two models
-    joblib.dump(seeds, tmp_path / "seeds.joblib")
-    np.testing.assert_array_equal(joblib.load(tmp_path / "seeds.joblib").predict(paths), seeds.predict(paths))

@@ -219,7 +219,10 @@ def check_sequences(X: Any, *, n_features: int | None = None) -> np.ndarray:
     return to_object_array(out)
 
 
-def check_consistent_length(X: Sequence[Any], y: Sequence[Any] | None) -> None:
-    """Raise a ValueError when ``X`` and ``y`` hold different numbers of samples."""
+def check_consistent_length(
+    X: Sequence[Any], y: Sequence[Any] | None, *, name: str = "X", noun: str = "sample", plural: str | None = None
+) -> None:
+    """Raise a ValueError when ``X`` and ``y`` differ in length, naming ``X`` as ``name`` and counting
+    its items as ``noun`` (plural ``plural``, else ``noun`` + "s")."""
     if y is not None and len(X) != len(y):
-        raise ValueError(f"X has {count(len(X), 'sample')} but y has {count(len(y), 'label')}; they must match")
+        raise ValueError(f"{name} has {count(len(X), noun, plural)} but y has {count(len(y), 'label')}; they must match")
