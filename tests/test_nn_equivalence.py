@@ -121,6 +121,37 @@ def test_first_block_made_a_clip_at_a_time_equals_the_eager_recipe(seed, dtype, 
     test_fused_training_pass_equals_the_eager_recipe(seed, dtype, tolerance, False, "cpu", None)
 
 
+@pytest.mark.parametrize("frozen", ["blocks.0.", "blocks."])
+@pytest.mark.parametrize("recomputed", [True, False])  # False: the path every block takes on CUDA
+def test_frozen_conv_blocks_give_the_recipes_gradients(frozen, recomputed, monkeypatch):
+    """Frozen conv blocks (fine-tuning the rest) make their conv outputs autograd leaves, which the
+    fused block saves instead of consuming: the parameters still training get the eager recipe's
+    gradients, and a training-mode forward under ``no_grad`` (as ``swa_utils.update_bn`` runs) the
+    recipe's logits."""
+    if not recomputed:
+        monkeypatch.setattr(sersk.nn.module, "RECOMPUTED_MAX_IN_CHANNELS", 0)
+    torch.manual_seed(0)
+    net = CNNLSTM().double().train()
+    reference = EagerCNNLSTM().double().train()
+    reference.load_state_dict(net.state_dict())
+    for model in (net, reference):
+        for name, param in model.named_parameters():
+            param.requires_grad_(not name.startswith(frozen))
+    x, lengths = random_batch(0, torch.float64)
+    target = torch.arange(len(x)) % 7
+    results = []
+    for model in (net, reference):
+        logits, grads = logits_and_grads(model, {n: p for n, p in model.named_parameters() if p.requires_grad}, x,
+                                         lengths, target)
+        with torch.no_grad():
+            results.append({"logits": logits, "no_grad logits": model(x, lengths),
+                            **{f"grad {name}": grad for name, grad in grads.items()}})
+    fused, exact = results
+    assert fused.keys() == exact.keys() and "grad lstm.weight_ih_l0" in exact
+    for name in exact:
+        assert compare(fused, exact, name) <= 1e-10, name
+
+
 @pytest.mark.parametrize("recomputed", [True, False])
 def test_first_block_keeps_nothing_full_size_for_the_backward_pass(recomputed, monkeypatch):
     """On the CPU the first conv's output (64 channels at the input's resolution) is not kept for
@@ -372,7 +403,8 @@ def test_fused_block_backward_matches_finite_differences(memory_format, signs):
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
 def test_a_consumed_input_takes_its_gradient_once(memory_format, signs):
     """``consume_input=True`` (a conv's output): the same gradients, written into the input's memory;
-    a second backward through the same graph fails with a clear message instead of reading it."""
+    a second backward through the same graph fails with a clear message instead of reading it. A
+    leaf (a tensor of the caller's) is saved, not overwritten."""
     torch.manual_seed(0)
     bn = CNNLSTM(n_mels=8, filters=(4,), pools=((2, 2),)).blocks[0].bn.train()
     with torch.no_grad():
@@ -382,16 +414,20 @@ def test_a_consumed_input_takes_its_gradient_once(memory_format, signs):
     time_mask[0, :2] = 0
     pooled_mask = time_mask[:, ::2, None, None].permute(0, 2, 3, 1)
     source = torch.randn(2, 4, 8, 6).contiguous(memory_format=memory_format).requires_grad_()
-    with pytest.raises(ValueError, match="intermediate"):
-        masked_bn_relu_pool(source, bn, pool, time_mask, pooled_mask, consume_input=True)
-    grads = []
+    kept = source.detach().clone()
+    out = masked_bn_relu_pool(source, bn, pool, time_mask, pooled_mask, consume_input=True)
+    grads = [torch.autograd.grad(out.square().sum(), source)[0]]
+    assert torch.equal(source.detach(), kept)
+    with pytest.raises(ValueError, match="intermediate"):  # the function itself refuses to overwrite a leaf
+        _MaskedBNReLUPool.apply(bn.weight, bn.bias, (2, 2), bn.eps, True, source, time_mask, pooled_mask)
     for consume in (False, True):
         x = source * 1.0  # an intermediate, as a conv's output is
         out = masked_bn_relu_pool(x, bn, pool, time_mask, pooled_mask, consume_input=consume)
         before = x.detach().clone()
         grads.append(torch.autograd.grad(out.square().sum(), source, retain_graph=True)[0])
         assert torch.equal(x.detach(), before) != consume  # overwritten only when consumed
-    torch.testing.assert_close(grads[0], grads[1], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(grads[2], grads[0], rtol=1e-6, atol=1e-6)
     with pytest.raises(RuntimeError, match="runs once per forward"):
         torch.autograd.grad(out.square().sum(), source)
 

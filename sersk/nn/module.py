@@ -261,7 +261,9 @@ def masked_bn_relu_pool(
     consume_input : bool, default=False
         ``x`` is used by nothing else (a conv's output): in training, the backward pass overwrites
         it with its own gradient instead of allocating one, and runs once per forward; in eval mode
-        without autograd, the affine map overwrites it.
+        without autograd, the affine map overwrites it. In training, an ``x`` that autograd holds as
+        a leaf (nothing before it needs a gradient: frozen layers, or a forward under
+        ``torch.no_grad``) is saved as usual instead.
 
     Returns
     -------
@@ -272,6 +274,7 @@ def masked_bn_relu_pool(
     kernel = _pool_kernel(pool)
     if bn.training:
         groups = _group_inputs(x, time_mask, pooled_mask)
+        consume_input = consume_input and not any(part.is_leaf for part in x)
         *outs, mean, var, count = _MaskedBNReLUPool.apply(bn.weight, bn.bias, kernel, bn.eps, consume_input, *groups)
         _update_running_statistics(bn, mean, var, count)
         return outs
