@@ -126,7 +126,7 @@ def predict_files(
     paths = list(paths)
     if (bad := next((i for i, p in enumerate(paths) if not isinstance(p, (str, os.PathLike))), None)) is not None:
         raise ValueError(f"paths[{bad}] is {paths[bad]!r}, not a path (str or os.PathLike)")
-    paths = [os.fspath(p) for p in paths]
+    paths = [str(os.fspath(p)) for p in paths]  # numpy's str_ shown as np.str_('...') in records
     if not paths:
         raise ValueError("no files given: the list of paths is empty")
     try:

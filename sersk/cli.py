@@ -103,7 +103,10 @@ def _set_params(pipeline: Any, params: Sequence[str]) -> None:
             owner, _, name = key.rpartition("__")
             target = pipeline.get_params(deep=True).get(owner) if owner else pipeline
             if not hasattr(target, "get_params"):
-                raise ValueError(f"--param {key}: {owner!r} is not a step of the pipeline or one of its estimators") from None
+                raise ValueError(
+                    f"--param {key}: {owner!r} is not a step of the pipeline or one of its estimators (its steps: "
+                    f"{', '.join(step for step, _ in pipeline.steps)}){_presets_with_step(owner)}"
+                ) from None
             valid = sorted(p for p in target.get_params(deep=False) if not p.startswith("_"))
             close = [f"{owner}__{c}" if owner else c for c in difflib.get_close_matches(name, valid, n=3)]
             if not owner:  # a step's parameter given without the step's name
@@ -116,6 +119,14 @@ def _set_params(pipeline: Any, params: Sequence[str]) -> None:
             raise ValueError(
                 f"--param {key}: {name!r} is not a parameter of {where}.{hint} Valid: {', '.join(valid)}{steps}."
             ) from None
+
+
+def _presets_with_step(name: str) -> str:
+    """Which presets' pipelines have a step ``name``, as a hint ("; --preset tuned has it"), or ""."""
+    from .pipeline import make_pipeline
+
+    having = [preset for preset in PRESET_NAMES if name in dict(make_pipeline(preset).steps)]
+    return f"; --preset {' or '.join(having)} has it" if having else ""
 
 
 def _param_names(estimator: Any) -> list[str]:
@@ -365,6 +376,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """``sersk predict``: label audio files (and every audio file of a folder) with a trained model."""
     from .batch import predict_files
     from .datasets import find_audio_files
+    from .exceptions import AudioFileError, InvalidSignalError
     from .persistence import load_model
 
     files = find_audio_files(args.files)
@@ -373,9 +385,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if not os.path.isfile(file):
                 raise FileNotFoundError(f"audio file {file!r} does not exist (--skip-errors skips such files)")
     model = load_model(args.model)
-    result = predict_files(
-        model, files, chunk_size=args.chunk_size, skip_errors=args.skip_errors, verbose=sys.stderr.isatty()
-    )
+    try:
+        result = predict_files(
+            model, files, chunk_size=args.chunk_size, skip_errors=args.skip_errors, verbose=sys.stderr.isatty()
+        )
+    except (AudioFileError, InvalidSignalError) as exc:  # a file's fault (skipped with --skip-errors)
+        raise type(exc)(f"{exc} (--skip-errors skips such files)") from exc
     if args.json:
         print(json.dumps({"predictions": result.to_records(), "errors": result.errors}, indent=2))
     else:
@@ -497,12 +512,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def _setting(params: dict[str, Any]) -> str:
     """The augmentation and epochs a pipeline's parameters give, as the commands print them."""
     if n := params.get("augment__n_augmentations", 0):
-        copies = f"{n} augmentation{'s' if n > 1 else ''} per training clip"
+        copies = f"{count(n, 'augmentation')} per training clip"
     elif any(params.get(f"net__{name}") for name in ("crop_frames", "freq_mask_bands", "time_mask_frames")):
         copies = "no stored copies (crops and masks drawn every epoch)"
     else:
         copies = "no augmentation"
-    return f"{copies}, {params['net__max_epochs']} epoch(s)"
+    return f"{copies}, {count(params['net__max_epochs'], 'epoch')}"
 
 
 def _device_of(params: dict[str, Any]) -> str:

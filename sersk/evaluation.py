@@ -20,7 +20,7 @@ from sklearn.utils import check_consistent_length
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
 from .utils.validation import check_consistent_length as check_x_matches_y  # sklearn's, above, takes many arrays
-from .utils.validation import check_labels, repeated
+from .utils.validation import check_labels, count, repeated
 
 __all__ = [
     "PROJECT_BAR",
@@ -443,7 +443,7 @@ def run_leave_one_speaker_out(
     transductive = _is_transductive(template)
     if verbose > 0:
         print(f"leave-one-speaker-out over {len(all_speakers)} speakers; folds for "
-              f"{len(held_out)} held-out speaker(s): {', '.join(held_out)}")
+              f"{count(len(held_out), 'held-out speaker')}: {', '.join(held_out)}")
     figures = None if figures_dir is None else _folder(figures_dir)
     if figures is not None:
         _save_data_figures(template, X, y, np.flatnonzero(speakers != held_out[0]), figures, random_state)

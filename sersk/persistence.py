@@ -72,7 +72,7 @@ def load_model(path: str | os.PathLike) -> Pipeline | VotingClassifier:
     IsADirectoryError
         If ``path`` is a folder.
     ValueError
-        If the file cannot be unpickled (not a joblib or pickle file, truncated), or holds
+        If the file is empty or cannot be unpickled (not a joblib or pickle file, truncated), or holds
         something other than a fitted sersk model (an ensemble: not a soft vote, weights that do not
         average, a member that is not a fitted sersk pipeline).
 
@@ -90,6 +90,8 @@ def load_model(path: str | os.PathLike) -> Pipeline | VotingClassifier:
         raise FileNotFoundError(f"model file {name!r} does not exist")
     if os.path.isdir(name):
         raise IsADirectoryError(f"model file {name!r} is a folder, not a file")
+    if os.path.getsize(name) == 0:
+        raise ValueError(f"model file {name!r} is empty (0 bytes); {_WRITTEN_BY}")
     try:
         model = joblib.load(name)
     except PermissionError:
@@ -98,7 +100,10 @@ def load_model(path: str | os.PathLike) -> Pipeline | VotingClassifier:
         if not _starts_like_joblib(name):  # a text file, audio, ...: the unpickler's error would be noise
             raise ValueError(f"{name!r} is not a sersk model file (not a joblib or pickle file); {_WRITTEN_BY}") from None
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise ValueError(f"{name!r} is not a sersk model file ({detail}); {_WRITTEN_BY}") from None
+        raise ValueError(
+            f"{name!r} cannot be unpickled ({detail}): it is truncated or corrupt, or needs versions of its libraries "
+            f"that are not installed here; {_WRITTEN_BY}"
+        ) from None
     ensemble = sys.modules.get("sklearn.ensemble")  # imported by the unpickling of an ensemble (0.8 s otherwise)
     if ensemble is not None and isinstance(model, ensemble.VotingClassifier):
         _check_seed_average(model, name)

@@ -13,6 +13,7 @@ from imblearn.pipeline import Pipeline
 from sklearn import get_config
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils._user_interface import _print_elapsed_time
 from sklearn.utils.metadata_routing import UNUSED, MetadataRouter, get_routing_for_object
 
 from . import _recipe
@@ -184,7 +185,8 @@ class EmotionPipeline(Pipeline):
         last = self._get_metadata_for_step(
             step_idx=len(self) - 1, step_params=routed[self.steps[-1][0]], all_params=params
         )
-        self._final_estimator.fit(Xt, yt, validation_data=(X_val, y_val), **last["fit"])
+        with _print_elapsed_time("Pipeline", self._log_message(len(self.steps) - 1)):  # as imbalanced-learn's fit
+            self._final_estimator.fit(Xt, yt, validation_data=(X_val, y_val), **last["fit"])
 
     def get_metadata_routing(self) -> MetadataRouter:
         """The steps' metadata routing, and the pipeline's own request for ``groups`` in ``fit``.

@@ -92,10 +92,10 @@ def test_train_on_a_csv_passes_speakers_for_a_speaker_disjoint_validation(corpus
     assert seen["n"] == 16 and sorted(set(seen["groups"])) == list(SPEAKERS)
     printed = capsys.readouterr().out
     assert "validated on 4 clips of 1 speaker" in printed  # what was held out, rounded up
-    assert "preset reference: 1 augmentation per training clip, 1 epoch(s), device cpu" in printed  # what it will do
+    assert "preset reference: 1 augmentation per training clip, 1 epoch, device cpu" in printed  # what it will do
     bare = tmp_path / "bare.joblib"  # a step set to passthrough: the model is still saved
     assert main(["train", str(csv), "--out", str(bare), "--param", "augment=passthrough", *FAST]) == 0
-    assert "preset reference: no augmentation, 1 epoch(s)" in capsys.readouterr().out
+    assert "preset reference: no augmentation, 1 epoch" in capsys.readouterr().out
     assert joblib.load(bare).named_steps["augment"] == "passthrough"
     history = joblib.load(out)[-1].history
     assert history[-1]["valid_loss"] is not None
@@ -149,7 +149,7 @@ def test_predict_skips_a_broken_file_and_exits_1(model, corpus, tmp_path, capsys
     assert "2 of 3 files skipped" in capsys.readouterr().err
     # without --skip-errors the broken file is an error
     assert main(["predict", str(model), good, str(broken)]) == 2
-    assert_one_line_error(capsys.readouterr().err, "broken.wav")
+    assert_one_line_error(capsys.readouterr().err, "broken.wav", "(--skip-errors skips such files)")
 
 
 def test_evaluate_prints_metrics_and_writes_a_confusion_matrix(model, corpus, tmp_path, capsys):
@@ -212,9 +212,17 @@ def test_a_file_that_is_not_a_model(which, request, corpus, capsys):
     path = request.getfixturevalue(which)
     assert main(["predict", str(path), str(corpus / "03a01Wa.wav")]) == 2
     err = capsys.readouterr().err
-    assert_one_line_error(err, "is not a sersk model file")
+    assert_one_line_error(err, "written by 'sersk train'")
     if which == "text_model":  # the unpickler's error on text is noise ("No module named 'mport joblib'")
         assert "not a joblib or pickle file" in err and "Error" not in err
+    else:
+        assert "cannot be unpickled" in err and "truncated or corrupt" in err
+
+
+def test_an_empty_model_file(tmp_path, corpus, capsys):
+    (tmp_path / "empty.joblib").touch()
+    assert main(["predict", str(tmp_path / "empty.joblib"), str(corpus / "03a01Wa.wav")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "empty.joblib' is empty (0 bytes)")
 
 
 def test_a_joblib_file_holding_something_else(tmp_path, corpus, capsys):
@@ -303,6 +311,9 @@ def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
     err = capsys.readouterr().err
     assert_one_line_error(err, "Did you mean net__lr?", "Valid: band_offset, batch_by_length")
     assert "_params_to_validate" not in err
+    assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "scale__scope=speaker"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "'scale' is not a step", "(its steps: load, augment, logmel, net); "
+                          "--preset tuned has it")
     assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__lr_schedule='linear'"]) == 2
     assert_one_line_error(capsys.readouterr().err, "lr_schedule='linear'")  # refused before any decoding
     assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__max_epochs=abc"]) == 2

@@ -428,6 +428,10 @@ def test_a_csv_read_by_a_relative_path_gives_absolute_file_paths(clips, tmp_path
         ("path,label,speaker\nclips/03a01Wa.wav,happy,sad,03\n", ValueError, "line 2: more fields than the header's 3"),
         ("path,label\nclips/03a01Wa.wav,x\n./clips/03a01Wa.wav,y\n", ValueError, "twice \\(lines 2 and 3\\)"),
         ("path,label\nclips/03a01Wa.wav,x\nclips,y\n", ValueError, "line 3: 'clips' is a folder"),
+        # a quote never closed swallowed the rest of the file into one cell: "the 'label' cell is empty"
+        ('path,label\nclips/03a01Wa.wav,x\n"clips/08b02Tc.wav,y\nclips/16a05Nb.wav,z\n', ValueError,
+         "line 3: cannot be parsed \\(unexpected end of data\\); a cell that opens a quote must close it"),
+        ('"path,label\nclips/03a01Wa.wav,x\n', ValueError, "line 1: cannot be parsed"),
     ],
 )
 def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp_path):
@@ -438,7 +442,9 @@ def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp
     assert str(csv_path) in str(info.value)
 
 
-def test_load_corpus_missing_or_empty(tmp_path):
+def test_load_corpus_missing_or_empty(clips, tmp_path):
+    with pytest.raises(ValueError, match="03a01Wa.wav' is an audio file; a corpus is a folder .* or a CSV file"):
+        load_corpus(clips / "03a01Wa.wav")
     with pytest.raises(FileNotFoundError, match="nowhere' does not exist"):
         load_corpus(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="holds no .wav files directly .* a folder per class, list the files in a CSV"):

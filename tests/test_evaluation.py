@@ -241,6 +241,16 @@ def test_batch_prediction_records_hold_the_path_label_and_each_class_probability
         {"path": "b.wav", "label": "y", "proba": {"x": 0.5, "y": 0.5}},
     ]
     assert result.errors == {}
+
+    class Uniform:
+        classes_ = np.array(["x", "y"])
+
+        def predict_proba(self, paths):
+            return np.full((len(paths), 2), 0.5)
+
+    # paths from a numpy array come back (and go into JSON records) as plain str, not np.str_
+    from_array = predict_files(Uniform(), np.array(["a.wav", "b.wav"]))
+    assert [type(record["path"]) for record in from_array.to_records()] == [str, str]
     # a class named like a record's own key keeps its probability (it replaced the path)
     named = BatchPrediction(["a.wav"], np.array(["path"]), np.array([[0.75, 0.25]]), np.array(["label", "path"]))
     assert named.to_records() == [{"path": "a.wav", "label": "path", "proba": {"label": 0.75, "path": 0.25}}]

@@ -110,6 +110,19 @@ def test_no_copy_of_a_training_clip_reaches_validation(corpus, monkeypatch):
     assert sorted(1 + (len(sf.read(paths[i])[0]) - 2048) // 512 for i in held) == sorted(x.shape[1] for x in X_val)
 
 
+@pytest.mark.parametrize("validate", [False, True])
+def test_a_verbose_pipeline_reports_every_step(corpus, validate, capsys):
+    """``verbose=True`` prints imbalanced-learn's line for each step: for the network too when a
+    validation set is given (which fits it apart)."""
+    paths, labels, _ = corpus
+    pipe = small_tuned(verbose=True, net__verbose=0)
+    pipe.fit(paths[4:], labels[4:], **({"validation_data": (paths[:4], labels[:4])} if validate else {}))
+    out = capsys.readouterr().out
+    n = len(pipe.steps)
+    assert [f"(step {i} of {n})" in out for i in range(1, n + 1)] == [True] * n
+    assert f"(step {n} of {n}) Processing net" in out
+
+
 def test_grouped_cv_never_trains_on_a_test_speaker(corpus, monkeypatch):
     paths, labels, speakers = corpus
     speaker_of = dict(zip(paths, speakers))

@@ -71,6 +71,11 @@ def load_corpus(path: str | os.PathLike) -> Bunch:
     if not root.exists():
         raise FileNotFoundError(f"{str(root)!r} does not exist; give a folder of Emo-DB WAV files or a CSV file")
     if root.is_file():
+        if root.suffix.lower() in AUDIO_EXTENSIONS:
+            raise ValueError(
+                f"{str(root)!r} is an audio file; a corpus is a folder of Emo-DB-named WAV files or a CSV file (to "
+                "label audio files, use predict_files or 'sersk predict')"
+            )
         return _read_csv(root)
     for folder in (root, root / "wav"):
         if _wav_files(folder):
@@ -128,9 +133,10 @@ def find_audio_files(paths: str | os.PathLike | list[str | os.PathLike]) -> list
 
 
 def _read_csv(path: Path) -> Bunch:
+    previous = 0  # the last line of the last row read: an unparsable row starts after it
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
+            reader = csv.DictReader(fh, strict=True)  # strict: a quote never closed is an error, not a cell to the end
             header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]  # Path,Label,Speaker too
             if named_twice := repeated([c for c in header if c]):
                 raise ValueError(f"the CSV {str(path)!r} names the column {', '.join(map(repr, named_twice))} twice in its header")
@@ -141,9 +147,11 @@ def _read_csv(path: Path) -> Bunch:
                     f"{','.join(header) or 'empty'}); expected the header path,label or path,label,speaker"
                 )
             reader.fieldnames = header
+            previous = reader.line_num
             columns = ("path", "label", "speaker") if "speaker" in header else ("path", "label")
             rows = []
             for row in reader:
+                previous = reader.line_num
                 if not any((v or "").strip() for k, v in row.items() if k is not None):
                     continue  # a blank line
                 if any((v or "").strip() for v in row.get(None) or []):  # csv puts surplus fields under None
@@ -159,7 +167,10 @@ def _read_csv(path: Path) -> Bunch:
     except UnicodeDecodeError as exc:
         raise ValueError(f"{str(path)!r} is not a UTF-8 CSV file ({exc}); give a folder or a CSV file") from None
     except csv.Error as exc:
-        raise ValueError(f"the CSV {str(path)!r} cannot be parsed: {exc}") from None
+        raise ValueError(
+            f"the CSV {str(path)!r}, line {previous + 1}: cannot be parsed ({exc}); a cell that opens a quote must "
+            "close it before the next comma or the line's end"
+        ) from None
     if not rows:
         raise ValueError(f"the CSV {str(path)!r} lists no files: it has a header but no rows")
     files, missing_files, first_line = [], [], {}
