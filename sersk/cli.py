@@ -452,6 +452,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.speakers and not args.speaker_independent:
         raise ValueError("--speakers names the held-out speakers of --speaker-independent; add that option")
+    if args.resume and not args.speaker_independent:
+        raise ValueError("--resume continues a --speaker-independent run cut short; add that option")
     if args.quick:
         if args.n_augmentations is None and args.preset == "reference":
             args.n_augmentations = QUICK_N_AUGMENTATIONS
@@ -470,6 +472,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         )
     if named_twice := repeated(speakers):
         raise ValueError(f"--speakers names {' '.join(named_twice)} more than once")
+    fold_dir = out_dir / "folds"
+    if args.speaker_independent and not args.resume and (done := sorted(fold_dir.glob("fold_*.json"))):
+        raise ValueError(
+            f"{str(fold_dir)!r} holds {count(len(done), 'finished fold')} of an earlier run: add --resume to keep "
+            "them and run the others, or remove that folder (or choose another --out-dir)"
+        )
     quick = " (QUICK: a smoke run, not comparable to published figures)" if args.quick else ""
     print(f"Emo-DB: {len(emodb.filenames)} clips, {len(np.unique(emodb.speaker))} speakers; preset {args.preset}: "
           f"{_setting(params)}, device {device}{quick}")
@@ -478,7 +486,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             test_speakers = args.speakers or (np.unique(emodb.speaker)[:QUICK_LOSO_FOLDS] if args.quick else None)
             results = run_leave_one_speaker_out(
                 emodb.filenames, emodb.target, emodb.speaker, pipeline=pipeline, random_state=args.seed,
-                test_speakers=test_speakers, figures_dir=out_dir, verbose=1,
+                test_speakers=test_speakers, figures_dir=out_dir, fold_dir=fold_dir, verbose=1,
                 validation_speaker=VALIDATION_SPEAKER[args.preset],
             )
             emodb_figures = {"published": dict(PUBLISHED_SPEAKER_INDEPENDENT), "project_bar": PROJECT_BAR}
@@ -675,6 +683,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speakers", nargs="+", metavar="S",
                    help="with --speaker-independent: run the folds of these held-out speakers only, e.g. "
                         f"--speakers 03 08 (default: all; with --quick, the first {QUICK_LOSO_FOLDS})")
+    p.add_argument("--resume", action="store_true",
+                   help="with --speaker-independent: keep the folds an earlier run of the same command finished "
+                        "(each is written to DIR/folds/ as it ends) and run the others: a run cut short goes on")
     p.add_argument("--out-dir", default="outputs/reproduce", metavar="DIR",
                    help="output folder (default: outputs/reproduce)")
     p.add_argument("--data-home", default=None, metavar="DIR",

@@ -6,6 +6,8 @@ Each function returns its results as a JSON-ready dict and writes figures only w
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 import warnings
@@ -19,6 +21,7 @@ from sklearn.utils import check_consistent_length
 
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
+from .utils.files import atomic_output
 from .utils.validation import check_consistent_length as check_x_matches_y  # sklearn's, above, takes many arrays
 from .utils.validation import check_labels, count, repeated
 
@@ -369,6 +372,7 @@ def run_leave_one_speaker_out(
     random_state: int | None = None,
     return_estimator: bool = False,
     figures_dir: str | os.PathLike | None = None,
+    fold_dir: str | os.PathLike | None = None,
     verbose: int = 0,
 ) -> dict[str, Any]:
     """Speaker-independent evaluation: each speaker in turn is the test set.
@@ -408,6 +412,12 @@ def run_leave_one_speaker_out(
         When given (the folder is created), write ``class_distribution.png``, ``waveform.png``,
         ``log_mels.png``, ``training_history_speaker<S>.png`` per fold and the pooled
         ``confusion_matrix.png`` there.
+    fold_dir : str or os.PathLike, optional
+        Write each finished fold's results there, as ``fold_<speaker>.json``, and take the folds
+        an earlier call of the same evaluation wrote there instead of training them again: a run
+        cut short resumes where it stopped. "The same" means the same clips, labels, speakers,
+        pipeline parameters, ``validation_speaker`` and ``random_state``; a fold file of any other
+        run is an error, raised before any training.
     verbose : int, default=0
         Print a line per fold when > 0. Progress of each fit follows the pipeline's own
         ``verbose``.
@@ -420,7 +430,8 @@ def run_leave_one_speaker_out(
         [`score_predictions`][sersk.evaluation.score_predictions], ``per_speaker`` (scores, the
         clips trained and validated on, history, wall time and ``predictions`` of each fold, see
         [`clip_predictions`][sersk.evaluation.clip_predictions]), ``mean_speaker_accuracy``, ``mean_speaker_uar``,
-        ``wall_time_s`` (and ``estimator``). Emo-DB's published figures are
+        ``wall_time_s`` (and ``estimator``; with ``fold_dir``, ``folds_loaded``: the speakers whose
+        fold was read from it, whose ``wall_time_s`` is that of the run that trained them). Emo-DB's published figures are
         ``PUBLISHED_SPEAKER_INDEPENDENT`` and ``PROJECT_BAR``; ``sersk reproduce`` adds them.
     """
     start = time.perf_counter()
@@ -441,16 +452,34 @@ def run_leave_one_speaker_out(
         raise ValueError(f"test_speakers {', '.join(unknown)} are not among the speakers ({', '.join(all_speakers)})")
     template = _clone_or_default(pipeline, random_state)
     transductive = _is_transductive(template)
+    folds_done = None
+    if fold_dir is not None:
+        folds_done = _FoldFiles(fold_dir, _run_key(template, X, y, speakers, validation_speaker, random_state))
+        if return_estimator and (loaded := [s for s in held_out if folds_done.has(s)]):
+            raise ValueError(
+                f"return_estimator=True, but the folds of {', '.join(loaded)} would be read from fold_dir, "
+                "without their models; give another fold_dir"
+            )
     if verbose > 0:
         print(f"leave-one-speaker-out over {len(all_speakers)} speakers; folds for "
               f"{count(len(held_out), 'held-out speaker')}: {', '.join(held_out)}")
     figures = None if figures_dir is None else _folder(figures_dir)
     if figures is not None:
         _save_data_figures(template, X, y, np.flatnonzero(speakers != held_out[0]), figures, random_state)
-    folds, estimators, true_all, pred_all = [], [], [], []
+    folds, estimators, true_all, pred_all, loaded = [], [], [], [], []
     for k, speaker in enumerate(held_out, 1):
         fold_start = time.perf_counter()
         train, test = np.flatnonzero(speakers != speaker), np.flatnonzero(speakers == speaker)
+        if folds_done is not None and folds_done.has(speaker):
+            fold, y_pred = folds_done.load(speaker, y.dtype)
+            if verbose > 0:
+                print(f"\nfold {k}/{len(held_out)}: speaker {speaker}: accuracy {100 * fold['accuracy']:.2f} %, "
+                      f"UAR {100 * fold['uar']:.2f} % (read from {folds_done.path(speaker)})")
+            folds.append(fold)
+            true_all.append(y[test])
+            pred_all.append(y_pred)
+            loaded.append(str(speaker))
+            continue
         n_train_speakers = len(np.unique(speakers[train]))
         if verbose > 0:
             validation = ", one of them held out for validation" if validation_speaker else ""
@@ -472,6 +501,8 @@ def run_leave_one_speaker_out(
                     predictions=clip_predictions(X[test], y[test], y_pred, proba, fold_pipeline.classes_))
         if figures is not None:
             _save_history(net, figures / f"training_history_speaker{speaker}.png")
+        if folds_done is not None:
+            folds_done.save(speaker, fold, y_pred)
         if verbose > 0:
             print(f"fold {k}: speaker {speaker}: accuracy {100 * fold['accuracy']:.2f} %, UAR {100 * fold['uar']:.2f} %")
         folds.append(fold)
@@ -496,9 +527,72 @@ def run_leave_one_speaker_out(
         "mean_speaker_uar": float(np.mean([f["uar"] for f in folds])),
         "wall_time_s": round(time.perf_counter() - start, 1),
     }
+    if folds_done is not None:
+        results["folds_loaded"] = loaded
     if return_estimator:
         results["estimator"] = estimators
     return results
+
+
+class _FoldFiles:
+    """The finished folds of one leave-one-speaker-out run in a folder, a JSON file per fold.
+
+    Each file records the run's key (:func:`_run_key`); one with another key is refused when the
+    folder is opened, so that folds of different runs are never pooled.
+    """
+
+    def __init__(self, folder: str | os.PathLike, key: str):
+        self.folder, self.key = Path(os.fspath(folder)), key
+        if self.folder.exists() and not self.folder.is_dir():
+            raise NotADirectoryError(f"fold_dir {str(self.folder)!r} is a file, not a folder")
+        self._saved = {}
+        for path in sorted(self.folder.glob("fold_*.json")):
+            try:
+                saved = json.loads(path.read_text(encoding="utf-8"))
+                speaker, run_key = saved["speaker"], saved["run_key"]
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                raise ValueError(f"{str(path)!r} is not a fold file sersk wrote ({type(exc).__name__}: {exc})") from None
+            if run_key != key:
+                raise ValueError(
+                    f"{str(path)!r} holds the fold of speaker {speaker} of another run (other clips, labels, "
+                    "speakers, pipeline, validation_speaker or random_state); remove it, or give another fold_dir"
+                )
+            self._saved[str(speaker)] = saved
+
+    def path(self, speaker: Any) -> Path:
+        return self.folder / f"fold_{speaker}.json"
+
+    def has(self, speaker: Any) -> bool:
+        return str(speaker) in self._saved
+
+    def load(self, speaker: Any, dtype: np.dtype) -> tuple[dict[str, Any], np.ndarray]:
+        """The fold's results and its predicted labels, in the labels' dtype."""
+        saved = self._saved[str(speaker)]
+        return saved["fold"], np.asarray(saved["y_pred"], dtype=dtype)
+
+    def save(self, speaker: Any, fold: dict[str, Any], y_pred: np.ndarray) -> None:
+        record = {"speaker": str(speaker), "run_key": self.key, "fold": fold, "y_pred": y_pred.tolist()}
+        with atomic_output(self.path(speaker)) as fh:
+            fh.write(json.dumps(record).encode("utf-8"))
+        self._saved[str(speaker)] = record
+
+
+def _run_key(
+    pipeline: Any, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, validation_speaker: bool, random_state: Any
+) -> str:
+    """A digest of what decides a leave-one-speaker-out run's folds: the clips, labels, speakers, the
+    pipeline's parameters (its repr in full: those that differ from their defaults, hence sersk's
+    version too), ``validation_speaker`` and an integer ``random_state`` (None and a RandomState,
+    which seed nothing reproducibly, count as None)."""
+    from . import __version__
+
+    described = {
+        "sersk": __version__,
+        "pipeline": pipeline.__repr__(N_CHAR_MAX=10**9), "X": [str(x) for x in X], "y": [repr(v) for v in y.tolist()],
+        "speakers": speakers.tolist(), "validation_speaker": bool(validation_speaker),
+        "random_state": int(random_state) if isinstance(random_state, (int, np.integer)) else None,
+    }
+    return hashlib.sha256(json.dumps(described).encode("utf-8")).hexdigest()
 
 
 # ---- helpers -----------------------------------------------------------------------------------
