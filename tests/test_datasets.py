@@ -430,8 +430,7 @@ def test_a_csv_read_by_a_relative_path_gives_absolute_file_paths(clips, tmp_path
         ("path,label\nclips/03a01Wa.wav,x\nclips,y\n", ValueError, "line 3: 'clips' is a folder"),
         # a quote never closed swallowed the rest of the file into one cell: "the 'label' cell is empty"
         ('path,label\nclips/03a01Wa.wav,x\n"clips/08b02Tc.wav,y\nclips/16a05Nb.wav,z\n', ValueError,
-         "line 3: cannot be parsed \\(unexpected end of data\\); a cell that opens a quote must close it"),
-        ('"path,label\nclips/03a01Wa.wav,x\n', ValueError, "line 1: cannot be parsed"),
+         "line 3: the 'path' cell runs over lines 3-4: a quote opened in it is not closed"),
     ],
 )
 def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp_path):
@@ -440,6 +439,13 @@ def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp
     with pytest.raises(error, match=match) as info:
         load_corpus(csv_path)
     assert str(csv_path) in str(info.value)
+
+
+def test_load_corpus_names_the_line_the_csv_reader_fails_at(clips, tmp_path):
+    csv_path = tmp_path / "corpus.csv"
+    csv_path.write_text(f'path,label\nclips/03a01Wa.wav,x\n"{"x" * 200_000}')  # a quote never closed, at length
+    with pytest.raises(ValueError, match="corpus.csv', line 3: cannot be parsed \\(field larger than field limit"):
+        load_corpus(csv_path)
 
 
 def test_load_corpus_missing_or_empty(clips, tmp_path):

@@ -133,10 +133,10 @@ def find_audio_files(paths: str | os.PathLike | list[str | os.PathLike]) -> list
 
 
 def _read_csv(path: Path) -> Bunch:
-    previous = 0  # the last line of the last row read: an unparsable row starts after it
+    previous = 0  # the last line of the last row read: the next row starts after it
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh, strict=True)  # strict: a quote never closed is an error, not a cell to the end
+            reader = csv.DictReader(fh)
             header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]  # Path,Label,Speaker too
             if named_twice := repeated([c for c in header if c]):
                 raise ValueError(f"the CSV {str(path)!r} names the column {', '.join(map(repr, named_twice))} twice in its header")
@@ -151,7 +151,7 @@ def _read_csv(path: Path) -> Bunch:
             columns = ("path", "label", "speaker") if "speaker" in header else ("path", "label")
             rows = []
             for row in reader:
-                previous = reader.line_num
+                first, previous = previous + 1, reader.line_num
                 if not any((v or "").strip() for k, v in row.items() if k is not None):
                     continue  # a blank line
                 if any((v or "").strip() for v in row.get(None) or []):  # csv puts surplus fields under None
@@ -161,16 +161,18 @@ def _read_csv(path: Path) -> Bunch:
                     )
                 values = {k: (row.get(k) or "").strip() for k in columns}
                 for column in columns:
+                    if "\n" in values[column] or "\r" in values[column]:  # a quote never closed: the cell ran on
+                        raise ValueError(
+                            f"the CSV {str(path)!r}, line {first}: the {column!r} cell runs over lines {first}-"
+                            f"{reader.line_num}: a quote opened in it is not closed"
+                        )
                     if not values[column]:
                         raise ValueError(f"the CSV {str(path)!r}, line {reader.line_num}: the {column!r} cell is empty")
                 rows.append((reader.line_num, values))
     except UnicodeDecodeError as exc:
         raise ValueError(f"{str(path)!r} is not a UTF-8 CSV file ({exc}); give a folder or a CSV file") from None
     except csv.Error as exc:
-        raise ValueError(
-            f"the CSV {str(path)!r}, line {previous + 1}: cannot be parsed ({exc}); a cell that opens a quote must "
-            "close it before the next comma or the line's end"
-        ) from None
+        raise ValueError(f"the CSV {str(path)!r}, line {previous + 1}: cannot be parsed ({exc})") from None
     if not rows:
         raise ValueError(f"the CSV {str(path)!r} lists no files: it has a header but no rows")
     files, missing_files, first_line = [], [], {}
