@@ -389,7 +389,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         result = predict_files(
             model, files, chunk_size=args.chunk_size, skip_errors=args.skip_errors, verbose=sys.stderr.isatty()
         )
-    except (AudioFileError, InvalidSignalError) as exc:  # a file's fault (skipped with --skip-errors)
+    except (AudioFileError, InvalidSignalError, OSError) as exc:  # a file's fault (skipped with --skip-errors)
         raise type(exc)(f"{exc} (--skip-errors skips such files)") from exc
     if args.json:
         print(json.dumps({"predictions": result.to_records(), "errors": result.errors}, indent=2))

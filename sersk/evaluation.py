@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
+import urllib.parse
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -416,8 +418,10 @@ def run_leave_one_speaker_out(
         Write each finished fold's results there, as ``fold_<speaker>.json``, and take the folds
         an earlier call of the same evaluation wrote there instead of training them again: a run
         cut short resumes where it stopped. "The same" means the same clips, labels, speakers,
-        pipeline parameters, ``validation_speaker`` and ``random_state``; a fold file of any other
-        run is an error, raised before any training.
+        pipeline parameters (worker counts and verbosity aside), ``validation_speaker``,
+        ``random_state`` (an int or None) and sersk version; a fold file of any other run is an
+        error, raised before any training. A pipeline parameter that prints as a memory address
+        (a callback object) cannot be recognised in a later run, and is refused with ``fold_dir``.
     verbose : int, default=0
         Print a line per fold when > 0. Progress of each fit follows the pipeline's own
         ``verbose``.
@@ -555,12 +559,14 @@ class _FoldFiles:
             if run_key != key:
                 raise ValueError(
                     f"{str(path)!r} holds the fold of speaker {speaker} of another run (other clips, labels, "
-                    "speakers, pipeline, validation_speaker or random_state); remove it, or give another fold_dir"
+                    "speakers, pipeline parameters, seed, validation speaker or sersk version); remove it, or write "
+                    "the folds to another folder"
                 )
             self._saved[str(speaker)] = saved
 
     def path(self, speaker: Any) -> Path:
-        return self.folder / f"fold_{speaker}.json"
+        """The speaker's file; its name quoted, so that any name is one file in the folder."""
+        return self.folder / f"fold_{urllib.parse.quote(str(speaker), safe='')}.json"
 
     def has(self, speaker: Any) -> bool:
         return str(speaker) in self._saved
@@ -571,26 +577,51 @@ class _FoldFiles:
         return saved["fold"], np.asarray(saved["y_pred"], dtype=dtype)
 
     def save(self, speaker: Any, fold: dict[str, Any], y_pred: np.ndarray) -> None:
+        """Write the fold's file; a failed write is a warning (the fold stays in this run's results)."""
         record = {"speaker": str(speaker), "run_key": self.key, "fold": fold, "y_pred": y_pred.tolist()}
-        with atomic_output(self.path(speaker)) as fh:
-            fh.write(json.dumps(record).encode("utf-8"))
+        try:
+            with atomic_output(self.path(speaker)) as fh:
+                fh.write(json.dumps(record).encode("utf-8"))
+        except OSError as exc:
+            warnings.warn(
+                f"could not write {str(self.path(speaker))!r} ({exc}): the fold of speaker {speaker} is in this run's "
+                "results, but a later run cannot resume from it", stacklevel=3,
+            )
+            return
         self._saved[str(speaker)] = record
 
 
 def _run_key(
     pipeline: Any, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, validation_speaker: bool, random_state: Any
 ) -> str:
-    """A digest of what decides a leave-one-speaker-out run's folds: the clips, labels, speakers, the
-    pipeline's parameters (its repr in full: those that differ from their defaults, hence sersk's
-    version too), ``validation_speaker`` and an integer ``random_state`` (None and a RandomState,
-    which seed nothing reproducibly, count as None)."""
+    """A digest of what decides a leave-one-speaker-out run's folds: the clips (absolute paths), labels,
+    speakers, the pipeline's parameters (its repr in full, which shows those that differ from their
+    defaults, hence sersk's version too; worker counts and verbosity left out), ``validation_speaker``
+    and ``random_state``. Refuse what would give another key in every run: a parameter or seed
+    printed with its memory address (a callback object, a RandomState)."""
     from . import __version__
 
+    if not (random_state is None or isinstance(random_state, (int, np.integer))):
+        raise ValueError(
+            f"fold_dir needs random_state as an int or None (a later run must be recognised as the same); got "
+            f"{type(random_state).__name__}"
+        )
+    settings = pipeline.get_params(deep=True)
+    neutral = {key: None if key.endswith("n_jobs") else 0 for key in settings if key.endswith(("n_jobs", "verbose"))}
+    described_pipeline = clone(pipeline).set_params(**neutral).__repr__(N_CHAR_MAX=10**9)
+    if address := re.search(r"<[^<>]* at 0x[0-9a-fA-F]+>", described_pipeline):
+        raise ValueError(
+            f"fold_dir needs a pipeline whose parameters print the same in every run (a later run must be recognised "
+            f"as the same); {address.group()} prints its memory address (leave fold_dir out, or give that parameter "
+            "a value that prints its settings)"
+        )
     described = {
         "sersk": __version__,
-        "pipeline": pipeline.__repr__(N_CHAR_MAX=10**9), "X": [str(x) for x in X], "y": [repr(v) for v in y.tolist()],
+        "pipeline": described_pipeline,
+        "X": [os.path.abspath(os.fspath(x)) if isinstance(x, (str, os.PathLike)) else repr(x) for x in X],
+        "y": [repr(v) for v in y.tolist()],
         "speakers": speakers.tolist(), "validation_speaker": bool(validation_speaker),
-        "random_state": int(random_state) if isinstance(random_state, (int, np.integer)) else None,
+        "random_state": None if random_state is None else int(random_state),
     }
     return hashlib.sha256(json.dumps(described).encode("utf-8")).hexdigest()
 

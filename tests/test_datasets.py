@@ -430,7 +430,9 @@ def test_a_csv_read_by_a_relative_path_gives_absolute_file_paths(clips, tmp_path
         ("path,label\nclips/03a01Wa.wav,x\nclips,y\n", ValueError, "line 3: 'clips' is a folder"),
         # a quote never closed swallowed the rest of the file into one cell: "the 'label' cell is empty"
         ('path,label\nclips/03a01Wa.wav,x\n"clips/08b02Tc.wav,y\nclips/16a05Nb.wav,z\n', ValueError,
-         "line 3: the 'path' cell runs over lines 3-4: a quote opened in it is not closed"),
+         "line 3: a quote opened in the 'path' cell is not closed \\(the cell runs on to the end of line 4\\)"),
+        ('path,label\nclips/03a01Wa.wav,x\n"clips/08b02Tc.wav,y\n', ValueError, "line 3: a quote opened in the 'path' cell"),
+        ('path,label\nclips/03a01Wa.wav,"x\n', ValueError, "line 2: a quote opened in the 'label' cell"),
     ],
 )
 def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp_path):

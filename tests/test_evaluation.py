@@ -148,6 +148,46 @@ def test_leave_one_speaker_out_resumes_from_its_fold_files(corpus, tmp_path, mon
     assert fits == []
 
 
+def test_a_runs_fold_key_is_the_same_in_another_process_and_its_files_hold_any_speaker(tmp_path, monkeypatch):
+    """The key that matches a later run's folds to an earlier one's: the same in a fresh interpreter,
+    blind to worker counts and verbosity, and refused where a setting prints as a memory address."""
+    import subprocess
+    import sys
+
+    import sersk.evaluation
+    from skorch.callbacks import EarlyStopping
+    from sersk.evaluation import _FoldFiles, _run_key
+
+    X, y, speakers = np.array(["a.wav", "b.wav"]), np.array([1, 2]), np.array(["x/y", "z"])
+    key = _run_key(make_pipeline("tuned", random_state=0), X, y, speakers, False, np.int64(0))
+    code = ("import numpy as np; from sersk import make_pipeline; from sersk.evaluation import _run_key; "
+            "print(_run_key(make_pipeline('tuned', random_state=0), np.array(['a.wav', 'b.wav']), np.array([1, 2]), "
+            "np.array(['x/y', 'z']), False, 0))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == key
+    busy = make_pipeline("tuned", random_state=0, n_jobs=2, verbose=1)
+    assert _run_key(busy, X, y, speakers, False, 0) == key
+    assert _run_key(make_pipeline("tuned", random_state=1), X, y, speakers, False, 0) != key
+    assert _run_key(make_pipeline("tuned", random_state=0), X, y, speakers, True, 0) != key
+    with pytest.raises(ValueError, match="fold_dir needs random_state as an int or None .*; got RandomState"):
+        _run_key(make_pipeline("tuned"), X, y, speakers, False, np.random.RandomState(0))
+    stopping = make_pipeline("tuned", random_state=0).set_params(net__callbacks=[("stop", EarlyStopping())])
+    with pytest.raises(ValueError, match="<skorch.callbacks.training.EarlyStopping object at 0x[0-9a-f]+> prints its"):
+        _run_key(stopping, X, y, speakers, False, 0)
+    files = _FoldFiles(tmp_path, key)
+    files.save("x/y", {"accuracy": 1.0}, np.array([1, 2]))
+    assert [p.name for p in tmp_path.iterdir()] == ["fold_x%2Fy.json"]  # one file in the folder, whatever the name
+    fold, y_pred = _FoldFiles(tmp_path, key).load("x/y", y.dtype)
+    assert fold == {"accuracy": 1.0} and y_pred.tolist() == [1, 2] and y_pred.dtype == y.dtype
+
+    def unwritable(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(sersk.evaluation, "atomic_output", unwritable)
+    with pytest.warns(UserWarning, match="fold_z.json' .* a later run cannot resume from it"):
+        files.save("z", {"accuracy": 0.5}, np.array([1]))
+    assert not files.has("z") and [p.name for p in tmp_path.iterdir()] == ["fold_x%2Fy.json"]
+
+
 def test_leave_one_speaker_out_by_speaker_is_reported_as_transductive(corpus):
     X, y, speakers = corpus
     pipe = make_pipeline("tuned", max_epochs=1, device="cpu", random_state=0).set_params(

@@ -159,13 +159,14 @@ def _read_csv(path: Path) -> Bunch:
                         f"the CSV {str(path)!r}, line {reader.line_num}: more fields than the header's "
                         f"{len(header)} ({','.join(header)}); quote a cell that holds a comma"
                     )
+                for column in columns:
+                    if "\n" in (cell := row.get(column) or "") or "\r" in cell:  # a quote never closed: the cell ran on
+                        raise ValueError(
+                            f"the CSV {str(path)!r}, line {first}: a quote opened in the {column!r} cell is not closed "
+                            f"(the cell runs on to the end of line {reader.line_num})"
+                        )
                 values = {k: (row.get(k) or "").strip() for k in columns}
                 for column in columns:
-                    if "\n" in values[column] or "\r" in values[column]:  # a quote never closed: the cell ran on
-                        raise ValueError(
-                            f"the CSV {str(path)!r}, line {first}: the {column!r} cell runs over lines {first}-"
-                            f"{reader.line_num}: a quote opened in it is not closed"
-                        )
                     if not values[column]:
                         raise ValueError(f"the CSV {str(path)!r}, line {reader.line_num}: the {column!r} cell is empty")
                 rows.append((reader.line_num, values))
