@@ -36,3 +36,28 @@ def emodb_sample(emodb_wavs) -> list[Path]:
     picks = emodb_wavs[::45][:11]
     pad = EMODB_WAV / "14a07Aa.wav"
     return picks + [pad]
+
+
+class PipelineFits:
+    """What :func:`pipeline_fits` counts; ``interrupt_at = n`` makes the n-th fit raise KeyboardInterrupt (Ctrl-C)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.interrupt_at: int | None = None
+
+
+@pytest.fixture
+def pipeline_fits(monkeypatch) -> PipelineFits:
+    """Count ``EmotionPipeline.fit`` calls, and interrupt one when asked."""
+    from sersk import EmotionPipeline
+
+    fits, fit = PipelineFits(), EmotionPipeline.fit
+
+    def counted(self, *args, **kwargs):
+        fits.count += 1
+        if fits.count == fits.interrupt_at:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmotionPipeline, "fit", counted)
+    return fits

@@ -433,31 +433,20 @@ def test_reproduce_runs_the_folds_of_the_named_speakers_and_says_it_is_partial(c
     assert_one_line_error(capsys.readouterr().err, "--speakers 99: not among Emo-DB's speakers (03 08 09 10)")
 
 
-def test_reproduce_resumes_a_speaker_independent_run_cut_short(corpus, tmp_path, capsys, monkeypatch):
-    from sersk import EmotionPipeline
-
+def test_reproduce_resumes_a_speaker_independent_run_cut_short(corpus, tmp_path, capsys, pipeline_fits):
     out_dir = tmp_path / "repro"
     argv = ["reproduce", "--quick", "--speaker-independent", "--data-home", str(corpus.parent), "--out-dir",
             str(out_dir), *FAST]
-    fits, fit = [], EmotionPipeline.fit
-
-    def counted(self, *args, **kwargs):
-        fits.append(True)
-        if len(fits) == 2 and interrupt:
-            raise KeyboardInterrupt  # Ctrl-C in the second fold
-        return fit(self, *args, **kwargs)
-
-    monkeypatch.setattr(EmotionPipeline, "fit", counted)
-    interrupt = True
+    pipeline_fits.interrupt_at = 2  # Ctrl-C in the second fold
     assert main(argv) == 130
     assert [p.name for p in (out_dir / "folds").iterdir()] == ["fold_03.json"] and not (out_dir / "results.json").exists()
-    interrupt, fits[:] = False, []
+    pipeline_fits.count, pipeline_fits.interrupt_at = 0, None
     assert main(argv) == 2  # the finished fold is neither lost nor silently pooled with a new run's
     assert_one_line_error(capsys.readouterr().err, "holds 1 finished fold of an earlier run: add --resume")
-    assert main(argv + ["--resume"]) == 0 and len(fits) == 2
+    assert main(argv + ["--resume"]) == 0 and pipeline_fits.count == 2
     results = json.loads((out_dir / "results.json").read_text())
     assert results["folds_loaded"] == ["03"] and [f["speaker"] for f in results["per_speaker"]] == ["03", "08", "09"]
-    assert main(argv + ["--resume", "--epochs", "2"]) == 2 and len(fits) == 2
+    assert main(argv + ["--resume", "--epochs", "2"]) == 2 and pipeline_fits.count == 2
     assert_one_line_error(capsys.readouterr().err, "fold_03.json' holds the fold of speaker 03 of another run")
     assert main(argv[:2] + argv[3:] + ["--resume"]) == 2
     assert_one_line_error(capsys.readouterr().err, "--resume continues a --speaker-independent run cut short")

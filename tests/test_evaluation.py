@@ -104,31 +104,20 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
     assert results["n_speakers"] == 2 and results["per_speaker"][0]["n_validation_clips"] == 0
 
 
-def test_leave_one_speaker_out_resumes_from_its_fold_files(corpus, tmp_path, monkeypatch, capsys):
+def test_leave_one_speaker_out_resumes_from_its_fold_files(corpus, tmp_path, pipeline_fits, capsys):
     """With ``fold_dir`` each fold is written as it ends; the same call resumes a run cut short,
     training only the folds missing, and pools them all as an uninterrupted run does. Fold files of
     another run are refused before any training."""
-    from sersk import EmotionPipeline
-
     X, y, speakers = corpus
     uninterrupted = run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline())
-    fits, fit = [], EmotionPipeline.fit
-
-    def counted(self, *args, **kwargs):
-        fits.append(True)
-        if len(fits) == 2 and interrupt:
-            raise KeyboardInterrupt  # Ctrl-C in the second fold
-        return fit(self, *args, **kwargs)
-
-    monkeypatch.setattr(EmotionPipeline, "fit", counted)
     folds = tmp_path / "folds"
-    interrupt = True
+    pipeline_fits.count, pipeline_fits.interrupt_at = 0, 2  # Ctrl-C in the second fold
     with pytest.raises(KeyboardInterrupt):
         run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), fold_dir=folds)
     assert [p.name for p in folds.iterdir()] == ["fold_03.json"]
-    interrupt, fits[:] = False, []
+    pipeline_fits.count, pipeline_fits.interrupt_at = 0, None
     resumed = run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), fold_dir=folds, verbose=1)
-    assert len(fits) == 2 and resumed["folds_loaded"] == ["03"]
+    assert pipeline_fits.count == 2 and resumed["folds_loaded"] == ["03"]
     assert f"speaker 03: accuracy {100 * resumed['per_speaker'][0]['accuracy']:.2f} %" in capsys.readouterr().out
     for key in ("accuracy", "uar", "confusion_matrix", "held_out_speakers", "folds_run"):
         assert resumed[key] == uninterrupted[key], key
@@ -137,7 +126,7 @@ def test_leave_one_speaker_out_resumes_from_its_fold_files(corpus, tmp_path, mon
 
     assert list(map(untimed, resumed["per_speaker"])) == list(map(untimed, uninterrupted["per_speaker"]))
     assert sorted(p.name for p in folds.iterdir()) == ["fold_03.json", "fold_08.json", "fold_09.json"]
-    fits[:] = []
+    pipeline_fits.count = 0
     with pytest.raises(ValueError, match="fold_03.json' holds the fold of speaker 03 of another run"):
         run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(random_state=1), fold_dir=folds)
     with pytest.raises(ValueError, match="return_estimator=True, but the folds of 03, 08, 09 would be read"):
@@ -145,7 +134,7 @@ def test_leave_one_speaker_out_resumes_from_its_fold_files(corpus, tmp_path, mon
     (folds / "fold_10.json").write_text("{")
     with pytest.raises(ValueError, match="fold_10.json' is not a fold file sersk wrote"):
         run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), fold_dir=folds)
-    assert fits == []
+    assert pipeline_fits.count == 0
 
 
 def test_a_runs_fold_key_is_the_same_in_another_process_and_its_files_hold_any_speaker(tmp_path, monkeypatch):
