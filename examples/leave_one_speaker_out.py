@@ -13,7 +13,8 @@ held-out speakers whose folds run):
 
 ``--per-speaker`` standardises each speaker's log-mels with that speaker's own statistics, the test
 speaker's included: a transductive protocol (it needs a batch of the new speaker's clips), reported
-apart from the plain speaker-independent figures.
+apart from the plain speaker-independent figures. ``--fold-dir DIR`` keeps each finished fold in
+DIR: run the same command again after a stop, and it trains only the folds missing.
 
 With --n-augmentations 2 --speakers 03 08 it took 1 min 47 s on a 2-core CPU, peak 3.3 GB
 (benchmarks/results/timings_cpu_examples.txt); not yet timed on a GPU.
@@ -37,6 +38,8 @@ parser.add_argument("--speakers", nargs="+", metavar="S", help="run the folds of
 parser.add_argument("--per-speaker", action="store_true",
                     help="with --preset tuned: standardise each speaker's log-mels with that speaker's own statistics, "
                          "the test speaker's included (a transductive protocol, reported apart)")
+parser.add_argument("--fold-dir", metavar="DIR", help="keep each finished fold in DIR, and reuse the folds an earlier "
+                    "run of the same command left there (a run cut short resumes)")
 args = parser.parse_args()
 if args.per_speaker and args.preset != "tuned":
     parser.error("--per-speaker needs --preset tuned (its 'scale' step does the standardising)")
@@ -47,7 +50,7 @@ if args.per_speaker:
     pipe.set_params(scale__scope="speaker")
 results = run_leave_one_speaker_out(emodb.filenames, emodb.target, emodb.speaker, pipeline=pipe,
                                     test_speakers=args.speakers, validation_speaker=VALIDATION_SPEAKER[args.preset],
-                                    verbose=1)
+                                    fold_dir=args.fold_dir, verbose=1)
 for fold in results["per_speaker"]:
     print(f"speaker {fold['speaker']}: accuracy {fold['accuracy']:.1%}, UAR {fold['uar']:.1%}")
 transductive = " (transductive: each speaker standardised with its own statistics)" if results["transductive"] else ""
