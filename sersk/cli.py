@@ -577,6 +577,9 @@ def _summary(results: dict[str, Any], out_dir: Path, setting: str) -> str:
     if rss["children"]:
         peak += f" (child processes {rss['children']:.0f} MiB)"
     lines.append(f"  wall time {results['wall_time_s']:.1f} s; peak RSS {peak}")
+    if loaded := results.get("folds_loaded"):
+        lines.append(f"  resumed: the folds of {', '.join(loaded)} were read from {out_dir / 'folds'}/ (their "
+                     "time is not in the wall time)")
     lines.append(f"  outputs: {out_dir}/ (results.json, *.png)")
     lines.append("=" * 78)
     return "\n".join(lines)

@@ -444,6 +444,7 @@ def test_reproduce_resumes_a_speaker_independent_run_cut_short(corpus, tmp_path,
     assert main(argv) == 2  # the finished fold is neither lost nor silently pooled with a new run's
     assert_one_line_error(capsys.readouterr().err, "holds 1 finished fold of an earlier run: add --resume")
     assert main(argv + ["--resume"]) == 0 and pipeline_fits.count == 2
+    assert f"resumed: the folds of 03 were read from {out_dir / 'folds'}/" in capsys.readouterr().out
     results = json.loads((out_dir / "results.json").read_text())
     assert results["folds_loaded"] == ["03"] and [f["speaker"] for f in results["per_speaker"]] == ["03", "08", "09"]
     assert main(argv + ["--resume", "--epochs", "2"]) == 2 and pipeline_fits.count == 2
