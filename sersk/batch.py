@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
 from .exceptions import AudioFileError, InvalidSignalError
-from .utils.validation import count
+from .utils.validation import count, path_column
 
 
 @dataclass
@@ -93,7 +93,7 @@ def predict_files(
         Anything with ``predict_proba(paths)`` and ``classes_``, e.g. a fitted
         :func:`~sersk.make_pipeline`.
     paths : sequence of str or os.PathLike
-        Audio files.
+        Audio files (or a one-column table of them, as ``fit`` takes).
     chunk_size : int, default=256
         Files per chunk.
     skip_errors : bool, default=False
@@ -123,7 +123,7 @@ def predict_files(
         raise ValueError(f"chunk_size={chunk_size!r}; expected a positive integer")
     if isinstance(paths, (str, bytes, os.PathLike)):
         raise ValueError(f"expected a list of paths, got a single {type(paths).__name__}: wrap it in a list")
-    paths = list(paths)
+    paths = list(path_column(paths))
     if (bad := next((i for i, p in enumerate(paths) if not isinstance(p, (str, os.PathLike))), None)) is not None:
         raise ValueError(f"paths[{bad}] is {paths[bad]!r}, not a path (str or os.PathLike)")
     paths = [str(os.fspath(p)) for p in paths]  # numpy's str_ shown as np.str_('...') in records

@@ -25,7 +25,7 @@ from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
 from .utils.files import atomic_output
 from .utils.validation import check_consistent_length as check_x_matches_y  # sklearn's, above, takes many arrays
-from .utils.validation import check_labels, count, repeated
+from .utils.validation import check_labels, count, path_column, repeated
 
 __all__ = [
     "PROJECT_BAR",
@@ -165,7 +165,7 @@ def evaluate_model(
     model : fitted pipeline
         E.g. from [`load_model`][sersk.persistence.load_model].
     X : sequence of str or os.PathLike
-        Audio files.
+        Audio files (or a one-column table of them, as ``fit`` takes).
     y : array-like of shape (n_files,)
         Their labels. Labels the model never saw count as errors (listed in ``unknown_labels``).
     chunk_size : int, default=256
@@ -186,7 +186,7 @@ def evaluate_model(
 
     from .batch import predict_files
 
-    X, y = list(X), check_labels(y, "y")
+    X, y = list(path_column(X)), check_labels(y, "y")
     check_consistent_length(X, y)  # before predicting every file
     classes = np.asarray(model.classes_)
     y = _as_classes_kind(y, classes)

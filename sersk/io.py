@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from . import _recipe
 from .exceptions import AudioFileError
 from .utils.audio import peak_normalize
-from .utils.validation import N_JOBS_CONSTRAINT, check_waveform, to_object_array
+from .utils.validation import N_JOBS_CONSTRAINT, check_waveform, path_column, to_object_array
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) -> np.ndarray:
@@ -68,15 +68,7 @@ def _as_items(X: Any) -> list[Any]:
         raise ValueError(f"expected a list of audio paths, got a single path {X!r}: wrap it in a list")
     if hasattr(X, "toarray"):
         raise ValueError("expected a list of audio paths or waveforms; sparse matrices are not supported")
-    if hasattr(X, "columns"):  # a table (a pandas DataFrame): its one column, not the column names
-        if len(X.columns) != 1:
-            raise ValueError(
-                f"X is a table of {len(X.columns)} columns ({', '.join(map(str, X.columns))}); give the one holding "
-                "the audio paths, such as X['path']"
-            )
-        X = X.iloc[:, 0]
-    if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == 1 and X.dtype.kind in "OUS":
-        X = X[:, 0]  # a column vector of paths
+    X = path_column(X)
     items = list(X) if hasattr(X, "__iter__") else list(np.asarray(X))
     if not items:
         raise ValueError("no audio given: the list of paths is empty")

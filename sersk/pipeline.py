@@ -282,7 +282,14 @@ class EmotionPipeline(Pipeline):
         y = np.asarray(y)
         if groups is None:
             splitter = StratifiedShuffleSplit(1, test_size=fraction, random_state=self.random_state)
-            return next(splitter.split(np.zeros(len(y)), y))
+            try:
+                return next(splitter.split(np.zeros(len(y)), y))
+            except ValueError as exc:  # a label of one clip; fewer held-out clips than labels
+                raise ValueError(
+                    f"validation_fraction={fraction} holds out a share of each label's clips, which these labels "
+                    f"cannot give ({exc}); give each label more clips, another validation_fraction, or the "
+                    "speakers (groups) to hold out whole speakers instead"
+                ) from None
         groups = np.asarray(groups)
         check_consistent_length(groups, y, name="groups", noun="entry", plural="entries")
         splitter = GroupShuffleSplit(1, test_size=fraction, random_state=self.random_state)

@@ -324,6 +324,10 @@ def test_batch_prediction_records_hold_the_path_label_and_each_class_probability
     # paths from a numpy array come back (and go into JSON records) as plain str, not np.str_
     from_array = predict_files(Uniform(), np.array(["a.wav", "b.wav"]))
     assert [type(record["path"]) for record in from_array.to_records()] == [str, str]
+    # a one-column table of paths, as fit and predict take it (was: "paths[0] is array(['a.wav']), not a path")
+    assert predict_files(Uniform(), np.array([["a.wav"], ["b.wav"]])).paths == ["a.wav", "b.wav"]
+    scores = evaluate_model(Uniform(), np.array([["a.wav"], ["b.wav"]]), ["x", "y"])
+    assert [record["path"] for record in scores["predictions"]] == ["a.wav", "b.wav"]
     # a class named like a record's own key keeps its probability (it replaced the path)
     named = BatchPrediction(["a.wav"], np.array(["path"]), np.array([[0.75, 0.25]]), np.array(["label", "path"]))
     assert named.to_records() == [{"path": "a.wav", "label": "path", "proba": {"label": 0.75, "path": 0.25}}]

@@ -209,10 +209,15 @@ def test_bad_fit_input_fails_before_any_work(corpus, kwargs, problem):
         (0.3, None, "validation_fraction holds out labelled clips to validate on: fit needs y"),
         ("0.3", "labels", r"validation_fraction='0.3'; expected a float in \(0, 1\)"),
         (1.5, "labels", r"validation_fraction=1.5; expected a float in \(0, 1\)"),
+        # was scikit-learn's own "The least populated class in y has only 1 member", validation_fraction unnamed
+        (0.3, "a label of one clip", r"validation_fraction=0.3 holds out a share of each label's clips, which these "
+         r"labels cannot give \(The least populated class.*\['lonely'\]\); .* or the speakers \(groups\)"),
     ],
 )
 def test_a_bad_validation_fraction_or_no_labels_fails_before_any_work(corpus, fraction, y, problem):
     paths, labels, _ = corpus
+    if y == "a label of one clip":
+        labels = np.where(np.arange(len(labels)) == 0, "lonely", labels)
     with pytest.raises(ValueError, match=problem):
         small_pipeline().set_params(validation_fraction=fraction).fit(paths, labels if y else None)
 

@@ -21,6 +21,21 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
+def path_column(X: Any) -> Any:
+    """The paths of a one-column table (a pandas DataFrame) or of an ``(n, 1)`` array of strings, as
+    one column; anything else as it is. A table of several columns is refused, naming them."""
+    if hasattr(X, "columns"):  # its one column, not the column names
+        if len(X.columns) != 1:
+            raise ValueError(
+                f"X is a table of {len(X.columns)} columns ({', '.join(map(str, X.columns))}); give the one holding "
+                "the audio paths, such as X['path']"
+            )
+        return X.iloc[:, 0]
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == 1 and X.dtype.kind in "OUS":
+        return X[:, 0]  # a column vector of paths
+    return X
+
+
 def repeated(values: Sequence[Any]) -> list[Any]:
     """The values that occur more than once in ``values`` (hashable and sortable, as checked labels
     are), sorted, each once."""
