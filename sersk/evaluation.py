@@ -395,13 +395,15 @@ def run_leave_one_speaker_out(
     y : array-like of shape (n_files,)
         Their labels.
     speakers : array-like of shape (n_files,)
-        The speaker of each file (at least 3 speakers; 2 without ``validation_speaker``).
+        The speaker of each file (at least 3 speakers; 2 without ``validation_speaker``). Speakers
+        are named as strings in the results (an int speaker 3 becomes ``"3"``).
     pipeline : EmotionPipeline, default=None
         The model to train in each fold (cloned; its ``validation_fraction`` is set so that one
         training speaker validates, when ``validation_speaker``); ``make_pipeline(random_state=random_state)``
         when None.
     test_speakers : sequence, default=None
         Run the folds of these speakers only (a quicker, partial evaluation); all when None.
+        Compared as strings: Emo-DB's speaker ``"03"`` is not ``3``.
     validation_speaker : bool, default=True
         Hold out one training speaker per fold for the per-epoch validation (the recipe's
         practice). The validation only reports; nothing is chosen on it. ``False`` trains on
