@@ -291,23 +291,23 @@ def test_a_failed_set_params_leaves_the_estimator_as_it_was():
     assert len(clf.set_params(warm_start=False).fit(X, y).history) == 1  # the refused key was kept, and refused again
 
 
-def test_set_params_on_a_fitted_network_keeps_its_weights_or_says_they_are_gone():
-    """skorch rebuilt a fitted network, with new random weights, for any ``module__`` key, the value it
-    had included (``set_params(**get_params())`` turned a fitted model into a random one that still
-    counted as fitted), and refused loader, dataset and optimizer classes on a built network with
-    "Something went wrong". Now: same values change nothing, loader settings and a new optimizer
-    keep the weights, and a new module setting leaves the model unfitted instead of random."""
+def test_set_params_on_a_fitted_network_keeps_its_weights():
+    """skorch rebuilt a fitted network, with new random weights, for any ``module__`` or
+    ``criterion__`` key, the value it had included (``set_params(**get_params())`` turned a fitted
+    model into a random one), and refused loader, dataset and optimizer classes on a built network
+    with "Something went wrong". Same values now change nothing, and loader settings and a new
+    optimizer keep the weights; a new module value still builds the network anew."""
     X, y = make_band_energy_sequences(16, random_state=0)
-    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu").fit(X, y)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu", criterion__label_smoothing=0.1).fit(X, y)
     proba = clf.predict_proba(X)
     clf.set_params(**clf.get_params())
     clf.set_params(iterator_valid__batch_size=4, iterator_train__shuffle=False, optimizer=torch.optim.SGD)
     np.testing.assert_array_equal(clf.predict_proba(X), proba)
     assert type(clf.optimizer_) is torch.optim.SGD and clf.iterator_valid__batch_size == 4
-    clf.set_params(module__hidden_size=8)
-    with pytest.raises(NotFittedError):
-        clf.predict(X)
-    assert clf.fit(X, y).module_.lstm.hidden_size == 8
+    with pytest.warns(UserWarning, match="iterator_valid__shuffle=True"):  # skorch's check, made at once
+        clf.set_params(iterator_valid__shuffle=True)
+    clf.set_params(module__hidden_size=8)  # a new value: a new network, to fit again
+    assert clf.module_.lstm.hidden_size == 8 and clf.fit(X, y).predict_proba(X).shape == proba.shape
     with pytest.raises(NotFittedError):
         CNNLSTMClassifier().classes_  # was AttributeError: no attribute 'classes_seen_'
 

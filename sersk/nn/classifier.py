@@ -134,14 +134,15 @@ def balanced_class_weights(y_enc: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 _UNSET = object()
+# the parameters (by prefix) whose new value makes skorch rebuild a built network's parts
+_REBUILT_BY = ("module", "compile", "criterion")
 
 
 def _same(current: Any, new: Any) -> bool:
-    """Whether a parameter's new value is the one it has (the same object, or an equal value of the
-    same type); anything whose equality is not a plain bool (arrays) counts as new."""
-    if current is new:
-        return True
-    if type(current) is not type(new):
+    """Whether a parameter's new value is the one it has: an equal value of the same type. A list,
+    dict or set counts as new (it may have been changed in place since the network was built), and
+    so does anything whose equality is not a plain bool (arrays)."""
+    if type(current) is not type(new) or isinstance(new, (list, dict, set)):
         return False
     try:
         return bool(current == new)
@@ -435,15 +436,19 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         apart. A new ``device`` is set first, and a built network rebuilt or moved onto it as
         resolved (``"auto"``: CUDA when available).
 
-        On a fitted network, a value a parameter already has changes nothing; the loaders' and the
-        dataset's settings take effect at the next loader and a new ``optimizer`` class starts
-        afresh, the weights kept. A new ``module``, ``module__*`` or ``compile`` value makes skorch
-        build the network anew, with new random weights: the estimator then counts as unfitted
-        (predicting raises ``NotFittedError``) until it is fitted again.
+        On a built network, a ``module``, ``module__*``, ``compile`` or ``criterion*`` value it
+        already has changes nothing (skorch rebuilt the network, with new random weights, for any
+        such key); the loaders' and the dataset's settings take effect at the next loader, and a new
+        ``optimizer`` class starts afresh, the weights kept (skorch refused both). A new ``module``,
+        ``module__*`` or ``compile`` value builds the network anew, with new random weights, as in
+        skorch: fit again before predicting.
         """
         with self._unchanged_on_error():
             if self.initialized_:  # a value it has already would make skorch rebuild the network (new weights)
-                params = {key: value for key, value in params.items() if not _same(getattr(self, key, _UNSET), value)}
+                params = {
+                    key: value for key, value in params.items()
+                    if not (key.split("__", 1)[0] in _REBUILT_BY and _same(getattr(self, key, _UNSET), value))
+                }
             if "device" in params:  # first, and set here: the parts skorch rebuilds go to the resolved device
                 self.device = params.pop("device")
             if self.initialized_:
@@ -452,11 +457,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             if self.initialized_:  # recorded first: skorch may rebuild the optimizer from these attributes
                 for key in group_settings:
                     setattr(self, key, params[key])
-            rebuilds = self.initialized_ and any(key.split("__", 1)[0] in ("module", "compile") for key in params)
             with self._resolved_device() if self.initialized_ else nullcontext():
                 super().set_params(**params)
-            if rebuilds and "classes_seen_" in self.__dict__:  # skorch built it anew, with new random weights
-                self._rebuilt_after_fit = True  # unfitted until fit or load_params gives it weights
             if self.initialized_:
                 if "callbacks" in params:  # skorch rebuilt callbacks_ from the old list; a warm start uses it
                     self._initialize_callbacks()
@@ -475,7 +477,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 continue  # skorch applies these to the built optimizer itself
             setattr(self, key, params.pop(key))
             if "__" in key:
-                self._params_to_validate.add(key)  # checked by skorch as its own would be
+                self._params_to_validate.add(key)
+                self._validate_params()  # skorch's checks of its own keys, made at once
             elif key == "optimizer":
                 with self._resolved_device():
                     self._initialize_optimizer()
@@ -548,10 +551,6 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         # skorch lists every attribute not ending in "_", its private bookkeeping included
         return [name for name in super()._get_param_names() if not name.startswith("_")]
 
-    def __sklearn_is_fitted__(self) -> bool:
-        """Fitted: trained (or given weights by ``load_params``) since the network was last built."""
-        return "classes_seen_" in self.__dict__ and not self.__dict__.get("_rebuilt_after_fit", False)
-
     @property
     def classes_(self) -> np.ndarray:
         check_is_fitted(self, "classes_seen_")
@@ -588,7 +587,6 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             with self._unchanged_on_error():
                 X, y_enc, classes, valid, n_mels, seed = self._check_fit_input(X, y, validation_data, groups)
                 self.classes_seen_ = classes
-                self.__dict__.pop("_rebuilt_after_fit", None)
                 self.n_mels_ = n_mels
                 self.class_weight_ = self._class_weights(classes, y_enc)
                 self._valid_dataset = valid
@@ -814,9 +812,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         """skorch's ``load_params``, with the tensors loaded onto the device ``device`` resolves to; all
         or nothing (skorch loads the history, the weights and the optimizer one after the other)."""
         with self._unchanged_on_error(), self._resolved_device():  # skorch maps the loaded tensors to self.device
-            super().load_params(*args, **kwargs)
-            if (args[0] if args else kwargs.get("f_params")) is not None or kwargs.get("checkpoint") is not None:
-                self.__dict__.pop("_rebuilt_after_fit", None)  # weights again
+            return super().load_params(*args, **kwargs)
 
     def initialize(self):
         self._check_params()
@@ -1000,7 +996,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
             mean over the clip's half-overlapping windows (:func:`~sersk.nn.collate.crop_windows`).
             Each clip's probabilities depend on that clip only (with ``padding="masked"``).
         """
-        check_is_fitted(self)
+        check_is_fitted(self, "classes_seen_")
         X = check_sequences(rows_as_sequences(X), n_features=self.n_mels_)
         if self.crop_frames is None or not self.predict_windows:
             return self._proba(X)
