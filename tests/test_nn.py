@@ -306,6 +306,7 @@ def test_set_params_on_a_fitted_network_keeps_its_weights():
     assert type(clf.optimizer_) is torch.optim.SGD and clf.iterator_valid__batch_size == 4
     with pytest.warns(UserWarning, match="iterator_valid__shuffle=True"):  # skorch's check, made at once
         clf.set_params(iterator_valid__shuffle=True)
+    clf.set_params(iterator_valid__shuffle=False)
     clf.set_params(module__hidden_size=8)  # a new value: a new network, to fit again
     assert clf.module_.lstm.hidden_size == 8 and clf.fit(X, y).predict_proba(X).shape == proba.shape
     with pytest.raises(NotFittedError):
