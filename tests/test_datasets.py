@@ -433,6 +433,7 @@ def test_a_csv_read_by_a_relative_path_gives_absolute_file_paths(clips, tmp_path
          "line 3: a quote opened in the 'path' cell is not closed \\(the cell runs on to the end of line 4\\)"),
         ('path,label\nclips/03a01Wa.wav,x\n"clips/08b02Tc.wav,y\n', ValueError, "line 3: a quote opened in the 'path' cell"),
         ('path,label\nclips/03a01Wa.wav,"x\n', ValueError, "line 2: a quote opened in the 'label' cell"),
+        ('path,label\nclips/03a01Wa.wav,x\n"clips/08b02Tc.wav,y', ValueError, "line 3: a quote opened there is not closed"),
     ],
 )
 def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp_path):

@@ -299,8 +299,9 @@ def test_set_params_on_a_fitted_network_keeps_its_weights():
     optimizer keep the weights; a new module value still builds the network anew."""
     X, y = make_band_energy_sequences(16, random_state=0)
     clf = CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu", criterion__label_smoothing=0.1).fit(X, y)
-    proba = clf.predict_proba(X)
+    proba, module, optimizer = clf.predict_proba(X), clf.module_, clf.optimizer_
     clf.set_params(**clf.get_params())
+    assert clf.module_ is module and clf.optimizer_ is optimizer  # nothing rebuilt, the optimizer's state kept
     clf.set_params(iterator_valid__batch_size=4, iterator_train__shuffle=False, optimizer=torch.optim.SGD)
     np.testing.assert_array_equal(clf.predict_proba(X), proba)
     assert type(clf.optimizer_) is torch.optim.SGD and clf.iterator_valid__batch_size == 4

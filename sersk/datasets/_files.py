@@ -132,6 +132,21 @@ def find_audio_files(paths: str | os.PathLike | list[str | os.PathLike]) -> list
     return files
 
 
+def _unclosed_quote(path: Path) -> int | None:
+    """The line of the row whose quote the file never closes (csv's strict reading runs out of data
+    in it), or None."""
+    previous = 0
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh, strict=True)
+        try:
+            for _ in reader:
+                previous = reader.line_num
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                return previous + 1
+    return None
+
+
 def _read_csv(path: Path) -> Bunch:
     previous = 0  # the last line of the last row read: the next row starts after it
     try:
@@ -168,6 +183,8 @@ def _read_csv(path: Path) -> Bunch:
                 values = {k: (row.get(k) or "").strip() for k in columns}
                 for column in columns:
                     if not values[column]:
+                        if (opened := _unclosed_quote(path)) is not None:  # it swallowed the last row's other cells
+                            raise ValueError(f"the CSV {str(path)!r}, line {opened}: a quote opened there is not closed")
                         raise ValueError(f"the CSV {str(path)!r}, line {reader.line_num}: the {column!r} cell is empty")
                 rows.append((reader.line_num, values))
     except UnicodeDecodeError as exc:

@@ -134,8 +134,8 @@ def balanced_class_weights(y_enc: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 _UNSET = object()
-# the parameters (by prefix) whose new value makes skorch rebuild a built network's parts
-_REBUILT_BY = ("module", "compile", "criterion")
+# the parameters (by prefix) whose new value rebuilds a built network's parts (module, criterion, optimizer)
+_REBUILT_BY = ("module", "compile", "criterion", "optimizer")
 
 
 def _same(current: Any, new: Any) -> bool:
@@ -436,12 +436,14 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         apart. A new ``device`` is set first, and a built network rebuilt or moved onto it as
         resolved (``"auto"``: CUDA when available).
 
-        On a built network, a ``module``, ``module__*``, ``compile`` or ``criterion*`` value it
+        On a built network, a ``module*``, ``compile``, ``criterion*`` or ``optimizer*`` value it
         already has changes nothing (skorch rebuilt the network, with new random weights, for any
-        such key); the loaders' and the dataset's settings take effect at the next loader, and a new
-        ``optimizer`` class starts afresh, the weights kept (skorch refused both). A new ``module``,
-        ``module__*`` or ``compile`` value builds the network anew, with new random weights, as in
-        skorch: fit again before predicting.
+        ``module*`` or ``compile`` key, and the criterion and optimizer, their state lost, for a
+        ``criterion*`` one); a list, dict or set counts as new, as it may have changed in place.
+        The loaders' and the dataset's settings take effect at the next loader, and a new
+        ``optimizer`` class starts afresh, the weights kept (skorch refused both). A new ``module*``
+        or ``compile`` value builds the network anew, with new random weights, as in skorch: fit
+        again before predicting.
         """
         with self._unchanged_on_error():
             if self.initialized_:  # a value it has already would make skorch rebuild the network (new weights)
