@@ -437,8 +437,9 @@ def run_leave_one_speaker_out(
         clips trained and validated on, history, wall time and ``predictions`` of each fold, see
         [`clip_predictions`][sersk.evaluation.clip_predictions]), ``mean_speaker_accuracy``, ``mean_speaker_uar``,
         ``wall_time_s`` (and ``estimator``; with ``fold_dir``, ``folds_loaded``: the speakers whose
-        fold was read from it, whose ``wall_time_s`` is that of the run that trained them). Emo-DB's published figures are
-        ``PUBLISHED_SPEAKER_INDEPENDENT`` and ``PROJECT_BAR``; ``sersk reproduce`` adds them.
+        fold was read from it, whose ``wall_time_s`` is that of the run that trained them). Emo-DB's
+        published figures are ``PUBLISHED_SPEAKER_INDEPENDENT`` and ``PROJECT_BAR``; ``sersk
+        reproduce`` adds them.
     """
     start = time.perf_counter()
     X, y = np.asarray(X), check_labels(y, "y")
@@ -557,7 +558,9 @@ class _FoldFiles:
                 saved = json.loads(path.read_text(encoding="utf-8"))
                 speaker, run_key = saved["speaker"], saved["run_key"]
             except (OSError, ValueError, TypeError, KeyError) as exc:
-                raise ValueError(f"{str(path)!r} is not a fold file sersk wrote ({type(exc).__name__}: {exc})") from None
+                raise ValueError(
+                    f"{str(path)!r} is not a fold file sersk wrote ({type(exc).__name__}: {exc})"
+                ) from None
             if run_key != key:
                 raise ValueError(
                     f"{str(path)!r} holds the fold of speaker {speaker} of another run (other clips, labels, "

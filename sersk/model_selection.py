@@ -71,7 +71,9 @@ def reference_split(
         n_train = int(np.floor(train_size * len(idx)))
         n_val = int(np.floor(validation_size * len(idx)))
         if len(idx) - n_train - n_val < 1 or n_train < 1:
-            raise ValueError(f"label {str(label)!r} has {count(len(idx), 'file')}: too few to split {train_size}/{validation_size}")
+            raise ValueError(
+                f"label {str(label)!r} has {count(len(idx), 'file')}: too few to split {train_size}/{validation_size}"
+            )
         for part, chunk in zip(parts, np.split(idx, [n_train, n_train + n_val])):
             part.append(chunk)
     return Split(*(np.sort(np.concatenate(p)) for p in parts))

@@ -184,7 +184,9 @@ def _read_csv(path: Path) -> Bunch:
                 for column in columns:
                     if not values[column]:
                         if (opened := _unclosed_quote(path)) is not None:  # it swallowed the last row's other cells
-                            raise ValueError(f"the CSV {str(path)!r}, line {opened}: a quote opened there is not closed")
+                            raise ValueError(
+                                f"the CSV {str(path)!r}, line {opened}: a quote opened there is not closed"
+                            )
                         raise ValueError(f"the CSV {str(path)!r}, line {reader.line_num}: the {column!r} cell is empty")
                 rows.append((reader.line_num, values))
     except UnicodeDecodeError as exc:

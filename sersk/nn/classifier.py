@@ -474,7 +474,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         """Set, and take out of ``params``, what skorch would refuse on a built network ("Something
         went wrong"): the loaders' and the dataset's classes and settings, read when the next loader
         is made, and the optimizer's class, built anew here (its state starts afresh)."""
-        for key in [k for k in params if k.split("__", 1)[0] in ("iterator_train", "iterator_valid", "dataset", "optimizer")]:
+        loader_keys = ("iterator_train", "iterator_valid", "dataset", "optimizer")
+        for key in [k for k in params if k.split("__", 1)[0] in loader_keys]:
             if key.startswith("optimizer__"):
                 continue  # skorch applies these to the built optimizer itself
             setattr(self, key, params.pop(key))
