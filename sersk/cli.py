@@ -444,7 +444,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from . import __version__
     from .datasets import fetch_emodb
     from .evaluation import (
-        PROJECT_BAR, PUBLISHED_SPEAKER_INDEPENDENT, REFERENCE_ACCURACY, run_leave_one_speaker_out,
+        _FOLD_FILES, PROJECT_BAR, PUBLISHED_SPEAKER_INDEPENDENT, REFERENCE_ACCURACY, run_leave_one_speaker_out,
         run_reference_protocol,
     )
     from .pipeline import VALIDATION_SPEAKER
@@ -473,7 +473,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if named_twice := repeated(speakers):
         raise ValueError(f"--speakers names {' '.join(named_twice)} more than once")
     fold_dir = out_dir / "folds"
-    if args.speaker_independent and not args.resume and (done := sorted(fold_dir.glob("fold_*.json"))):
+    if args.speaker_independent and not args.resume and (done := sorted(fold_dir.glob(_FOLD_FILES))):
         raise ValueError(
             f"{str(fold_dir)!r} holds {count(len(done), 'finished fold')} of an earlier run: add --resume to keep "
             "them and run the others, or remove that folder (or choose another --out-dir)"

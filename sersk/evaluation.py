@@ -541,6 +541,9 @@ def run_leave_one_speaker_out(
     return results
 
 
+_FOLD_FILES = "fold_*.json"  # a leave-one-speaker-out fold's file in fold_dir (_FoldFiles.path)
+
+
 class _FoldFiles:
     """The finished folds of one leave-one-speaker-out run in a folder, a JSON file per fold.
 
@@ -553,7 +556,7 @@ class _FoldFiles:
         if self.folder.exists() and not self.folder.is_dir():
             raise NotADirectoryError(f"fold_dir {str(self.folder)!r} is a file, not a folder")
         self._saved = {}
-        for path in sorted(self.folder.glob("fold_*.json")):
+        for path in sorted(self.folder.glob(_FOLD_FILES)):
             try:
                 saved = json.loads(path.read_text(encoding="utf-8"))
                 speaker, run_key = saved["speaker"], saved["run_key"]
@@ -593,7 +596,6 @@ class _FoldFiles:
                 "results, but a later run cannot resume from it", stacklevel=3,
             )
             return
-        self._saved[str(speaker)] = record
 
 
 def _run_key(

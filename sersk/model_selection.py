@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any, NamedTuple
 
 import numpy as np
+from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 
 from .utils.validation import check_consistent_length, check_labels, count
@@ -19,6 +21,31 @@ class Split(NamedTuple):
 
     def __repr__(self) -> str:
         return f"Split(train={len(self.train)}, validation={len(self.validation)}, test={len(self.test)} clips)"
+
+
+def _validation_split(y: Any, groups: Any, fraction: Any, random_state: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, held)`` of a per-epoch validation hold-out (``validation_fraction`` of a
+    pipeline or a network): whole groups when ``groups`` is given (speakers), else a stratified
+    share of each label's clips; errors name ``validation_fraction``."""
+    if isinstance(fraction, bool) or not isinstance(fraction, Real) or not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction={fraction!r}; expected a float in (0, 1)")
+    y = np.asarray(y)
+    if groups is None:
+        splitter = StratifiedShuffleSplit(1, test_size=fraction, random_state=random_state)
+        try:
+            return next(splitter.split(np.zeros(len(y)), y))
+        except ValueError as exc:  # a label of one clip; fewer held-out clips than labels
+            raise ValueError(
+                f"validation_fraction={fraction} holds out a share of each label's clips, which these labels "
+                f"cannot give ({exc}); give each label more clips, another validation_fraction, or the "
+                "speakers (groups) to hold out whole speakers instead"
+            ) from None
+    groups = np.asarray(groups)
+    check_consistent_length(groups, y, name="groups", noun="entry", plural="entries")
+    if len(np.unique(groups)) < 2:
+        raise ValueError("validation_fraction with groups needs at least two distinct groups")
+    splitter = GroupShuffleSplit(1, test_size=fraction, random_state=random_state)
+    return next(splitter.split(np.zeros(len(y)), y, groups))
 
 
 def _check_fractions(train_size: float, validation_size: float) -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
-from numbers import Real
 from typing import Any
 
 import numpy as np
 from imblearn.pipeline import Pipeline
 from sklearn import get_config
-from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils._user_interface import _print_elapsed_time
 from sklearn.utils.metadata_routing import UNUSED, MetadataRouter, get_routing_for_object
@@ -20,6 +18,7 @@ from . import _recipe
 from .augment import AugmentingResampler
 from .features import BandStandardizer, LogMelTransformer
 from .io import AudioLoader
+from .model_selection import _validation_split
 from .nn import CNNLSTMClassifier
 from .utils._state import restore_attributes
 from .utils.validation import check_consistent_length
@@ -274,26 +273,9 @@ class EmotionPipeline(Pipeline):
         return names
 
     def _hold_out(self, y: Any, groups: Any) -> tuple[np.ndarray, np.ndarray]:
-        fraction = self.validation_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, Real) or not 0 < fraction < 1:
-            raise ValueError(f"validation_fraction={fraction!r}; expected a float in (0, 1)")
         if y is None:
             raise ValueError("validation_fraction holds out labelled clips to validate on: fit needs y")
-        y = np.asarray(y)
-        if groups is None:
-            splitter = StratifiedShuffleSplit(1, test_size=fraction, random_state=self.random_state)
-            try:
-                return next(splitter.split(np.zeros(len(y)), y))
-            except ValueError as exc:  # a label of one clip; fewer held-out clips than labels
-                raise ValueError(
-                    f"validation_fraction={fraction} holds out a share of each label's clips, which these labels "
-                    f"cannot give ({exc}); give each label more clips, another validation_fraction, or the "
-                    "speakers (groups) to hold out whole speakers instead"
-                ) from None
-        groups = np.asarray(groups)
-        check_consistent_length(groups, y, name="groups", noun="entry", plural="entries")
-        splitter = GroupShuffleSplit(1, test_size=fraction, random_state=self.random_state)
-        return next(splitter.split(np.zeros(len(y)), y, groups))
+        return _validation_split(y, groups, self.validation_fraction, self.random_state)
 
 
 # What each preset sets, as ordinary step parameters (step__param); anything else keeps the steps'

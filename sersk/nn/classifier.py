@@ -17,7 +17,6 @@ import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset, unpack_data
-from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
@@ -27,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from .. import _recipe
 from ..exceptions import TrainingDiverged
+from ..model_selection import _validation_split
 from ..utils._device import float32_cudnn, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils._state import restore_attributes
@@ -474,17 +474,18 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         """Set, and take out of ``params``, what skorch would refuse on a built network ("Something
         went wrong"): the loaders' and the dataset's classes and settings, read when the next loader
         is made, and the optimizer's class, built anew here (its state starts afresh)."""
-        loader_keys = ("iterator_train", "iterator_valid", "dataset", "optimizer")
-        for key in [k for k in params if k.split("__", 1)[0] in loader_keys]:
-            if key.startswith("optimizer__"):
-                continue  # skorch applies these to the built optimizer itself
+        keys = [
+            key for key in params  # optimizer__* keys: skorch applies them to the built optimizer itself
+            if key.split("__", 1)[0] in ("iterator_train", "iterator_valid", "dataset") or key == "optimizer"
+        ]
+        for key in keys:
             setattr(self, key, params.pop(key))
-            if "__" in key:
-                self._params_to_validate.add(key)
-                self._validate_params()  # skorch's checks of its own keys, made at once
-            elif key == "optimizer":
-                with self._resolved_device():
-                    self._initialize_optimizer()
+        self._params_to_validate.update(key for key in keys if "__" in key)
+        if set(keys) - {"optimizer"}:
+            self._validate_params()  # skorch's checks of its own keys, made at once
+        if "optimizer" in keys:
+            with self._resolved_device():
+                self._initialize_optimizer()
 
     @staticmethod
     def _all_group_settings(params: dict[str, Any]) -> list[str]:
@@ -699,9 +700,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
                 )
             valid = (X_val, np.searchsorted(classes, y_val))
         elif self.validation_fraction is not None:
-            if not 0 < self.validation_fraction < 1:
-                raise ValueError(f"validation_fraction={self.validation_fraction}; expected a float in (0, 1)")
-            train, held = self._validation_split(y_enc, groups, None if self.random_state is None else seed)
+            train, held = _validation_split(
+                y_enc, groups, self.validation_fraction, None if self.random_state is None else seed
+            )
             valid = (X[held], y_enc[held])
             X, y_enc = X[train], y_enc[train]
         elif groups is not None:
@@ -741,17 +742,6 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         bands = getattr(self, "n_mels_", None) or getattr(self.module_, "n_mels", None)
         if bands is not None and n_mels != bands:
             raise ValueError(f"warm_start=True continues a network trained on {bands} bands; this fit's sequences have {n_mels}")
-
-    def _validation_split(self, y_enc, groups, seed):
-        if groups is None:
-            splitter = StratifiedShuffleSplit(1, test_size=self.validation_fraction, random_state=seed)
-            return next(splitter.split(np.zeros(len(y_enc)), y_enc))
-        groups = np.asarray(groups)
-        check_consistent_length(y_enc, groups)
-        if len(np.unique(groups)) < 2:
-            raise ValueError("validation_fraction with groups needs at least two distinct groups")
-        splitter = GroupShuffleSplit(1, test_size=self.validation_fraction, random_state=seed)
-        return next(splitter.split(np.zeros(len(y_enc)), y_enc, groups))
 
     @contextmanager
     def _resolved_device(self) -> Iterator[None]:
