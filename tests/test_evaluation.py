@@ -118,7 +118,8 @@ def test_leave_one_speaker_out_resumes_from_its_fold_files(corpus, tmp_path, pip
     pipeline_fits.count, pipeline_fits.interrupt_at = 0, None
     resumed = run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), fold_dir=folds, verbose=1)
     assert pipeline_fits.count == 2 and resumed["folds_loaded"] == ["03"]
-    assert f"speaker 03: accuracy {100 * resumed['per_speaker'][0]['accuracy']:.2f} %" in capsys.readouterr().out
+    assert (f"speaker 03: accuracy {100 * resumed['per_speaker'][0]['accuracy']:.2f} %, UAR "
+            f"{100 * resumed['per_speaker'][0]['uar']:.2f} % (read from {folds / 'fold_03.json'})") in capsys.readouterr().out
     for key in ("accuracy", "uar", "confusion_matrix", "held_out_speakers", "folds_run"):
         assert resumed[key] == uninterrupted[key], key
     def untimed(fold):
