@@ -9,7 +9,6 @@ N_FFT = 2048
 HOP_LENGTH = 512
 N_MELS = 128
 F_MIN = 0.0
-F_MAX = 8000.0
 MEL_SCALE = "htk"
 MEL_NORM = "slaney"
 LOG_EPS = 2.220446049250313e-16  # MATLAB eps, float64 machine epsilon

@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 
 from . import _recipe
 from .utils.audio import peak_normalize
-from .utils.validation import N_JOBS_CONSTRAINT, check_consistent_length, check_waveforms, to_object_array
+from .utils.validation import N_JOBS_CONSTRAINT, check_labels, check_matches_labels, check_waveforms, to_object_array
 
 _PROGRESS_LOCK = threading.Lock()  # guards the progress bars of AugmentedWaveforms
 # Copies computed per iteration step of an AugmentedWaveforms (as LogMelTransformer's chunks).
@@ -554,10 +554,8 @@ class AugmentingResampler(SamplerMixin, BaseEstimator):
             raise ValueError("AugmentingResampler needs the labels y, one per clip, to repeat them for the copies")
         # the copies are computed later, when read: keep the clips as they are now, not the caller's arrays
         waveforms = to_object_array([np.array(w) for w in check_waveforms(X)])
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D, one label per clip; got shape {y.shape}")
-        check_consistent_length(waveforms, y)
+        y = check_labels(y, "y", n_clips=len(waveforms))
+        check_matches_labels(waveforms, y)
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         copies = np.arange(_ORIGINAL if self.keep_original else 0, self.n_augmentations)

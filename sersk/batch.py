@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
 from .exceptions import AudioFileError, InvalidSignalError
-from .utils.validation import count, path_column
+from .utils.validation import count, path_column, refuse_single_path
 
 
 @dataclass
@@ -62,13 +62,17 @@ def _predict_chunk(model: Any, paths: list[str], skip_errors: bool) -> tuple[lis
             raise
         if len(paths) == 1:
             return [], np.empty((0, len(model.classes_))), {paths[0]: str(exc)}
-    kept, probas, errors = [], [], {}
-    for path in paths:
-        ok, proba, err = _predict_chunk(model, [path], skip_errors)
-        kept += ok
-        probas.append(proba)
-        errors.update(err)
-    return kept, np.concatenate(probas), errors
+    return _merge_chunks([_predict_chunk(model, [path], skip_errors) for path in paths], len(model.classes_))
+
+
+def _merge_chunks(
+    results: list[tuple[list[str], np.ndarray, dict[str, str]]], n_classes: int
+) -> tuple[list[str], np.ndarray, dict[str, str]]:
+    """The kept paths, their probabilities and the errors of several chunks, in chunk order."""
+    kept: list[str] = [path for ok, _, _ in results for path in ok]
+    probas = [proba for _, proba, _ in results]
+    errors = {path: message for _, _, err in results for path, message in err.items()}
+    return kept, np.concatenate(probas) if probas else np.empty((0, n_classes)), errors
 
 
 def predict_files(
@@ -102,7 +106,7 @@ def predict_files(
     verbose : bool, default=False
         Show a progress bar.
     client : dask.distributed.Client, default=None
-        Run the chunks on this client's cluster (needs ``pip install "sersk[dask]"``). The workers
+        Run the chunks on this client's cluster (needs the ``dask`` extra: ``pip install -e ".[dask]"``). The workers
         read the files themselves, so ``paths`` must name files they can open (a shared filesystem
         or mount). The result is the same as without a client.
 
@@ -121,8 +125,7 @@ def predict_files(
     """
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size!r}; expected a positive integer")
-    if isinstance(paths, (str, bytes, os.PathLike)):
-        raise ValueError(f"expected a list of paths, got a single {type(paths).__name__}: wrap it in a list")
+    refuse_single_path(paths, "paths")
     paths = list(path_column(paths))
     if (bad := next((i for i, p in enumerate(paths) if not isinstance(p, (str, os.PathLike))), None)) is not None:
         raise ValueError(f"paths[{bad}] is {paths[bad]!r}, not a path (str or os.PathLike)")
@@ -142,14 +145,7 @@ def predict_files(
                 bar.update(len(chunk))
         else:
             results = _predict_chunks_on_cluster(client, model, chunks, skip_errors, bar)
-    kept: list[str] = []
-    probas: list[np.ndarray] = []
-    errors: dict[str, str] = {}
-    for ok, proba, err in results:
-        kept += ok
-        probas.append(proba)
-        errors.update(err)
-    proba = np.concatenate(probas) if probas else np.empty((0, len(classes)))
+    kept, proba, errors = _merge_chunks(results, len(classes))
     return BatchPrediction(kept, classes[proba.argmax(axis=1)] if len(proba) else classes[:0], proba, classes, errors)
 
 

@@ -613,7 +613,7 @@ def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:
     p.add_argument("--seed", type=_seed, default=0, metavar="N",
                    help="random_state of augmentation, network and splits (default: 0)")
     p.add_argument("--n-jobs", type=_n_jobs, default=None, metavar="N",
-                   help="processes for decoding and augmentation (-1: all cores; default: 1)")
+                   help="workers for decoding (threads) and augmentation (processes) (-1: all cores; default: 1)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="set any pipeline parameter, e.g. net__module__hidden_size=8 or augment__noise_p=0.5 "
                         "(VALUE is read as a Python literal, else as a string); repeatable")

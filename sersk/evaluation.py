@@ -24,8 +24,7 @@ from sklearn.utils import check_consistent_length
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
 from .utils.files import atomic_output
-from .utils.validation import check_consistent_length as check_x_matches_y  # sklearn's, above, takes many arrays
-from .utils.validation import check_labels, count, path_column, repeated
+from .utils.validation import check_labels, check_matches_labels, count, path_column, repeated
 
 __all__ = [
     "PROJECT_BAR",
@@ -187,7 +186,7 @@ def evaluate_model(
     from .batch import predict_files
 
     X, y = list(path_column(X)), check_labels(y, "y")
-    check_consistent_length(X, y)  # before predicting every file
+    check_matches_labels(X, y, noun="file")  # before predicting every file
     classes = np.asarray(model.classes_)
     y = _as_classes_kind(y, classes)
     result = predict_files(model, X, chunk_size=chunk_size, verbose=verbose)
@@ -322,7 +321,7 @@ def run_reference_protocol(
 
     start = time.perf_counter()
     X, y = np.asarray(X), check_labels(y, "y")
-    check_x_matches_y(X, y, noun="entry", plural="entries")
+    check_matches_labels(X, y, noun="entry", plural="entries")
     pipeline = _clone_or_default(pipeline, random_state)
     if _is_transductive(pipeline):
         raise ValueError(
@@ -595,7 +594,6 @@ class _FoldFiles:
                 f"could not write {str(self.path(speaker))!r} ({exc}): the fold of speaker {speaker} is in this run's "
                 "results, but a later run cannot resume from it", stacklevel=3,
             )
-            return
 
 
 def _run_key(

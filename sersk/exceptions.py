@@ -9,9 +9,5 @@ class InvalidSignalError(ValueError):
     """A waveform or feature sequence with the wrong shape, dtype, length or non-finite values."""
 
 
-class DeviceWarning(UserWarning):
-    """A requested compute device is not available; sersk fell back to another one."""
-
-
 class TrainingDiverged(ValueError):
     """The training loss became NaN or infinite; the estimator keeps its previous state."""

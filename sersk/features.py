@@ -20,7 +20,7 @@ from .exceptions import InvalidSignalError
 from .utils._device import resolve_device
 from .utils.validation import (
     check_finite_samples, check_labels, check_sequences, check_waveform, check_waveforms, clip_name, count,
-    rows_as_sequences, to_object_array,
+    check_unchanged_since_fit, rows_as_sequences, to_object_array,
 )
 
 _WINDOWS = {"hamming": torch.hamming_window, "hann": torch.hann_window}
@@ -303,12 +303,8 @@ class LogMelTransformer(TransformerMixin, BaseEstimator):
             spectrum overflows ``dtype``.
         """
         check_is_fitted(self, "mel_filters_")
-        fitted = getattr(self, "_filterbank_params", None)  # None: pickled before it was recorded
-        if fitted is not None and (changed := {k: v for k, v in self._filterbank_settings().items() if fitted[k] != v}):
-            raise ValueError(
-                f"{', '.join(f'{k}={v!r}' for k, v in changed.items())} changed since fit, which built the "
-                f"filterbank for {', '.join(f'{k}={fitted[k]!r}' for k in changed)}; call fit again"
-            )
+        # None: pickled before it was recorded
+        check_unchanged_since_fit(getattr(self, "_filterbank_params", None), self._filterbank_settings(), "built the filterbank")
         if hasattr(X, "toarray") or not hasattr(X, "__len__"):
             X = check_waveforms(X, min_samples=self.n_fft)
         n = len(X)
@@ -552,6 +548,7 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
             self._check_groups(X, groups, required=True)
         statistics = self._statistics(X) if self.scope == "corpus" else None
         self.n_features_in_ = X[0].shape[0]
+        self._fitted_settings = self._settings()
         if statistics is None:  # nothing learned: none kept from an earlier fit with scope="corpus"
             for name in ("mean_", "scale_"):
                 if hasattr(self, name):
@@ -581,6 +578,8 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
             float32 arrays of the input shapes.
         """
         check_is_fitted(self, "n_features_in_")
+        # what the next step was trained on; None: pickled before it was recorded
+        check_unchanged_since_fit(getattr(self, "_fitted_settings", None), self._settings(), "standardised")
         X = check_sequences(rows_as_sequences(X), n_features=self.n_features_in_)
         if self.scope == "clip":
             return to_object_array([self._standardise(x, *self._statistics([x])) for x in X])
@@ -594,6 +593,9 @@ class BandStandardizer(TransformerMixin, BaseEstimator):
             for i in index:
                 Z[i] = self._standardise(X[i], mean, scale)
         return to_object_array(Z)
+
+    def _settings(self) -> dict[str, Any]:
+        return {"scope": self.scope, "with_std": self.with_std, "eps": self.eps}
 
     def _statistics(self, X: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Per-band mean and scale (standard deviation + eps, or ones) over all frames of ``X``."""

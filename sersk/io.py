@@ -18,7 +18,9 @@ from tqdm.auto import tqdm
 from . import _recipe
 from .exceptions import AudioFileError
 from .utils.audio import peak_normalize
-from .utils.validation import N_JOBS_CONSTRAINT, check_waveform, path_column, to_object_array
+from .utils.validation import (
+    N_JOBS_CONSTRAINT, check_waveform, count, path_column, refuse_single_path, to_object_array,
+)
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) -> np.ndarray:
@@ -44,7 +46,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
     AudioFileError
         If it is a directory, cannot be decoded, holds no samples or holds NaN or infinite samples.
     """
-    name = os.fspath(path)
+    name = str(os.fsdecode(path))  # a plain str: numpy's str_ would show as np.str_('...') in messages
     if not os.path.exists(name):
         raise FileNotFoundError(f"audio file {name!r} does not exist")
     if os.path.isdir(name):
@@ -64,8 +66,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
 
 
 def _as_items(X: Any) -> list[Any]:
-    if isinstance(X, (str, bytes, os.PathLike)):
-        raise ValueError(f"expected a list of audio paths, got a single path {X!r}: wrap it in a list")
+    refuse_single_path(X, "audio paths")
     if hasattr(X, "toarray"):
         raise ValueError("expected a list of audio paths or waveforms; sparse matrices are not supported")
     X = path_column(X)
@@ -184,8 +185,8 @@ class AudioLoader(TransformerMixin, BaseEstimator):
             waveform = read_audio(item, self.sample_rate)
             if len(waveform) < self.min_samples:
                 raise AudioFileError(
-                    f"audio file {os.fspath(item)!r} is too short: {len(waveform) / self.sample_rate:.3f} s "
-                    f"({len(waveform)} samples at {self.sample_rate} Hz); at least "
+                    f"audio file {str(os.fsdecode(item))!r} is too short: {len(waveform) / self.sample_rate:.3f} s "
+                    f"({count(len(waveform), 'sample')} at {self.sample_rate} Hz); at least "
                     f"{self.min_samples / self.sample_rate:.3f} s ({self.min_samples} samples, one analysis "
                     "window) are needed"
                 )

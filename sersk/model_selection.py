@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 
-from .utils.validation import check_consistent_length, check_labels, count
+from .utils.validation import check_matches_labels, check_labels, count
 
 
 class Split(NamedTuple):
@@ -41,7 +41,7 @@ def _validation_split(y: Any, groups: Any, fraction: Any, random_state: Any) -> 
                 "speakers (groups) to hold out whole speakers instead"
             ) from None
     groups = np.asarray(groups)
-    check_consistent_length(groups, y, name="groups", noun="entry", plural="entries")
+    check_matches_labels(groups, y, name="groups", noun="entry", plural="entries")
     if len(np.unique(groups)) < 2:
         raise ValueError("validation_fraction with groups needs at least two distinct groups")
     splitter = GroupShuffleSplit(1, test_size=fraction, random_state=random_state)
@@ -133,7 +133,7 @@ def speaker_disjoint_split(
     """
     _check_fractions(train_size, validation_size)
     y, groups = check_labels(y, "y"), check_labels(groups, "groups", what="speaker")
-    check_consistent_length(groups, y, name="groups", noun="entry", plural="entries")
+    check_matches_labels(groups, y, name="groups", noun="entry", plural="entries")
     speakers = list(check_random_state(random_state).permutation(np.unique(groups)))
     with_validation = validation_size > 0
     if len(speakers) < 2 + with_validation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,7 +22,7 @@ from .io import AudioLoader
 from .model_selection import _validation_split
 from .nn import CNNLSTMClassifier
 from .utils._state import restore_attributes
-from .utils.validation import check_consistent_length
+from .utils.validation import check_labels, check_matches_labels, refuse_single_path
 
 
 def _routing_enabled() -> bool:
@@ -90,6 +91,22 @@ class EmotionPipeline(Pipeline):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
+    def set_params(self, **params: Any) -> "EmotionPipeline":
+        """Set parameters of the pipeline and its steps (``step__param``), as scikit-learn's Pipeline,
+        but all or nothing: when a step refuses a value, every parameter keeps its old value (those set
+        before the refused one are set back).
+
+        Returns
+        -------
+        self : EmotionPipeline
+        """
+        before = self.get_params(deep=True)
+        try:
+            return super().set_params(**params)
+        except BaseException:
+            super().set_params(**{key: before[key] for key in params if key in before})
+            raise
+
     def fit(
         self, X: Any, y: Any = None, *, groups: Any = None, validation_data: tuple[Any, Any] | None = None, **params
     ) -> "EmotionPipeline":
@@ -114,8 +131,11 @@ class EmotionPipeline(Pipeline):
         -------
         self : EmotionPipeline
         """
-        check_consistent_length(X, y, noun="clip")
-        if y is not None and len(classes := np.unique(np.asarray(y))) < 2:
+        refuse_single_path(X, "audio paths or waveforms")
+        if y is not None:
+            y = check_labels(y, "y", n_clips=len(X))
+        check_matches_labels(X, y, noun="clip")
+        if y is not None and len(classes := np.unique(y)) < 2:
             raise ValueError(
                 f"y holds a single class ({str(classes[0])!r}); at least two are needed to train a classifier"
                 if len(classes) else "y is empty: no labels to train on"
@@ -124,6 +144,7 @@ class EmotionPipeline(Pipeline):
         if routing and self._get_metadata_request().fit.requests.get("groups") is False:
             groups = None  # set_fit_request(groups=False): the speakers a search routes here are not used
         self.check_speaker_scope_order()
+        self._check_network_options()
         self._check_speakers_given(groups, params)
         takes_groups = self.steps_taking_groups()
         held_groups, held = None, np.array([], dtype=int)
@@ -147,6 +168,23 @@ class EmotionPipeline(Pipeline):
                 self._fit_validating(X, y, params, validation_data, takes_groups, held_groups)
             self.validation_indices_ = np.sort(held)
         return self
+
+    def _check_network_options(self) -> None:
+        """Name a bad training option of the network, or too few bands for its frequency pools, before
+        the decoding, augmentation and log-mels that come before the network's own checks."""
+        net = self._final_estimator
+        if not isinstance(net, CNNLSTMClassifier):
+            return
+        net._check_params()
+        pools = net.get_params_for("module").get("pools", _recipe.POOL_SIZES)
+        needed = math.prod(int(pool[0]) for pool in pools)
+        for name, step in self.steps:
+            n_mels = getattr(step, "n_mels", None) if isinstance(step, LogMelTransformer) else None
+            if isinstance(n_mels, int) and n_mels < needed:
+                raise ValueError(
+                    f"{name}__n_mels={n_mels} is too few bands for the network's frequency pools "
+                    f"{[int(pool[0]) for pool in pools]}: it needs at least {needed}"
+                )
 
     @contextmanager
     def _unchanged_on_error(self) -> Iterator[None]:

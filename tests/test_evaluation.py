@@ -299,7 +299,7 @@ def test_predict_files_refuses_a_single_path_and_does_not_skip_a_model_error(tmp
         def predict_proba(self, paths):
             raise ValueError("device='cuda' but CUDA is not available here")
 
-    with pytest.raises(ValueError, match="got a single str: wrap it in a list"):
+    with pytest.raises(ValueError, match="got a single path .*: wrap it in a list"):
         predict_files(ModelOnAMissingDevice(), "clip.wav")
     with pytest.raises(ValueError, match="CUDA is not available"):  # the model's fault: not a skipped file
         predict_files(ModelOnAMissingDevice(), ["a.wav", "b.wav"], skip_errors=True)
@@ -337,7 +337,7 @@ def test_batch_prediction_records_hold_the_path_label_and_each_class_probability
 def test_scores_compare_labels_as_they_are_and_refuse_missing_or_mixed_ones():
     assert score_predictions([0, 1, 1], [0.0, 1.0, 0.0])["accuracy"] == pytest.approx(2 / 3)  # was 0: "1" != "1.0"
     for y_true, y_pred, labels, match in [
-        (np.array([1, 2], dtype=object), np.array(["1", 2], dtype=object), None, "Mix of label input types"),
+        (np.array([1, 2], dtype=object), np.array(["1", 2], dtype=object), None, r"y_pred mixes text and numbers \(.1. at position 0, 2 at position 1\)"),
         (["a", None], ["a", "a"], None, "y_true has a missing label .None or NaN. at position 1"),
         ([0.0, np.nan], [0.0, 0.0], None, "y_true has a missing label"),
         (["a", "b"], ["a", "b"], ["a"], "labels lacks b"),

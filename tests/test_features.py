@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import librosa
 import numpy as np
 import pytest
 import torchaudio.functional as AF
 from sklearn.base import clone
 
-from sersk import AudioLoader, LogMelTransformer, features
+from sersk import AudioLoader, BandStandardizer, LogMelTransformer, features
 from sersk.exceptions import InvalidSignalError
 
 from sersk.utils.synthetic import make_tone as tone
@@ -232,11 +234,30 @@ def test_a_failed_fit_leaves_the_transformer_as_it_was():
 
 def test_transform_after_set_params_without_fit_asks_for_fit():
     t = LogMelTransformer().fit().set_params(n_fft=1024)
-    with pytest.raises(ValueError, match=r"n_fft=1024 changed since fit, which built the filterbank for n_fft=2048; call fit"):
+    with pytest.raises(ValueError, match=r"n_fft=1024 changed since fit, which built the filterbank with n_fft=2048; call fit"):
         t.transform([tone(440)])
     with pytest.raises(ValueError, match=r"f_min=3000.0 changed since fit"):
         LogMelTransformer().fit().set_params(f_min=3000.0).transform([tone(440)])
     assert LogMelTransformer().fit().set_params(top_db=None).transform([tone(440)])[0].shape == (128, 28)
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"scope": "clip"}, "scope='clip' changed since fit, which standardised with scope='corpus'"),
+        ({"scope": "bogus"}, "scope='bogus' changed since fit"),  # fell through to per-speaker statistics
+        ({"with_std": False}, "with_std=False changed since fit"),
+    ],
+)
+def test_band_standardizer_refuses_settings_changed_since_fit(change, problem):
+    """The next step was trained on what fit's settings gave: a scope changed afterwards silently fed
+    it per-clip statistics (or raised AttributeError: no mean_, from a fit with another scope)."""
+    X = [np.random.default_rng(i).normal(size=(4, 9)).astype(np.float32) for i in range(3)]
+    scaler = BandStandardizer().fit(X).set_params(**change)
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        scaler.transform(X)
+    with pytest.raises(ValueError, match="scope='corpus' changed since fit"):
+        BandStandardizer(scope="clip").fit(X).set_params(scope="corpus").transform(X)
 
 
 def test_a_log_eps_that_rounds_to_zero_is_refused_in_fit():

@@ -46,6 +46,15 @@ def test_short_file_is_reported_at_load_time_with_its_duration(tmp_path):
     assert len(AudioLoader(min_samples=800).transform([tmp_path / "short.wav"])[0]) == 800
 
 
+def test_paths_in_a_numpy_array_are_named_as_plain_strings(tmp_path):
+    """Corpora come as numpy arrays of paths: messages showed np.str_('...short.wav') (and '1 samples')."""
+    sf.write(tmp_path / "short.wav", tone(440)[:1], 16000)
+    with pytest.raises(AudioFileError, match=r"^audio file '[^']*short\.wav' is too short: .* \(1 sample at 16000 Hz\)"):
+        AudioLoader().transform(np.array([str(tmp_path / "short.wav")]))
+    with pytest.raises(FileNotFoundError, match=r"^audio file '[^']*missing\.wav' does not exist"):
+        AudioLoader().transform(np.array([str(tmp_path / "missing.wav")]))
+
+
 def test_pad_chunk_files_load_in_full(emodb_wavs):
     path = next(p for p in emodb_wavs if p.name == "14a07Aa.wav")
     w = read_audio(path)

@@ -363,6 +363,10 @@ def test_validation_fraction_holds_out_whole_groups(monkeypatch):
         ([np.zeros((128, 20), np.float32), np.zeros((64, 20), np.float32)], ["a", "b"], "clip 1 has 64 feature rows"),
         ([np.zeros((128, 20), np.float32)] * 2, ["a", "a"], "single class"),
         ([np.zeros((128, 20), np.float32)] * 3, ["a", "b"], "3 samples but y has 2"),
+        # numpy made NaN among strings a class "nan", and mixed labels text ("1")
+        ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", np.nan], r"missing label \(None or NaN\) at position 2"),
+        ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", None], r"missing label \(None or NaN\) at position 2"),
+        ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", 1], "y mixes text and numbers"),
         ([np.zeros(20, np.float32)] * 2, ["a", "b"], "n_mels=1 is too few for frequency pools"),
         ([np.zeros(20, np.float32), np.zeros(30, np.float32)], ["a", "b"], "expected a 2-D"),
     ],

@@ -193,14 +193,19 @@ def test_same_seed_same_pipeline(corpus):
     [
         ({"y": ["low"] * 5}, "18 clips but y has 5"),
         ({"groups": ["s0"] * 3}, "groups has 3 entries"),
+        # numpy turned NaN or None among strings into a class "nan" or "None" (or sorted None with str: TypeError)
+        ({"y": ["low", np.nan] * 9}, r"y has a missing label \(None or NaN\) at position 1 \(9 in all\)"),
+        ({"y": ["low", None] * 9}, r"y has a missing label \(None or NaN\) at position 1"),
+        ({"y": ["low", 1] * 9}, r"y mixes text and numbers \('low' at position 0, 1 at position 1\)"),
+        ({"X": "one.wav"}, "got a single path 'one.wav': wrap it in a list"),  # was "X has 7 clips but y has 18"
     ],
 )
 def test_bad_fit_input_fails_before_any_work(corpus, kwargs, problem):
     paths, labels, _ = corpus
-    y = kwargs.pop("y", labels)
+    y, X = kwargs.pop("y", labels), kwargs.pop("X", paths)
     pipe = small_pipeline().set_params(validation_fraction=0.3)
     with pytest.raises(ValueError, match=problem):
-        pipe.fit(paths, y, **kwargs)
+        pipe.fit(X, y, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -312,6 +317,21 @@ def test_predictions_do_not_depend_on_the_recording_level(emodb_fold, fitted_ref
 def test_a_single_class_is_refused_before_any_decoding():
     with pytest.raises(ValueError, match=r"y holds a single class \('anger'\)"):
         make_pipeline().fit(["missing1.wav", "missing2.wav"], np.array(["anger", "anger"]))
+
+
+@pytest.mark.parametrize(
+    "params, problem",
+    [
+        ({"net__lr": "abc"}, "lr='abc'; expected a non-negative number"),  # was torch's TypeError from Adam
+        ({"net__batch_size": 0}, "batch_size=0; expected a positive integer"),  # was torch's sampler's
+        ({"net__max_epochs": 0}, "max_epochs=0; expected a positive integer"),
+        ({"logmel__n_mels": 64}, r"logmel__n_mels=64 is too few bands for the network's frequency pools \[2, 4, 4, 4\]"),
+    ],
+)
+def test_a_bad_network_option_is_named_before_any_decoding(params, problem):
+    """Files that do not exist: an error about them would mean the decoding had started."""
+    with pytest.raises(ValueError, match=problem):
+        make_pipeline().set_params(**params).fit(["missing1.wav", "missing2.wav"], ["anger", "joy"])
 
 
 # ---- presets ---------------------------------------------------------------------------------------------
@@ -457,6 +477,21 @@ def test_a_failed_refit_leaves_every_step_as_it_was(cached, corpus, tmp_path):
     np.testing.assert_array_equal(pipe.named_steps["scale"].mean_, mean)  # refitted on other clips, then put back
     assert len(pipe[-1].history_) == history
     np.testing.assert_allclose(pipe.predict_proba(paths), proba, atol=1e-6)
+
+
+def test_a_refused_set_params_changes_no_step(corpus):
+    """scikit-learn's Pipeline sets the steps one after the other: a value the network refused left
+    the steps set before it changed (a scaler standardising per clip before a network trained on
+    the corpus's statistics); the keys set after a refused one were never a problem."""
+    paths, labels, _ = corpus
+    pipe = small_tuned(net__crop_frames=8).fit(paths[:12], labels[:12])
+    proba, lr = pipe.predict_proba(paths), pipe[-1].lr
+    with pytest.raises(TypeError, match="bogus"):  # the built network refuses an unknown module argument
+        pipe.set_params(scale__scope="clip", net__module__bogus=1)
+    with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
+        pipe.set_params(net__lr=0.1, scale__bogus=1)  # the network set first, the scaler's key refused
+    assert pipe.named_steps["scale"].scope == "corpus" and pipe[-1].lr == lr
+    np.testing.assert_array_equal(pipe.predict_proba(paths), proba)
 
 
 def test_a_failed_fit_of_a_pipeline_given_a_tuple_of_steps_raises_its_own_error(corpus):

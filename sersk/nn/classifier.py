@@ -30,7 +30,7 @@ from ..model_selection import _validation_split
 from ..utils._device import float32_cudnn, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils._state import restore_attributes
-from ..utils.validation import check_consistent_length, check_sequences, rows_as_sequences, to_object_array
+from ..utils.validation import check_labels, check_matches_labels, check_sequences, rows_as_sequences, to_object_array
 from .collate import (
     BudgetedBatchSampler, LeftPadCollate, SimilarLengthBatchSampler, TrainingCollate, crop_windows, padded_frames,
 )
@@ -184,8 +184,9 @@ class CNNLSTMClassifier(NeuralNetClassifier):
 
     Input: log-mel sequences, one ``(n_mels, n_frames_i)`` array per clip (the output of
     :class:`~sersk.LogMelTransformer`; a 3-D array of equal-length clips works too, and a 2-D numeric
-    array is read as one single-band sequence per row); labels of any type. Each mini-batch is left-padded to its
-    longest sequence. Defaults: Adam, lr 0.005, coupled L2 5e-4 (not on biases), mini-batch 32,
+    array is read as one single-band sequence per row); labels of any type, all text or all numbers.
+    Each mini-batch is left-padded to its longest sequence (rounded up to a multiple of the time
+    pooling, 16 frames, with ``padding="masked"``). Defaults: Adam, lr 0.005, coupled L2 5e-4 (not on biases), mini-batch 32,
     3 epochs, lr x0.1 every 2 epochs, shuffled every epoch, no internal validation split.
 
     Parameters
@@ -342,7 +343,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         time_mask_frames: int = 0,
         mixup_alpha: float = 0.0,
         lr_schedule: str = "step",
-        class_weight: str | None = None,
+        class_weight: str | dict | None = None,
         validation_fraction: float | None = None,
         random_state: int | np.random.RandomState | None = None,
         device: str | None = "auto",
@@ -632,6 +633,11 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         """Refuse a bad training option by name, before any data is touched."""
         if not (isinstance(self.max_epochs, (int, np.integer)) and self.max_epochs >= 1):
             raise ValueError(f"max_epochs={self.max_epochs!r}; expected a positive integer")
+        if not (isinstance(self.batch_size, (int, np.integer)) and not isinstance(self.batch_size, bool)
+                and (self.batch_size >= 1 or self.batch_size == -1)):
+            raise ValueError(f"batch_size={self.batch_size!r}; expected a positive integer, or -1 (one batch of all clips)")
+        if not (_is_real(self.lr) and 0 <= self.lr < np.inf):
+            raise ValueError(f"lr={self.lr!r}; expected a non-negative number")
         self._check_padding()
         state = self.random_state
         if not (state is None or isinstance(state, np.random.RandomState)
@@ -665,16 +671,17 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         if y is None:
             raise ValueError("CNNLSTMClassifier requires y to be passed, but the target y is None")
         X = check_sequences(rows_as_sequences(X))
-        y = np.asarray(y)
+        given, y = y, np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn(  # scikit-learn's wording, which its checks look for
                 "A column-vector y was passed when a 1d array was expected; it was flattened to shape (n_samples,)",
                 DataConversionWarning,
             )
-            y = y.ravel()
-        check_consistent_length(X, y)
+            given = y = y.ravel()
+        check_matches_labels(X, y)
         if y.ndim != 1:
             raise ValueError(f"y has shape {y.shape}; expected one label per sequence (1-D)")
+        y = check_labels(given, "y")  # as given: np.asarray turned NaN or None among strings into text
         kind = type_of_target(y)
         if kind not in ("binary", "multiclass"):
             raise ValueError(f"Unknown label type: {kind!r}; expected class labels (strings or integers)")
@@ -689,8 +696,8 @@ class CNNLSTMClassifier(NeuralNetClassifier):
         if validation_data is not None:
             X_val, y_val = validation_data
             X_val = check_sequences(rows_as_sequences(X_val), n_features=n_mels)
-            y_val = np.asarray(y_val)
-            check_consistent_length(X_val, y_val)
+            y_val = check_labels(y_val, "validation_data[1]")
+            check_matches_labels(X_val, y_val)
             unknown = np.setdiff1d(y_val, classes)
             if len(unknown):
                 raise ValueError(
@@ -925,7 +932,7 @@ class CNNLSTMClassifier(NeuralNetClassifier):
     def initialize_module(self):
         kwargs = self.get_params_for("module")
         kwargs.setdefault("n_mels", getattr(self, "n_mels_", _recipe.N_MELS))
-        kwargs.setdefault("n_classes", len(getattr(self, "classes_seen_", ())) or 7)
+        kwargs.setdefault("n_classes", len(getattr(self, "classes_seen_", ())) or len(_recipe.EMOTIONS))
         kwargs["padding"] = self.padding
         self.module_ = self.initialized_instance(self.module, kwargs)
         return self

@@ -40,8 +40,7 @@ class LeftPadCollate:
     def __call__(self, batch: Sequence[tuple[Any, Any]]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         xs = [torch.as_tensor(np.asarray(x), dtype=torch.float32) for x, _ in batch]
         lengths = torch.tensor([x.shape[-1] for x in xs], dtype=torch.int64)
-        n_frames = max(int(lengths.max()), self.min_frames)
-        n_frames = -(-n_frames // self.multiple) * self.multiple
+        n_frames = padded_frames(lengths.tolist(), self.min_frames, self.multiple)
         out = xs[0].new_zeros(len(xs), xs[0].shape[0], n_frames)
         for row, x in enumerate(xs):
             out[row, :, n_frames - x.shape[-1] :] = x
@@ -213,8 +212,12 @@ def crop_windows(lengths: Sequence[int], size: int) -> list[tuple[int, int, int]
 
 def padded_frames(lengths: Sequence[int], min_frames: int = _recipe.MIN_FRAMES, multiple: int = 1) -> int:
     """The frames :class:`LeftPadCollate` pads a batch of these lengths to."""
-    n_frames = max(max(lengths), min_frames)
-    return -(-n_frames // multiple) * multiple
+    return round_up(max(max(lengths), min_frames), multiple)
+
+
+def round_up(n: int, multiple: int) -> int:
+    """``n`` rounded up to a multiple of ``multiple``."""
+    return -(-n // multiple) * multiple
 
 
 def split_to_budget(

@@ -11,6 +11,7 @@ from torch.autograd.function import once_differentiable
 from torchaudio.functional import compute_deltas
 
 from .. import _recipe
+from .collate import round_up
 
 PADDING_MODES = ("masked", "reference")
 
@@ -591,7 +592,7 @@ class CNNLSTM(nn.Module):
     def __init__(
         self,
         n_mels: int = _recipe.N_MELS,
-        n_classes: int = 7,
+        n_classes: int = len(_recipe.EMOTIONS),
         filters: Sequence[int] = _recipe.CONV_FILTERS,
         pools: Sequence[tuple[int, int]] = _recipe.POOL_SIZES,
         hidden_size: int = _recipe.HIDDEN_SIZE,
@@ -653,7 +654,7 @@ class CNNLSTM(nn.Module):
             out, _ = self.lstm(h.permute(0, 3, 1, 2).flatten(2))  # (batch, steps, channels * frequency)
             return self.fc(out[:, -1])
         if x.shape[2] % self.time_factor:  # whole pooling windows, as LeftPadCollate(multiple=time_factor) pads
-            x = nn.functional.pad(x, (self.time_factor - x.shape[2] % self.time_factor, 0))
+            x = nn.functional.pad(x, (round_up(x.shape[2], self.time_factor) - x.shape[2], 0))
         n_frames = x.shape[2]
         lengths = lengths.to(x.device)
         groups = self._length_groups(lengths, n_frames) if x.device.type == "cpu" else [(None, n_frames)]
@@ -719,7 +720,7 @@ def length_groups(
     groups : list of (clip indices, frames), shortest first
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    frames = [min(max_frames, max(multiple, -(-int(lengths[i]) // multiple) * multiple)) for i in order]
+    frames = [min(max_frames, max(multiple, round_up(int(lengths[i]), multiple))) for i in order]
     # groups begin and end only where the padded length changes: splitting equal lengths never pays
     ends = [k for k in range(1, len(order) + 1) if k == len(order) or frames[k] != frames[k - 1]]
     # best[j]: the least cost of the j shortest clips; start[j]: where the last of their groups begins

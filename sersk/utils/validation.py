@@ -49,19 +49,16 @@ def check_labels(values: Any, name: str, *, what: str = "label", n_clips: int | 
     A missing value (None, NaN) would otherwise become a class or speaker of its own, or drop out
     of comparisons, since NaN is not equal to itself.
     """
-    values = np.asarray(values)
-    if values.ndim != 1:
+    # a list's items as given: np.asarray would turn None or NaN among strings into the text "None", "nan"
+    items = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    if items.ndim != 1:
         raise ValueError(
-            f"{name} has shape {values.shape}; expected one {what} per clip, shape ({n_clips or 'n_clips'},)"
+            f"{name} has shape {items.shape}; expected one {what} per clip, shape ({n_clips or 'n_clips'},)"
         )
-    if values.dtype.kind == "O" and len(values) and all(
-        isinstance(v, (Number, np.number)) and not isinstance(v, complex) for v in values.tolist()
-    ):
-        values = np.asarray(values.tolist())  # numbers in an object array (a pandas object column) as numbers
-    if values.dtype.kind == "f":
-        missing = np.flatnonzero(np.isnan(values))
-    elif values.dtype.kind == "O":
-        missing = [i for i, v in enumerate(values.tolist()) if v is None or (isinstance(v, float) and v != v)]
+    if items.dtype.kind == "f":
+        missing = np.flatnonzero(np.isnan(items))
+    elif items.dtype.kind == "O":
+        missing = [i for i, v in enumerate(items.tolist()) if v is None or (isinstance(v, float) and v != v)]
     else:
         missing = []
     if len(missing):
@@ -69,7 +66,25 @@ def check_labels(values: Any, name: str, *, what: str = "label", n_clips: int | 
             f"{name} has a missing {what} (None or NaN) at position {missing[0]}"
             + (f" ({len(missing)} in all)" if len(missing) > 1 else "")
         )
+    if items.dtype.kind == "O":
+        _check_one_kind(items.tolist(), name, what)
+    values = np.asarray(values)
+    if values.dtype.kind == "O" and len(values) and all(
+        isinstance(v, (Number, np.number)) and not isinstance(v, complex) for v in values.tolist()
+    ):
+        values = np.asarray(values.tolist())  # numbers in an object array (a pandas object column) as numbers
     return values
+
+
+def _check_one_kind(items: list[Any], name: str, what: str) -> None:
+    """Refuse text mixed with numbers (numpy would turn the numbers into text: ``1`` into ``"1"``)."""
+    text = next((i for i, v in enumerate(items) if isinstance(v, (str, np.str_))), None)
+    number = next((i for i, v in enumerate(items) if isinstance(v, (Number, np.number))), None)
+    if text is not None and number is not None:
+        raise ValueError(
+            f"{name} mixes text and numbers ({items[text]!r} at position {text}, {items[number]!r} at position "
+            f"{number}); give every {what} as text or every {what} as a number"
+        )
 
 
 def to_object_array(items: Sequence[Any]) -> np.ndarray:
@@ -80,11 +95,18 @@ def to_object_array(items: Sequence[Any]) -> np.ndarray:
     return out
 
 
+def refuse_single_path(X: Any, what: str, error: type[ValueError] = ValueError) -> None:
+    """Raise ``error`` when ``X`` is one path (str, bytes or path-like) where a list of ``what`` is expected:
+    a string would otherwise be read as a list of its characters."""
+    if isinstance(X, (str, bytes, os.PathLike)):
+        name = os.fsdecode(X) if isinstance(X, (bytes, os.PathLike)) else X
+        raise error(f"expected a list of {what}, got a single path {name!r}: wrap it in a list")
+
+
 def _as_sequence(X: Any, what: str) -> Sequence[Any]:
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
         raise InvalidSignalError(f"expected a sequence of {what}; sparse matrices are not supported")
-    if isinstance(X, (str, bytes, os.PathLike)):
-        raise InvalidSignalError(f"expected a sequence of {what}, got a single {type(X).__name__}: wrap it in a list")
+    refuse_single_path(X, what, InvalidSignalError)
     if isinstance(X, np.ndarray):
         if X.dtype == object:
             return X.reshape(-1) if X.ndim == 1 else X
@@ -234,10 +256,21 @@ def check_sequences(X: Any, *, n_features: int | None = None) -> np.ndarray:
     return to_object_array(out)
 
 
-def check_consistent_length(
+def check_matches_labels(
     X: Sequence[Any], y: Sequence[Any] | None, *, name: str = "X", noun: str = "sample", plural: str | None = None
 ) -> None:
     """Raise a ValueError when ``X`` and ``y`` differ in length, naming ``X`` as ``name`` and counting
     its items as ``noun`` (plural ``plural``, else ``noun`` + "s")."""
     if y is not None and len(X) != len(y):
         raise ValueError(f"{name} has {count(len(X), noun, plural)} but y has {count(len(y), 'label')}; they must match")
+
+
+def check_unchanged_since_fit(fitted: dict[str, Any] | None, current: dict[str, Any], done: str) -> None:
+    """Raise a ValueError naming each setting of ``current`` that differs from ``fitted`` (the values
+    fit ``done`` with; None: not recorded, nothing to check)."""
+    changed = {k: v for k, v in current.items() if fitted is not None and fitted[k] != v}
+    if changed:
+        raise ValueError(
+            f"{', '.join(f'{k}={v!r}' for k, v in changed.items())} changed since fit, which {done} with "
+            f"{', '.join(f'{k}={fitted[k]!r}' for k in changed)}; call fit again"
+        )
