@@ -48,7 +48,10 @@ from tqdm.auto import tqdm
 
 from . import _recipe
 from .utils.audio import peak_normalize
-from .utils.validation import N_JOBS_CONSTRAINT, check_labels, check_matches_labels, check_waveforms, to_object_array
+from .exceptions import InvalidSignalError
+from .utils.validation import (
+    N_JOBS_CONSTRAINT, check_labels, check_matches_labels, check_waveforms, clip_name, to_object_array,
+)
 
 _PROGRESS_LOCK = threading.Lock()  # guards the progress bars of AugmentedWaveforms
 # Copies computed per iteration step of an AugmentedWaveforms (as LogMelTransformer's chunks).
@@ -184,6 +187,11 @@ def _augment_batch(
             rng.seed(int.from_bytes(words.tobytes(), "little"))
             for transform in transforms:
                 x = transform(x, chain.sample_rate)
+            if not np.isfinite(x).all():  # the input is finite: its power overflowed float32 in the noise's SNR
+                raise InvalidSignalError(
+                    f"{clip_name(source)} gives non-finite augmented copies: its samples (largest |sample| "
+                    f"{np.abs(waveforms[source]).max():.3g}) overflow float32 in the noise step; expected samples in [-1, 1]"
+                )
             out.append(peak_normalize(x))
     return out
 

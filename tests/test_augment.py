@@ -351,6 +351,16 @@ def test_bad_data_is_rejected(clips):
         AugmentingResampler().fit_resample([clips[0], np.zeros((2, 100), "float32")], [0, 1])
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_clip_whose_noise_power_overflows_is_named_not_turned_into_nan_copies(n_jobs):
+    """Finite samples near 1e19 overflow the noise's float32 power: the copies were all NaN, and the
+    next step named a copy's position, not the clip."""
+    clip = make_tone(220.0, 0.5)
+    X, _ = AugmentingResampler(n_augmentations=1, n_jobs=n_jobs, random_state=0).fit_resample([clip, clip * 1e19], [0, 1])
+    with pytest.raises(InvalidSignalError, match=r"clip 1 gives non-finite augmented copies: .* \(largest \|sample\| 5e\+18\)"):
+        list(X)
+
+
 def test_import_sersk_and_augmenting_never_load_torch():
     # the promise of sersk/__init__.py: augmentation workers stay light
     code = """
