@@ -35,7 +35,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,61 +133,27 @@ def _param_names(estimator: Any) -> list[str]:
     return list(estimator.get_params(deep=False)) if hasattr(estimator, "get_params") else []
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+def _number(convert: Callable[[str], Any], accepts: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
+    """An argparse type: the text converted by ``convert`` if ``accepts`` takes it; else an error
+    saying what was ``expected``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
-
-
-def _seed(text: str) -> int:
-    value = _non_negative_int(text)
-    if value >= 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer below 2**32 (numpy's seeds), got {text}")
-    return value
-
-
-def _n_jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of workers (-1 for all cores), got {text!r}") from None
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number of workers, 1 or more (-1 for all cores), got 0")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction strictly between 0 and 1, got {text}")
-    return value
+_positive_int = _number(int, lambda value: value >= 1, "a positive integer")
+_seed = _number(int, lambda value: 0 <= value < 2**32, "an integer in [0, 2**32) (numpy's seeds)")
+_n_jobs = _number(int, lambda value: value != 0, "a number of workers, 1 or more (-1 for all cores)")
+_positive_float = _number(float, lambda value: 0 < value < np.inf, "a positive number")
+_fraction = _number(float, lambda value: 0 < value < 1, "a fraction strictly between 0 and 1")
 
 
 def _device(text: str) -> str:
