@@ -47,6 +47,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from tqdm.auto import tqdm
 
 from . import _recipe
+from .utils._version import RecordsSerskVersion
 from .utils.audio import peak_normalize
 from .exceptions import InvalidSignalError
 from .utils.validation import (
@@ -101,7 +102,10 @@ class _PitchShift(PitchShift):
         stretch = _stretcher(int(sample_rate), self.cheaper)
         stretch.reset()
         stretch.setTransposeSemitones(self.parameters["num_semitones"])
-        return stretch.process(samples[np.newaxis, :])[0]
+        shifted = stretch.process(samples[np.newaxis, :])[0]
+        if not np.isfinite(shifted).all():  # samples near 1e19 overflow it: its state stays non-finite after
+            _stretcher.cache_clear()  # reset(), and every later clip of this process would come out NaN
+        return shifted
 
 
 class _AddGaussianSNR(AddGaussianSNR):
@@ -187,10 +191,11 @@ def _augment_batch(
             rng.seed(int.from_bytes(words.tobytes(), "little"))
             for transform in transforms:
                 x = transform(x, chain.sample_rate)
-            if not np.isfinite(x).all():  # the input is finite: its power overflowed float32 in the noise's SNR
+            if not np.isfinite(x).all():  # the input is finite: the pitch shift or the noise's power overflowed
                 raise InvalidSignalError(
                     f"{clip_name(source)} gives non-finite augmented copies: its samples (largest |sample| "
-                    f"{np.abs(waveforms[source]).max():.3g}) overflow float32 in the noise step; expected samples in [-1, 1]"
+                    f"{np.abs(waveforms[source]).max():.3g}) overflow float32 in the augmentation; expected samples "
+                    "in [-1, 1]"
                 )
             out.append(peak_normalize(x))
     return out
@@ -365,7 +370,7 @@ class AugmentedWaveforms(Sequence):
         return f"AugmentedWaveforms({len(self)} copies of {n_clips} clips, seed={self._seed}, {settings})"
 
 
-class AugmentingResampler(SamplerMixin, BaseEstimator):
+class AugmentingResampler(RecordsSerskVersion, SamplerMixin, BaseEstimator):
     """Replace each training clip by independently augmented copies (a sampler: fit only).
 
     Each copy goes through pitch shift, additive white Gaussian noise and a time shift, in series,

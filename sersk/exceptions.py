@@ -9,5 +9,9 @@ class InvalidSignalError(ValueError):
     """A waveform or feature sequence with the wrong shape, dtype, length or non-finite values."""
 
 
+class InconsistentVersionWarning(UserWarning):
+    """A model pickled by another sersk version is being unpickled."""
+
+
 class TrainingDiverged(ValueError):
     """The training loss became NaN or infinite; the estimator keeps its previous state."""

@@ -18,6 +18,7 @@ from . import _recipe
 from .augment import AugmentedWaveforms
 from .exceptions import InvalidSignalError
 from .utils._device import resolve_device
+from .utils._version import RecordsSerskVersion
 from .utils.validation import (
     check_finite_samples, check_labels, check_sequences, check_waveform, check_waveforms, clip_name, count,
     check_unchanged_since_fit, rows_as_sequences, to_object_array,
@@ -108,7 +109,7 @@ def filter_blocks(filters: np.ndarray, bands_per_block: int) -> list[tuple[slice
     return blocks
 
 
-class LogMelTransformer(TransformerMixin, BaseEstimator):
+class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
     """Log-mel spectrogram of each clip, one variable-length ``(n_mels, n_frames)`` array per clip.
 
     The defaults are the reference recipe: a 2048-sample periodic Hamming window, hop 512, full frames
@@ -467,7 +468,7 @@ def _featurise_on_cpu(params: tuple[tuple[str, Any], ...], waves: list[np.ndarra
     return _fitted_on_cpu(params)._check_and_featurise(waves, start)
 
 
-class BandStandardizer(TransformerMixin, BaseEstimator):
+class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
     """Standardise each band (row) of feature sequences such as log-mels.
 
     ``scope="corpus"`` learns one mean and standard deviation per band from every frame of the

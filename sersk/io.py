@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from . import _recipe
 from .exceptions import AudioFileError
+from .utils._version import RecordsSerskVersion
 from .utils.audio import peak_normalize
 from .utils.validation import (
     N_JOBS_CONSTRAINT, check_waveform, count, path_column, refuse_single_path, to_object_array,
@@ -76,7 +77,7 @@ def _as_items(X: Any) -> list[Any]:
     return items
 
 
-class AudioLoader(TransformerMixin, BaseEstimator):
+class AudioLoader(RecordsSerskVersion, TransformerMixin, BaseEstimator):
     """Decode audio files into mono float32 waveforms at one sample rate, peak-normalised.
 
     A stateless first step for a pipeline that starts from file paths. Stereo is mixed down to mono

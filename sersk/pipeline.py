@@ -22,6 +22,7 @@ from .io import AudioLoader
 from .model_selection import _validation_split
 from .nn import CNNLSTMClassifier
 from .utils._state import restore_attributes
+from .utils._version import RecordsSerskVersion
 from .utils.validation import check_labels, check_matches_labels, refuse_single_path
 
 
@@ -44,7 +45,7 @@ def speaker_scoped_steps(pipeline: Any) -> list[str]:
     return [name for name, step in pipeline.steps if getattr(step, "scope", None) == "speaker"]
 
 
-class EmotionPipeline(Pipeline):
+class EmotionPipeline(RecordsSerskVersion, Pipeline):
     """imbalanced-learn's Pipeline (samplers run in ``fit`` only) with per-epoch validation data.
 
     The final step gets ``validation_data`` passed through the fitted non-sampler steps (decoded

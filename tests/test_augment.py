@@ -352,13 +352,17 @@ def test_bad_data_is_rejected(clips):
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_a_clip_whose_noise_power_overflows_is_named_not_turned_into_nan_copies(n_jobs):
-    """Finite samples near 1e19 overflow the noise's float32 power: the copies were all NaN, and the
-    next step named a copy's position, not the clip."""
+def test_a_clip_that_overflows_the_augmentation_is_named_and_leaves_later_copies_finite(n_jobs):
+    """Finite samples near 1e19 overflow the pitch shift or the noise's float32 power: the copies were
+    all NaN, and the next step named a copy's position, not the clip. The shared pitch shifter kept a
+    non-finite state: every later pitch-shifted copy of the process came out NaN too."""
     clip = make_tone(220.0, 0.5)
-    X, _ = AugmentingResampler(n_augmentations=1, n_jobs=n_jobs, random_state=0).fit_resample([clip, clip * 1e19], [0, 1])
+    resampler = AugmentingResampler(n_augmentations=4, pitch_shift_p=1.0, n_jobs=n_jobs, random_state=0)
+    X, _ = resampler.fit_resample([clip, clip * 1e19], [0, 1])
     with pytest.raises(InvalidSignalError, match=r"clip 1 gives non-finite augmented copies: .* \(largest \|sample\| 5e\+18\)"):
         list(X)
+    X, _ = resampler.set_params(n_jobs=1).fit_resample([clip], [0])  # in this process, after a worker's or its own
+    assert all(np.isfinite(copy).all() for copy in X)
 
 
 def test_import_sersk_and_augmenting_never_load_torch():

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from skorch.callbacks import Callback
 
-from sersk import AudioLoader, AugmentingResampler, CNNLSTMClassifier, LogMelTransformer, make_pipeline
-from sersk.exceptions import TrainingDiverged
+from sersk import AudioLoader, AugmentingResampler, BandStandardizer, CNNLSTMClassifier, LogMelTransformer, make_pipeline
+from sersk.exceptions import InconsistentVersionWarning, TrainingDiverged
 from sersk.utils.synthetic import make_band_energy_sequences
 
 from small_net import SMALL_NET
@@ -225,3 +225,27 @@ def test_whole_pipeline_is_reproducible_whatever_n_jobs(emodb_wavs):
     for a, b in zip(fits[0][-1].module_.state_dict().values(), fits[1][-1].module_.state_dict().values()):
         assert torch.equal(a, b)
     np.testing.assert_array_equal(fits[0].predict_proba(paths), fits[1].predict_proba(paths))
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [AudioLoader(), AugmentingResampler(), LogMelTransformer().fit(), BandStandardizer(), CNNLSTMClassifier(),
+     make_pipeline("tuned")],
+    ids=lambda estimator: type(estimator).__name__,
+)
+def test_a_model_pickled_by_another_sersk_version_warns_when_loaded(estimator, monkeypatch):
+    """scikit-learn warns for its own estimators only (those defined in ``sklearn``): a sersk model
+    of another version loaded silently."""
+    import pickle
+    import warnings
+
+    from sersk.utils import _version
+
+    data = pickle.dumps(estimator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        loaded = pickle.loads(data)  # the same version: no warning
+    assert "_sersk_version" not in vars(loaded)
+    monkeypatch.setattr(_version, "__version__", "99.0")
+    with pytest.warns(InconsistentVersionWarning, match=r"saved by sersk \d.* is loaded by sersk 99\.0: it may not predict"):
+        pickle.loads(data)

@@ -30,6 +30,7 @@ from ..model_selection import _validation_split
 from ..utils._device import float32_cudnn, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils._state import restore_attributes
+from ..utils._version import RecordsSerskVersion
 from ..utils.validation import check_labels, check_matches_labels, check_sequences, rows_as_sequences, to_object_array
 from .collate import (
     BudgetedBatchSampler, LeftPadCollate, SimilarLengthBatchSampler, TrainingCollate, crop_windows, padded_frames,
@@ -179,7 +180,7 @@ def encoded_accuracy(net: "CNNLSTMClassifier", X: Any, y: Any) -> float:
     return float(np.mean(y_pred == np.asarray(y)))
 
 
-class CNNLSTMClassifier(NeuralNetClassifier):
+class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
     """The recipe's 2-D CNN-LSTM, trained as the reference trains it, as a scikit-learn classifier.
 
     Input: log-mel sequences, one ``(n_mels, n_frames_i)`` array per clip (the output of
