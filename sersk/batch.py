@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
 from .exceptions import AudioFileError, InvalidSignalError
-from .utils.validation import count, path_column, refuse_single_path
+from .utils.validation import check_collection, count, path_column
 
 
 @dataclass
@@ -125,7 +125,7 @@ def predict_files(
     """
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size!r}; expected a positive integer")
-    refuse_single_path(paths, "paths")
+    check_collection(paths, "paths")
     paths = list(path_column(paths))
     if (bad := next((i for i, p in enumerate(paths) if not isinstance(p, (str, os.PathLike))), None)) is not None:
         raise ValueError(f"paths[{bad}] is {paths[bad]!r}, not a path (str or os.PathLike)")

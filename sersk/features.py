@@ -21,7 +21,7 @@ from .utils._device import resolve_device
 from .utils._version import RecordsSerskVersion
 from .utils.validation import (
     check_finite_samples, check_labels, check_sequences, check_waveform, check_waveforms, clip_name, count,
-    check_unchanged_since_fit, rows_as_sequences, to_object_array,
+    check_collection, check_unchanged_since_fit, rows_as_sequences, to_object_array,
 )
 
 _WINDOWS = {"hamming": torch.hamming_window, "hann": torch.hann_window}
@@ -306,6 +306,7 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "mel_filters_")
         # None: pickled before it was recorded
         check_unchanged_since_fit(getattr(self, "_filterbank_params", None), self._filterbank_settings(), "built the filterbank")
+        check_collection(X, "waveforms", InvalidSignalError)
         if hasattr(X, "toarray") or not hasattr(X, "__len__"):
             X = check_waveforms(X, min_samples=self.n_fft)
         n = len(X)

@@ -20,7 +20,7 @@ from .exceptions import AudioFileError
 from .utils._version import RecordsSerskVersion
 from .utils.audio import peak_normalize
 from .utils.validation import (
-    N_JOBS_CONSTRAINT, check_waveform, count, path_column, refuse_single_path, to_object_array,
+    N_JOBS_CONSTRAINT, check_collection, check_waveform, count, path_column, to_object_array,
 )
 
 
@@ -67,7 +67,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
 
 
 def _as_items(X: Any) -> list[Any]:
-    refuse_single_path(X, "audio paths")
+    check_collection(X, "audio paths or waveforms")
     if hasattr(X, "toarray"):
         raise ValueError("expected a list of audio paths or waveforms; sparse matrices are not supported")
     X = path_column(X)

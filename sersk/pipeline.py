@@ -23,7 +23,7 @@ from .model_selection import _validation_split
 from .nn import CNNLSTMClassifier
 from .utils._state import restore_attributes
 from .utils._version import RecordsSerskVersion
-from .utils.validation import check_labels, check_matches_labels, refuse_single_path
+from .utils.validation import check_collection, check_labels, check_matches_labels
 
 
 def _routing_enabled() -> bool:
@@ -132,7 +132,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         -------
         self : EmotionPipeline
         """
-        refuse_single_path(X, "audio paths or waveforms")
+        check_collection(X, "audio paths or waveforms")
         if y is not None:
             y = check_labels(y, "y", n_clips=len(X))
         check_matches_labels(X, y, noun="clip")

@@ -163,6 +163,9 @@ def test_nan_in_file_is_rejected(tmp_path):
     [
         ([], "empty"),
         ("a.wav", "single path"),
+        (None, "expected a list of audio paths or waveforms, got None"),  # was "iteration over a 0-d array"
+        # was "clip 0 has shape (); expected a 1-D mono signal (... mix an array down yourself ...)"
+        (np.zeros(4096, np.float32), "got one 1-D array of 4096 values: for a single clip, wrap it in a list"),
         ([np.zeros((2, 100), np.float32)], r"clip 0 has shape \(2, 100\)"),
         ([np.array([0.1, np.inf], np.float32)], "clip 0 contains 1 NaN or infinite"),
         ([np.zeros(5000, np.float32), np.r_[np.zeros(4000), -np.inf, np.nan].astype(np.float32)],

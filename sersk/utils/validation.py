@@ -95,18 +95,26 @@ def to_object_array(items: Sequence[Any]) -> np.ndarray:
     return out
 
 
-def refuse_single_path(X: Any, what: str, error: type[ValueError] = ValueError) -> None:
-    """Raise ``error`` when ``X`` is one path (str, bytes or path-like) where a list of ``what`` is expected:
-    a string would otherwise be read as a list of its characters."""
+def check_collection(X: Any, what: str, error: type[ValueError] = ValueError) -> None:
+    """Raise ``error`` when ``X`` is None, one path (str, bytes or path-like) or one 1-D numeric array
+    where a collection of ``what`` is expected: a string or a signal would otherwise be read as
+    clips of one character or one sample each."""
+    if X is None:
+        raise error(f"expected a list of {what}, got None")
     if isinstance(X, (str, bytes, os.PathLike)):
         name = os.fsdecode(X) if isinstance(X, (bytes, os.PathLike)) else X
         raise error(f"expected a list of {what}, got a single path {name!r}: wrap it in a list")
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "biuf" and len(X):
+        raise error(
+            f"expected a list of {what}, got one 1-D array of {count(len(X), 'value')}: for a single clip, "
+            "wrap it in a list"
+        )
 
 
 def _as_sequence(X: Any, what: str) -> Sequence[Any]:
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
         raise InvalidSignalError(f"expected a sequence of {what}; sparse matrices are not supported")
-    refuse_single_path(X, what, InvalidSignalError)
+    check_collection(X, what, InvalidSignalError)
     if isinstance(X, np.ndarray):
         if X.dtype == object:
             return X.reshape(-1) if X.ndim == 1 else X
