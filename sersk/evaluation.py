@@ -442,7 +442,7 @@ def run_leave_one_speaker_out(
     """
     start = time.perf_counter()
     X, y = np.asarray(X), check_labels(y, "y")
-    speakers = check_labels(speakers, "speakers", what="speaker").astype(str)  # NaN would become a speaker "nan"
+    speakers = check_labels(speakers, "speakers", what="speaker", mixed_kinds=True).astype(str)  # NaN would become a speaker "nan"
     if not len(X) == len(y) == len(speakers):
         raise ValueError(f"X, y and speakers have {len(X)}, {len(y)} and {len(speakers)} entries; they must match")
     all_speakers = np.unique(speakers)

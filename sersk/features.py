@@ -625,7 +625,7 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
                     "sampler (augment step) before this step"
                 )
             return np.zeros(len(X), dtype=int)
-        groups = check_labels(groups, "groups", what="speaker", n_clips=len(X))  # a NaN speaker matched none
+        groups = check_labels(groups, "groups", what="speaker", n_clips=len(X), mixed_kinds=True)  # a NaN speaker matched none
         if len(groups) != len(X):
             raise ValueError(
                 f"groups has {count(len(groups), 'entry', 'entries')} but X has {count(len(X), 'clip')}; "

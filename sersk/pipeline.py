@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import inspect
 import math
+from numbers import Integral
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import numpy as np
@@ -20,10 +21,10 @@ from .augment import AugmentingResampler
 from .features import BandStandardizer, LogMelTransformer
 from .io import AudioLoader
 from .model_selection import _validation_split
-from .nn import CNNLSTMClassifier
+from .nn import CNNLSTM, CNNLSTMClassifier
 from .utils._state import restore_attributes
 from .utils._version import RecordsSerskVersion
-from .utils.validation import check_collection, check_labels, check_matches_labels
+from .utils.validation import check_collection, check_labels, check_matches_labels, ravel_column_vector
 
 
 def _routing_enabled() -> bool:
@@ -94,19 +95,20 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
 
     def set_params(self, **params: Any) -> "EmotionPipeline":
         """Set parameters of the pipeline and its steps (``step__param``), as scikit-learn's Pipeline,
-        but all or nothing: when a step refuses a value, every parameter keeps its old value (those set
-        before the refused one are set back).
+        but all or nothing: when a step refuses a value, the pipeline and its steps are left as they
+        were (the values set before the refused one are set back, keys new to a step removed, and a
+        fitted network keeps its weights even if a ``net__module__*`` value had rebuilt it).
 
         Returns
         -------
         self : EmotionPipeline
         """
-        before = self.get_params(deep=True)
-        try:
+        with ExitStack() as stack:
+            stack.enter_context(self._unchanged_on_error())
+            for _, step in self.steps:  # its weights, optimizer and keys new to it (skorch adds any key)
+                if isinstance(step, CNNLSTMClassifier):
+                    stack.enter_context(step._unchanged_on_error())
             return super().set_params(**params)
-        except BaseException:
-            super().set_params(**{key: before[key] for key in params if key in before})
-            raise
 
     def fit(
         self, X: Any, y: Any = None, *, groups: Any = None, validation_data: tuple[Any, Any] | None = None, **params
@@ -134,7 +136,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         """
         check_collection(X, "audio paths or waveforms")
         if y is not None:
-            y = check_labels(y, "y", n_clips=len(X))
+            y = check_labels(ravel_column_vector(y), "y", n_clips=len(X))
         check_matches_labels(X, y, noun="clip")
         if y is not None and len(classes := np.unique(y)) < 2:
             raise ValueError(
@@ -177,11 +179,15 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         if not isinstance(net, CNNLSTMClassifier):
             return
         net._check_params()
-        pools = net.get_params_for("module").get("pools", _recipe.POOL_SIZES)
+        module = net.module if isinstance(net.module, type) else type(net.module)
+        if not issubclass(module, CNNLSTM):  # a network of the user's: its own checks
+            return
+        default = inspect.signature(module).parameters["pools"].default
+        pools = net.get_params_for("module").get("pools", default)
         needed = math.prod(int(pool[0]) for pool in pools)
         for name, step in self.steps:
-            n_mels = getattr(step, "n_mels", None) if isinstance(step, LogMelTransformer) else None
-            if isinstance(n_mels, int) and n_mels < needed:
+            n_mels = step.n_mels if isinstance(step, LogMelTransformer) else None
+            if isinstance(n_mels, Integral) and n_mels < needed:
                 raise ValueError(
                     f"{name}__n_mels={n_mels} is too few bands for the network's frequency pools "
                     f"{[int(pool[0]) for pool in pools]}: it needs at least {needed}"
@@ -190,7 +196,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
     @contextmanager
     def _unchanged_on_error(self) -> Iterator[None]:
         """Within the block, an error (or an interrupt) puts the pipeline and its steps back as they
-        were. imbalanced-learn refits the steps in place, one after the other (or, with ``memory``,
+        were (``fit``, ``set_params``). imbalanced-learn refits the steps in place, one after the other (or, with ``memory``,
         puts fitted clones in ``steps``): a failure in the final step left the new transformers
         before the network of the fit before, which then predicted from features it was not trained on.
         Each step's attributes are restored (not those of estimators nested in a step), but the

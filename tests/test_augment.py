@@ -361,7 +361,8 @@ def test_a_clip_that_overflows_the_augmentation_is_named_and_leaves_later_copies
     X, _ = resampler.fit_resample([clip, clip * 1e19], [0, 1])
     with pytest.raises(InvalidSignalError, match=r"clip 1 gives non-finite augmented copies: .* \(largest \|sample\| 5e\+18\)"):
         list(X)
-    X, _ = resampler.set_params(n_jobs=1).fit_resample([clip], [0])  # in this process, after a worker's or its own
+    # the pitch shifter of this process (n_jobs=1: the one that overflowed; 2: its workers' did) gives finite copies
+    X, _ = resampler.set_params(n_jobs=1).fit_resample([clip], [0])
     assert all(np.isfinite(copy).all() for copy in X)
 
 

@@ -6,6 +6,7 @@ import joblib
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from joblib import Memory
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, StratifiedGroupKFold, cross_validate
@@ -244,6 +245,10 @@ def test_speaker_disjoint_split_keeps_speakers_apart():
     parts = [set(speakers[p]) for p in split]
     assert all(parts) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
     assert sum(map(len, split)) == 500
+    # speakers may mix text and numbers (compared as text); NaN among them is refused (it fell out of every part)
+    assert sum(map(len, speaker_disjoint_split(["a", "b"] * 3, ["s1", 2, "s3", 4, "s1", 2], random_state=0))) == 6
+    with pytest.raises(ValueError, match=r"groups has a missing speaker \(None or NaN\) at position 2"):
+        speaker_disjoint_split(["a", "b"] * 4, list(np.array([1, 2, np.nan, 1, 2, 3, 3, 4], np.float32)), random_state=0)
 
 
 @pytest.mark.parametrize("random_state", range(6))
@@ -332,6 +337,30 @@ def test_a_bad_network_option_is_named_before_any_decoding(params, problem):
     """Files that do not exist: an error about them would mean the decoding had started."""
     with pytest.raises(ValueError, match=problem):
         make_pipeline().set_params(**params).fit(["missing1.wav", "missing2.wav"], ["anger", "joy"])
+    if "logmel__n_mels" in params:  # a number of numpy's type, as a parameter grid gives
+        with pytest.raises(ValueError, match="is too few bands"):
+            make_pipeline().set_params(logmel__n_mels=np.int64(64)).fit(["missing1.wav", "missing2.wav"], ["anger", "joy"])
+
+
+class MeanOverTime(torch.nn.Module):
+    """A network of a user's own: no frequency pools."""
+
+    time_factor = 1
+
+    def __init__(self, n_mels, n_classes, padding):
+        super().__init__()
+        self.fc = torch.nn.Linear(n_mels, n_classes)
+
+    def forward(self, x, lengths):
+        return self.fc(x.mean(dim=2))
+
+
+def test_the_band_check_is_the_recipe_networks_only():
+    waves = [make_tone(200 + 300 * (i % 2), 0.8) for i in range(8)]
+    pipe = EmotionPipeline([
+        ("logmel", LogMelTransformer(n_mels=32)), ("net", CNNLSTMClassifier(module=MeanOverTime, max_epochs=1, verbose=0)),
+    ])
+    assert pipe.fit(waves, ["a", "b"] * 4).predict(waves).shape == (8,)
 
 
 # ---- presets ---------------------------------------------------------------------------------------------
@@ -488,9 +517,12 @@ def test_a_refused_set_params_changes_no_step(corpus):
     proba, lr = pipe.predict_proba(paths), pipe[-1].lr
     with pytest.raises(TypeError, match="bogus"):  # the built network refuses an unknown module argument
         pipe.set_params(scale__scope="clip", net__module__bogus=1)
-    with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
-        pipe.set_params(net__lr=0.1, scale__bogus=1)  # the network set first, the scaler's key refused
+    # the network set first (a key new to it; a new module, with new weights), the scaler's key refused
+    for first in ({"net__lr": 0.1}, {"net__iterator_train__num_workers": 3}, {"net__module__hidden_size": 5}):
+        with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
+            pipe.set_params(**first, scale__bogus=1)
     assert pipe.named_steps["scale"].scope == "corpus" and pipe[-1].lr == lr
+    assert not hasattr(pipe[-1], "iterator_train__num_workers") and pipe[-1].module__hidden_size == SMALL_NET["net__module__hidden_size"]
     np.testing.assert_array_equal(pipe.predict_proba(paths), proba)
 
 

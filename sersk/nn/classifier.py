@@ -17,7 +17,6 @@ import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset, unpack_data
-from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
@@ -31,7 +30,9 @@ from ..utils._device import float32_cudnn, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils._state import restore_attributes
 from ..utils._version import RecordsSerskVersion
-from ..utils.validation import check_labels, check_matches_labels, check_sequences, rows_as_sequences, to_object_array
+from ..utils.validation import (
+    check_labels, check_matches_labels, check_sequences, ravel_column_vector, rows_as_sequences, to_object_array,
+)
 from .collate import (
     BudgetedBatchSampler, LeftPadCollate, SimilarLengthBatchSampler, TrainingCollate, crop_windows, padded_frames,
 )
@@ -672,13 +673,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if y is None:
             raise ValueError("CNNLSTMClassifier requires y to be passed, but the target y is None")
         X = check_sequences(rows_as_sequences(X))
-        given, y = y, np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn(  # scikit-learn's wording, which its checks look for
-                "A column-vector y was passed when a 1d array was expected; it was flattened to shape (n_samples,)",
-                DataConversionWarning,
-            )
-            given = y = y.ravel()
+        given = ravel_column_vector(y)
+        y = np.asarray(given)
         check_matches_labels(X, y)
         if y.ndim != 1:
             raise ValueError(f"y has shape {y.shape}; expected one label per sequence (1-D)")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from numbers import Integral, Number
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils._param_validation import Interval
 
 from ..exceptions import InvalidSignalError
@@ -43,11 +45,14 @@ def repeated(values: Sequence[Any]) -> list[Any]:
     return sorted({value for value in values if value in seen or seen.add(value)})
 
 
-def check_labels(values: Any, name: str, *, what: str = "label", n_clips: int | None = None) -> np.ndarray:
+def check_labels(
+    values: Any, name: str, *, what: str = "label", n_clips: int | None = None, mixed_kinds: bool = False
+) -> np.ndarray:
     """``values`` as a 1-D array of labels (or speakers) with none missing; else a ValueError naming ``name``.
 
     A missing value (None, NaN) would otherwise become a class or speaker of its own, or drop out
-    of comparisons, since NaN is not equal to itself.
+    of comparisons, since NaN is not equal to itself. Text mixed with numbers is refused unless
+    ``mixed_kinds`` (speakers, which are compared as text).
     """
     # a list's items as given: np.asarray would turn None or NaN among strings into the text "None", "nan"
     items = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
@@ -58,7 +63,7 @@ def check_labels(values: Any, name: str, *, what: str = "label", n_clips: int | 
     if items.dtype.kind == "f":
         missing = np.flatnonzero(np.isnan(items))
     elif items.dtype.kind == "O":
-        missing = [i for i, v in enumerate(items.tolist()) if v is None or (isinstance(v, float) and v != v)]
+        missing = [i for i, v in enumerate(items.tolist()) if v is None or (isinstance(v, Number) and v != v)]
     else:
         missing = []
     if len(missing):
@@ -66,7 +71,7 @@ def check_labels(values: Any, name: str, *, what: str = "label", n_clips: int | 
             f"{name} has a missing {what} (None or NaN) at position {missing[0]}"
             + (f" ({len(missing)} in all)" if len(missing) > 1 else "")
         )
-    if items.dtype.kind == "O":
+    if items.dtype.kind == "O" and not mixed_kinds:
         _check_one_kind(items.tolist(), name, what)
     values = np.asarray(values)
     if values.dtype.kind == "O" and len(values) and all(
@@ -82,9 +87,26 @@ def _check_one_kind(items: list[Any], name: str, what: str) -> None:
     number = next((i for i, v in enumerate(items) if isinstance(v, (Number, np.number))), None)
     if text is not None and number is not None:
         raise ValueError(
-            f"{name} mixes text and numbers ({items[text]!r} at position {text}, {items[number]!r} at position "
-            f"{number}); give every {what} as text or every {what} as a number"
+            f"{name} mixes text and numbers ({_plain(items[text])!r} at position {text}, {_plain(items[number])!r} at "
+            f"position {number}); give every {what} as text or every {what} as a number"
         )
+
+
+def ravel_column_vector(y: Any) -> Any:
+    """``y`` flattened, with scikit-learn's warning, when it is a column vector (shape (n, 1)); else ``y``."""
+    if np.asarray(y).shape[1:] == (1,):
+        warnings.warn(  # scikit-learn's wording, which its checks look for
+            "A column-vector y was passed when a 1d array was expected; it was flattened to shape (n_samples,)",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        return np.asarray(y).ravel()
+    return y
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, for messages (``'low'``, not ``np.str_('low')``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def to_object_array(items: Sequence[Any]) -> np.ndarray:
@@ -102,7 +124,7 @@ def check_collection(X: Any, what: str, error: type[ValueError] = ValueError) ->
     if X is None:
         raise error(f"expected a list of {what}, got None")
     if isinstance(X, (str, bytes, os.PathLike)):
-        name = os.fsdecode(X) if isinstance(X, (bytes, os.PathLike)) else X
+        name = str(os.fsdecode(X))  # a plain str: numpy's str_ would show as np.str_('...')
         raise error(f"expected a list of {what}, got a single path {name!r}: wrap it in a list")
     if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "biuf" and len(X):
         raise error(
