@@ -487,6 +487,11 @@ def run_leave_one_speaker_out(
             loaded.append(str(speaker))
             continue
         n_train_speakers = len(np.unique(speakers[train]))
+        if len(untrained := np.setdiff1d(y[test], y[train])):
+            warnings.warn(
+                f"the fold of speaker {speaker} trains on no clip labelled {', '.join(map(repr, untrained.tolist()))} "
+                "(only this speaker has them): its clips of those labels count as errors", UserWarning, stacklevel=2,
+            )
         if verbose > 0:
             validation = ", one of them held out for validation" if validation_speaker else ""
             print(f"\nfold {k}/{len(held_out)}: test speaker {speaker} ({len(test)} clips); training on the other "

@@ -415,6 +415,31 @@ def test_reproduce_quick_on_a_tiny_corpus(speaker_independent, corpus, tmp_path,
     assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
+@pytest.mark.parametrize("speaker_independent", [False, True])
+def test_reproduce_on_a_corpus_of_ones_own(speaker_independent, corpus, tmp_path, capsys):
+    """A CSV corpus (speakers as a column): the protocol runs on it, without Emo-DB's published figures."""
+    table = tmp_path / "mine.csv"
+    rows = [f"{path},{EMOTIONS[path.name[5]][0]},spk{path.name[:2]}" for path in sorted(corpus.glob("*.wav"))]
+    table.write_text("path,label,speaker\n" + "\n".join(rows) + "\n")
+    out_dir = tmp_path / "repro"
+    argv = ["reproduce", "--quick", "--data", str(table), "--out-dir", str(out_dir), *FAST]
+    assert main(argv + (["--speaker-independent"] if speaker_independent else [])) == 0
+    out = capsys.readouterr().out
+    results = json.loads((out_dir / "results.json").read_text())
+    assert out.startswith(f"'{table}': 16 clips, 4 speakers; preset reference") and f"corpus: {table}" in out
+    assert results["corpus"] == str(table) and not {"published", "project_bar", "reference_accuracy"} & set(results)
+    assert "published speaker-independent" not in out and "reference: 63.29" not in out
+    if speaker_independent:
+        assert [f["speaker"] for f in results["per_speaker"]] == ["spk03", "spk08", "spk09"]
+    unlabelled_speakers = tmp_path / "no_speakers.csv"
+    unlabelled_speakers.write_text("path,label\n" + "\n".join(row.rsplit(",", 1)[0] for row in rows) + "\n")
+    if speaker_independent:
+        assert main(argv[:3] + [str(unlabelled_speakers), *argv[4:], "--speaker-independent"]) == 2
+        assert_one_line_error(capsys.readouterr().err, "names no speakers: leave-one-speaker-out needs the speaker")
+    assert main(argv + ["--data-home", str(corpus.parent)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--data-home and --download are Emo-DB's")
+
+
 def test_reproduce_runs_the_folds_of_the_named_speakers_and_says_it_is_partial(corpus, tmp_path, capsys):
     out_dir = tmp_path / "repro"
     argv = ["reproduce", "--quick", "--data-home", str(corpus.parent), "--out-dir", str(out_dir), *FAST]

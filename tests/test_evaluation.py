@@ -104,6 +104,14 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
     assert results["n_speakers"] == 2 and results["per_speaker"][0]["n_validation_clips"] == 0
 
 
+def test_a_fold_whose_training_lacks_a_label_of_its_test_speaker_warns(corpus):
+    """Such a fold's clips of that label can only be errors: its UAR fell with no word why."""
+    X, y, speakers = corpus
+    y = np.where((speakers == "09") & (np.arange(len(y)) % 8 == 0), "joy", y)  # only speaker 09 has joy
+    with pytest.warns(UserWarning, match="the fold of speaker 09 trains on no clip labelled 'joy' .only this speaker"):
+        run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), test_speakers=["09"], validation_speaker=False)
+
+
 def test_leave_one_speaker_out_resumes_from_its_fold_files(corpus, tmp_path, pipeline_fits, capsys):
     """With ``fold_dir`` each fold is written as it ends; the same call resumes a run cut short,
     training only the folds missing, and pools them all as an uninterrupted run does. Fold files of
