@@ -41,3 +41,4 @@ scores = cross_val_score(pipe, corpus.filenames, corpus.target, groups=corpus.sp
                          scoring="balanced_accuracy")
 print(f"UAR {scores.mean():.1%} +- {scores.std():.1%} over {args.folds} folds")
 joblib.dump(pipe.fit(corpus.filenames, corpus.target), out)
+print(f"wrote {out} (fitted on all {len(corpus.filenames)} clips)")

@@ -150,6 +150,7 @@ def _number(convert: Callable[[str], Any], accepts: Callable[[Any], bool], expec
 
 
 _positive_int = _number(int, lambda value: value >= 1, "a positive integer")
+_non_negative_int = _number(int, lambda value: value >= 0, "an integer >= 0")
 _seed = _number(int, lambda value: 0 <= value < 2**32, "an integer in [0, 2**32) (numpy's seeds)")
 _n_jobs = _number(int, lambda value: value != 0, "a number of workers, 1 or more (-1 for all cores)")
 _positive_float = _number(float, lambda value: 0 < value < np.inf, "a positive number")
@@ -316,7 +317,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             "or a CSV with a speaker column"
         )
     speakers = "" if data.speaker is None else f", {count(len(np.unique(data.speaker)), 'speaker')}"
-    print(f"training on {count(len(data.filenames), 'clip')}, {len(classes)} classes ({', '.join(classes)}){speakers}")
+    held_out = " (less those held out to validate)" if args.validation_fraction is not None else ""
+    print(f"training on {count(len(data.filenames), 'clip')}{held_out}, {len(classes)} classes ({', '.join(classes)})"
+          f"{speakers}")
+    if same := [c for c in classes if sum(c.casefold() == other.casefold() for other in classes) > 1]:
+        _err(f"warning: labels that differ only in case are separate classes: {', '.join(same)}")
     params = pipeline.get_params()
     print(f"preset {args.preset}: {_setting(params)}, device {_device_of(params)}")
     if args.validation_fraction is not None:
@@ -334,7 +339,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{name}__device": "auto" for name, step in pipeline.steps if "device" in _param_names(step)
         })
         joblib.dump(pipeline, fh)
-    print(f"wrote {args.out} ({time.perf_counter() - start:.1f} s)")
+    print(f"wrote {args.out} (trained and saved in {time.perf_counter() - start:.1f} s)")
     return 0
 
 
@@ -345,6 +350,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .exceptions import AudioFileError, InvalidSignalError
     from .persistence import load_model
 
+    if tables := [f for f in args.files if f.lower().endswith(".csv")]:
+        raise ValueError(
+            f"{tables[0]!r} is a CSV: predict takes audio files or folders of them (a labelled CSV is scored by "
+            f"'sersk evaluate MODEL {tables[0]}')"
+        )
     files = find_audio_files(args.files)
     if not args.skip_errors:
         for file in files:
@@ -500,7 +510,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def _setting(params: dict[str, Any]) -> str:
     """The augmentation and epochs a pipeline's parameters give, as the commands print them."""
     if n := params.get("augment__n_augmentations", 0):
-        copies = f"{count(n, 'augmentation')} per training clip"
+        where = "beside" if params.get("augment__keep_original") else "in place of"
+        copies = f"{count(n, 'augmented copy', 'augmented copies')} {where} each training clip"
     elif any(params.get(f"net__{name}") for name in ("crop_frames", "freq_mask_bands", "time_mask_frames")):
         copies = "no stored copies (crops and masks drawn every epoch)"
     else:
@@ -586,9 +597,9 @@ def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:
     p.add_argument("--preset", choices=PRESET_NAMES, default="reference",
                    help="reference: the recipe as published; tuned: the same network trained for "
                         "speaker-independent accuracy on a small budget (default: reference)")
-    p.add_argument("--n-augmentations", type=_positive_int, default=None, metavar="N",
-                   help=f"stored augmented copies per training clip (default: {unset}; reference 75, tuned "
-                        "none: its augmentation is drawn afresh every epoch)")
+    p.add_argument("--n-augmentations", type=_non_negative_int, default=None, metavar="N",
+                   help=f"stored augmented copies per training clip, 0 for none (default: {unset}; reference 75, "
+                        "tuned none: its augmentation is drawn afresh every epoch)")
     p.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
                    help=f"training epochs (default: {unset}; reference 3, tuned 60)")
     p.add_argument("--device", type=_device, default="auto", metavar="{auto,cpu,cuda}",

@@ -383,9 +383,8 @@ def make_pipeline(
         ``get_params``, ``set_params`` and ``GridSearchCV`` see and change it.
     n_augmentations : int, default=None
         Stored augmented copies per training clip; None keeps the preset's (75; none for
-        ``"tuned"``). With ``"tuned"``, a number adds the ``augment`` step, which then keeps the
-        original clips beside their copies. For no augmentation at all, set the step aside:
-        ``set_params(augment="passthrough")``.
+        ``"tuned"``); 0 leaves the ``augment`` step out (no stored copies). With ``"tuned"``, a
+        positive number adds the step, which then keeps the original clips beside their copies.
     max_epochs : int, default=None
         Training epochs; None keeps the preset's (3, or 60 for ``"tuned"``).
     batch_size, lr : default=32, 0.005
@@ -427,7 +426,7 @@ def make_pipeline(
     """
     if preset not in PRESETS:
         raise ValueError(f"preset={preset!r}; expected one of {', '.join(map(repr, PRESETS))}")
-    stored_copies = preset == "reference" or n_augmentations is not None
+    stored_copies = (preset == "reference" and n_augmentations != 0) or bool(n_augmentations)
     steps = [
         ("load", AudioLoader(n_jobs=n_jobs, verbose=bool(verbose))),
         *([(
@@ -449,7 +448,7 @@ def make_pipeline(
         steps, validation_fraction=validation_fraction, random_state=random_state, memory=memory, verbose=bool(verbose)
     )
     pipeline.set_params(**PRESETS[preset])
-    if n_augmentations is not None:
+    if stored_copies and n_augmentations is not None:
         pipeline.set_params(augment__n_augmentations=n_augmentations)
     if max_epochs is not None:
         pipeline.set_params(net__max_epochs=max_epochs)

@@ -92,7 +92,8 @@ def test_train_on_a_csv_passes_speakers_for_a_speaker_disjoint_validation(corpus
     assert seen["n"] == 16 and sorted(set(seen["groups"])) == list(SPEAKERS)
     printed = capsys.readouterr().out
     assert "validated on 4 clips of 1 speaker" in printed  # what was held out, rounded up
-    assert "preset reference: 1 augmentation per training clip, 1 epoch, device cpu" in printed  # what it will do
+    assert "training on 16 clips (less those held out to validate), 2 classes" in printed
+    assert "preset reference: 1 augmented copy in place of each training clip, 1 epoch, device cpu" in printed  # what it will do
     bare = tmp_path / "bare.joblib"  # a step set to passthrough: the model is still saved
     assert main(["train", str(csv), "--out", str(bare), "--param", "augment=passthrough", *FAST]) == 0
     assert "preset reference: no augmentation, 1 epoch" in capsys.readouterr().out
@@ -100,6 +101,16 @@ def test_train_on_a_csv_passes_speakers_for_a_speaker_disjoint_validation(corpus
     history = joblib.load(out)[-1].history
     assert history[-1]["valid_loss"] is not None
     assert (4 * history[-1]["valid_acc"]).is_integer()  # the share right of the 4 validation clips
+
+
+def test_labels_that_differ_only_in_case_are_pointed_out(corpus, tmp_path, capsys):
+    rows = [f"{p},{'Anger' if i == 0 else 'anger' if 'W' in p.name else 'sadness'}"
+            for i, p in enumerate(sorted(corpus.glob("*.wav")))]
+    csv = write_csv(tmp_path / "data.csv", "path,label", rows)
+    assert main(["train", str(csv), "--out", str(tmp_path / "m.joblib"), *FAST]) == 0
+    captured = capsys.readouterr()
+    assert "3 classes (Anger, anger, sadness)" in captured.out
+    assert "warning: labels that differ only in case are separate classes: Anger, anger" in captured.err
 
 
 def test_parse_param():
@@ -124,6 +135,12 @@ def test_predict_prints_a_table(model, corpus, capsys):
         assert cells[0] == path and cells[1] in {"anger", "sadness"}
         probs = [float(c) for c in cells[2:]]
         assert all(len(c.split(".")[1]) == 3 for c in cells[2:]) and abs(sum(probs) - 1) < 0.01
+
+
+def test_predict_given_a_csv_points_to_evaluate(model, tmp_path, capsys):
+    table = write_csv(tmp_path / "data.csv", "path,label", ["a.wav,anger"])
+    assert main(["predict", str(model), str(table)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "is a CSV: predict takes audio files or folders", "sersk evaluate MODEL")
 
 
 def test_predict_json(model, corpus, capsys):
@@ -451,7 +468,7 @@ def test_reproduce_runs_the_folds_of_the_named_speakers_and_says_it_is_partial(c
     assert results["command"] == shlex.join(["sersk", *argv, "--speaker-independent", "--speakers", "09", "03"])
     out = capsys.readouterr().out
     assert "PARTIAL: 2 of 4 folds run (held-out speakers 09, 03); pooled over those only" in out
-    assert "1 augmentation per training clip" in out
+    assert "1 augmented copy in place of each training clip" in out
     assert main(argv + ["--speaker-independent", "--speakers", "09", "09"]) == 2
     assert_one_line_error(capsys.readouterr().err, "--speakers names 09 more than once")
     assert main(argv + ["--speaker-independent", "--speakers", "99"]) == 2

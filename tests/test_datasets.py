@@ -451,6 +451,13 @@ def test_load_corpus_names_the_line_the_csv_reader_fails_at(clips, tmp_path):
         load_corpus(csv_path)
 
 
+def test_a_csv_with_windows_paths_gets_a_hint(clips, tmp_path):
+    table = tmp_path / "data.csv"
+    table.write_text("path,label\nclips\\03a01Wa.wav,anger\n")
+    with pytest.raises(FileNotFoundError, match=r"not found at .*; paths are separated by '/' here, not '\\'$"):
+        load_corpus(table)
+
+
 def test_load_corpus_missing_or_empty(clips, tmp_path):
     with pytest.raises(ValueError, match="03a01Wa.wav' is an audio file; a corpus is a folder .* or a CSV file"):
         load_corpus(clips / "03a01Wa.wav")

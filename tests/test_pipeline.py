@@ -384,6 +384,9 @@ def test_presets_pick_ordinary_step_parameters():
     assert [name for name, _ in stored.steps] == ["load", "augment", "logmel", "scale", "net"]
     assert stored.get_params()["augment__n_augmentations"] == 2 and stored.get_params()["augment__keep_original"]
     assert make_pipeline("tuned", max_epochs=1).get_params()["net__max_epochs"] == 1
+    # 0 copies: no augment step in either preset (it was accepted, then refused by fit as an invalid parameter)
+    for preset in ("reference", "tuned"):
+        assert "augment" not in make_pipeline(preset, n_augmentations=0).named_steps
 
 
 def test_an_unknown_preset_lists_the_valid_ones():

@@ -214,8 +214,9 @@ def _read_csv(path: Path) -> Bunch:
     if missing_files:
         line, given, file = missing_files[0]
         more = f" (and {len(missing_files) - 1} more missing)" if len(missing_files) > 1 else ""
+        hint = "; paths are separated by '/' here, not '\\'" if "\\" in given and os.sep == "/" else ""
         raise FileNotFoundError(
-            f"the CSV {str(path)!r}, line {line}: audio file {given!r} not found at {str(file)!r}{more}"
+            f"the CSV {str(path)!r}, line {line}: audio file {given!r} not found at {str(file)!r}{more}{hint}"
         )
     target = np.array([v["label"] for _, v in rows], dtype=str)
     return Bunch(
