@@ -390,15 +390,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .datasets import load_corpus
     from .evaluation import evaluate_model
+    from .exceptions import AudioFileError, InvalidSignalError
     from .persistence import load_model
 
     data = load_corpus(args.data)
     out_dir = _out_dir(args.out_dir)
     model = load_model(args.model)
-    results = evaluate_model(
-        model, data.filenames, data.target, chunk_size=args.chunk_size, figures_dir=out_dir,
-        verbose=sys.stderr.isatty(),
-    )
+    try:
+        results = evaluate_model(
+            model, data.filenames, data.target, chunk_size=args.chunk_size, skip_errors=args.skip_errors,
+            figures_dir=out_dir, verbose=sys.stderr.isatty(),
+        )
+    except (AudioFileError, InvalidSignalError, OSError) as exc:  # a file's fault (skipped with --skip-errors)
+        raise type(exc)(f"{exc} (--skip-errors scores the other files)") from exc
     if results["unknown_labels"]:
         _err(f"warning: the model never saw the labels {', '.join(results['unknown_labels'])} of DATA; "
              "their clips count as errors")
@@ -412,6 +416,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(classification_report(y_true, y_pred, labels=sorted(set(y_true)), zero_division=0, digits=3))
     _write_json(out_dir / "metrics.json", {"model": str(args.model), "data": str(args.data), **results})
     print(f"wrote {out_dir / 'confusion_matrix.png'} and {out_dir / 'metrics.json'}")
+    for path, message in results["errors"].items():
+        _err(f"skipped {path}: {message}")
+    if results["errors"]:
+        _err(f"{count(len(results['errors']), 'file')} of {len(data.filenames)} skipped; the scores are the others'")
+        return 1
     return 0
 
 
@@ -662,10 +671,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a model on labelled data",
                        description="Accuracy, unweighted average recall and a classification report of MODEL "
-                                   "on DATA; writes confusion_matrix.png and metrics.json.")
+                                   "on DATA; writes confusion_matrix.png and metrics.json. Exit status 1 when a "
+                                   "file was skipped.")
     p.add_argument("model", metavar="MODEL", help=model_help)
     p.add_argument("data", metavar="DATA", help=data_help)
     p.add_argument("--out-dir", default="sersk-evaluate", metavar="DIR", help="output folder (default: sersk-evaluate)")
+    p.add_argument("--skip-errors", action="store_true",
+                   help="leave out files that cannot be read (reported on stderr) and score the others, instead of "
+                        "stopping")
     p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N", help="files decoded at a time (default: 256)")
     p.set_defaults(func=cmd_evaluate)
 

@@ -154,6 +154,7 @@ def evaluate_model(
     y: Any,
     *,
     chunk_size: int = 256,
+    skip_errors: bool = False,
     figures_dir: str | os.PathLike | None = None,
     verbose: bool = False,
 ) -> dict[str, Any]:
@@ -169,6 +170,9 @@ def evaluate_model(
         Their labels. Labels the model never saw count as errors (listed in ``unknown_labels``).
     chunk_size : int, default=256
         Files decoded at a time (see [`predict_files`][sersk.batch.predict_files]).
+    skip_errors : bool, default=False
+        Leave out files that cannot be read or featurised (listed in ``errors``) and score the
+        others, instead of raising on the first.
     figures_dir : str or os.PathLike, optional
         When given, ``confusion_matrix.png`` is written there (the folder is created).
     verbose : bool, default=False
@@ -179,7 +183,8 @@ def evaluate_model(
     results : dict
         The scores of [`score_predictions`][sersk.evaluation.score_predictions] over the model's
         classes and the labels of ``y``, plus ``classification_report`` (scikit-learn's, as a
-        dict), ``unknown_labels`` and ``predictions`` (``path``, ``label``, ``predicted`` per file).
+        dict), ``unknown_labels``, ``predictions`` (``path``, ``label``, ``predicted`` per file
+        scored) and ``errors`` (each file left out, with its message).
     """
     from sklearn.metrics import classification_report
 
@@ -189,7 +194,12 @@ def evaluate_model(
     check_matches_labels(X, y, noun="file")  # before predicting every file
     classes = np.asarray(model.classes_)
     y = _as_classes_kind(y, classes)
-    result = predict_files(model, X, chunk_size=chunk_size, verbose=verbose)
+    result = predict_files(model, X, chunk_size=chunk_size, skip_errors=skip_errors, verbose=verbose)
+    if result.errors:
+        y = y[[str(os.fspath(path)) not in result.errors for path in X]]
+        if not len(y):
+            path, message = next(iter(result.errors.items()))
+            raise ValueError(f"none of the {count(len(X), 'file')} could be read, nothing to score ({path}: {message})")
     y_pred = np.asarray(result.labels)
     labels = np.union1d(classes, y)
     results = score_predictions(y, y_pred, labels)
@@ -202,8 +212,9 @@ def evaluate_model(
         for name, row in report.items()
     }
     results["predictions"] = [
-        {"path": p, "label": t, "predicted": q} for p, t, q in zip(result.paths, y.tolist(), y_pred.tolist())
+        {"path": p, "label": t, "predicted": q} for p, t, q in zip(result.paths, y.tolist(), y_pred.tolist(), strict=True)
     ]
+    results["errors"] = dict(result.errors)
     if figures_dir is not None:
         _save_confusion_matrix(y, y_pred, labels, _folder(figures_dir), _headline(results))
     return results

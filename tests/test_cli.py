@@ -181,6 +181,23 @@ def test_evaluate_prints_metrics_and_writes_a_confusion_matrix(model, corpus, tm
     assert metrics["accuracy"] == pytest.approx(np.trace(counts) / 16)
     assert metrics["uar"] == pytest.approx(np.mean(np.diag(counts) / counts.sum(axis=1)))  # every class is present
     assert sorted(p.name for p in out_dir.iterdir()) == ["confusion_matrix.png", "metrics.json"]
+    assert metrics["errors"] == {}
+
+
+def test_evaluate_skips_unreadable_files_when_asked(model, corpus, tmp_path, capsys):
+    broken = tmp_path / "broken.wav"
+    broken.write_text("not audio")
+    rows = [f"{p},{EMOTIONS[p.name[5]][0]}" for p in sorted(corpus.glob("*.wav"))] + [f"{broken},anger"]
+    table = write_csv(tmp_path / "data.csv", "path,label", rows)
+    out_dir = tmp_path / "eval"
+    assert main(["evaluate", str(model), str(table), "--out-dir", str(out_dir)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "broken.wav' cannot be decoded", "(--skip-errors scores the other files)")
+    assert main(["evaluate", str(model), str(table), "--out-dir", str(out_dir), "--skip-errors"]) == 1
+    err = capsys.readouterr().err
+    assert f"skipped {broken}: audio file" in err and "1 file of 17 skipped; the scores are the others'" in err
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["n_files"] == 16 and list(metrics["errors"]) == [str(broken)]
+    assert sorted(r["path"] for r in metrics["predictions"]) == sorted(str(p) for p in corpus.glob("*.wav"))
 
 
 # ---- mistakes: one line on stderr, status 2, no traceback ------------------------------------------

@@ -157,9 +157,12 @@ def _read_csv(path: Path) -> Bunch:
                 raise ValueError(f"the CSV {str(path)!r} names the column {', '.join(map(repr, named_twice))} twice in its header")
             missing = [c for c in ("path", "label") if c not in header]
             if missing:
+                given = ",".join(name or "" for name in reader.fieldnames or []) or "empty"
+                delimiter = next((d for d in ";\t|" if d in given), None)
+                hint = f"; cells are separated by commas, not {delimiter!r}" if delimiter else ""
                 raise ValueError(
-                    f"the CSV {str(path)!r} has no {' or '.join(repr(c) for c in missing)} column (header: "
-                    f"{','.join(header) or 'empty'}); expected the header path,label or path,label,speaker"
+                    f"the CSV {str(path)!r} has no {' or '.join(repr(c) for c in missing)} column (first line: "
+                    f"{given}); expected the header path,label or path,label,speaker{hint}"
                 )
             reader.fieldnames = header
             previous = reader.line_num
@@ -190,7 +193,7 @@ def _read_csv(path: Path) -> Bunch:
                         raise ValueError(f"the CSV {str(path)!r}, line {reader.line_num}: the {column!r} cell is empty")
                 rows.append((reader.line_num, values))
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{str(path)!r} is not a UTF-8 CSV file ({exc}); give a folder or a CSV file") from None
+        raise ValueError(f"{str(path)!r} is not a UTF-8 CSV file ({exc}); save it as UTF-8") from None
     except csv.Error as exc:
         raise ValueError(f"the CSV {str(path)!r}, line {previous + 1}: cannot be parsed ({exc})") from None
     if not rows:
