@@ -298,16 +298,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     import joblib
 
     from .datasets import load_corpus
+    from .exceptions import AudioFileError, InvalidSignalError
     from .pipeline import speaker_scoped_steps
 
     data = load_corpus(args.data)
-    classes = data.target_names
-    if len(classes) < 2:
-        raise ValueError(f"DATA {args.data!r} holds a single label ({classes[0]}); training needs at least two")
     pipeline = _pipeline_from_args(
         args, batch_size=args.batch_size, lr=args.lr, padding=args.padding,
         validation_fraction=args.validation_fraction,
     )
+    skipped = _unreadable(data.filenames, pipeline.named_steps.get("load")) if args.skip_errors else {}
+    if skipped:
+        keep = np.array([path not in skipped for path in data.filenames])
+        data.update(filenames=data.filenames[keep], target=data.target[keep],
+                    speaker=None if data.speaker is None else data.speaker[keep], target_names=np.unique(data.target[keep]))
+        for path, message in skipped.items():
+            _err(f"skipped {path}: {message}")
+        if not len(data.filenames):
+            raise ValueError(f"none of the {count(len(skipped), 'file')} of DATA {args.data!r} could be read")
+    classes = data.target_names
+    if len(classes) < 2:
+        raise ValueError(f"DATA {args.data!r} holds a single label ({classes[0]}); training needs at least two")
     # the speakers, for a speaker-disjoint validation part and for a step such as scope='speaker'
     uses_speakers = args.validation_fraction is not None or pipeline.steps_taking_groups()
     groups = data.speaker if uses_speakers else None
@@ -330,7 +340,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with atomic_output(args.out) as fh:
         with _interrupt_guard():
-            pipeline.fit(data.filenames, data.target, groups=groups)
+            try:
+                pipeline.fit(data.filenames, data.target, groups=groups)
+            except (AudioFileError, InvalidSignalError, FileNotFoundError) as exc:  # a file's fault
+                raise type(exc)(f"{exc} (--skip-errors trains on the other files)") from exc
         if len(held := pipeline.validation_indices_):
             held_speakers = "" if groups is None else f" of {count(len(np.unique(groups[held])), 'speaker')}"
             print(f"validated on {count(len(held), 'clip')}{held_speakers}")
@@ -340,7 +353,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         })
         joblib.dump(pipeline, fh)
     print(f"wrote {args.out} (trained and saved in {time.perf_counter() - start:.1f} s)")
+    if skipped:
+        _err(f"{count(len(skipped), 'file')} of {len(data.filenames) + len(skipped)} skipped; trained on the others")
+        return 1
     return 0
+
+
+def _unreadable(files: Sequence[str], loader: Any) -> dict[str, str]:
+    """The files the pipeline's ``loader`` step cannot use (unreadable, too short, ...), with its message."""
+    from sklearn.base import clone
+
+    from .exceptions import AudioFileError, InvalidSignalError
+    from .io import AudioLoader
+
+    reader = clone(loader).set_params(n_jobs=1, verbose=False) if isinstance(loader, AudioLoader) else AudioLoader()
+    errors = {}
+    for path in files:
+        try:
+            reader.fit_transform([path])
+        except (AudioFileError, InvalidSignalError, OSError) as exc:
+            errors[path] = str(exc)
+    return errors
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -650,6 +683,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Adam learning rate (recipe: 0.005)")
     p.add_argument("--padding", choices=("masked", "reference"), default="masked",
                    help="batch padding: masked (batch-independent predictions) or the reference's unmasked zeros")
+    p.add_argument("--skip-errors", action="store_true",
+                   help="leave out the files that cannot be read (reported on stderr; exit status 1) and train on "
+                        "the others, instead of stopping")
     p.add_argument("--validation-fraction", type=_fraction, default=None, metavar="F",
                    help="hold out this fraction of the speakers (of the clips, when speakers are unknown) "
                         "before augmentation, for per-epoch validation")

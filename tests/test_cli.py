@@ -184,6 +184,20 @@ def test_evaluate_prints_metrics_and_writes_a_confusion_matrix(model, corpus, tm
     assert metrics["errors"] == {}
 
 
+def test_train_skips_unreadable_files_when_asked(corpus, tmp_path, capsys):
+    broken = tmp_path / "broken.wav"
+    broken.write_text("not audio")
+    rows = [f"{p},{EMOTIONS[p.name[5]][0]}" for p in sorted(corpus.glob("*.wav"))] + [f"{broken},anger"]
+    table = write_csv(tmp_path / "data.csv", "path,label", rows)
+    out = tmp_path / "m.joblib"
+    assert main(["train", str(table), "--out", str(out), *FAST]) == 2 and not out.exists()
+    assert_one_line_error(capsys.readouterr().err, "broken.wav' cannot be decoded", "(--skip-errors trains on the other")
+    assert main(["train", str(table), "--out", str(out), "--skip-errors", *FAST]) == 1
+    captured = capsys.readouterr()
+    assert f"skipped {broken}: audio file" in captured.err and "1 file of 17 skipped; trained on the others" in captured.err
+    assert "training on 16 clips" in captured.out and out.exists()
+
+
 def test_evaluate_skips_unreadable_files_when_asked(model, corpus, tmp_path, capsys):
     broken = tmp_path / "broken.wav"
     broken.write_text("not audio")
