@@ -21,7 +21,8 @@ The `sersk` command is installed with the package (`pip install -e .`). Each sub
 public function of the library and prints its result, so anything it does can be done from
 Python too (named under each subcommand). A mistake in the input (a missing file, a malformed
 CSV, a file that is not a model, an option out of range) ends with one line
-`sersk: error: <message>` on stderr and exit status 2, before any long work starts; Ctrl-C exits
+`sersk: error: <message>` on stderr (after the usage lines, for a mistake in the options
+themselves) and exit status 2, before any long work starts; Ctrl-C exits
 with status 130, and SIGTERM (`kill`, a job scheduler; `timeout` reports its own 124) with 143.
 Models, figures and JSON files are written atomically: a failed, interrupted or terminated run
 leaves no partial file and keeps an existing one.
