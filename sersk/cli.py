@@ -125,6 +125,8 @@ def _presets_with_step(name: str) -> str:
     """Which presets' pipelines have a step ``name``, as a hint ("; --preset tuned has it"), or ""."""
     from .pipeline import make_pipeline
 
+    if name == "augment":  # the stored copies' step, which --n-augmentations adds or leaves out
+        return "; --n-augmentations N (1 or more) adds it"
     having = [preset for preset in PRESET_NAMES if name in dict(make_pipeline(preset).steps)]
     return f"; --preset {' or '.join(having)} has it" if having else ""
 
@@ -306,18 +308,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         args, batch_size=args.batch_size, lr=args.lr, padding=args.padding,
         validation_fraction=args.validation_fraction,
     )
-    skipped = _unreadable(data.filenames, pipeline.named_steps.get("load")) if args.skip_errors else {}
+    skipped: dict[str, str] = {}
+    if args.skip_errors:
+        print(f"reading the {count(len(data.filenames), 'file')} once, to leave out those that cannot be used")
+        skipped = _unreadable(data.filenames, pipeline.named_steps.get("load"))
     if skipped:
         keep = np.array([path not in skipped for path in data.filenames])
-        data.update(filenames=data.filenames[keep], target=data.target[keep],
-                    speaker=None if data.speaker is None else data.speaker[keep], target_names=np.unique(data.target[keep]))
         for path, message in skipped.items():
             _err(f"skipped {path}: {message}")
+        if lost := sorted(set(data.target) - set(data.target[keep])):
+            _err(f"warning: every clip labelled {', '.join(repr(str(c)) for c in lost)} was skipped: the model has no "
+                 "such class")
+        data.update(filenames=data.filenames[keep], target=data.target[keep], target_names=np.unique(data.target[keep]),
+                    speaker=None if data.speaker is None else data.speaker[keep],
+                    text=None if data.get("text") is None else data.text[keep])
         if not len(data.filenames):
             raise ValueError(f"none of the {count(len(skipped), 'file')} of DATA {args.data!r} could be read")
     classes = data.target_names
     if len(classes) < 2:
-        raise ValueError(f"DATA {args.data!r} holds a single label ({classes[0]}); training needs at least two")
+        left = " once the skipped files are left out" if skipped else ""
+        raise ValueError(f"DATA {args.data!r} holds a single label ({classes[0]}){left}; training needs at least two")
     # the speakers, for a speaker-disjoint validation part and for a step such as scope='speaker'
     uses_speakers = args.validation_fraction is not None or pipeline.steps_taking_groups()
     groups = data.speaker if uses_speakers else None
@@ -343,6 +353,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             try:
                 pipeline.fit(data.filenames, data.target, groups=groups)
             except (AudioFileError, InvalidSignalError, FileNotFoundError) as exc:  # a file's fault
+                if args.skip_errors:  # past the files' check (a later step's limit): the option cannot help
+                    raise
                 raise type(exc)(f"{exc} (--skip-errors trains on the other files)") from exc
         if len(held := pipeline.validation_indices_):
             held_speakers = "" if groups is None else f" of {count(len(np.unique(groups[held])), 'speaker')}"
@@ -434,7 +446,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             model, data.filenames, data.target, chunk_size=args.chunk_size, skip_errors=args.skip_errors,
             figures_dir=out_dir, verbose=sys.stderr.isatty(),
         )
-    except (AudioFileError, InvalidSignalError, OSError) as exc:  # a file's fault (skipped with --skip-errors)
+    except (AudioFileError, InvalidSignalError, FileNotFoundError) as exc:  # a file's fault (not the figure's)
         raise type(exc)(f"{exc} (--skip-errors scores the other files)") from exc
     if results["unknown_labels"]:
         _err(f"warning: the model never saw the labels {', '.join(results['unknown_labels'])} of DATA; "
@@ -761,7 +773,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     status : int
-        0 on success; 1 when ``predict`` skipped files; 2 on a usage or input error (the message
+        0 on success; 1 when ``predict``, ``train`` or ``evaluate`` skipped files (``--skip-errors``); 2 on a usage or input error (the message
         is printed as ``sersk: error: ...``, without a traceback); 130 on Ctrl-C; 143 on SIGTERM.
 
     Examples

@@ -182,7 +182,8 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         module = net.module if isinstance(net.module, type) else type(net.module)
         if not issubclass(module, CNNLSTM):  # a network of the user's: its own checks
             return
-        default = inspect.signature(module).parameters["pools"].default
+        declared = inspect.signature(module).parameters.get("pools")  # a subclass may take **kwargs
+        default = _recipe.POOL_SIZES if declared is None or declared.default is inspect.Parameter.empty else declared.default
         pools = net.get_params_for("module").get("pools", default)
         needed = math.prod(int(pool[0]) for pool in pools)
         for name, step in self.steps:

@@ -195,7 +195,10 @@ def test_train_skips_unreadable_files_when_asked(corpus, tmp_path, capsys):
     assert main(["train", str(table), "--out", str(out), "--skip-errors", *FAST]) == 1
     captured = capsys.readouterr()
     assert f"skipped {broken}: audio file" in captured.err and "1 file of 17 skipped; trained on the others" in captured.err
-    assert "training on 16 clips" in captured.out and out.exists()
+    assert "training on 16 clips" in captured.out and out.exists() and "was skipped" not in captured.err
+    table = write_csv(tmp_path / "lost.csv", "path,label", rows[:-1] + [f"{broken},joy"])  # joy's only clip is bad
+    assert main(["train", str(table), "--out", str(out), "--skip-errors", *FAST]) == 1
+    assert "warning: every clip labelled 'joy' was skipped: the model has no such class" in capsys.readouterr().err
 
 
 def test_evaluate_skips_unreadable_files_when_asked(model, corpus, tmp_path, capsys):
@@ -212,6 +215,9 @@ def test_evaluate_skips_unreadable_files_when_asked(model, corpus, tmp_path, cap
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert metrics["n_files"] == 16 and list(metrics["errors"]) == [str(broken)]
     assert sorted(r["path"] for r in metrics["predictions"]) == sorted(str(p) for p in corpus.glob("*.wav"))
+    (tmp_path / "a_file").write_text("")  # a figure that cannot be written is not the data's fault
+    assert main(["evaluate", str(model), str(table), "--out-dir", str(tmp_path / "a_file" / "sub"), "--skip-errors"]) == 2
+    assert "--skip-errors" not in capsys.readouterr().err
 
 
 # ---- mistakes: one line on stderr, status 2, no traceback ------------------------------------------
@@ -362,6 +368,9 @@ def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
     assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "scale__scope=speaker"]) == 2
     assert_one_line_error(capsys.readouterr().err, "'scale' is not a step", "(its steps: load, augment, logmel, net); "
                           "--preset tuned has it")
+    argv = ["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--n-augmentations", "0"]
+    assert main([*argv, "--param", "augment__noise_p=0.5"]) == 2  # the preset has the step, but not with 0 copies
+    assert_one_line_error(capsys.readouterr().err, "'augment' is not a step", "--n-augmentations N (1 or more) adds it")
     assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__lr_schedule='linear'"]) == 2
     assert_one_line_error(capsys.readouterr().err, "lr_schedule='linear'")  # refused before any decoding
     assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), "--param", "net__max_epochs=abc"]) == 2

@@ -79,16 +79,23 @@ def test_the_heap_is_trimmed_only_once_it_has_grown_past_the_limit(monkeypatch):
             FakeLibc.trims += 1
             return 1
 
-    limit = _malloc.TRIM_GROWTH_BYTES
+    limit, on_exit = _malloc.TRIM_GROWTH_BYTES, _malloc.TRIM_ON_EXIT_BYTES
     resident = iter([
+        5 * limit,              # entering the first block: what its end compares with
         5 * limit,              # the first step's working set: the level
         5 * limit + limit,      # grown by exactly the limit: kept
         6 * limit + 1,          # past it: trimmed
         5 * limit,              # the first step after the trim: the new level
         6 * limit,              # kept
+        6 * limit,              # leaving: grown by far more than on_exit since entering: trimmed
+        5 * limit,              # after that trim
+        5 * limit + on_exit - 1,  # leaving a block that grew the process by less: kept (a trim costs ~2 ms)
+        5 * limit + on_exit,      # leaving one that grew it by on_exit: trimmed
+        5 * limit,
     ])
     monkeypatch.setattr(_malloc, "_LIBC", FakeLibc())
     monkeypatch.setattr(_malloc, "_resident_bytes", lambda: next(resident))
+    monkeypatch.setattr(_malloc, "_trimmed_at", None)
     _malloc.step_done()  # outside the block: not counted
     assert FakeLibc.trims == 0
     with reuse_freed_memory():
@@ -98,6 +105,12 @@ def test_the_heap_is_trimmed_only_once_it_has_grown_past_the_limit(monkeypatch):
             trims_at_each_step.append(FakeLibc.trims)
     assert trims_at_each_step == [0, 0, 1, 1, 1]
     assert FakeLibc.trims == 2  # and once more when the block ends
+    with reuse_freed_memory():
+        pass
+    assert FakeLibc.trims == 2
+    with reuse_freed_memory():
+        pass
+    assert FakeLibc.trims == 3
 
 
 def test_the_settings_the_process_started_with_come_back(monkeypatch):

@@ -11,7 +11,7 @@ from joblib import Memory
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, StratifiedGroupKFold, cross_validate
 
-from sersk import AudioLoader, AugmentingResampler, BandStandardizer, CNNLSTMClassifier, EmotionPipeline, LogMelTransformer, make_pipeline
+from sersk import CNNLSTM, AudioLoader, AugmentingResampler, BandStandardizer, CNNLSTMClassifier, EmotionPipeline, LogMelTransformer, make_pipeline
 from sersk.model_selection import reference_split, speaker_disjoint_split
 from sersk.utils.synthetic import make_tone
 
@@ -246,7 +246,8 @@ def test_speaker_disjoint_split_keeps_speakers_apart():
     assert all(parts) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
     assert sum(map(len, split)) == 500
     # speakers may mix text and numbers (compared as text); NaN among them is refused (it fell out of every part)
-    assert sum(map(len, speaker_disjoint_split(["a", "b"] * 3, ["s1", 2, "s3", 4, "s1", 2], random_state=0))) == 6
+    for mixed in (["s1", 2, "s3", 4, "s1", 2], np.array(["s1", 2, "s3", 4, "s1", 2], dtype=object)):  # a pandas column
+        assert sum(map(len, speaker_disjoint_split(["a", "b"] * 3, mixed, random_state=0))) == 6
     with pytest.raises(ValueError, match=r"groups has a missing speaker \(None or NaN\) at position 2"):
         speaker_disjoint_split(["a", "b"] * 4, list(np.array([1, 2, np.nan, 1, 2, 3, 3, 4], np.float32)), random_state=0)
 
@@ -355,12 +356,24 @@ class MeanOverTime(torch.nn.Module):
         return self.fc(x.mean(dim=2))
 
 
+class WiderCNNLSTM(CNNLSTM):
+    """The recipe's network, subclassed with arguments passed on (no pools of its own declared)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
+
 def test_the_band_check_is_the_recipe_networks_only():
     waves = [make_tone(200 + 300 * (i % 2), 0.8) for i in range(8)]
     pipe = EmotionPipeline([
         ("logmel", LogMelTransformer(n_mels=32)), ("net", CNNLSTMClassifier(module=MeanOverTime, max_epochs=1, verbose=0)),
     ])
     assert pipe.fit(waves, ["a", "b"] * 4).predict(waves).shape == (8,)
+    pipe = EmotionPipeline([  # the recipe's pools, though its signature does not say so
+        ("logmel", LogMelTransformer(n_mels=32)), ("net", CNNLSTMClassifier(module=WiderCNNLSTM, max_epochs=1, verbose=0)),
+    ])
+    with pytest.raises(ValueError, match=r"logmel__n_mels=32 is too few bands for the network's frequency pools"):
+        pipe.fit(["missing.wav"] * 2, ["a", "b"])  # before any decoding
 
 
 # ---- presets ---------------------------------------------------------------------------------------------
@@ -527,6 +540,21 @@ def test_a_refused_set_params_changes_no_step(corpus):
     assert pipe.named_steps["scale"].scope == "corpus" and pipe[-1].lr == lr
     assert not hasattr(pipe[-1], "iterator_train__num_workers") and pipe[-1].module__hidden_size == SMALL_NET["net__module__hidden_size"]
     np.testing.assert_array_equal(pipe.predict_proba(paths), proba)
+
+
+def test_one_model_predicts_from_several_threads_as_from_one(corpus):
+    """A service shares one loaded model between its threads: the device bookkeeping, the allocator
+    setting and the network's state must not mix the calls up."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths, labels, _ = corpus
+    pipe = small_tuned(net__crop_frames=8).fit(paths, labels)
+    clips = [[path] for path in paths] * 3  # one clip per call, as a request brings it
+    alone = [pipe.predict_proba(clip) for clip in clips]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(pipe.predict_proba, clips))
+    for a, b in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_failed_fit_of_a_pipeline_given_a_tuple_of_steps_raises_its_own_error(corpus):

@@ -5,8 +5,10 @@ returns it to the system on ``free``. The network's first block makes tensors of
 step, so each training step would page-fault and zero gigabytes again (measured before this module:
 a third of the CPU time in the kernel, 168 million minor page faults for a 10-minute run). Within
 :func:`reuse_freed_memory`, large blocks come from the heap and freed memory stays there for the
-next step. On exit glibc's defaults for both settings are set again and the heap is trimmed, so the
-memory goes back to the system; within the block, :func:`step_done` trims it whenever the process
+next step. On exit glibc's defaults for both settings are set again and, when the process has grown
+by ``TRIM_ON_EXIT_BYTES`` or more since the last such trim, the heap is trimmed, so the memory goes
+back to the system (a trim walks the whole heap: trimming after every one-clip prediction made it
+1.6 times slower, ``benchmarks/bench_predict_latency.py``); within the block, :func:`step_done` trims it whenever the process
 has grown by ``TRIM_GROWTH_BYTES`` over a step's working set, so that fragmentation cannot grow it
 without bound. One thing stays changed, as glibc offers no way back: the mmap threshold no longer
 adapts (it keeps the value it had, 128 KiB to 32 MiB). "glibc's defaults" are those the process
@@ -40,11 +42,15 @@ _KEEP_UP_TO = 2**31 - 1  # the largest value mallopt takes: glibc never trims by
 # again: trimming every 10 steps ran at 52.7 against 55.7 clips/s there, and in a full-size fit its
 # page faults took a fifth of the CPU time. So sersk trims only when the process has grown this much.
 TRIM_GROWTH_BYTES = 1 << 30
+# Growth of the resident memory since the last trim on leaving a block (or since the first block)
+# that makes the end of a block trim the heap.
+TRIM_ON_EXIT_BYTES = 32 << 20
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _lock = threading.Lock()
 _depth = 0
 _level: int | None = None  # resident bytes after the first step since the last trim
+_trimmed_at: int | None = None  # resident bytes after the last trim on leaving a block (or the least since)
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -111,6 +117,17 @@ def step_done() -> None:
         _level = None
 
 
+def _trim_if_grown() -> None:
+    """Trim the heap if the process has grown by ``TRIM_ON_EXIT_BYTES`` since the last such trim."""
+    global _trimmed_at
+    resident = _resident_bytes()
+    if _trimmed_at is None or resident >= _trimmed_at + TRIM_ON_EXIT_BYTES:
+        _LIBC.malloc_trim(0)
+        _trimmed_at = _resident_bytes()  # what the process holds now, the program's own memory included
+    else:
+        _trimmed_at = min(_trimmed_at, resident)
+
+
 @contextmanager
 def reuse_freed_memory() -> Iterator[None]:
     """Within the block, serve large allocations from the heap and keep freed memory (glibc).
@@ -125,8 +142,10 @@ def reuse_freed_memory() -> Iterator[None]:
     with _lock:
         _depth += 1
         if _depth == 1:
-            global _level
+            global _level, _trimmed_at
             _level = None
+            if _trimmed_at is None:
+                _trimmed_at = _resident_bytes()
             _LIBC.mallopt(_M_MMAP_MAX, 0)
             _LIBC.mallopt(_M_TRIM_THRESHOLD, _KEEP_UP_TO)
     try:
@@ -138,4 +157,4 @@ def reuse_freed_memory() -> Iterator[None]:
                 _LIBC.mallopt(_M_MMAP_MAX, _startup_setting("MALLOC_MMAP_MAX_", "mmap_max", _DEFAULT_MMAP_MAX))
                 _LIBC.mallopt(_M_TRIM_THRESHOLD, _startup_setting(
                     "MALLOC_TRIM_THRESHOLD_", "trim_threshold", _DEFAULT_TRIM_THRESHOLD))
-                _LIBC.malloc_trim(0)
+                _trim_if_grown()

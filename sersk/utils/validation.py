@@ -51,8 +51,8 @@ def check_labels(
     """``values`` as a 1-D array of labels (or speakers) with none missing; else a ValueError naming ``name``.
 
     A missing value (None, NaN) would otherwise become a class or speaker of its own, or drop out
-    of comparisons, since NaN is not equal to itself. Text mixed with numbers is refused unless
-    ``mixed_kinds`` (speakers, which are compared as text).
+    of comparisons, since NaN is not equal to itself. Text mixed with numbers is refused, unless
+    ``mixed_kinds`` (speakers): then all are returned as text, as speakers are compared.
     """
     # a list's items as given: np.asarray would turn None or NaN among strings into the text "None", "nan"
     items = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
@@ -71,8 +71,14 @@ def check_labels(
             f"{name} has a missing {what} (None or NaN) at position {missing[0]}"
             + (f" ({len(missing)} in all)" if len(missing) > 1 else "")
         )
-    if items.dtype.kind == "O" and not mixed_kinds:
-        _check_one_kind(items.tolist(), name, what)
+    if items.dtype.kind == "O" and (mixed := _text_and_number(items.tolist())):
+        if mixed_kinds:  # sorted as they are, an int against a str raises
+            return np.array([str(v) for v in items.tolist()])
+        (text, first_text), (number, first_number) = mixed
+        raise ValueError(
+            f"{name} mixes text and numbers ({first_text!r} at position {text}, {first_number!r} at position "
+            f"{number}); give every {what} as text or every {what} as a number"
+        )
     values = np.asarray(values)
     if values.dtype.kind == "O" and len(values) and all(
         isinstance(v, (Number, np.number)) and not isinstance(v, complex) for v in values.tolist()
@@ -81,15 +87,14 @@ def check_labels(
     return values
 
 
-def _check_one_kind(items: list[Any], name: str, what: str) -> None:
-    """Refuse text mixed with numbers (numpy would turn the numbers into text: ``1`` into ``"1"``)."""
+def _text_and_number(items: list[Any]) -> tuple[tuple[int, Any], tuple[int, Any]] | None:
+    """The first text item and the first number (position, plain value) when ``items`` mix both
+    (numpy would turn the numbers into text, ``1`` into ``"1"``), else None."""
     text = next((i for i, v in enumerate(items) if isinstance(v, (str, np.str_))), None)
     number = next((i for i, v in enumerate(items) if isinstance(v, (Number, np.number))), None)
-    if text is not None and number is not None:
-        raise ValueError(
-            f"{name} mixes text and numbers ({_plain(items[text])!r} at position {text}, {_plain(items[number])!r} at "
-            f"position {number}); give every {what} as text or every {what} as a number"
-        )
+    if text is None or number is None:
+        return None
+    return (text, _plain(items[text])), (number, _plain(items[number]))
 
 
 def ravel_column_vector(y: Any) -> Any:
