@@ -460,8 +460,9 @@ def run_leave_one_speaker_out(
     min_speakers = 3 if validation_speaker else 2
     if len(all_speakers) < min_speakers:
         roles = "one to test, one to validate, one to train" if validation_speaker else "one to test, one to train"
+        fewer = "; validation_speaker=False (the tuned preset's) needs two" if validation_speaker else ""
         raise ValueError(
-            f"leave-one-speaker-out needs at least {min_speakers} speakers ({roles}); got {len(all_speakers)}"
+            f"leave-one-speaker-out needs at least {min_speakers} speakers ({roles}); got {len(all_speakers)}{fewer}"
         )
     held_out = all_speakers if test_speakers is None else _check_test_speakers(test_speakers)
     unknown = np.setdiff1d(held_out, all_speakers)

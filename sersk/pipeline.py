@@ -427,6 +427,10 @@ def make_pipeline(
     """
     if preset not in PRESETS:
         raise ValueError(f"preset={preset!r}; expected one of {', '.join(map(repr, PRESETS))}")
+    if n_augmentations is not None and not (
+        isinstance(n_augmentations, Integral) and not isinstance(n_augmentations, bool) and n_augmentations >= 0
+    ):
+        raise ValueError(f"n_augmentations={n_augmentations!r}; expected an integer >= 0 (0: no stored copies) or None")
     stored_copies = (preset == "reference" and n_augmentations != 0) or bool(n_augmentations)
     steps = [
         ("load", AudioLoader(n_jobs=n_jobs, verbose=bool(verbose))),

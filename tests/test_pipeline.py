@@ -400,6 +400,8 @@ def test_presets_pick_ordinary_step_parameters():
     # 0 copies: no augment step in either preset (it was accepted, then refused by fit as an invalid parameter)
     for preset in ("reference", "tuned"):
         assert "augment" not in make_pipeline(preset, n_augmentations=0).named_steps
+    with pytest.raises(ValueError, match=r"n_augmentations=-1; expected an integer >= 0"):  # was refused by fit only
+        make_pipeline(n_augmentations=-1)
 
 
 def test_an_unknown_preset_lists_the_valid_ones():
