@@ -508,22 +508,10 @@ def run_leave_one_speaker_out(
             validation = ", one of them held out for validation" if validation_speaker else ""
             print(f"\nfold {k}/{len(held_out)}: test speaker {speaker} ({len(test)} clips); training on the other "
                   f"{n_train_speakers} speakers{validation}")
-        fold_pipeline = clone(template)
-        # ceil(fraction * n_groups) = 1: exactly one training speaker validates
-        fold_pipeline.set_params(validation_fraction=0.5 / n_train_speakers if validation_speaker else None)
-        if validation_speaker or fold_pipeline.steps_taking_groups():
-            fold_pipeline.fit(X[train], y[train], groups=speakers[train])
-        else:
-            fold_pipeline.fit(X[train], y[train])
-        net = fold_pipeline[-1]
-        y_pred, proba = _predict(fold_pipeline, X[test])
-        n_validation = len(getattr(fold_pipeline, "validation_indices_", ()))
-        fold = {"speaker": str(speaker), "n_train_clips": len(train) - n_validation, "n_validation_clips": n_validation,
-                **score_predictions(y[test], y_pred, np.unique(y))}
-        fold.update(history=_history(net), wall_time_s=round(time.perf_counter() - fold_start, 1),
-                    predictions=clip_predictions(X[test], y[test], y_pred, proba, fold_pipeline.classes_))
+        fold, y_pred, fold_pipeline = _train_fold(template, X, y, speakers, speaker, validation_speaker)
+        fold["wall_time_s"] = round(time.perf_counter() - fold_start, 1)
         if figures is not None:
-            _save_history(net, figures / f"training_history_speaker{speaker}.png")
+            _save_history(fold_pipeline[-1], figures / f"training_history_speaker{speaker}.png")
         if folds_done is not None:
             folds_done.save(speaker, fold, y_pred)
         if verbose > 0:
@@ -657,6 +645,30 @@ _TRANSDUCTIVE = "; transductive: every speaker's log-mels, the test speaker's in
 def _is_transductive(pipeline: Any) -> bool:
     """Whether a step standardises each speaker with that speaker's own statistics (the test speaker's too)."""
     return bool(speaker_scoped_steps(pipeline))
+
+
+def _train_fold(
+    template: Any, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, speaker: str, validation_speaker: bool
+) -> tuple[dict[str, Any], np.ndarray, Any]:
+    """Fit a clone of ``template`` on every speaker but ``speaker`` (one of them validating, with
+    ``validation_speaker``) and score it on ``speaker``'s clips: the fold's record (but its wall
+    time), its predicted labels and the fitted pipeline."""
+    train, test = np.flatnonzero(speakers != speaker), np.flatnonzero(speakers == speaker)
+    pipeline = clone(template)
+    # ceil(fraction * n_groups) = 1: exactly one training speaker validates
+    pipeline.set_params(validation_fraction=0.5 / len(np.unique(speakers[train])) if validation_speaker else None)
+    if validation_speaker or pipeline.steps_taking_groups():
+        pipeline.fit(X[train], y[train], groups=speakers[train])
+    else:
+        pipeline.fit(X[train], y[train])
+    y_pred, proba = _predict(pipeline, X[test])
+    n_validation = len(getattr(pipeline, "validation_indices_", ()))
+    fold = {
+        "speaker": str(speaker), "n_train_clips": len(train) - n_validation, "n_validation_clips": n_validation,
+        **score_predictions(y[test], y_pred, np.unique(y)), "history": _history(pipeline[-1]),
+        "predictions": clip_predictions(X[test], y[test], y_pred, proba, pipeline.classes_),
+    }
+    return fold, y_pred, pipeline
 
 
 def _clone_or_default(pipeline: Any, random_state: int | None) -> Any:
