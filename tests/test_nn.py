@@ -291,6 +291,21 @@ def test_a_failed_set_params_leaves_the_estimator_as_it_was():
     assert len(clf.set_params(warm_start=False).fit(X, y).history) == 1  # the refused key was kept, and refused again
 
 
+def plain_batches(dataset, batch_size, collate_fn, shuffle=False):
+    """A loader of a user's own that takes only what it needs (no ``generator``)."""
+    for start in range(0, len(dataset), batch_size):
+        yield collate_fn([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+
+
+def test_a_loader_of_ones_own_gets_no_generator():
+    """The validation loader's own generator is a DataLoader argument: given to any iterator, it
+    made one that does not take it fail (TypeError: unexpected keyword argument 'generator')."""
+    X, y = make_band_energy_sequences(16, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu").fit(X, y)
+    expected = clf.predict_proba(X)
+    np.testing.assert_array_equal(clf.set_params(iterator_valid=plain_batches).predict_proba(X), expected)
+
+
 def test_set_params_on_a_fitted_network_keeps_its_weights():
     """skorch rebuilt a fitted network, with new random weights, for any ``module__`` or
     ``criterion__`` key, the value it had included (``set_params(**get_params())`` turned a fitted

@@ -289,7 +289,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         As in skorch's ``NeuralNetClassifier``, with its defaults. A warm start needs the same
         classes and bands as the fit before; with an int ``random_state`` it draws the same
         shuffles (and crops and masks) as the fit before, as scikit-learn's warm starts do. The
-        validation and prediction iterators get a ``generator`` of their own (unless
+        validation and prediction loaders (a ``DataLoader``) get a ``generator`` of their own (unless
         ``iterator_valid__generator`` is given), so that validating draws nothing from the training's.
     iterator_train__shuffle, optimizer__weight_decay, optimizer__param_groups :
         Shuffling every epoch, the coupled L2 and the parameters it spares (biases).
@@ -957,7 +957,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             kwargs.setdefault("collate_fn", LeftPadCollate(min_frames=factor, multiple=multiple))
             # a loader draws its base seed from this generator at each pass; from the global one, the
             # validation within fit would shift the seeded training's draws (it only reports)
-            kwargs.setdefault("generator", torch.Generator())
+            if isinstance(iterator, type) and issubclass(iterator, torch.utils.data.DataLoader):
+                kwargs.setdefault("generator", torch.Generator())
         batch_size = kwargs["batch_size"]
         sampler = None
         if training and self.batch_by_length:
