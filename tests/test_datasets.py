@@ -352,6 +352,23 @@ def test_unreachable_url(tmp_path):
     _assert_nothing_left(home)
 
 
+def test_a_failed_download_leaves_another_processs_download_alone(server, tmp_path, monkeypatch):
+    """The folder a failed download made was removed with all it held: another process downloading
+    into it meanwhile lost its partial file."""
+    from sersk.datasets import _emodb
+
+    home = tmp_path / "home"  # made by the failing download; the other process finds it there
+
+    def fail_while_another_downloads(url, dest, *, verbose):
+        (home / "other-process.zip.part").write_bytes(b"half a download")
+        raise ConnectionError("could not download Emo-DB")
+
+    monkeypatch.setattr(_emodb, "_download", fail_while_another_downloads)
+    with pytest.raises(ConnectionError):
+        fetch_emodb(home, download_if_missing=True, url=server.base + "/d.zip", verbose=False)
+    assert [p.name for p in home.iterdir()] == ["other-process.zip.part"]
+
+
 def test_interrupted_download_leaves_nothing(server, emodb_zip, tmp_path, monkeypatch):
     """A KeyboardInterrupt during extraction removes the partial download and the temporary folder."""
     home = tmp_path / "home"

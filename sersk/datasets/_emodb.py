@@ -375,8 +375,7 @@ def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
         if tmp_dir is not None and tmp_dir.exists():
             shutil.rmtree(tmp_dir, ignore_errors=True)
         if created is not None and not final.exists():  # the failed download made them: leave nothing behind
-            shutil.rmtree(home, ignore_errors=True)
-            for folder in home.parents:  # then the folders above it that it made, while empty
+            for folder in (home, *home.parents):  # each while empty: another process's download may be in it
                 if folder == created.parent:
                     break
                 try:
