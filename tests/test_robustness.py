@@ -255,3 +255,22 @@ def test_a_model_pickled_by_another_sersk_version_warns_when_loaded(make, monkey
     monkeypatch.setattr(_version, "__version__", "99.0")
     with pytest.warns(InconsistentVersionWarning, match=r"saved by sersk \d.* is loaded by sersk 99\.0: it may not predict"):
         pickle.loads(data)
+
+
+def test_a_model_of_another_version_warns_once_per_load_under_pythons_default_filter(tmp_path):
+    """Every estimator of a pipeline warns; shown from one place, Python prints it once (it printed
+    it twice: from the pickle machinery and from the network's own __setstate__)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import joblib, warnings
+import sersk.utils._version as version
+from sersk import make_pipeline
+joblib.dump(make_pipeline("tuned"), {str(tmp_path / "m.joblib")!r})
+version.__version__ = "99.0"
+joblib.load({str(tmp_path / "m.joblib")!r})
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("InconsistentVersionWarning") == 1

@@ -25,6 +25,6 @@ class RecordsSerskVersion:
                     f"a model saved by sersk {saved} is loaded by sersk {__version__}: it may not predict as it did; "
                     f"fit it again with this version, or install sersk {saved} to use it"
                 ),
-                stacklevel=2,
+                stacklevel=1,  # one place for every estimator of a model: Python shows it once, not once per step
             )
         super().__setstate__(state)
