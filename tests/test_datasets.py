@@ -439,6 +439,10 @@ def test_a_csv_read_by_a_relative_path_gives_absolute_file_paths(clips, tmp_path
     "text, error, match",
     [
         ("path,emotion\na.wav,anger\n", ValueError, "no 'label' column"),
+        # the first line as written (it was shown lower-cased), and the delimiter named
+        ("Clips/A.wav,Anger\n", ValueError, r"no 'path' or 'label' column \(first line: Clips/A\.wav,Anger\)"),
+        ("path;label\na.wav;anger\n", ValueError, "cells are separated by commas, not ';'"),
+        ("path\tlabel\na.wav\tanger\n", ValueError, "cells are separated by commas, not '\\\\t'"),
         ("path,label\n", ValueError, "lists no files"),
         ("path,label\nclips/03a01Wa.wav,\n", ValueError, "line 2: the 'label' cell is empty"),
         ("path,label\nclips/03a01Wa.wav,a\ngone.wav,b\n", FileNotFoundError, "line 3: audio file 'gone.wav' not found"),
@@ -459,6 +463,13 @@ def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp
     with pytest.raises(error, match=match) as info:
         load_corpus(csv_path)
     assert str(csv_path) in str(info.value)
+
+
+def test_a_csv_that_is_not_utf8_asks_for_utf8(tmp_path):
+    csv_path = tmp_path / "corpus.csv"
+    csv_path.write_bytes("path,label\nclips/03a01Wa.wav,\u00e9nerv\u00e9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"is not a UTF-8 CSV file \(.*\); save it as UTF-8$"):
+        load_corpus(csv_path)
 
 
 def test_load_corpus_names_the_line_the_csv_reader_fails_at(clips, tmp_path):
