@@ -925,3 +925,14 @@ def test_a_failed_move_to_the_device_leaves_the_device_asked_for(monkeypatch):
     assert clf.device == "auto" and "_device_requested" not in clf.__dict__
     monkeypatch.undo()
     assert clf.predict(X).shape == (16,) and clf.device == "auto"
+
+
+@pytest.mark.slow  # compiling takes about half a minute on 2 cores
+def test_a_compiled_network_trains_as_the_eager_one():
+    """skorch's ``compile=True`` (torch.compile) on the CPU: the same first epoch, up to rounding."""
+    X, y = make_band_energy_sequences(32, random_state=0)
+    kwargs = dict(**SMALL, max_epochs=2, device="cpu", random_state=0)
+    eager = CNNLSTMClassifier(**kwargs).fit(X, y)
+    compiled = CNNLSTMClassifier(**kwargs, compile=True).fit(X, y)
+    assert compiled.history[0]["train_loss"] == pytest.approx(eager.history[0]["train_loss"], rel=1e-5)
+    np.testing.assert_allclose(compiled.predict_proba(X), eager.predict_proba(X), atol=1e-2)
