@@ -472,7 +472,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """``sersk reproduce``: the reference protocol on Emo-DB (or DATA), end to end, with figures."""
     from . import __version__
-    from .datasets import fetch_emodb, load_corpus
     from .evaluation import (
         _FOLD_FILES, PROJECT_BAR, PUBLISHED_SPEAKER_INDEPENDENT, REFERENCE_ACCURACY, run_leave_one_speaker_out,
         run_reference_protocol,
@@ -480,38 +479,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .pipeline import VALIDATION_SPEAKER
 
     start = time.perf_counter()
-    if args.speakers and not args.speaker_independent:
-        raise ValueError("--speakers names the held-out speakers of --speaker-independent; add that option")
-    if args.resume and not args.speaker_independent:
-        raise ValueError("--resume continues a --speaker-independent run cut short; add that option")
-    if args.data is not None and (args.data_home is not None or args.download):
-        raise ValueError("--data names the corpus to run on; --data-home and --download are Emo-DB's: drop them")
-    if args.quick:
-        if args.n_augmentations is None and args.preset == "reference":
-            args.n_augmentations = QUICK_N_AUGMENTATIONS
-        if args.epochs is None:
-            args.epochs = QUICK_LOSO_EPOCHS if args.speaker_independent else QUICK_EPOCHS
+    _check_reproduce_options(args)
     out_dir = _out_dir(args.out_dir)
-    pipeline = _pipeline_from_args(args)
+    pipeline = _pipeline_from_args(args, **_quick_sizes(args))
     params = pipeline.get_params()
-    args.n_augmentations, args.epochs = params.get("augment__n_augmentations", 0), params["net__max_epochs"]
-    if args.data is None:
-        corpus, name = fetch_emodb(args.data_home, download_if_missing=True if args.download else None), "Emo-DB"
-    else:
-        corpus, name = load_corpus(args.data), repr(str(args.data))
-        if args.speaker_independent and corpus.speaker is None:
-            raise ValueError(
-                f"{name} names no speakers: leave-one-speaker-out needs the speaker of each clip (a CSV with the "
-                "header path,label,speaker, or Emo-DB file names)"
-            )
+    corpus, name = _corpus_to_reproduce(args)
     device = _device_of(params)
-    speakers = args.speakers or []
-    if unknown := sorted(set(speakers) - set(corpus.speaker if corpus.speaker is not None else [])):
-        raise ValueError(
-            f"--speakers {' '.join(unknown)}: not among {name}'s speakers ({' '.join(np.unique(corpus.speaker))})"
-        )
-    if named_twice := repeated(speakers):
-        raise ValueError(f"--speakers names {' '.join(named_twice)} more than once")
     fold_dir = out_dir / "folds"
     if args.speaker_independent and not args.resume and (done := sorted(fold_dir.glob(_FOLD_FILES))):
         raise ValueError(
@@ -545,8 +518,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         "preset": args.preset,
         "quick": bool(args.quick),
         "seed": args.seed,
-        "n_augmentations": args.n_augmentations,
-        "epochs": args.epochs,
+        "n_augmentations": params.get("augment__n_augmentations", 0),
+        "epochs": params["net__max_epochs"],
         "params": dict(parse_param(p) for p in args.param),
         "device": device,
         **results,
@@ -559,6 +532,48 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     print()
     print(_summary(results, out_dir, f"preset {args.preset}, {_setting(params)}"))
     return 0
+
+
+def _check_reproduce_options(args: argparse.Namespace) -> None:
+    """Refuse ``sersk reproduce`` options that only make sense with another."""
+    if args.speakers and not args.speaker_independent:
+        raise ValueError("--speakers names the held-out speakers of --speaker-independent; add that option")
+    if args.resume and not args.speaker_independent:
+        raise ValueError("--resume continues a --speaker-independent run cut short; add that option")
+    if args.data is not None and (args.data_home is not None or args.download):
+        raise ValueError("--data names the corpus to run on; --data-home and --download are Emo-DB's: drop them")
+    if named_twice := repeated(args.speakers or []):
+        raise ValueError(f"--speakers names {' '.join(named_twice)} more than once")
+
+
+def _quick_sizes(args: argparse.Namespace) -> dict[str, int]:
+    """With ``--quick``, the copies and epochs the options leave unset (``make_pipeline``'s names)."""
+    sizes = {}
+    if args.quick and args.n_augmentations is None and args.preset == "reference":
+        sizes["n_augmentations"] = QUICK_N_AUGMENTATIONS
+    if args.quick and args.epochs is None:
+        sizes["max_epochs"] = QUICK_LOSO_EPOCHS if args.speaker_independent else QUICK_EPOCHS
+    return sizes
+
+
+def _corpus_to_reproduce(args: argparse.Namespace) -> tuple[Any, str]:
+    """Emo-DB, or the corpus ``--data`` names, checked against ``--speakers``; and its name for messages."""
+    from .datasets import fetch_emodb, load_corpus
+
+    if args.data is None:
+        corpus, name = fetch_emodb(args.data_home, download_if_missing=True if args.download else None), "Emo-DB"
+    else:
+        corpus, name = load_corpus(args.data), repr(str(args.data))
+        if args.speaker_independent and corpus.speaker is None:
+            raise ValueError(
+                f"{name} names no speakers: leave-one-speaker-out needs the speaker of each clip (a CSV with the "
+                "header path,label,speaker, or Emo-DB file names)"
+            )
+    if unknown := sorted(set(args.speakers or []) - set(corpus.speaker if corpus.speaker is not None else [])):
+        raise ValueError(
+            f"--speakers {' '.join(unknown)}: not among {name}'s speakers ({' '.join(np.unique(corpus.speaker))})"
+        )
+    return corpus, name
 
 
 def _setting(params: dict[str, Any]) -> str:
