@@ -683,26 +683,17 @@ def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:
                         "(VALUE is read as a Python literal, else as a string); repeatable")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``sersk`` argument parser, with its four subcommands.
+_DATA_HELP = ("a folder of WAVs with Emo-DB names (e.g. 03a01Wa.wav; labels and speakers are read from the "
+              "names) or a CSV file with the header path,label[,speaker] (relative paths are relative to the CSV)")
 
-    Returns
-    -------
-    parser : argparse.ArgumentParser
-    """
-    from . import __version__
+_MODEL_HELP = "a model file written by 'sersk train' (or joblib.dump of a fitted sersk model)"
 
-    parser = _Parser(prog=PROG, description="Speech emotion recognition on Emo-DB with the 2-D CNN-LSTM recipe.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
-                                help="train, predict, evaluate or reproduce; 'sersk COMMAND --help' for its options")
-    sub.required = True
-    data_help = ("a folder of WAVs with Emo-DB names (e.g. 03a01Wa.wav; labels and speakers are read from the "
-                 "names) or a CSV file with the header path,label[,speaker] (relative paths are relative to the CSV)")
 
+def _add_train(sub: Any) -> None:
+    """``sersk train``'s parser."""
     p = sub.add_parser("train", help="train the CNN-LSTM pipeline and save it",
                        description="Train a preset's pipeline (the recipe's: load -> augment -> log-mel -> CNN-LSTM) on DATA.")
-    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("data", metavar="DATA", help=_DATA_HELP)
     p.add_argument("--out", required=True, metavar="MODEL", help="where to save the fitted model (joblib), atomically")
     _add_training_options(p, quick=False)
     p.add_argument("--batch-size", type=_positive_int, default=32, metavar="N", help="mini-batch size (recipe: 32)")
@@ -718,12 +709,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "before augmentation, for per-epoch validation")
     p.set_defaults(func=cmd_train)
 
-    model_help = "a model file written by 'sersk train' (or joblib.dump of a fitted sersk model)"
+
+def _add_predict(sub: Any) -> None:
+    """``sersk predict``'s parser."""
     p = sub.add_parser("predict", help="predict the emotion of audio files",
                        description="Predict the emotion of audio files with a model saved by 'sersk train' "
                                    "(or joblib.dump of a fitted sersk pipeline, or of a soft VotingClassifier of them). "
                                    "Exit status 1 when a file was skipped. Load only models you trust.")
-    p.add_argument("model", metavar="MODEL", help=model_help)
+    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="audio files, or folders standing for the audio files they hold (not their subfolders)")
     p.add_argument("--json", action="store_true", help="print JSON: {'predictions': [...], 'errors': {...}}")
@@ -732,12 +725,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N", help="files decoded at a time (default: 256)")
     p.set_defaults(func=cmd_predict)
 
+
+def _add_evaluate(sub: Any) -> None:
+    """``sersk evaluate``'s parser."""
     p = sub.add_parser("evaluate", help="score a model on labelled data",
                        description="Accuracy, unweighted average recall and a classification report of MODEL "
                                    "on DATA; writes confusion_matrix.png and metrics.json. Exit status 1 when a "
                                    "file was skipped.")
-    p.add_argument("model", metavar="MODEL", help=model_help)
-    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    p.add_argument("data", metavar="DATA", help=_DATA_HELP)
     p.add_argument("--out-dir", default="sersk-evaluate", metavar="DIR", help="output folder (default: sersk-evaluate)")
     p.add_argument("--skip-errors", action="store_true",
                    help="leave out files that cannot be read (reported on stderr) and score the others, instead of "
@@ -745,6 +741,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N", help="files decoded at a time (default: 256)")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_reproduce(sub: Any) -> None:
+    """``sersk reproduce``'s parser."""
     p = sub.add_parser("reproduce", help="the reference protocol on Emo-DB (or your corpus), end to end",
                        description="Train and test on Emo-DB (or on DATA, with --data) as the reference does "
                                    "(70/15/15 per label), or leave-one-speaker-out with --speaker-independent; "
@@ -752,7 +751,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speaker-independent", action="store_true",
                    help="leave-one-speaker-out over the speakers (Emo-DB's 10)")
     p.add_argument("--data", default=None, metavar="DATA",
-                   help=f"run on this corpus instead of Emo-DB: {data_help}; --speaker-independent needs its "
+                   help=f"run on this corpus instead of Emo-DB: {_DATA_HELP}; --speaker-independent needs its "
                         "speakers. Emo-DB's published figures are then left out")
     p.add_argument("--quick", action="store_true",
                    help=f"a small smoke run of the protocol: {QUICK_N_AUGMENTATIONS} augmentations (reference preset), "
@@ -774,6 +773,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "(without it, only the default ~/sersk_data is downloaded into)")
     _add_training_options(p, quick=True)
     p.set_defaults(func=cmd_reproduce)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sersk`` argument parser, with its four subcommands.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+    """
+    from . import __version__
+
+    parser = _Parser(prog=PROG, description="Speech emotion recognition with the 2-D CNN-LSTM recipe, on Emo-DB or a corpus of your own.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
+                                help="train, predict, evaluate or reproduce; 'sersk COMMAND --help' for its options")
+    sub.required = True
+    _add_train(sub)
+    _add_predict(sub)
+    _add_evaluate(sub)
+    _add_reproduce(sub)
     return parser
 
 
