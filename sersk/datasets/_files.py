@@ -148,22 +148,27 @@ def _unclosed_quote(path: Path) -> int | None:
 
 
 def _read_csv(path: Path) -> Bunch:
+    columns, rows = _csv_rows(path)
+    files = _csv_files(path, rows)
+    target = np.array([v["label"] for _, v in rows], dtype=str)
+    return Bunch(
+        filenames=np.array(files, dtype=str),
+        target=target,
+        speaker=np.array([v["speaker"] for _, v in rows], dtype=str) if "speaker" in columns else None,
+        text=None,
+        target_names=np.unique(target),
+        DESCR=f"Labelled audio files listed in {path}",
+    )
+
+
+def _csv_rows(path: Path) -> tuple[tuple[str, ...], list[tuple[int, dict[str, str]]]]:
+    """The CSV's columns (path, label[, speaker]) and its rows, each with the line it ends on and its
+    stripped cells; a ValueError naming the line for a header or row that cannot be used."""
     previous = 0  # the last line of the last row read: the next row starts after it
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]  # Path,Label,Speaker too
-            if named_twice := repeated([c for c in header if c]):
-                raise ValueError(f"the CSV {str(path)!r} names the column {', '.join(map(repr, named_twice))} twice in its header")
-            missing = [c for c in ("path", "label") if c not in header]
-            if missing:
-                given = ",".join(name or "" for name in reader.fieldnames or []) or "empty"
-                delimiter = next((d for d in ";\t|" if d in given), None)
-                hint = f"; cells are separated by commas, not {delimiter!r}" if delimiter else ""
-                raise ValueError(
-                    f"the CSV {str(path)!r} has no {' or '.join(repr(c) for c in missing)} column (first line: "
-                    f"{given}); expected the header path,label or path,label,speaker{hint}"
-                )
+            header = _csv_header(path, reader)
             reader.fieldnames = header
             previous = reader.line_num
             columns = ("path", "label", "speaker") if "speaker" in header else ("path", "label")
@@ -198,9 +203,31 @@ def _read_csv(path: Path) -> Bunch:
         raise ValueError(f"the CSV {str(path)!r}, line {previous + 1}: cannot be parsed ({exc})") from None
     if not rows:
         raise ValueError(f"the CSV {str(path)!r} lists no files: it has a header but no rows")
+    return columns, rows
+
+
+def _csv_header(path: Path, reader: csv.DictReader) -> list[str]:
+    """The header's column names, stripped and lower-cased (Path,Label,Speaker too), once checked."""
+    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+    if named_twice := repeated([c for c in header if c]):
+        raise ValueError(f"the CSV {str(path)!r} names the column {', '.join(map(repr, named_twice))} twice in its header")
+    if missing := [c for c in ("path", "label") if c not in header]:
+        given = ",".join(name or "" for name in reader.fieldnames or []) or "empty"
+        delimiter = next((d for d in ";\t|" if d in given), None)
+        hint = f"; cells are separated by commas, not {delimiter!r}" if delimiter else ""
+        raise ValueError(
+            f"the CSV {str(path)!r} has no {' or '.join(repr(c) for c in missing)} column (first line: "
+            f"{given}); expected the header path,label or path,label,speaker{hint}"
+        )
+    return header
+
+
+def _csv_files(path: Path, rows: list[tuple[int, dict[str, str]]]) -> list[str]:
+    """Each row's audio file, made absolute (a relative path is relative to the CSV's folder), once
+    checked to be a file that exists and is listed once."""
     files, missing_files, first_line = [], [], {}
     for line, values in rows:
-        file = (path.parent / Path(values["path"]).expanduser()).absolute()  # relative to the CSV's folder
+        file = (path.parent / Path(values["path"]).expanduser()).absolute()
         if file.is_dir():
             raise ValueError(
                 f"the CSV {str(path)!r}, line {line}: {values['path']!r} is a folder ({str(file)!r}); "
@@ -221,12 +248,4 @@ def _read_csv(path: Path) -> Bunch:
         raise FileNotFoundError(
             f"the CSV {str(path)!r}, line {line}: audio file {given!r} not found at {str(file)!r}{more}{hint}"
         )
-    target = np.array([v["label"] for _, v in rows], dtype=str)
-    return Bunch(
-        filenames=np.array(files, dtype=str),
-        target=target,
-        speaker=np.array([v["speaker"] for _, v in rows], dtype=str) if "speaker" in columns else None,
-        text=None,
-        target_names=np.unique(target),
-        DESCR=f"Labelled audio files listed in {path}",
-    )
+    return files
