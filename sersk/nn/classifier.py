@@ -667,42 +667,24 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if crop is not None and not (isinstance(crop, (int, np.integer)) and crop >= 1):
             raise ValueError(f"crop_frames={self.crop_frames!r}; expected a positive integer or None")
 
-    def _check_fit_input(self, X, y, validation_data, groups):
+    def _check_fit_input(
+        self, X: Any, y: Any, validation_data: tuple[Any, Any] | None, groups: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None, int, int]:
+        """Checked training data: the sequences and encoded labels to train on, the classes, the
+        encoded validation set (given, or held out by ``validation_fraction``), the bands and the
+        fit's seed."""
         self._check_params()
         seed = self._fit_seed()
-        if y is None:
-            raise ValueError("CNNLSTMClassifier requires y to be passed, but the target y is None")
         X = check_sequences(rows_as_sequences(X))
-        given = ravel_column_vector(y)
-        y = np.asarray(given)
-        check_matches_labels(X, y)
-        if y.ndim != 1:
-            raise ValueError(f"y has shape {y.shape}; expected one label per sequence (1-D)")
-        y = check_labels(given, "y")  # as given: np.asarray turned NaN or None among strings into text
-        kind = type_of_target(y)
-        if kind not in ("binary", "multiclass"):
-            raise ValueError(f"Unknown label type: {kind!r}; expected class labels (strings or integers)")
+        y = self._checked_labels(X, y)
         labels = np.unique(y)
-        if len(labels) < 2:
-            raise ValueError(f"y holds a single class ({str(labels[0])!r}); at least two are needed to train a classifier")
         classes = labels if self.classes is None else self._given_classes(labels)
         y_enc = np.searchsorted(classes, y)
         n_mels = X[0].shape[0]
         self._check_network_fits(classes, n_mels)
         valid = None
         if validation_data is not None:
-            X_val, y_val = validation_data
-            X_val = check_sequences(rows_as_sequences(X_val), n_features=n_mels)
-            y_val = check_labels(y_val, "validation_data[1]")
-            check_matches_labels(X_val, y_val)
-            unknown = np.setdiff1d(y_val, classes)
-            if len(unknown):
-                raise ValueError(
-                    f"validation labels {unknown.tolist()} are not among the classes {classes.tolist()} the "
-                    "training clips hold (held-out speakers can take a rare class's only clips out of training: "
-                    "hold out fewer, or pass classes=)"
-                )
-            valid = (X_val, np.searchsorted(classes, y_val))
+            valid = self._encoded_validation_data(validation_data, classes, n_mels)
         elif self.validation_fraction is not None:
             train, held = _validation_split(
                 y_enc, groups, self.validation_fraction, None if self.random_state is None else seed
@@ -712,6 +694,41 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         elif groups is not None:
             raise ValueError("groups are only used with validation_fraction; set it, or drop groups")
         return X, y_enc.astype(np.int64), classes, valid, n_mels, seed
+
+    @staticmethod
+    def _checked_labels(X: np.ndarray, y: Any) -> np.ndarray:
+        """``y`` as a 1-D array of class labels, one per sequence of ``X``, of two classes or more."""
+        if y is None:
+            raise ValueError("CNNLSTMClassifier requires y to be passed, but the target y is None")
+        given = ravel_column_vector(y)
+        y = np.asarray(given)
+        check_matches_labels(X, y)
+        if y.ndim != 1:
+            raise ValueError(f"y has shape {y.shape}; expected one label per sequence (1-D)")
+        y = check_labels(given, "y")  # as given: np.asarray turned NaN or None among strings into text
+        kind = type_of_target(y)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(f"Unknown label type: {kind!r}; expected class labels (strings or integers)")
+        if len(labels := np.unique(y)) < 2:
+            raise ValueError(f"y holds a single class ({str(labels[0])!r}); at least two are needed to train a classifier")
+        return y
+
+    @staticmethod
+    def _encoded_validation_data(
+        validation_data: tuple[Any, Any], classes: np.ndarray, n_mels: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``validation_data`` checked against the training's classes and bands, its labels encoded."""
+        X_val, y_val = validation_data
+        X_val = check_sequences(rows_as_sequences(X_val), n_features=n_mels)
+        y_val = check_labels(y_val, "validation_data[1]")
+        check_matches_labels(X_val, y_val)
+        if len(unknown := np.setdiff1d(y_val, classes)):
+            raise ValueError(
+                f"validation labels {unknown.tolist()} are not among the classes {classes.tolist()} the "
+                "training clips hold (held-out speakers can take a rare class's only clips out of training: "
+                "hold out fewer, or pass classes=)"
+            )
+        return X_val, np.searchsorted(classes, y_val)
 
     def _given_classes(self, labels: np.ndarray) -> np.ndarray:
         """The ``classes`` parameter, sorted, checked to hold every training label."""
