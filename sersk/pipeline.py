@@ -191,7 +191,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
             if isinstance(n_mels, Integral) and n_mels < needed:
                 raise ValueError(
                     f"{name}__n_mels={n_mels} is too few bands for the network's frequency pools "
-                    f"{[int(pool[0]) for pool in pools]}: it needs at least {needed}"
+                    f"{[int(pool[0]) for pool in pools]}: it needs at least {needed} (net__module__pools sets them)"
                 )
 
     @contextmanager
@@ -295,7 +295,8 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
                     f"step {name!r} has scope='speaker' and needs the speaker of each clip: fit(X, y, groups=speakers). "
                     "scikit-learn's searches and cross_validate give their groups to the splitter only: give them "
                     f"also as {name}__groups=speakers to a search's fit or params={{'groups': speakers}} to "
-                    "cross_validate, or turn on metadata routing (sklearn.set_config(enable_metadata_routing=True))"
+                    "cross_validate, or turn on metadata routing (sklearn.set_config(enable_metadata_routing=True); "
+                    "an ensemble of seeds needs it)"
                 )
 
     def steps_taking_groups(self) -> list[str]:
