@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
 from .exceptions import AudioFileError, InvalidSignalError
-from .utils.validation import check_collection, count, path_column
+from .utils.validation import check_collection, count, is_integer, path_column, plain_path
 
 
 @dataclass
@@ -123,13 +122,13 @@ def predict_files(
     >>> with Client("tcp://scheduler:8786") as client:  # doctest: +SKIP
     ...     result = predict_files(model, paths, client=client, verbose=True)
     """
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
+    if not (is_integer(chunk_size) and chunk_size >= 1):
         raise ValueError(f"chunk_size={chunk_size!r}; expected a positive integer")
     check_collection(paths, "paths")
     paths = list(path_column(paths))
     if (bad := next((i for i, p in enumerate(paths) if not isinstance(p, (str, os.PathLike))), None)) is not None:
         raise ValueError(f"paths[{bad}] is {paths[bad]!r}, not a path (str or os.PathLike)")
-    paths = [str(os.fspath(p)) for p in paths]  # numpy's str_ shown as np.str_('...') in records
+    paths = [plain_path(p) for p in paths]
     if not paths:
         raise ValueError("no files given: the list of paths is empty")
     try:

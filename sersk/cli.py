@@ -122,7 +122,8 @@ def _set_params(pipeline: Any, params: Sequence[str]) -> None:
 
 
 def _presets_with_step(name: str) -> str:
-    """Which presets' pipelines have a step ``name``, as a hint ("; --preset tuned has it"), or ""."""
+    """Which presets' pipelines have a step ``name``, as a hint ("; --preset tuned has it"), or "";
+    for the augment step, which ``--n-augmentations`` adds or leaves out, that option."""
     from .pipeline import make_pipeline
 
     if name == "augment":  # the stored copies' step, which --n-augmentations adds or leaves out
@@ -135,7 +136,7 @@ def _param_names(estimator: Any) -> list[str]:
     return list(estimator.get_params(deep=False)) if hasattr(estimator, "get_params") else []
 
 
-def _number(convert: Callable[[str], Any], accepts: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
+def _arg_type(convert: Callable[[str], Any], accepts: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
     """An argparse type: the text converted by ``convert`` if ``accepts`` takes it; else an error
     saying what was ``expected``."""
 
@@ -151,12 +152,12 @@ def _number(convert: Callable[[str], Any], accepts: Callable[[Any], bool], expec
     return parse
 
 
-_positive_int = _number(int, lambda value: value >= 1, "a positive integer")
-_non_negative_int = _number(int, lambda value: value >= 0, "an integer >= 0")
-_seed = _number(int, lambda value: 0 <= value < 2**32, "an integer in [0, 2**32) (numpy's seeds)")
-_n_jobs = _number(int, lambda value: value != 0, "a number of workers, 1 or more (-1 for all cores)")
-_positive_float = _number(float, lambda value: 0 < value < np.inf, "a positive number")
-_fraction = _number(float, lambda value: 0 < value < 1, "a fraction strictly between 0 and 1")
+_positive_int = _arg_type(int, lambda value: value >= 1, "a positive integer")
+_non_negative_int = _arg_type(int, lambda value: value >= 0, "an integer >= 0")
+_seed = _arg_type(int, lambda value: 0 <= value < 2**32, "an integer in [0, 2**32) (numpy's seeds)")
+_n_jobs = _arg_type(int, lambda value: value != 0, "a number of workers, 1 or more (-1 for all cores)")
+_positive_float = _arg_type(float, lambda value: 0 < value < np.inf, "a positive number")
+_fraction = _arg_type(float, lambda value: 0 < value < 1, "a fraction strictly between 0 and 1")
 
 
 def _device(text: str) -> str:
@@ -447,6 +448,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             figures_dir=out_dir, verbose=sys.stderr.isatty(),
         )
     except (AudioFileError, InvalidSignalError, FileNotFoundError) as exc:  # a file's fault (not the figure's)
+        if args.skip_errors:  # past the files' check (a later step's limit): the option cannot help
+            raise
         raise type(exc)(f"{exc} (--skip-errors scores the other files)") from exc
     if results["unknown_labels"]:
         _err(f"warning: the model never saw the labels {', '.join(results['unknown_labels'])} of DATA; "
@@ -503,15 +506,16 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                 test_speakers=test_speakers, figures_dir=out_dir, fold_dir=fold_dir, verbose=1,
                 validation_speaker=VALIDATION_SPEAKER[args.preset],
             )
-            emodb_figures = {"published": dict(PUBLISHED_SPEAKER_INDEPENDENT), "project_bar": PROJECT_BAR}
         else:
             results = run_reference_protocol(
                 corpus.filenames, corpus.target, pipeline=pipeline, random_state=args.seed, figures_dir=out_dir,
                 verbose=1,
             )
-            emodb_figures = {"reference_accuracy": REFERENCE_ACCURACY}
-    if args.data is not None:  # the published figures are Emo-DB's
-        emodb_figures = {}
+    emodb_figures = {}  # the published figures, Emo-DB's only
+    if args.data is None and args.speaker_independent:
+        emodb_figures = {"published": dict(PUBLISHED_SPEAKER_INDEPENDENT), "project_bar": PROJECT_BAR}
+    elif args.data is None:
+        emodb_figures = {"reference_accuracy": REFERENCE_ACCURACY}
     results = {
         "command": shlex.join([PROG, *args.argv]),
         "corpus": "Emo-DB" if args.data is None else str(args.data),
@@ -535,7 +539,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _check_reproduce_options(args: argparse.Namespace) -> None:
-    """Refuse ``sersk reproduce`` options that only make sense with another."""
+    """Refuse ``sersk reproduce`` options that only make sense with another, and a speaker named twice."""
     if args.speakers and not args.speaker_independent:
         raise ValueError("--speakers names the held-out speakers of --speaker-independent; add that option")
     if args.resume and not args.speaker_independent:

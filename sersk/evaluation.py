@@ -24,7 +24,7 @@ from sklearn.utils import check_consistent_length
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
 from .utils.files import atomic_output
-from .utils.validation import check_labels, check_matches_labels, count, path_column, repeated
+from .utils.validation import check_labels, check_matches_labels, count, path_column, plain_path, repeated
 
 __all__ = [
     "PROJECT_BAR",
@@ -196,7 +196,7 @@ def evaluate_model(
     y = _as_classes_kind(y, classes)
     result = predict_files(model, X, chunk_size=chunk_size, skip_errors=skip_errors, verbose=verbose)
     if result.errors:
-        y = y[[str(os.fspath(path)) not in result.errors for path in X]]
+        y = y[[plain_path(path) not in result.errors for path in X]]  # the keys predict_files gives
         if not len(y):
             path, message = next(iter(result.errors.items()))
             raise ValueError(f"none of the {count(len(X), 'file')} could be read, nothing to score ({path}: {message})")
@@ -453,7 +453,7 @@ def run_leave_one_speaker_out(
     """
     start = time.perf_counter()
     X, y = np.asarray(X), check_labels(y, "y")
-    speakers = check_labels(speakers, "speakers", what="speaker", mixed_kinds=True).astype(str)  # NaN would become a speaker "nan"
+    speakers = check_labels(speakers, "speakers", what="speaker", mixed_as_text=True).astype(str)  # NaN would become a speaker "nan"
     if not len(X) == len(y) == len(speakers):
         raise ValueError(f"X, y and speakers have {len(X)}, {len(y)} and {len(speakers)} entries; they must match")
     all_speakers = np.unique(speakers)
@@ -508,7 +508,7 @@ def run_leave_one_speaker_out(
             validation = ", one of them held out for validation" if validation_speaker else ""
             print(f"\nfold {k}/{len(held_out)}: test speaker {speaker} ({len(test)} clips); training on the other "
                   f"{n_train_speakers} speakers{validation}")
-        fold, y_pred, fold_pipeline = _train_fold(template, X, y, speakers, speaker, validation_speaker)
+        fold, y_pred, fold_pipeline = _train_fold(template, X, y, speakers, train, test, validation_speaker)
         fold["wall_time_s"] = round(time.perf_counter() - fold_start, 1)
         if figures is not None:
             _save_history(fold_pipeline[-1], figures / f"training_history_speaker{speaker}.png")
@@ -648,12 +648,12 @@ def _is_transductive(pipeline: Any) -> bool:
 
 
 def _train_fold(
-    template: Any, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, speaker: str, validation_speaker: bool
+    template: Any, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, train: np.ndarray, test: np.ndarray,
+    validation_speaker: bool,
 ) -> tuple[dict[str, Any], np.ndarray, Any]:
-    """Fit a clone of ``template`` on every speaker but ``speaker`` (one of them validating, with
-    ``validation_speaker``) and score it on ``speaker``'s clips: the fold's record (but its wall
-    time), its predicted labels and the fitted pipeline."""
-    train, test = np.flatnonzero(speakers != speaker), np.flatnonzero(speakers == speaker)
+    """Fit a clone of ``template`` on the clips ``train`` (one of their speakers validating, with
+    ``validation_speaker``) and score it on the test speaker's clips ``test``: the fold's record (but
+    its wall time), its predicted labels and the fitted pipeline."""
     pipeline = clone(template)
     # ceil(fraction * n_groups) = 1: exactly one training speaker validates
     pipeline.set_params(validation_fraction=0.5 / len(np.unique(speakers[train])) if validation_speaker else None)
@@ -664,7 +664,7 @@ def _train_fold(
     y_pred, proba = _predict(pipeline, X[test])
     n_validation = len(getattr(pipeline, "validation_indices_", ()))
     fold = {
-        "speaker": str(speaker), "n_train_clips": len(train) - n_validation, "n_validation_clips": n_validation,
+        "speaker": str(speakers[test[0]]), "n_train_clips": len(train) - n_validation, "n_validation_clips": n_validation,
         **score_predictions(y[test], y_pred, np.unique(y)), "history": _history(pipeline[-1]),
         "predictions": clip_predictions(X[test], y[test], y_pred, proba, pipeline.classes_),
     }

@@ -550,7 +550,7 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
             self._check_groups(X, groups, required=True)
         statistics = self._statistics(X) if self.scope == "corpus" else None
         self.n_features_in_ = X[0].shape[0]
-        self._fitted_settings = self._settings()
+        self._scaling_params = self._scaling_settings()
         if statistics is None:  # nothing learned: none kept from an earlier fit with scope="corpus"
             for name in ("mean_", "scale_"):
                 if hasattr(self, name):
@@ -581,7 +581,7 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "n_features_in_")
         # what the next step was trained on; None: pickled before it was recorded
-        check_unchanged_since_fit(getattr(self, "_fitted_settings", None), self._settings(), "standardised")
+        check_unchanged_since_fit(getattr(self, "_scaling_params", None), self._scaling_settings(), "standardised")
         X = check_sequences(rows_as_sequences(X), n_features=self.n_features_in_)
         if self.scope == "clip":
             return to_object_array([self._standardise(x, *self._statistics([x])) for x in X])
@@ -596,7 +596,8 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
                 Z[i] = self._standardise(X[i], mean, scale)
         return to_object_array(Z)
 
-    def _settings(self) -> dict[str, Any]:
+    def _scaling_settings(self) -> dict[str, Any]:
+        """The parameters the statistics depend on, as they are now (``fit`` records them)."""
         return {"scope": self.scope, "with_std": self.with_std, "eps": self.eps}
 
     def _statistics(self, X: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -625,7 +626,7 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
                     "sampler (augment step) before this step"
                 )
             return np.zeros(len(X), dtype=int)
-        groups = check_labels(groups, "groups", what="speaker", n_clips=len(X), mixed_kinds=True)  # a NaN speaker matched none
+        groups = check_labels(groups, "groups", what="speaker", n_clips=len(X), mixed_as_text=True)  # a NaN speaker matched none
         if len(groups) != len(X):
             raise ValueError(
                 f"groups has {count(len(groups), 'entry', 'entries')} but X has {count(len(X), 'clip')}; "

@@ -20,7 +20,7 @@ from .exceptions import AudioFileError
 from .utils._version import RecordsSerskVersion
 from .utils.audio import peak_normalize
 from .utils.validation import (
-    N_JOBS_CONSTRAINT, check_collection, check_waveform, count, path_column, to_object_array,
+    N_JOBS_CONSTRAINT, check_collection, check_waveform, count, path_column, plain_path, to_object_array,
 )
 
 
@@ -47,7 +47,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
     AudioFileError
         If it is a directory, cannot be decoded, holds no samples or holds NaN or infinite samples.
     """
-    name = str(os.fsdecode(path))  # a plain str: numpy's str_ would show as np.str_('...') in messages
+    name = plain_path(path)
     if not os.path.exists(name):
         raise FileNotFoundError(f"audio file {name!r} does not exist")
     if os.path.isdir(name):
@@ -68,8 +68,6 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
 
 def _as_items(X: Any) -> list[Any]:
     check_collection(X, "audio paths or waveforms")
-    if hasattr(X, "toarray"):
-        raise ValueError("expected a list of audio paths or waveforms; sparse matrices are not supported")
     X = path_column(X)
     items = list(X) if hasattr(X, "__iter__") else list(np.asarray(X))
     if not items:
@@ -186,7 +184,7 @@ class AudioLoader(RecordsSerskVersion, TransformerMixin, BaseEstimator):
             waveform = read_audio(item, self.sample_rate)
             if len(waveform) < self.min_samples:
                 raise AudioFileError(
-                    f"audio file {str(os.fsdecode(item))!r} is too short: {len(waveform) / self.sample_rate:.3f} s "
+                    f"audio file {plain_path(item)!r} is too short: {len(waveform) / self.sample_rate:.3f} s "
                     f"({count(len(waveform), 'sample')} at {self.sample_rate} Hz); at least "
                     f"{self.min_samples / self.sample_rate:.3f} s ({self.min_samples} samples, one analysis "
                     "window) are needed"

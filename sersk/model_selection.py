@@ -132,7 +132,7 @@ def speaker_disjoint_split(
         Sorted index arrays ``train``, ``validation``, ``test``.
     """
     _check_fractions(train_size, validation_size)
-    y, groups = check_labels(y, "y"), check_labels(groups, "groups", what="speaker", mixed_kinds=True)
+    y, groups = check_labels(y, "y"), check_labels(groups, "groups", what="speaker", mixed_as_text=True)
     check_matches_labels(groups, y, name="groups", noun="entry", plural="entries")
     speakers = list(check_random_state(random_state).permutation(np.unique(groups)))
     with_validation = validation_size > 0

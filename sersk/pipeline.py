@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
-from numbers import Integral
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -22,9 +20,10 @@ from .features import BandStandardizer, LogMelTransformer
 from .io import AudioLoader
 from .model_selection import _validation_split
 from .nn import CNNLSTM, CNNLSTMClassifier
+from .nn.module import min_bands
 from .utils._state import restore_attributes
 from .utils._version import RecordsSerskVersion
-from .utils.validation import check_collection, check_labels, check_matches_labels, ravel_column_vector
+from .utils.validation import check_collection, check_labels, check_matches_labels, is_integer, ravel_column_vector
 
 
 def _routing_enabled() -> bool:
@@ -94,10 +93,18 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         self.random_state = random_state
 
     def set_params(self, **params: Any) -> "EmotionPipeline":
-        """Set parameters of the pipeline and its steps (``step__param``), as scikit-learn's Pipeline,
-        but all or nothing: when a step refuses a value, the pipeline and its steps are left as they
-        were (the values set before the refused one are set back, keys new to a step removed, and a
-        fitted network keeps its weights even if a ``net__module__*`` value had rebuilt it).
+        """Set parameters of the pipeline and its steps (``step__param``), as scikit-learn's Pipeline.
+
+        When a step refuses a value, the pipeline and its steps are left as they were: the values
+        set before the refused one are set back, keys new to a step removed, and a fitted network
+        keeps its weights even if a ``net__module__*`` value had rebuilt it. Estimators nested in a
+        step (an ensemble's members) are not put back, nor is a step object given in the same call.
+        On a fitted pipeline each call copies the network's weights and history first.
+
+        Parameters
+        ----------
+        **params :
+            ``param`` of the pipeline, or ``step__param`` of a step.
 
         Returns
         -------
@@ -185,13 +192,13 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         declared = inspect.signature(module).parameters.get("pools")  # a subclass may take **kwargs
         default = _recipe.POOL_SIZES if declared is None or declared.default is inspect.Parameter.empty else declared.default
         pools = net.get_params_for("module").get("pools", default)
-        needed = math.prod(int(pool[0]) for pool in pools)
+        needed = min_bands(pools)
         for name, step in self.steps:
             n_mels = step.n_mels if isinstance(step, LogMelTransformer) else None
-            if isinstance(n_mels, Integral) and n_mels < needed:
+            if is_integer(n_mels) and n_mels < needed:
                 raise ValueError(
                     f"{name}__n_mels={n_mels} is too few bands for the network's frequency pools "
-                    f"{[int(pool[0]) for pool in pools]}: it needs at least {needed} (net__module__pools sets them)"
+                    f"{[int(pool[0]) for pool in pools]}: they need at least {needed} (net__module__pools sets them)"
                 )
 
     @contextmanager
@@ -428,9 +435,7 @@ def make_pipeline(
     """
     if preset not in PRESETS:
         raise ValueError(f"preset={preset!r}; expected one of {', '.join(map(repr, PRESETS))}")
-    if n_augmentations is not None and not (
-        isinstance(n_augmentations, Integral) and not isinstance(n_augmentations, bool) and n_augmentations >= 0
-    ):
+    if n_augmentations is not None and not (is_integer(n_augmentations) and n_augmentations >= 0):
         raise ValueError(f"n_augmentations={n_augmentations!r}; expected an integer >= 0 (0: no stored copies) or None")
     stored_copies = (preset == "reference" and n_augmentations != 0) or bool(n_augmentations)
     steps = [

@@ -382,7 +382,7 @@ def test_validation_fraction_holds_out_whole_groups(monkeypatch):
         ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", np.nan], r"missing label \(None or NaN\) at position 2"),
         ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", None], r"missing label \(None or NaN\) at position 2"),
         ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", 1], "y mixes text and numbers"),
-        ([np.zeros(20, np.float32)] * 2, ["a", "b"], "n_mels=1 is too few for frequency pools"),
+        ([np.zeros(20, np.float32)] * 2, ["a", "b"], "n_mels=1 is too few bands for the frequency pools"),
         ([np.zeros(20, np.float32), np.zeros(30, np.float32)], ["a", "b"], "expected a 2-D"),
     ],
 )

@@ -333,7 +333,8 @@ def _verify(wav_dir: Path, url: str) -> None:
 
 def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
     """Download the zip at ``url`` and move its contents, complete, to ``<home>/emodb``."""
-    # the outermost folder this call creates (home or one above it), removed again if the download fails
+    # the outermost folder this call creates (home or one above it): a failed download removes it
+    # again, and each folder between, while empty
     created = next((folder for folder in reversed((home, *home.parents)) if not folder.exists()), None)
     home.mkdir(parents=True, exist_ok=True)
     final = home / _EXTRACTED_DIR

@@ -31,7 +31,8 @@ from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils._state import restore_attributes
 from ..utils._version import RecordsSerskVersion
 from ..utils.validation import (
-    check_labels, check_matches_labels, check_sequences, ravel_column_vector, rows_as_sequences, to_object_array,
+    check_labels, check_matches_labels, check_sequences, is_integer, is_real, ravel_column_vector, rows_as_sequences,
+    to_object_array,
 )
 from .collate import (
     BudgetedBatchSampler, LeftPadCollate, SimilarLengthBatchSampler, TrainingCollate, crop_windows, padded_frames,
@@ -150,11 +151,6 @@ def _same(current: Any, new: Any) -> bool:
         return bool(current == new)
     except Exception:  # arrays and other values without a single truth value
         return False
-
-
-def _is_real(value: Any) -> bool:
-    """A real number, not a boolean."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def mix_batch(
@@ -633,20 +629,19 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
 
     def _check_params(self) -> None:
         """Refuse a bad training option by name, before any data is touched."""
-        if not (isinstance(self.max_epochs, (int, np.integer)) and self.max_epochs >= 1):
+        if not (is_integer(self.max_epochs) and self.max_epochs >= 1):
             raise ValueError(f"max_epochs={self.max_epochs!r}; expected a positive integer")
-        if not (isinstance(self.batch_size, (int, np.integer)) and not isinstance(self.batch_size, bool)
-                and (self.batch_size >= 1 or self.batch_size == -1)):
+        if not (is_integer(self.batch_size) and (self.batch_size >= 1 or self.batch_size == -1)):
             raise ValueError(f"batch_size={self.batch_size!r}; expected a positive integer, or -1 (one batch of all clips)")
-        if not (_is_real(self.lr) and 0 <= self.lr < np.inf):
+        if not (is_real(self.lr) and 0 <= self.lr < np.inf):
             raise ValueError(f"lr={self.lr!r}; expected a non-negative number")
         self._check_padding()
         state = self.random_state
         if not (state is None or isinstance(state, np.random.RandomState)
-                or (isinstance(state, (int, np.integer)) and not isinstance(state, bool) and 0 <= state < 2**32)):
+                or (is_integer(state) and 0 <= state < 2**32)):
             raise ValueError(f"random_state={state!r}; expected an int in [0, 2**32 - 1], a numpy RandomState or None")
         if self.max_batch_frames is not None and not (
-            isinstance(self.max_batch_frames, (int, np.integer)) and self.max_batch_frames >= 1
+            is_integer(self.max_batch_frames) and self.max_batch_frames >= 1
         ):
             raise ValueError(f"max_batch_frames={self.max_batch_frames!r}; expected a positive integer or None")
         if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
@@ -655,16 +650,16 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             raise ValueError(f"lr_schedule={self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
         for name in ("freq_mask_bands", "time_mask_frames"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, np.integer)) and value >= 0):
+            if not (is_integer(value) and value >= 0):
                 raise ValueError(f"{name}={value!r}; expected a non-negative integer")
-        if not (_is_real(self.freq_warp) and 0 <= self.freq_warp < 1):
+        if not (is_real(self.freq_warp) and 0 <= self.freq_warp < 1):
             raise ValueError(f"freq_warp={self.freq_warp!r}; expected a number in [0, 1)")
         for name in ("band_offset", "mixup_alpha"):
             value = getattr(self, name)
-            if not (_is_real(value) and 0 <= value < np.inf):
+            if not (is_real(value) and 0 <= value < np.inf):
                 raise ValueError(f"{name}={value!r}; expected a non-negative number")
         crop = self.crop_frames
-        if crop is not None and not (isinstance(crop, (int, np.integer)) and crop >= 1):
+        if crop is not None and not (is_integer(crop) and crop >= 1):
             raise ValueError(f"crop_frames={self.crop_frames!r}; expected a positive integer or None")
 
     def _check_fit_input(
@@ -700,7 +695,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         """``y`` as a 1-D array of class labels, one per sequence of ``X``, of two classes or more."""
         if y is None:
             raise ValueError("CNNLSTMClassifier requires y to be passed, but the target y is None")
-        given = ravel_column_vector(y)
+        given = ravel_column_vector(y, stacklevel=5)  # the warning points at the caller of fit
         y = np.asarray(given)
         check_matches_labels(X, y)
         if y.ndim != 1:
@@ -721,7 +716,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         X_val, y_val = validation_data
         X_val = check_sequences(rows_as_sequences(X_val), n_features=n_mels)
         y_val = check_labels(y_val, "validation_data[1]")
-        check_matches_labels(X_val, y_val)
+        check_matches_labels(X_val, y_val, name="validation_data[0]", labels_name="validation_data[1]")
         if len(unknown := np.setdiff1d(y_val, classes)):
             raise ValueError(
                 f"validation labels {unknown.tolist()} are not among the classes {classes.tolist()} the "

@@ -548,6 +548,12 @@ class ConvBlock(nn.Module):
         return outs
 
 
+def min_bands(pools: Sequence[tuple[int, int]]) -> int:
+    """The fewest mel bands that leave a frequency row after ``pools``: the product of their
+    frequency factors."""
+    return math.prod(int(pool[0]) for pool in pools)
+
+
 class CNNLSTM(nn.Module):
     """Four conv blocks over frequency x time, an LSTM over the pooled time steps, a linear head.
 
@@ -613,11 +619,12 @@ class CNNLSTM(nn.Module):
         )
         self.time_factors = [math.prod(p[1] for p in pools[: i + 1]) for i in range(len(pools))]
         self.time_factor = self.time_factors[-1] if pools else 1
-        n_freq = n_mels
-        for f_pool, _ in pools:
-            n_freq //= f_pool
-        if n_freq < 1:
-            raise ValueError(f"n_mels={n_mels} is too few for frequency pools {[p[0] for p in pools]}")
+        if n_mels < (needed := min_bands(pools)):
+            raise ValueError(
+                f"n_mels={n_mels} is too few bands for the frequency pools {[int(p[0]) for p in pools]}: "
+                f"they need at least {needed}"
+            )
+        n_freq = n_mels // needed  # rows left after the pools (flooring at each pool floors the product's)
         self.lstm = nn.LSTM(channels[-1] * n_freq, hidden_size, batch_first=True)
         self.fc = nn.Linear(hidden_size, n_classes)
         self.reset_parameters()

@@ -50,7 +50,8 @@ _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _lock = threading.Lock()
 _depth = 0
 _level: int | None = None  # resident bytes after the first step since the last trim
-_trimmed_at: int | None = None  # resident bytes after the last trim on leaving a block (or the least since)
+_trimmed_at = 0  # resident bytes after the last trim on leaving a block (or the least since); set on first entry
+_entered = False  # whether a block has begun yet
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -121,7 +122,7 @@ def _trim_if_grown() -> None:
     """Trim the heap if the process has grown by ``TRIM_ON_EXIT_BYTES`` since the last such trim."""
     global _trimmed_at
     resident = _resident_bytes()
-    if _trimmed_at is None or resident >= _trimmed_at + TRIM_ON_EXIT_BYTES:
+    if resident >= _trimmed_at + TRIM_ON_EXIT_BYTES:
         _LIBC.malloc_trim(0)
         _trimmed_at = _resident_bytes()  # what the process holds now, the program's own memory included
     else:
@@ -135,17 +136,16 @@ def reuse_freed_memory() -> Iterator[None]:
     Nested and concurrent uses are counted: the settings change on the first entry and are set back
     on the last exit, to those the process started with. Elsewhere than on glibc it does nothing.
     """
-    global _depth
+    global _depth, _level, _trimmed_at, _entered
     if _LIBC is None:
         yield
         return
     with _lock:
         _depth += 1
         if _depth == 1:
-            global _level, _trimmed_at
             _level = None
-            if _trimmed_at is None:
-                _trimmed_at = _resident_bytes()
+            if not _entered:  # the first block: growth is counted from here
+                _trimmed_at, _entered = _resident_bytes(), True
             _LIBC.mallopt(_M_MMAP_MAX, 0)
             _LIBC.mallopt(_M_TRIM_THRESHOLD, _KEEP_UP_TO)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from numbers import Integral, Number
+from numbers import Integral, Number, Real
 from typing import Any
 
 import numpy as np
@@ -46,13 +46,13 @@ def repeated(values: Sequence[Any]) -> list[Any]:
 
 
 def check_labels(
-    values: Any, name: str, *, what: str = "label", n_clips: int | None = None, mixed_kinds: bool = False
+    values: Any, name: str, *, what: str = "label", n_clips: int | None = None, mixed_as_text: bool = False
 ) -> np.ndarray:
     """``values`` as a 1-D array of labels (or speakers) with none missing; else a ValueError naming ``name``.
 
     A missing value (None, NaN) would otherwise become a class or speaker of its own, or drop out
     of comparisons, since NaN is not equal to itself. Text mixed with numbers is refused, unless
-    ``mixed_kinds`` (speakers): then all are returned as text, as speakers are compared.
+    ``mixed_as_text`` (speakers): then all are returned as text, as speakers are compared.
     """
     # a list's items as given: np.asarray would turn None or NaN among strings into the text "None", "nan"
     items = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
@@ -72,7 +72,7 @@ def check_labels(
             + (f" ({len(missing)} in all)" if len(missing) > 1 else "")
         )
     if items.dtype.kind == "O" and (mixed := _text_and_number(items.tolist())):
-        if mixed_kinds:  # sorted as they are, an int against a str raises
+        if mixed_as_text:  # sorted as they are, an int against a str raises
             return np.array([str(v) for v in items.tolist()])
         (text, first_text), (number, first_number) = mixed
         raise ValueError(
@@ -97,16 +97,32 @@ def _text_and_number(items: list[Any]) -> tuple[tuple[int, Any], tuple[int, Any]
     return (text, _plain(items[text])), (number, _plain(items[number]))
 
 
-def ravel_column_vector(y: Any) -> Any:
-    """``y`` flattened, with scikit-learn's warning, when it is a column vector (shape (n, 1)); else ``y``."""
+def ravel_column_vector(y: Any, stacklevel: int = 3) -> Any:
+    """``y`` flattened, with scikit-learn's warning, when it is a column vector (shape (n, 1)); else
+    ``y``. ``stacklevel`` is the warning's, counted from this function (3: its caller's caller)."""
     if np.asarray(y).shape[1:] == (1,):
         warnings.warn(  # scikit-learn's wording, which its checks look for
             "A column-vector y was passed when a 1d array was expected; it was flattened to shape (n_samples,)",
             DataConversionWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         return np.asarray(y).ravel()
     return y
+
+
+def is_integer(value: Any) -> bool:
+    """An integer (Python's or numpy's), not a boolean."""
+    return isinstance(value, (Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: Any) -> bool:
+    """A real number (Python's or numpy's), not a boolean."""
+    return isinstance(value, (Real, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def plain_path(path: Any) -> str:
+    """A path as a plain ``str``, for messages and keys (numpy's ``str_`` shows as ``np.str_('...')``)."""
+    return str(os.fsdecode(path))
 
 
 def _plain(value: Any) -> Any:
@@ -123,14 +139,15 @@ def to_object_array(items: Sequence[Any]) -> np.ndarray:
 
 
 def check_collection(X: Any, what: str, error: type[ValueError] = ValueError) -> None:
-    """Raise ``error`` when ``X`` is None, one path (str, bytes or path-like) or one 1-D numeric array
-    where a collection of ``what`` is expected: a string or a signal would otherwise be read as
-    clips of one character or one sample each."""
+    """Raise ``error`` when ``X`` is None, a sparse matrix, one path (str, bytes or path-like) or one
+    1-D numeric array where a collection of ``what`` is expected: a string or a signal would
+    otherwise be read as clips of one character or one sample each."""
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise error(f"expected a list of {what}; sparse matrices are not supported")
     if X is None:
         raise error(f"expected a list of {what}, got None")
     if isinstance(X, (str, bytes, os.PathLike)):
-        name = str(os.fsdecode(X))  # a plain str: numpy's str_ would show as np.str_('...')
-        raise error(f"expected a list of {what}, got a single path {name!r}: wrap it in a list")
+        raise error(f"expected a list of {what}, got a single path {plain_path(X)!r}: wrap it in a list")
     if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "biuf" and len(X):
         raise error(
             f"expected a list of {what}, got one 1-D array of {count(len(X), 'value')}: for a single clip, "
@@ -139,8 +156,6 @@ def check_collection(X: Any, what: str, error: type[ValueError] = ValueError) ->
 
 
 def _as_sequence(X: Any, what: str) -> Sequence[Any]:
-    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
-        raise InvalidSignalError(f"expected a sequence of {what}; sparse matrices are not supported")
     check_collection(X, what, InvalidSignalError)
     if isinstance(X, np.ndarray):
         if X.dtype == object:
@@ -151,7 +166,7 @@ def _as_sequence(X: Any, what: str) -> Sequence[Any]:
         try:
             return list(np.asarray(X))
         except Exception:
-            raise InvalidSignalError(f"expected a sequence of {what}, got {type(X).__name__}") from None
+            raise InvalidSignalError(f"expected a list of {what}, got {type(X).__name__}") from None
     return X
 
 
@@ -292,20 +307,23 @@ def check_sequences(X: Any, *, n_features: int | None = None) -> np.ndarray:
 
 
 def check_matches_labels(
-    X: Sequence[Any], y: Sequence[Any] | None, *, name: str = "X", noun: str = "sample", plural: str | None = None
+    X: Sequence[Any], y: Sequence[Any] | None, *, name: str = "X", noun: str = "sample", plural: str | None = None,
+    labels_name: str = "y",
 ) -> None:
-    """Raise a ValueError when ``X`` and ``y`` differ in length, naming ``X`` as ``name`` and counting
-    its items as ``noun`` (plural ``plural``, else ``noun`` + "s")."""
+    """Raise a ValueError when ``X`` and ``y`` differ in length, naming them ``name`` and
+    ``labels_name`` and counting ``X``'s items as ``noun`` (plural ``plural``, else ``noun`` + "s")."""
     if y is not None and len(X) != len(y):
-        raise ValueError(f"{name} has {count(len(X), noun, plural)} but y has {count(len(y), 'label')}; they must match")
+        raise ValueError(
+            f"{name} has {count(len(X), noun, plural)} but {labels_name} has {count(len(y), 'label')}; they must match"
+        )
 
 
-def check_unchanged_since_fit(fitted: dict[str, Any] | None, current: dict[str, Any], done: str) -> None:
+def check_unchanged_since_fit(fitted: dict[str, Any] | None, current: dict[str, Any], fit_did: str) -> None:
     """Raise a ValueError naming each setting of ``current`` that differs from ``fitted`` (the values
-    fit ``done`` with; None: not recorded, nothing to check)."""
+    fit ``fit_did`` its work with; None: not recorded, nothing to check)."""
     changed = {k: v for k, v in current.items() if fitted is not None and fitted[k] != v}
     if changed:
         raise ValueError(
-            f"{', '.join(f'{k}={v!r}' for k, v in changed.items())} changed since fit, which {done} with "
+            f"{', '.join(f'{k}={v!r}' for k, v in changed.items())} changed since fit, which {fit_did} with "
             f"{', '.join(f'{k}={fitted[k]!r}' for k in changed)}; call fit again"
         )
