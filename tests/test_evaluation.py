@@ -228,6 +228,8 @@ def test_evaluate_model_and_load_model(corpus, tmp_path):
     assert [p["path"] for p in results["predictions"]] == list(X)
     assert (tmp_path / "eval" / "confusion_matrix.png").is_file()
     json.dumps(results)
+    with pytest.raises(ValueError, match="X has 24 files but y has 23 labels"):  # was scikit-learn's [24, 23]
+        evaluate_model(model, X, labels[:-1])
 
 
 def test_load_model_refuses_what_is_not_a_fitted_sersk_model(tmp_path):
