@@ -306,6 +306,22 @@ def test_a_loader_of_ones_own_gets_no_generator():
     np.testing.assert_array_equal(clf.set_params(iterator_valid=plain_batches).predict_proba(X), expected)
 
 
+def test_a_partial_data_loader_still_gets_the_validation_generator():
+    """A DataLoader wrapped in functools.partial takes the generator too: without it, validating
+    draws from torch's global generator and shifts a seeded fit's masks."""
+    import functools
+
+    X, y = make_band_energy_sequences(24, random_state=0)
+    groups = np.arange(24) % 6
+    kwargs = dict(**SMALL, max_epochs=3, batch_size=4, random_state=0, validation_fraction=0.34, freq_mask_bands=2,
+                  time_mask_frames=2, device="cpu")
+    plain = CNNLSTMClassifier(**kwargs, iterator_valid=torch.utils.data.DataLoader).fit(X, y, groups=groups)
+    wrapped = CNNLSTMClassifier(**kwargs, iterator_valid=functools.partial(torch.utils.data.DataLoader)).fit(
+        X, y, groups=groups
+    )
+    assert [h["train_loss"] for h in plain.history] == [h["train_loss"] for h in wrapped.history]
+
+
 def test_set_params_on_a_fitted_network_keeps_its_weights():
     """skorch rebuilt a fitted network, with new random weights, for any ``module__`` or
     ``criterion__`` key, the value it had included (``set_params(**get_params())`` turned a fitted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 import secrets
 import sys
@@ -151,6 +152,16 @@ def _same(current: Any, new: Any) -> bool:
         return bool(current == new)
     except Exception:  # arrays and other values without a single truth value
         return False
+
+
+def _takes_generator(iterator: Any) -> bool:
+    """Whether ``iterator`` (a loader class or function) takes a ``generator`` argument, as a
+    ``DataLoader`` does; one whose signature cannot be read is assumed to."""
+    try:
+        parameters = inspect.signature(iterator).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "generator" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def mix_batch(
@@ -969,7 +980,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             kwargs.setdefault("collate_fn", LeftPadCollate(min_frames=factor, multiple=multiple))
             # a loader draws its base seed from this generator at each pass; from the global one, the
             # validation within fit would shift the seeded training's draws (it only reports)
-            if isinstance(iterator, type) and issubclass(iterator, torch.utils.data.DataLoader):
+            if _takes_generator(iterator):  # a DataLoader (or a partial of one); not a loader of one's own that cannot
                 kwargs.setdefault("generator", torch.Generator())
         batch_size = kwargs["batch_size"]
         sampler = None
