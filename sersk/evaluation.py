@@ -356,7 +356,7 @@ def run_reference_protocol(
     y_pred, proba = _predict(pipeline, X[split.test])
     scores = score_predictions(y[split.test], y_pred, net.classes_)
     if figures_dir is not None:
-        _save_history(net, _folder(figures_dir) / "training_history.png")
+        _save_history(net, _folder(figures_dir) / "training_history.png", "Training, the reference split")
         _save_confusion_matrix(y[split.test], y_pred, net.classes_, _folder(figures_dir), f"test: {_headline(scores)}")
     results = {
         "protocol": "speaker-dependent: reference_split, 70/15/15 per label at random over files",
@@ -511,7 +511,8 @@ def run_leave_one_speaker_out(
         fold, y_pred, fold_pipeline = _train_fold(template, X, y, speakers, train, test, validation_speaker)
         fold["wall_time_s"] = round(time.perf_counter() - fold_start, 1)
         if figures is not None:
-            _save_history(fold_pipeline[-1], figures / f"training_history_speaker{speaker}.png")
+            _save_history(fold_pipeline[-1], figures / f"training_history_speaker{speaker}.png",
+                          f"Training, leave-one-speaker-out: test speaker {speaker}")
         if folds_done is not None:
             folds_done.save(speaker, fold, y_pred)
         if verbose > 0:
@@ -523,7 +524,8 @@ def run_leave_one_speaker_out(
     y_true, y_pred = np.concatenate(true_all), np.concatenate(pred_all)
     pooled = score_predictions(y_true, y_pred, np.unique(y))
     if figures is not None:
-        _save_confusion_matrix(y_true, y_pred, np.unique(y), figures, f"LOSO pooled: {_headline(pooled)}")
+        run = "" if len(held_out) == len(all_speakers) else f" over {len(held_out)} of {len(all_speakers)} speakers"
+        _save_confusion_matrix(y_true, y_pred, np.unique(y), figures, f"LOSO pooled{run}: {_headline(pooled)}")
     results = {
         "protocol": "speaker-independent: leave-one-speaker-out" + (
             " (validation on one held-out training speaker)" if validation_speaker else " (no validation speaker)"
@@ -686,7 +688,7 @@ def _folder(path: str | os.PathLike) -> Path:
 
 
 def _headline(scores: dict[str, Any]) -> str:
-    return f"accuracy {100 * scores['accuracy']:.1f} %, UAR {100 * scores['uar']:.1f} %"
+    return f"accuracy {100 * scores['accuracy']:.1f} %, UAR {100 * scores['uar']:.1f} % ({count(scores['n_files'], 'clip')})"
 
 
 def _history(net: Any) -> list[dict[str, Any]]:
@@ -717,10 +719,10 @@ def _save_data_figures(pipeline: Any, X: np.ndarray, y: np.ndarray, train: np.nd
     save_figure(figure, folder / "log_mels.png")
 
 
-def _save_history(net: Any, path: Path) -> None:
+def _save_history(net: Any, path: Path, title: str) -> None:
     from .plotting import plot_training_history, save_figure
 
-    save_figure(plot_training_history(net.history), path)
+    save_figure(plot_training_history(net.history, title=title), path)
 
 
 def _save_confusion_matrix(y_true: Any, y_pred: Any, labels: Any, folder: Path, title: str) -> None:

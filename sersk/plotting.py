@@ -223,7 +223,7 @@ def _history_rows(history: Any) -> list[Mapping[str, Any]]:
     return rows
 
 
-def plot_training_history(history: Any) -> Figure:
+def plot_training_history(history: Any, title: str | None = None) -> Figure:
     """Loss and accuracy per epoch, on training and validation data, in two panels.
 
     Parameters
@@ -232,6 +232,8 @@ def plot_training_history(history: Any) -> Figure:
         One dict per epoch (skorch's ``net.history``) with any of the keys ``train_loss``,
         ``valid_loss``, ``train_acc``, ``valid_acc`` (and ``epoch``). A key missing from every
         epoch leaves its line out; a panel with no line says so.
+    title : str, optional
+        The figure's title, above both panels (which run, which fold).
 
     Returns
     -------
@@ -274,6 +276,8 @@ def plot_training_history(history: Any) -> Figure:
             ax.text(0.5, 0.5, f"no {name} recorded", ha="center", va="center", transform=ax.transAxes)
         if name == "accuracy" and drawn:
             ax.set_ylim(-0.02, 1.02)
+    if title is not None:
+        fig.suptitle(title)
     return fig
 
 
@@ -326,6 +330,9 @@ def plot_confusion_matrix(
         values_format=".2f" if normalize else "d",
         colorbar=True,
     )
+    # rotated about their right end, long class names end under their own column
+    for label in ax.get_xticklabels():
+        label.set(horizontalalignment="right", rotation_mode="anchor")
     colorbar = display.im_.colorbar
     if normalize:
         colorbar.set_label({"true": "fraction of the true class", "pred": "fraction of the predictions",

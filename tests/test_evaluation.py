@@ -104,6 +104,21 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
     assert results["n_speakers"] == 2 and results["per_speaker"][0]["n_validation_clips"] == 0
 
 
+def test_the_figures_of_a_run_say_what_they_show(corpus, tmp_path, monkeypatch):
+    """A cropped PNG of a partial run looked like one of all speakers: the titles name the speakers
+    run, the clips scored and, for a fold's training history, its test speaker."""
+    from sersk import plotting
+
+    titles = []
+    for name in ("plot_confusion_matrix", "plot_training_history"):
+        original = getattr(plotting, name)
+        monkeypatch.setattr(plotting, name, lambda *a, _f=original, **k: titles.append(k.get("title")) or _f(*a, **k))
+    X, y, speakers = corpus
+    run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), test_speakers=["09"], figures_dir=tmp_path)
+    assert titles[0] == "Training, leave-one-speaker-out: test speaker 09"
+    assert titles[1].startswith("LOSO pooled over 1 of 3 speakers: accuracy ") and titles[1].endswith(" (8 clips)")
+
+
 def test_a_fold_whose_training_lacks_a_label_of_its_test_speaker_warns(corpus):
     """Such a fold's clips of that label can only be errors: its UAR fell with no word why."""
     X, y, speakers = corpus

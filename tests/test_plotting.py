@@ -106,6 +106,9 @@ def test_training_history_of_a_skorch_net():
                             max_epochs=2, verbose=0, device="cpu", random_state=0).fit(X, ["a", "b"] * 4)
     fig = plot_training_history(net.history)
     assert [len(line.get_xdata()) for line in fig.axes[0].get_lines()] == [2]  # train only, 2 epochs
+    assert fig._suptitle is None
+    titled = plot_training_history(net.history, title="Training, leave-one-speaker-out: test speaker 03")
+    assert titled._suptitle.get_text() == "Training, leave-one-speaker-out: test speaker 03"
 
 
 def test_confusion_matrix_uses_the_given_label_order():
@@ -115,6 +118,8 @@ def test_confusion_matrix_uses_the_given_label_order():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["sadness", "anger", "boredom"]
     assert ax.get_xlabel() == "Predicted label" and ax.get_title() == "t"
+    # rotated about their right end, so that long names end under their own column
+    assert {(t.get_horizontalalignment(), t.get_rotation_mode()) for t in ax.get_xticklabels()} == {("right", "anchor")}
     (image,) = ax.get_images()
     assert image.get_array().tolist() == [[1, 0, 0], [1, 1, 0], [0, 1, 0]]
     colorbar = fig.axes[1]
