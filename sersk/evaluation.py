@@ -728,6 +728,8 @@ def _save_history(net: Any, path: Path, title: str) -> None:
 def _save_confusion_matrix(y_true: Any, y_pred: Any, labels: Any, folder: Path, title: str) -> None:
     from .plotting import plot_confusion_matrix, save_figure
 
-    figure = plot_confusion_matrix(np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str),
-                                   labels=np.asarray(labels).astype(str), title=title)
+    y_true, labels = np.asarray(y_true).astype(str), np.asarray(labels).astype(str)
+    figure = plot_confusion_matrix(y_true, np.asarray(y_pred).astype(str), labels=labels, title=title)
+    # each row's clips: a rare class's right answers are pale in colours of counts
+    figure.axes[0].set_yticks(range(len(labels)), [f"{label} (n={np.sum(y_true == label)})" for label in labels])
     save_figure(figure, folder / "confusion_matrix.png")

@@ -208,7 +208,7 @@ def plot_log_mels(
         if titles is not None:
             ax.set_title(str(titles[i]))
     axes[0].set_xlim(0, longest)
-    fig.colorbar(image, ax=list(axes), label="log power")
+    fig.colorbar(image, ax=list(axes), label="ln power (natural log, not dB)")
     return fig
 
 

@@ -109,14 +109,23 @@ def test_the_figures_of_a_run_say_what_they_show(corpus, tmp_path, monkeypatch):
     run, the clips scored and, for a fold's training history, its test speaker."""
     from sersk import plotting
 
-    titles = []
+    titles, figures = [], []
+
+    def recorded(plot):
+        def record(*args, **kwargs):
+            titles.append(kwargs.get("title"))
+            figures.append(plot(*args, **kwargs))
+            return figures[-1]
+        return record
+
     for name in ("plot_confusion_matrix", "plot_training_history"):
-        original = getattr(plotting, name)
-        monkeypatch.setattr(plotting, name, lambda *a, _f=original, **k: titles.append(k.get("title")) or _f(*a, **k))
+        monkeypatch.setattr(plotting, name, recorded(getattr(plotting, name)))
     X, y, speakers = corpus
     run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), test_speakers=["09"], figures_dir=tmp_path)
     assert titles[0] == "Training, leave-one-speaker-out: test speaker 09"
     assert titles[1].startswith("LOSO pooled over 1 of 3 speakers: accuracy ") and titles[1].endswith(" (8 clips)")
+    # each row says how many clips it holds (colours are counts: a rare class's right answers look pale)
+    assert [t.get_text() for t in figures[1].axes[0].get_yticklabels()] == ["anger (n=4)", "sadness (n=4)"]
 
 
 def test_a_fold_whose_training_lacks_a_label_of_its_test_speaker_warns(corpus):
