@@ -42,7 +42,8 @@ def main() -> None:
     clip = pipe.named_steps["load"].transform([emodb.filenames[30]])  # 1 clip, decoded once
     pipe.set_params(load="passthrough")
     print(cpu_line())
-    print(f"one clip of {len(clip[0]) / _recipe.SAMPLE_RATE:.2f} s ({Path(emodb.filenames[30]).name}), {args.calls} calls per round")
+    seconds = len(clip[0]) / _recipe.SAMPLE_RATE
+    print(f"one clip of {seconds:.2f} s ({Path(emodb.filenames[30]).name}), {args.calls} calls per round")
     for _ in range(20):
         pipe.predict_proba(clip)  # warm-up
     times: dict[str, list[float]] = {"trim at every end (before)": [], "trim once grown (now)": []}
@@ -53,7 +54,8 @@ def main() -> None:
                 for _ in range(args.calls):
                     pipe.predict_proba(clip)
                 times[name].append(1000 * (time.perf_counter() - start) / args.calls)
-            print(f"  {name:28s} {times[name][-1]:6.2f} ms per call; resident {_malloc._resident_bytes() / 2**20:6.0f} MiB")
+            resident = _malloc._resident_bytes() / 2**20
+            print(f"  {name:28s} {times[name][-1]:6.2f} ms per call; resident {resident:6.0f} MiB")
     before, now = (np.median(v) for v in times.values())
     print(f"median: before {before:.2f} ms, now {now:.2f} ms per call: {before / now:.2f}x")
 

@@ -47,9 +47,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from tqdm.auto import tqdm
 
 from . import _recipe
+from .exceptions import InvalidSignalError
 from .utils._version import RecordsSerskVersion
 from .utils.audio import peak_normalize
-from .exceptions import InvalidSignalError
 from .utils.validation import (
     N_JOBS_CONSTRAINT, check_labels, check_matches_labels, check_waveforms, clip_name, to_object_array,
 )
@@ -102,10 +102,7 @@ class _PitchShift(PitchShift):
         stretch = _stretcher(int(sample_rate), self.cheaper)
         stretch.reset()
         stretch.setTransposeSemitones(self.parameters["num_semitones"])
-        shifted = stretch.process(samples[np.newaxis, :])[0]
-        if not np.isfinite(shifted).all():  # samples near 1e19 overflow it: its state stays non-finite after
-            _stretcher.cache_clear()  # reset(), and every later clip of this process would come out NaN
-        return shifted
+        return stretch.process(samples[np.newaxis, :])[0]
 
 
 class _AddGaussianSNR(AddGaussianSNR):
@@ -192,6 +189,8 @@ def _augment_batch(
             for transform in transforms:
                 x = transform(x, chain.sample_rate)
             if not np.isfinite(x).all():  # the input is finite: the pitch shift or the noise's power overflowed
+                # an overflowed pitch shifter stays non-finite after reset(): every later copy would be NaN
+                _stretcher.cache_clear()
                 raise InvalidSignalError(
                     f"{clip_name(source)} gives non-finite augmented copies: its samples (largest |sample| "
                     f"{np.abs(waveforms[source]).max():.3g}) overflow float32 in the augmentation; expected samples "

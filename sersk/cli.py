@@ -296,12 +296,26 @@ def _check_network_params(net: Any) -> None:
         raise ValueError(f"--param: the network cannot be built with these parameters ({exc})") from None
 
 
+@contextlib.contextmanager
+def _skip_errors_hint(skip_errors: bool, what: str, missing: type[OSError] = FileNotFoundError) -> Iterator[None]:
+    """Within the block, a file's error (unreadable, too short, ``missing``: a missing file by
+    default, not an output that cannot be written) says what ``--skip-errors`` does, unless it was
+    given: then the error got past the files' check (a later step's limit), where it cannot help."""
+    from .exceptions import AudioFileError, InvalidSignalError
+
+    try:
+        yield
+    except (AudioFileError, InvalidSignalError, missing) as exc:
+        if skip_errors:
+            raise
+        raise type(exc)(f"{exc} (--skip-errors {what})") from exc
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``sersk train``: fit a preset's pipeline on DATA and save it to --out."""
     import joblib
 
     from .datasets import load_corpus
-    from .exceptions import AudioFileError, InvalidSignalError
     from .pipeline import speaker_scoped_steps
 
     data = load_corpus(args.data)
@@ -351,12 +365,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with atomic_output(args.out) as fh:
         with _interrupt_guard():
-            try:
+            with _skip_errors_hint(args.skip_errors, "trains on the other files"):
                 pipeline.fit(data.filenames, data.target, groups=groups)
-            except (AudioFileError, InvalidSignalError, FileNotFoundError) as exc:  # a file's fault
-                if args.skip_errors:  # past the files' check (a later step's limit): the option cannot help
-                    raise
-                raise type(exc)(f"{exc} (--skip-errors trains on the other files)") from exc
         if len(held := pipeline.validation_indices_):
             held_speakers = "" if groups is None else f" of {count(len(np.unique(groups[held])), 'speaker')}"
             print(f"validated on {count(len(held), 'clip')}{held_speakers}")
@@ -393,7 +403,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """``sersk predict``: label audio files (and every audio file of a folder) with a trained model."""
     from .batch import predict_files
     from .datasets import find_audio_files
-    from .exceptions import AudioFileError, InvalidSignalError
     from .persistence import load_model
 
     if tables := [f for f in args.files if f.lower().endswith(".csv")]:
@@ -407,12 +416,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if not os.path.isfile(file):
                 raise FileNotFoundError(f"audio file {file!r} does not exist (--skip-errors skips such files)")
     model = load_model(args.model)
-    try:
+    with _skip_errors_hint(args.skip_errors, "skips such files", OSError):  # predicting writes no file
         result = predict_files(
             model, files, chunk_size=args.chunk_size, skip_errors=args.skip_errors, verbose=sys.stderr.isatty()
         )
-    except (AudioFileError, InvalidSignalError, OSError) as exc:  # a file's fault (skipped with --skip-errors)
-        raise type(exc)(f"{exc} (--skip-errors skips such files)") from exc
     if args.json:
         print(json.dumps({"predictions": result.to_records(), "errors": result.errors}, indent=2))
     else:
@@ -436,21 +443,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .datasets import load_corpus
     from .evaluation import evaluate_model
-    from .exceptions import AudioFileError, InvalidSignalError
     from .persistence import load_model
 
     data = load_corpus(args.data)
     out_dir = _out_dir(args.out_dir)
     model = load_model(args.model)
-    try:
+    with _skip_errors_hint(args.skip_errors, "scores the other files"):
         results = evaluate_model(
             model, data.filenames, data.target, chunk_size=args.chunk_size, skip_errors=args.skip_errors,
             figures_dir=out_dir, verbose=sys.stderr.isatty(),
         )
-    except (AudioFileError, InvalidSignalError, FileNotFoundError) as exc:  # a file's fault (not the figure's)
-        if args.skip_errors:  # past the files' check (a later step's limit): the option cannot help
-            raise
-        raise type(exc)(f"{exc} (--skip-errors scores the other files)") from exc
     if results["unknown_labels"]:
         _err(f"warning: the model never saw the labels {', '.join(results['unknown_labels'])} of DATA; "
              "their clips count as errors")
@@ -623,7 +625,8 @@ def _summary(results: dict[str, Any], out_dir: Path, setting: str) -> str:
         lines.append(f"  pooled   {results['n_files']:5d}  {pct(results['accuracy'])}  {pct(results['uar'])}")
         if "published" in results:  # Emo-DB's
             published = ", ".join(
-                f"{name} {100 * value:.1f} % {metric}" for name, (metric, value) in PUBLISHED_SPEAKER_INDEPENDENT.items()
+                f"{name} {100 * value:.1f} % {metric}"
+                for name, (metric, value) in PUBLISHED_SPEAKER_INDEPENDENT.items()
             )
             lines.append(f"  published speaker-independent: {published}")
             lines.append(f"  this project's bar: {PROJECT_BAR}")
@@ -788,7 +791,10 @@ def build_parser() -> argparse.ArgumentParser:
     """
     from . import __version__
 
-    parser = _Parser(prog=PROG, description="Speech emotion recognition with the 2-D CNN-LSTM recipe, on Emo-DB or a corpus of your own.")
+    parser = _Parser(
+        prog=PROG,
+        description="Speech emotion recognition with the 2-D CNN-LSTM recipe, on Emo-DB or a corpus of your own.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
                                 help="train, predict, evaluate or reproduce; 'sersk COMMAND --help' for its options")
@@ -811,8 +817,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     status : int
-        0 on success; 1 when ``predict``, ``train`` or ``evaluate`` skipped files (``--skip-errors``); 2 on a usage or input error (the message
-        is printed as ``sersk: error: ...``, without a traceback); 130 on Ctrl-C; 143 on SIGTERM.
+        0 on success; 1 when ``predict``, ``train`` or ``evaluate`` skipped files (``--skip-errors``);
+        2 on a usage or input error (the message is printed as ``sersk: error: ...``, without a
+        traceback); 130 on Ctrl-C; 143 on SIGTERM.
 
     Examples
     --------

@@ -212,7 +212,8 @@ def evaluate_model(
         for name, row in report.items()
     }
     results["predictions"] = [
-        {"path": p, "label": t, "predicted": q} for p, t, q in zip(result.paths, y.tolist(), y_pred.tolist(), strict=True)
+        {"path": p, "label": t, "predicted": q}
+        for p, t, q in zip(result.paths, y.tolist(), y_pred.tolist(), strict=True)
     ]
     results["errors"] = dict(result.errors)
     if figures_dir is not None:
@@ -453,7 +454,8 @@ def run_leave_one_speaker_out(
     """
     start = time.perf_counter()
     X, y = np.asarray(X), check_labels(y, "y")
-    speakers = check_labels(speakers, "speakers", what="speaker", mixed_as_text=True).astype(str)  # NaN would become a speaker "nan"
+    # NaN would become a speaker "nan"
+    speakers = check_labels(speakers, "speakers", what="speaker", mixed_as_text=True).astype(str)
     if not len(X) == len(y) == len(speakers):
         raise ValueError(f"X, y and speakers have {len(X)}, {len(y)} and {len(speakers)} entries; they must match")
     all_speakers = np.unique(speakers)
@@ -606,10 +608,10 @@ class _FoldFiles:
 def _run_key(
     pipeline: Any, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, validation_speaker: bool, random_state: Any
 ) -> str:
-    """A digest of what decides a leave-one-speaker-out run's folds: the clips (absolute paths), labels,
-    speakers, the pipeline's parameters (its repr in full, which shows those that differ from their
-    defaults, hence sersk's version too; worker counts and verbosity left out), ``validation_speaker``
-    and ``random_state``. Refuse what would give another key in every run: a parameter or seed
+    """A digest of what decides a leave-one-speaker-out run's folds: sersk's version, the clips
+    (absolute paths), labels, speakers, the pipeline's parameters (its repr in full, which shows
+    those that differ from their defaults; worker counts and verbosity left out),
+    ``validation_speaker`` and ``random_state``. Refuse what would give another key in every run: a parameter or seed
     printed with its memory address (a callback object, a RandomState)."""
     from . import __version__
 
@@ -666,7 +668,9 @@ def _train_fold(
     y_pred, proba = _predict(pipeline, X[test])
     n_validation = len(getattr(pipeline, "validation_indices_", ()))
     fold = {
-        "speaker": str(speakers[test[0]]), "n_train_clips": len(train) - n_validation, "n_validation_clips": n_validation,
+        "speaker": str(speakers[test[0]]),
+        "n_train_clips": len(train) - n_validation,
+        "n_validation_clips": n_validation,
         **score_predictions(y[test], y_pred, np.unique(y)), "history": _history(pipeline[-1]),
         "predictions": clip_predictions(X[test], y[test], y_pred, proba, pipeline.classes_),
     }
@@ -688,7 +692,8 @@ def _folder(path: str | os.PathLike) -> Path:
 
 
 def _headline(scores: dict[str, Any]) -> str:
-    return f"accuracy {100 * scores['accuracy']:.1f} %, UAR {100 * scores['uar']:.1f} % ({count(scores['n_files'], 'clip')})"
+    clips = count(scores["n_files"], "clip")
+    return f"accuracy {100 * scores['accuracy']:.1f} %, UAR {100 * scores['uar']:.1f} % ({clips})"
 
 
 def _history(net: Any) -> list[dict[str, Any]]:

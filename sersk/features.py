@@ -20,8 +20,8 @@ from .exceptions import InvalidSignalError
 from .utils._device import resolve_device
 from .utils._version import RecordsSerskVersion
 from .utils.validation import (
-    check_finite_samples, check_labels, check_sequences, check_waveform, check_waveforms, clip_name, count,
-    check_collection, check_unchanged_since_fit, rows_as_sequences, to_object_array,
+    check_collection, check_finite_samples, check_labels, check_sequences, check_unchanged_since_fit, check_waveform,
+    check_waveforms, clip_name, count, rows_as_sequences, to_object_array,
 )
 
 _WINDOWS = {"hamming": torch.hamming_window, "hann": torch.hann_window}
@@ -304,10 +304,10 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
             spectrum overflows ``dtype``.
         """
         check_is_fitted(self, "mel_filters_")
-        # None: pickled before it was recorded
-        check_unchanged_since_fit(getattr(self, "_filterbank_params", None), self._filterbank_settings(), "built the filterbank")
-        check_collection(X, "waveforms", InvalidSignalError)
-        if hasattr(X, "toarray") or not hasattr(X, "__len__"):
+        fitted = getattr(self, "_filterbank_params", None)  # None: pickled before it was recorded
+        check_unchanged_since_fit(fitted, self._filterbank_settings(), "built the filterbank")
+        check_collection(X, "waveforms", InvalidSignalError)  # sparse matrices too
+        if not hasattr(X, "__len__"):
             X = check_waveforms(X, min_samples=self.n_fft)
         n = len(X)
         if n == 0:
@@ -626,7 +626,8 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
                     "sampler (augment step) before this step"
                 )
             return np.zeros(len(X), dtype=int)
-        groups = check_labels(groups, "groups", what="speaker", n_clips=len(X), mixed_as_text=True)  # a NaN speaker matched none
+        # a NaN speaker matched none
+        groups = check_labels(groups, "groups", what="speaker", n_clips=len(X), mixed_as_text=True)
         if len(groups) != len(X):
             raise ValueError(
                 f"groups has {count(len(groups), 'entry', 'entries')} but X has {count(len(X), 'clip')}; "

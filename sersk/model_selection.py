@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 
-from .utils.validation import check_matches_labels, check_labels, count
+from .utils.validation import check_labels, check_matches_labels, count
 
 
 class Split(NamedTuple):

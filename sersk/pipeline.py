@@ -23,7 +23,9 @@ from .nn import CNNLSTM, CNNLSTMClassifier
 from .nn.module import min_bands
 from .utils._state import restore_attributes
 from .utils._version import RecordsSerskVersion
-from .utils.validation import check_collection, check_labels, check_matches_labels, is_integer, ravel_column_vector
+from .utils.validation import (
+    check_classes, check_collection, check_labels, check_matches_labels, is_integer, ravel_column_vector,
+)
 
 
 def _routing_enabled() -> bool:
@@ -145,11 +147,8 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         if y is not None:
             y = check_labels(ravel_column_vector(y), "y", n_clips=len(X))
         check_matches_labels(X, y, noun="clip")
-        if y is not None and len(classes := np.unique(y)) < 2:
-            raise ValueError(
-                f"y holds a single class ({str(classes[0])!r}); at least two are needed to train a classifier"
-                if len(classes) else "y is empty: no labels to train on"
-            )
+        if y is not None:
+            check_classes(y)  # before any decoding
         routing = _routing_enabled()
         if routing and self._get_metadata_request().fit.requests.get("groups") is False:
             groups = None  # set_fit_request(groups=False): the speakers a search routes here are not used
@@ -190,7 +189,8 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         if not issubclass(module, CNNLSTM):  # a network of the user's: its own checks
             return
         declared = inspect.signature(module).parameters.get("pools")  # a subclass may take **kwargs
-        default = _recipe.POOL_SIZES if declared is None or declared.default is inspect.Parameter.empty else declared.default
+        unknown = declared is None or declared.default is inspect.Parameter.empty
+        default = _recipe.POOL_SIZES if unknown else declared.default
         pools = net.get_params_for("module").get("pools", default)
         needed = min_bands(pools)
         for name, step in self.steps:
@@ -204,9 +204,10 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
     @contextmanager
     def _unchanged_on_error(self) -> Iterator[None]:
         """Within the block, an error (or an interrupt) puts the pipeline and its steps back as they
-        were (``fit``, ``set_params``). imbalanced-learn refits the steps in place, one after the other (or, with ``memory``,
-        puts fitted clones in ``steps``): a failure in the final step left the new transformers
-        before the network of the fit before, which then predicted from features it was not trained on.
+        were (``fit``, ``set_params``). imbalanced-learn refits the steps in place, one after the
+        other (or, with ``memory``, puts fitted clones in ``steps``): a failure in the final step left
+        the new transformers before the network of the fit before, which then predicted from features
+        it was not trained on.
         Each step's attributes are restored (not those of estimators nested in a step), but the
         network's: it restores itself (its weights, optimizer and history, which skorch changes in
         place). imbalanced-learn works on a new list of the steps, so ``steps`` itself is kept."""

@@ -95,7 +95,7 @@ def test_the_heap_is_trimmed_only_once_it_has_grown_past_the_limit(monkeypatch):
     ])
     monkeypatch.setattr(_malloc, "_LIBC", FakeLibc())
     monkeypatch.setattr(_malloc, "_resident_bytes", lambda: next(resident))
-    monkeypatch.setattr(_malloc, "_entered", False)
+    monkeypatch.setattr(_malloc, "_trimmed_at", None)
     _malloc.step_done()  # outside the block: not counted
     assert FakeLibc.trims == 0
     with reuse_freed_memory():

@@ -210,7 +210,8 @@ def _csv_header(path: Path, reader: csv.DictReader) -> list[str]:
     """The header's column names, stripped and lower-cased (Path,Label,Speaker too), once checked."""
     header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
     if named_twice := repeated([c for c in header if c]):
-        raise ValueError(f"the CSV {str(path)!r} names the column {', '.join(map(repr, named_twice))} twice in its header")
+        named = ", ".join(map(repr, named_twice))
+        raise ValueError(f"the CSV {str(path)!r} names the column {named} twice in its header")
     if missing := [c for c in ("path", "label") if c not in header]:
         given = ",".join(name or "" for name in reader.fieldnames or []) or "empty"
         delimiter = next((d for d in ";\t|" if d in given), None)

@@ -32,8 +32,8 @@ from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils._state import restore_attributes
 from ..utils._version import RecordsSerskVersion
 from ..utils.validation import (
-    check_labels, check_matches_labels, check_sequences, is_integer, is_real, ravel_column_vector, rows_as_sequences,
-    to_object_array,
+    check_classes, check_labels, check_matches_labels, check_sequences, is_integer, is_real, ravel_column_vector,
+    rows_as_sequences, to_object_array,
 )
 from .collate import (
     BudgetedBatchSampler, LeftPadCollate, SimilarLengthBatchSampler, TrainingCollate, crop_windows, padded_frames,
@@ -195,8 +195,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
     :class:`~sersk.LogMelTransformer`; a 3-D array of equal-length clips works too, and a 2-D numeric
     array is read as one single-band sequence per row); labels of any type, all text or all numbers.
     Each mini-batch is left-padded to its longest sequence (rounded up to a multiple of the time
-    pooling, 16 frames, with ``padding="masked"``). Defaults: Adam, lr 0.005, coupled L2 5e-4 (not on biases), mini-batch 32,
-    3 epochs, lr x0.1 every 2 epochs, shuffled every epoch, no internal validation split.
+    pooling, 16 frames, with ``padding="masked"``). Defaults: Adam, lr 0.005, coupled L2 5e-4 (not
+    on biases), mini-batch 32, 3 epochs, lr x0.1 every 2 epochs, shuffled every epoch, no internal validation split.
 
     Parameters
     ----------
@@ -296,8 +296,9 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         As in skorch's ``NeuralNetClassifier``, with its defaults. A warm start needs the same
         classes and bands as the fit before; with an int ``random_state`` it draws the same
         shuffles (and crops and masks) as the fit before, as scikit-learn's warm starts do. The
-        validation and prediction loaders (a ``DataLoader``) get a ``generator`` of their own (unless
-        ``iterator_valid__generator`` is given), so that validating draws nothing from the training's.
+        validation and prediction loaders get a ``generator`` of their own when they take one, as a
+        ``DataLoader`` does (unless ``iterator_valid__generator`` is given), so that validating
+        draws nothing from the training's.
     iterator_train__shuffle, optimizer__weight_decay, optimizer__param_groups :
         Shuffling every epoch, the coupled L2 and the parameters it spares (biases).
     **kwargs :
@@ -643,7 +644,9 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if not (is_integer(self.max_epochs) and self.max_epochs >= 1):
             raise ValueError(f"max_epochs={self.max_epochs!r}; expected a positive integer")
         if not (is_integer(self.batch_size) and (self.batch_size >= 1 or self.batch_size == -1)):
-            raise ValueError(f"batch_size={self.batch_size!r}; expected a positive integer, or -1 (one batch of all clips)")
+            raise ValueError(
+                f"batch_size={self.batch_size!r}; expected a positive integer, or -1 (one batch of all clips)"
+            )
         if not (is_real(self.lr) and 0 <= self.lr < np.inf):
             raise ValueError(f"lr={self.lr!r}; expected a non-negative number")
         self._check_padding()
@@ -682,8 +685,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         self._check_params()
         seed = self._fit_seed()
         X = check_sequences(rows_as_sequences(X))
-        y = self._checked_labels(X, y)
-        labels = np.unique(y)
+        y, labels = self._checked_labels(X, y)
         classes = labels if self.classes is None else self._given_classes(labels)
         y_enc = np.searchsorted(classes, y)
         n_mels = X[0].shape[0]
@@ -702,8 +704,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         return X, y_enc.astype(np.int64), classes, valid, n_mels, seed
 
     @staticmethod
-    def _checked_labels(X: np.ndarray, y: Any) -> np.ndarray:
-        """``y`` as a 1-D array of class labels, one per sequence of ``X``, of two classes or more."""
+    def _checked_labels(X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``y`` as a 1-D array of class labels, one per sequence of ``X``, and its classes (two or more)."""
         if y is None:
             raise ValueError("CNNLSTMClassifier requires y to be passed, but the target y is None")
         given = ravel_column_vector(y, stacklevel=5)  # the warning points at the caller of fit
@@ -715,9 +717,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         kind = type_of_target(y)
         if kind not in ("binary", "multiclass"):
             raise ValueError(f"Unknown label type: {kind!r}; expected class labels (strings or integers)")
-        if len(labels := np.unique(y)) < 2:
-            raise ValueError(f"y holds a single class ({str(labels[0])!r}); at least two are needed to train a classifier")
-        return y
+        return y, check_classes(y)
 
     @staticmethod
     def _encoded_validation_data(
@@ -980,7 +980,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             kwargs.setdefault("collate_fn", LeftPadCollate(min_frames=factor, multiple=multiple))
             # a loader draws its base seed from this generator at each pass; from the global one, the
             # validation within fit would shift the seeded training's draws (it only reports)
-            if _takes_generator(iterator):  # a DataLoader (or a partial of one); not a loader of one's own that cannot
+            if _takes_generator(iterator):  # not a loader of one's own that has no such argument
                 kwargs.setdefault("generator", torch.Generator())
         batch_size = kwargs["batch_size"]
         sampler = None

@@ -8,13 +8,14 @@ a third of the CPU time in the kernel, 168 million minor page faults for a 10-mi
 next step. On exit glibc's defaults for both settings are set again and, when the process has grown
 by ``TRIM_ON_EXIT_BYTES`` or more since the last such trim, the heap is trimmed, so the memory goes
 back to the system (a trim walks the whole heap: trimming after every one-clip prediction made it
-1.6 times slower, ``benchmarks/bench_predict_latency.py``); within the block, :func:`step_done` trims it whenever the process
-has grown by ``TRIM_GROWTH_BYTES`` over a step's working set, so that fragmentation cannot grow it
-without bound. One thing stays changed, as glibc offers no way back: the mmap threshold no longer
-adapts (it keeps the value it had, 128 KiB to 32 MiB). "glibc's defaults" are those the process
-started with: ``MALLOC_MMAP_MAX_`` and ``MALLOC_TRIM_THRESHOLD_`` or their ``GLIBC_TUNABLES``
-entries when its environment set them (Dask's workers start with a trim threshold of their own).
-glibc cannot report its settings, so a ``mallopt`` call of the user's own is set back to those.
+1.6 times slower, ``benchmarks/bench_predict_latency.py``); within the block, :func:`step_done`
+trims it whenever the process has grown by ``TRIM_GROWTH_BYTES`` over a step's working set, so that
+fragmentation cannot grow it without bound. One thing stays changed, as glibc offers no way back:
+the mmap threshold no longer adapts (it keeps the value it had, 128 KiB to 32 MiB). "glibc's
+defaults" are those the process started with: ``MALLOC_MMAP_MAX_`` and ``MALLOC_TRIM_THRESHOLD_``
+or their ``GLIBC_TUNABLES`` entries when its environment set them (Dask's workers start with a trim
+threshold of their own). glibc cannot report its settings, so a ``mallopt`` call of the user's own
+is set back to those.
 """
 
 from __future__ import annotations
@@ -50,8 +51,7 @@ _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _lock = threading.Lock()
 _depth = 0
 _level: int | None = None  # resident bytes after the first step since the last trim
-_trimmed_at = 0  # resident bytes after the last trim on leaving a block (or the least since); set on first entry
-_entered = False  # whether a block has begun yet
+_trimmed_at: int | None = None  # resident bytes after the last trim on leaving a block (or the least since)
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -119,7 +119,8 @@ def step_done() -> None:
 
 
 def _trim_if_grown() -> None:
-    """Trim the heap if the process has grown by ``TRIM_ON_EXIT_BYTES`` since the last such trim."""
+    """Trim the heap if the process has grown by ``TRIM_ON_EXIT_BYTES`` since the last such trim (or
+    since the first block began: ``_trimmed_at`` is set then)."""
     global _trimmed_at
     resident = _resident_bytes()
     if resident >= _trimmed_at + TRIM_ON_EXIT_BYTES:
@@ -136,7 +137,7 @@ def reuse_freed_memory() -> Iterator[None]:
     Nested and concurrent uses are counted: the settings change on the first entry and are set back
     on the last exit, to those the process started with. Elsewhere than on glibc it does nothing.
     """
-    global _depth, _level, _trimmed_at, _entered
+    global _depth, _level, _trimmed_at
     if _LIBC is None:
         yield
         return
@@ -144,8 +145,8 @@ def reuse_freed_memory() -> Iterator[None]:
         _depth += 1
         if _depth == 1:
             _level = None
-            if not _entered:  # the first block: growth is counted from here
-                _trimmed_at, _entered = _resident_bytes(), True
+            if _trimmed_at is None:  # the first block: growth is counted from here
+                _trimmed_at = _resident_bytes()
             _LIBC.mallopt(_M_MMAP_MAX, 0)
             _LIBC.mallopt(_M_TRIM_THRESHOLD, _KEEP_UP_TO)
     try:

@@ -97,6 +97,17 @@ def _text_and_number(items: list[Any]) -> tuple[tuple[int, Any], tuple[int, Any]
     return (text, _plain(items[text])), (number, _plain(items[number]))
 
 
+def check_classes(y: np.ndarray) -> np.ndarray:
+    """The sorted classes of the labels ``y``; a ValueError when they are fewer than two."""
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(
+            f"y holds a single class ({str(classes[0])!r}); at least two are needed to train a classifier"
+            if len(classes) else "y is empty: no labels to train on"
+        )
+    return classes
+
+
 def ravel_column_vector(y: Any, stacklevel: int = 3) -> Any:
     """``y`` flattened, with scikit-learn's warning, when it is a column vector (shape (n, 1)); else
     ``y``. ``stacklevel`` is the warning's, counted from this function (3: its caller's caller)."""
@@ -321,8 +332,9 @@ def check_matches_labels(
 def check_unchanged_since_fit(fitted: dict[str, Any] | None, current: dict[str, Any], fit_did: str) -> None:
     """Raise a ValueError naming each setting of ``current`` that differs from ``fitted`` (the values
     fit ``fit_did`` its work with; None: not recorded, nothing to check)."""
-    changed = {k: v for k, v in current.items() if fitted is not None and fitted[k] != v}
-    if changed:
+    if fitted is None:
+        return
+    if changed := {k: v for k, v in current.items() if fitted[k] != v}:
         raise ValueError(
             f"{', '.join(f'{k}={v!r}' for k, v in changed.items())} changed since fit, which {fit_did} with "
             f"{', '.join(f'{k}={fitted[k]!r}' for k in changed)}; call fit again"
