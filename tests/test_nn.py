@@ -846,7 +846,7 @@ def test_a_cosine_over_warm_starts_with_its_total_length_continues_one_long_fit(
         ({"band_offset": -0.1}, "band_offset=-0.1"),
         ({"mixup_alpha": True}, "mixup_alpha=True"),
         ({"max_epochs": True}, "max_epochs=True"),  # was one epoch
-        ({"batch_size": 0}, "batch_size=0"),  # was torch's sampler's error
+        ({"batch_size": 0}, "batch_size=0; expected a positive integer"),  # was torch's sampler's error
         ({"lr": -0.1}, "lr=-0.1"),
     ],
 )

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from sersk import make_pipeline
+from sersk import augment, make_pipeline
 from sersk.augment import AugmentingResampler
 from sersk.utils.synthetic import make_tone
 
@@ -81,3 +81,23 @@ def test_threads_reading_copies_at_once_share_one_bar(data, capsys, monkeypatch)
     assert X_res._bar is None  # every copy counted once (the bar closes at 100 of 100)
     err = capsys.readouterr().err
     assert "100/100" in err and not re.search(r"\b(10[1-9]|1[1-9]\d)/100", err)  # none counted twice
+
+    class Recorder:  # the bar's updates themselves: a count past the total would close the bar early instead
+        bars: list = []
+
+        def __init__(self, total, **kwargs):
+            self.total, self.n, self.closed = total, 0, 0
+            Recorder.bars.append(self)
+
+        def update(self, n):
+            self.n += n
+
+        def close(self):
+            self.closed += 1
+
+    monkeypatch.setattr(augment, "tqdm", Recorder)
+    X_res, _ = AugmentingResampler(n_augmentations=25, random_state=0, verbose=True).fit_resample(*data)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: X_res[[i, i]], range(100)))
+    (bar,) = Recorder.bars
+    assert (bar.n, bar.closed) == (100, 1)

@@ -551,12 +551,14 @@ def test_one_model_predicts_from_several_threads_as_from_one(corpus):
 
     paths, labels, _ = corpus
     pipe = small_tuned(net__crop_frames=8).fit(paths, labels)
+    pipe.set_params(net__device="auto")  # resolved by each call: the calls share that bookkeeping
     clips = [[path] for path in paths] * 3  # one clip per call, as a request brings it
     alone = [pipe.predict_proba(clip) for clip in clips]
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(pipe.predict_proba, clips))
     for a, b in zip(alone, together, strict=True):
         np.testing.assert_array_equal(a, b)
+    assert pipe[-1].device == "auto" and "_device_users" not in vars(pipe[-1])  # put back as asked
 
 
 def test_a_failed_fit_of_a_pipeline_given_a_tuple_of_steps_raises_its_own_error(corpus):
