@@ -103,7 +103,7 @@ def predict_files(
         Skip files that cannot be read or featurised (missing, empty, not audio, too short) and
         report them in ``errors``, instead of raising on the first.
     verbose : bool, default=False
-        Show a progress bar.
+        Show a progress bar (on a terminal only).
     client : dask.distributed.Client, default=None
         Run the chunks on this client's cluster (needs the ``dask`` extra: ``pip install -e ".[dask]"``). The workers
         read the files themselves, so ``paths`` must name files they can open (a shared filesystem
@@ -136,7 +136,7 @@ def predict_files(
     except AttributeError:
         raise NotFittedError(f"this {type(model).__name__} is not fitted yet: fit it before predicting") from None
     chunks = [paths[start : start + chunk_size] for start in range(0, len(paths), chunk_size)]
-    with tqdm(total=len(paths), desc="predicting", unit="file", disable=not verbose) as bar:
+    with tqdm(total=len(paths), desc="predicting", unit="file", disable=None if verbose else True) as bar:
         if client is None:
             results = []
             for chunk in chunks:

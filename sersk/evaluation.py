@@ -37,15 +37,15 @@ __all__ = [
     "score_predictions",
 ]
 
-#: Test accuracy of the reference example (speaker-dependent 70/15/15 split, 75 augmentations, 3 epochs).
 REFERENCE_ACCURACY = 0.6329
-#: Published speaker-independent figures on Emo-DB, for comparison with leave-one-speaker-out:
-#: system -> (metric, value). ACRNN reports UAR; the others accuracy.
+"""Test accuracy of the reference example (speaker-dependent 70/15/15 split, 75 augmentations, 3 epochs)."""
 PUBLISHED_SPEAKER_INDEPENDENT = {
     "openSMILE + SVM": ("accuracy", 0.73), "ACRNN": ("UAR", 0.828), "ADRNN": ("accuracy", 0.854),
 }
-#: The bar this project measures itself against, leave-one-speaker-out.
+"""Published speaker-independent figures on Emo-DB, for comparison with leave-one-speaker-out:
+system -> (metric, value). ACRNN reports UAR; the others accuracy."""
 PROJECT_BAR = "openSMILE ComParE + linear SVM, LOSO: 80.0 % accuracy / 78.6 % UAR"
+"""The bar this project measures itself against, leave-one-speaker-out."""
 
 _FIGURE_CLIPS = 4  # log-mel spectrograms shown in log_mels.png
 

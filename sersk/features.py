@@ -531,7 +531,8 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         self.eps = eps
 
     def fit(self, X: Any, y: Any = None, groups: Any = None) -> "BandStandardizer":
-        """Learn each band's mean and standard deviation over all frames of ``X``.
+        """Learn each band's mean and standard deviation over all frames of ``X`` (``scope="corpus"``);
+        check ``X`` only for the other scopes, whose statistics come from the clips being transformed.
 
         Parameters
         ----------

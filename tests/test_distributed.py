@@ -259,9 +259,10 @@ class PendingChunks(distributed.SchedulerPlugin):
 
 
 def test_predict_files_on_dask_matches_local_and_bounds_the_chunks_in_flight(
-    corpus, cluster, fitted, one_torch_thread, capsys
+    corpus, cluster, fitted, one_torch_thread, capsys, monkeypatch
 ):
     local_cluster, client = cluster
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # the bar shows on a terminal only
     paths = list(corpus[0]) * 4  # 48 files, 12 chunks of 4
     plugin = PendingChunks()
     local_cluster.scheduler.add_plugin(plugin)

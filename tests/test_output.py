@@ -101,3 +101,21 @@ def test_threads_reading_copies_at_once_share_one_bar(data, capsys, monkeypatch)
         list(pool.map(lambda i: X_res[[i, i]], range(100)))
     (bar,) = Recorder.bars
     assert (bar.n, bar.closed) == (100, 1)
+
+
+def test_predict_files_shows_its_bar_on_a_terminal_only(data, tmp_path, capsys, monkeypatch):
+    import soundfile as sf
+
+    from sersk.batch import predict_files
+
+    pipe = tiny_pipeline().fit(*data)
+    paths = []
+    for i, tone in enumerate(data[0]):
+        paths.append(str(tmp_path / f"{i}.wav"))
+        sf.write(paths[-1], tone, 16000)
+    capsys.readouterr()
+    predict_files(pipe, paths, verbose=True)
+    assert "predicting" not in capsys.readouterr().err  # off a terminal: no bar in a log
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    predict_files(pipe, paths, verbose=True)
+    assert "4/4" in capsys.readouterr().err

@@ -12,8 +12,8 @@ from sklearn.utils import Bunch
 from ..utils.validation import repeated
 from ._emodb import _load, _wav_files
 
-# Extensions of the formats libsndfile (and so sersk.read_audio) decodes.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64")
+"""Extensions of the formats libsndfile (and so ``read_audio``) decodes: the files a folder search finds."""
 
 _CSV_HINT = "for other file names, list the files in a CSV with the header path,label or path,label,speaker"
 

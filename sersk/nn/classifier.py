@@ -193,7 +193,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
 
     Input: log-mel sequences, one ``(n_mels, n_frames_i)`` array per clip (the output of
     :class:`~sersk.LogMelTransformer`; a 3-D array of equal-length clips works too, and a 2-D numeric
-    array is read as one single-band sequence per row); labels of any type, all text or all numbers.
+    array is read as one single-band sequence per row); labels all text or all integers.
     Each mini-batch is left-padded to its longest sequence (rounded up to a multiple of the time
     pooling, 16 frames, with ``padding="masked"``). Defaults: Adam, lr 0.005, coupled L2 5e-4 (not
     on biases), mini-batch 32, 3 epochs, lr x0.1 every 2 epochs, shuffled every epoch, no internal validation split.
@@ -307,7 +307,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The labels seen in ``fit``, sorted.
+        The labels the network outputs, sorted: those of ``y`` in ``fit``, or ``classes`` when given.
     n_mels_ : int
         Feature rows per sequence seen in ``fit``.
     class_weight_ : ndarray of shape (n_classes,) or None
@@ -581,14 +581,14 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         validation_data: tuple[Any, Any] | None = None,
         groups: Any = None,
     ) -> "CNNLSTMClassifier":
-        """Train from scratch.
+        """Train the network: from scratch, or on from the last fit with ``warm_start=True``.
 
         Parameters
         ----------
         X : sequence of array-like of shape (n_mels, n_frames_i)
             Training sequences.
         y : array-like of shape (n_samples,)
-            Labels (strings or any sortable type).
+            Labels: all text, or all integers (whole-number floats and bools count as such).
         validation_data : (X_val, y_val), optional
             Held-out sequences scored once per epoch (never augmented copies of training clips).
         groups : array-like of shape (n_samples,), optional

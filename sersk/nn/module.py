@@ -31,9 +31,8 @@ GROUP_COST_FRAMES = 64
 class MaskedBatchNorm2d(nn.BatchNorm2d):
     """Batch norm whose training statistics count only the real (unpadded) time steps.
 
-    Holds the parameters and running statistics; :class:`ConvBlock` applies it, fused with the ReLU
-    and the pooling that follow (:func:`masked_bn_relu_pool`). Called on its own, it is
-    ``nn.BatchNorm2d``.
+    Holds the parameters and running statistics; the network's conv blocks apply it, fused with the
+    ReLU and the pooling that follow. Called on its own, it is ``nn.BatchNorm2d``.
     """
 
 
