@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -24,7 +25,8 @@ from .nn.module import min_bands
 from .utils._state import restore_attributes
 from .utils._version import RecordsSerskVersion
 from .utils.validation import (
-    check_classes, check_collection, check_labels, check_matches_labels, is_integer, ravel_column_vector,
+    check_classes, check_collection, check_labels, check_matches_labels, is_integer, path_column, plain_path,
+    ravel_column_vector,
 )
 
 
@@ -47,6 +49,32 @@ def speaker_scoped_steps(pipeline: Any) -> list[str]:
     return [name for name, step in pipeline.steps if getattr(step, "scope", None) == "speaker"]
 
 
+class _FileStampedPaths(list):
+    """Audio paths that joblib's ``Memory`` hashes with each file's size and modification time, so
+    that a file rewritten under the same name misses the cache instead of returning its old audio."""
+
+    def __init__(self, paths: list[Any]):
+        super().__init__(paths)
+        self.stamps = [_file_stamp(path) for path in paths]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _without_stamps, (list(self), self.stamps)
+
+
+def _without_stamps(paths: list[Any], stamps: list[Any]) -> list[Any]:
+    return paths
+
+
+def _file_stamp(path: Any) -> tuple[int, int] | None:
+    """``(size, modification time in ns)`` of the file, or None where it cannot be read (the loader
+    then says why)."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
 class EmotionPipeline(RecordsSerskVersion, Pipeline):
     """imbalanced-learn's Pipeline (samplers run in ``fit`` only) with per-epoch validation data.
 
@@ -65,7 +93,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         when validation is used.
     validation_fraction : float, default=None
         Fraction of the clips (or groups) held out for validation when no ``validation_data`` is given.
-    random_state : int, default=None
+    random_state : int, RandomState instance or None, default=None
         Seeds the held-out split.
     memory, verbose :
         As in :class:`imblearn.pipeline.Pipeline`.
@@ -86,7 +114,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         steps: list[tuple[str, Any]],
         *,
         validation_fraction: float | None = None,
-        random_state: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
         memory: Any = None,
         verbose: bool = False,
     ):
@@ -210,18 +238,23 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         it was not trained on.
         Each step's attributes are restored (not those of estimators nested in a step), but the
         network's: it restores itself (its weights, optimizer and history, which skorch changes in
-        place). imbalanced-learn works on a new list of the steps, so ``steps`` itself is kept."""
+        place). imbalanced-learn works on a new list of the steps, so ``steps`` itself is kept. A
+        ``RandomState`` given as a ``random_state`` is set back to its draws before the block."""
         saved = dict(self.__dict__)
         states = [
             (step, dict(vars(step))) for _, step in self.steps
             if hasattr(step, "__dict__") and not isinstance(step, CNNLSTMClassifier)
         ]
+        generators = {id(value): value for value in self.get_params().values() if isinstance(value, np.random.RandomState)}
+        draws = [(generator, generator.get_state()) for generator in generators.values()]
         try:
             yield
         except BaseException:
             for step, state in states:
                 restore_attributes(step, state)
             restore_attributes(self, saved)
+            for generator, state in draws:  # a retried fit draws what the failed one drew
+                generator.set_state(state)
             raise
 
     def _fit_validating(
@@ -240,6 +273,16 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         )
         with _print_elapsed_time("Pipeline", self._log_message(len(self.steps) - 1)):  # as imbalanced-learn's fit
             self._final_estimator.fit(Xt, yt, validation_data=(X_val, y_val), **last["fit"])
+
+    def _fit(self, X: Any, y: Any = None, routed_params: Any = None, raw_params: Any = None) -> Any:
+        """imbalanced-learn's ``_fit``; with ``memory``, the paths an ``AudioLoader`` decodes are
+        cached by their files' sizes and modification times too, not by their names alone."""
+        if self.memory is not None and self.steps and isinstance(self.steps[0][1], AudioLoader):
+            items = path_column(X)
+            items = list(items) if hasattr(items, "__iter__") and not isinstance(items, (str, bytes)) else []
+            if items and all(isinstance(item, (str, os.PathLike)) for item in items):
+                X = _FileStampedPaths([plain_path(item) for item in items])  # a list and an array hit alike
+        return super()._fit(X, y, routed_params, raw_params=raw_params)
 
     def get_metadata_routing(self) -> MetadataRouter:
         """The steps' metadata routing, and the pipeline's own request for ``groups`` in ``fit``.
@@ -368,7 +411,7 @@ def make_pipeline(
     validation_fraction: float | None = None,
     device: str = "auto",
     n_jobs: int | None = None,
-    random_state: int | None = None,
+    random_state: int | np.random.RandomState | None = None,
     memory: Any = None,
     verbose: int = 0,
 ) -> EmotionPipeline:
@@ -408,11 +451,13 @@ def make_pipeline(
         Where log-mels and the network run; ``"auto"`` picks CUDA when available, at run time.
     n_jobs : int, default=None
         Workers for decoding and augmentation.
-    random_state : int, default=None
+    random_state : int, RandomState instance or None, default=None
         Seeds the augmentation, the network and the validation split. The same seed gives the same
         model on the same device and torch thread count; fits in threads of one process share
         torch's generator, so run seeded fits side by side in processes (loky, Dask workers of one
-        thread), not threads.
+        thread), not threads. A ``RandomState`` is shared by the three steps as given (``clone``
+        gives each step a copy of its own, so a clone fits another model): give an int to
+        reproduce a model.
     memory : str or joblib.Memory, default=None
         Caches fitted steps, e.g. decoding and featurising a fold once for a sweep of network parameters.
         With ``random_state=None`` a cached fit returns the augmented copies of the first one.

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import joblib
 import numpy as np
 import pytest
@@ -9,6 +13,7 @@ import soundfile as sf
 import torch
 from joblib import Memory
 from sklearn.base import clone
+from skorch.callbacks import Callback
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, StratifiedGroupKFold, cross_validate
 
 from sersk import CNNLSTM, AudioLoader, AugmentingResampler, BandStandardizer, CNNLSTMClassifier, EmotionPipeline, LogMelTransformer, make_pipeline
@@ -569,3 +574,48 @@ def test_a_failed_fit_of_a_pipeline_given_a_tuple_of_steps_raises_its_own_error(
         pipe.fit(paths, labels, validation_data=(paths[:2], ["unseen", "unseen"]))
     assert pipe.steps is steps
 
+
+
+def test_cached_fit_misses_when_a_file_is_rewritten_under_the_same_name(corpus, tmp_path, monkeypatch):
+    paths, labels, _ = corpus
+    copies = []
+    for path in paths:  # files of this test's own, to rewrite
+        copies.append(str(tmp_path / Path(path).name))
+        shutil.copy(path, copies[-1])
+    decoded = []
+    load = AudioLoader.transform
+    monkeypatch.setattr(AudioLoader, "transform", lambda self, X: decoded.append(len(X)) or load(self, X))
+    memory = Memory(tmp_path / "cache", verbose=0)
+    first = small_pipeline(memory=memory).fit(copies, labels)
+    shutil.copy(paths[1], copies[0])  # other audio under the same name
+    stamp = os.stat(copies[0])
+    os.utime(copies[0], ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))  # even on a coarse clock
+    cached = small_pipeline(memory=memory).fit(copies, labels)
+    assert len(decoded) == 2  # a miss: the files were decoded again, not the old audio returned
+    again = small_pipeline(memory=memory).fit(np.array(copies), labels)  # files unchanged: a hit
+    assert len(decoded) == 2
+    uncached = small_pipeline().fit(copies, labels)
+    np.testing.assert_array_equal(cached.predict_proba(paths), uncached.predict_proba(paths))
+    np.testing.assert_array_equal(again.predict_proba(paths), uncached.predict_proba(paths))
+    assert not np.array_equal(cached.predict_proba(paths), first.predict_proba(paths))
+
+
+class FailAtFirstEpochEnd(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        raise RuntimeError("failed on purpose")
+
+
+def test_a_failed_fit_leaves_a_random_state_instance_at_its_draws(corpus):
+    paths, labels, _ = corpus
+
+    def seeded():
+        return make_pipeline(n_augmentations=2, random_state=np.random.RandomState(3)).set_params(**SMALL_NET)
+
+    pipe = seeded().set_params(net__callbacks=[("fail", FailAtFirstEpochEnd())])
+    generator = pipe.random_state
+    before = generator.get_state()[1].copy()
+    with pytest.raises(RuntimeError, match="failed on purpose"):
+        pipe.fit(paths, labels)  # after the augmentation and a first epoch drew from it
+    np.testing.assert_array_equal(generator.get_state()[1], before)
+    retried = pipe.set_params(net__callbacks=None).fit(paths, labels)
+    np.testing.assert_array_equal(retried.predict_proba(paths), seeded().fit(paths, labels).predict_proba(paths))
