@@ -33,6 +33,7 @@ _EXPORTS = {
     "EmotionPipeline": "pipeline",
     "make_pipeline": "pipeline",
     "load_model": "persistence",
+    "save_model": "persistence",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -1,4 +1,4 @@
-"""Loading a saved model, refusing anything that is not a fitted sersk model."""
+"""Saving a model atomically; loading one, refusing anything that is not a fitted sersk model."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
+
+from .utils.files import atomic_output
 
 if TYPE_CHECKING:
     from sklearn.ensemble import VotingClassifier
@@ -37,6 +39,42 @@ def _starts_like_joblib(path: str) -> bool:
         return True
     zlib = len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0
     return zlib or head.startswith(_JOBLIB_MAGIC)
+
+
+def save_model(model: Any, path: str | os.PathLike, *, compress: int | bool | tuple[str, int] = 0) -> None:
+    """Save ``model`` with ``joblib.dump``, atomically: the file appears complete or not at all.
+
+    ``joblib.dump(model, path)`` writes in place, so an interrupted save (Ctrl-C, a full disk) leaves
+    a truncated file where the last good model was. Here the model is written to a temporary file
+    beside ``path`` and moved over it once complete; on any error the temporary file is removed and
+    a model already at ``path`` is kept. The folder is created if needed. ``sersk train`` saves this
+    way; [`load_model`][sersk.persistence.load_model] reads the file back.
+
+    Parameters
+    ----------
+    model : object
+        What to save, usually a fitted [`EmotionPipeline`][sersk.pipeline.EmotionPipeline].
+    path : str or os.PathLike
+        The file to write (``~`` expanded).
+    compress : int, bool or (str, int), default=0
+        As in ``joblib.dump``: a level from 0 (none) to 9, or ``(method, level)``.
+
+    Raises
+    ------
+    IsADirectoryError
+        If ``path`` is a folder.
+    OSError
+        If the folder cannot be written to; ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> from sersk import make_pipeline, save_model
+    >>> save_model(make_pipeline().fit(paths, labels), "model.joblib")  # doctest: +SKIP
+    """
+    import joblib
+
+    with atomic_output(os.path.expanduser(os.fspath(path))) as fh:
+        joblib.dump(model, fh, compress=compress)
 
 
 def load_model(path: str | os.PathLike) -> Pipeline | VotingClassifier:

@@ -12,7 +12,7 @@ import soundfile as sf
 
 from sersk import make_pipeline, predict_files
 from sersk.evaluation import evaluate_model, run_leave_one_speaker_out, run_reference_protocol, score_predictions
-from sersk.persistence import load_model
+from sersk.persistence import load_model, save_model
 from sersk.utils.synthetic import make_tone
 
 SPEAKERS = ("03", "08", "09")
@@ -254,6 +254,27 @@ def test_evaluate_model_and_load_model(corpus, tmp_path):
     json.dumps(results)
     with pytest.raises(ValueError, match="X has 24 files but y has 23 labels"):  # was scikit-learn's [24, 23]
         evaluate_model(model, X, labels[:-1])
+
+
+def test_save_model_writes_the_whole_file_or_keeps_the_old_one(corpus, tmp_path, monkeypatch):
+    X, y, _ = corpus
+    model = tiny_pipeline().fit(X, y)
+    path = tmp_path / "models" / "model.joblib"  # the folder is made
+    save_model(model, path, compress=3)
+    np.testing.assert_array_equal(load_model(path).predict_proba(X), model.predict_proba(X))
+    saved = path.read_bytes()
+
+    def interrupted_dump(value, fh, **kwargs):
+        fh.write(b"\x80\x04 half a pickle")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(joblib, "dump", interrupted_dump)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(tiny_pipeline(random_state=1).fit(X, y), path)
+    assert path.read_bytes() == saved  # joblib.dump in place would have left the half pickle
+    assert [p.name for p in path.parent.iterdir()] == ["model.joblib"]  # no temporary file left
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        save_model(model, tmp_path)
 
 
 def test_load_model_refuses_what_is_not_a_fitted_sersk_model(tmp_path):
