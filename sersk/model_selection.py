@@ -40,7 +40,7 @@ def _validation_split(y: Any, groups: Any, fraction: Any, random_state: Any) -> 
                 f"cannot give ({exc}); give each label more clips, another validation_fraction, or the "
                 "speakers (groups) to hold out whole speakers instead"
             ) from None
-    groups = np.asarray(groups)
+    groups = check_labels(groups, "groups", what="speaker", n_clips=len(y), mixed_as_text=True)
     check_matches_labels(groups, y, name="groups", noun="entry", plural="entries")
     if len(np.unique(groups)) < 2:
         raise ValueError("validation_fraction with groups needs at least two distinct groups")

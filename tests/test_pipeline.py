@@ -194,6 +194,22 @@ def test_same_seed_same_pipeline(corpus):
     np.testing.assert_array_equal(a, b)
 
 
+class LikePandasNA:
+    """Behaves as pandas' ``NA`` (a pandas string column's missing value): its comparisons give NA,
+    which has no truth value."""
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self
+
+    def __ne__(self, other):
+        return self
+
+    def __bool__(self):
+        raise TypeError("boolean value of NA is ambiguous")
+
+
 @pytest.mark.parametrize(
     "kwargs, problem",
     [
@@ -203,6 +219,8 @@ def test_same_seed_same_pipeline(corpus):
         ({"y": ["low", np.nan] * 9}, r"y has a missing label \(None or NaN\) at position 1 \(9 in all\)"),
         ({"y": ["low", None] * 9}, r"y has a missing label \(None or NaN\) at position 1"),
         ({"y": ["low", 1] * 9}, r"y mixes text and numbers \('low' at position 0, 1 at position 1\)"),
+        ({"y": ["low", LikePandasNA()] * 9}, r"y has a missing label .* at position 1"),  # was numpy's TypeError
+        ({"groups": ["s0", None] * 9}, r"groups has a missing speaker .* at position 1"),  # was: '<' not supported
         ({"X": "one.wav"}, "got a single path 'one.wav': wrap it in a list"),  # was "X has 7 clips but y has 18"
     ],
 )

@@ -50,7 +50,7 @@ def check_labels(
 ) -> np.ndarray:
     """``values`` as a 1-D array of labels (or speakers) with none missing; else a ValueError naming ``name``.
 
-    A missing value (None, NaN) would otherwise become a class or speaker of its own, or drop out
+    A missing value (None, NaN, pandas' NA) would otherwise become a class or speaker of its own, or drop out
     of comparisons, since NaN is not equal to itself. Text mixed with numbers is refused, unless
     ``mixed_as_text`` (speakers): then all are returned as text, as speakers are compared.
     """
@@ -63,7 +63,7 @@ def check_labels(
     if items.dtype.kind == "f":
         missing = np.flatnonzero(np.isnan(items))
     elif items.dtype.kind == "O":
-        missing = [i for i, v in enumerate(items.tolist()) if v is None or (isinstance(v, Number) and v != v)]
+        missing = [i for i, v in enumerate(items.tolist()) if _is_missing(v)]
     else:
         missing = []
     if len(missing):
@@ -85,6 +85,19 @@ def check_labels(
     ):
         values = np.asarray(values.tolist())  # numbers in an object array (a pandas object column) as numbers
     return values
+
+
+def _is_missing(value: Any) -> bool:
+    """Whether ``value`` is None, a NaN, or pandas' ``NA`` (whose comparisons give ``NA``, which has
+    no truth value)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except TypeError:  # pandas' NA
+        return True
+    except ValueError:  # an array: not a label, which later checks say
+        return False
 
 
 def _text_and_number(items: list[Any]) -> tuple[tuple[int, Any], tuple[int, Any]] | None:
