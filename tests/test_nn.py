@@ -955,3 +955,17 @@ def test_a_compiled_network_trains_as_the_eager_one():
     compiled = CNNLSTMClassifier(**kwargs, compile=True).fit(X, y)
     assert compiled.history[0]["train_loss"] == pytest.approx(eager.history[0]["train_loss"], rel=1e-5)
     np.testing.assert_allclose(compiled.predict_proba(X), eager.predict_proba(X), atol=1e-2)
+
+
+def test_get_params_reports_the_schedule_values_a_user_set():
+    from sersk import make_pipeline
+
+    assert CNNLSTMClassifier().get_params()["callbacks__lr_scheduler__step_size"] == 2  # the recipe's
+    for net in (CNNLSTMClassifier(callbacks__lr_scheduler__step_size=3),
+                CNNLSTMClassifier().set_params(callbacks__lr_scheduler__step_size=3)):
+        assert net.get_params()["callbacks__lr_scheduler__step_size"] == 3  # was 2, a fresh default's
+    tuned = make_pipeline("tuned").set_params(net__callbacks__lr_scheduler__T_max=100)
+    schedule = {key: value for key, value in tuned.get_params().items() if "lr_scheduler__" in key}
+    copy = make_pipeline("tuned").set_params(**schedule)  # as a search sets what it read
+    assert copy.get_params()["net__callbacks__lr_scheduler__T_max"] == 100
+    assert dict(copy[-1].callbacks_)["lr_scheduler"].kwargs["T_max"] == 100

@@ -431,6 +431,19 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             callbacks.insert(-1, ("progress_bar", ProgressBar()))
         return callbacks
 
+    def _get_params_callbacks(self, deep: bool = True) -> dict[str, Any]:
+        """skorch's, but a callback's parameters are the user's, not a fresh default callback's: those
+        given to ``__init__`` or ``set_params`` (``callbacks__lr_scheduler__T_max=100``) and those of
+        the callbacks set up from them (``callbacks_``). skorch listed the defaults last, so such a
+        value read back as the default, and a search or a ``set_params(**get_params())`` copy set
+        the default back."""
+        params = super()._get_params_callbacks(deep=deep)
+        for key, callback in getattr(self, "callbacks_", []) if deep else []:
+            if callback is not None:  # None: switched off
+                params.update({f"callbacks__{key}__{name}": value for name, value in callback.get_params().items()})
+        given = {name for name in vars(self) if name.startswith("callbacks__")}  # get_params reports them itself
+        return {name: value for name, value in params.items() if name not in given}
+
     def _lr_scheduler(self) -> LRScheduler:
         if self.lr_schedule == "cosine":
             return EpochLRScheduler(CosineAnnealingLR, T_max=self.max_epochs, step_every="epoch")
