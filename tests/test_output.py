@@ -119,3 +119,10 @@ def test_predict_files_shows_its_bar_on_a_terminal_only(data, tmp_path, capsys, 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     predict_files(pipe, paths, verbose=True)
     assert "4/4" in capsys.readouterr().err
+
+
+def test_a_network_on_its_own_shows_the_parameters_a_user_set():
+    from sersk import CNNLSTMClassifier
+
+    assert repr(CNNLSTMClassifier(lr=0.01, random_state=1)) == "CNNLSTMClassifier(lr=0.01, random_state=1)"
+    assert repr(CNNLSTMClassifier(lr=0.01)) != repr(CNNLSTMClassifier(lr=0.001))  # skorch's showed the module only

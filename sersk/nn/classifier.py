@@ -18,6 +18,7 @@ import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset, unpack_data
+from sklearn.base import BaseEstimator
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
@@ -414,6 +415,10 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+
+    # scikit-learn's repr, the parameters set (skorch's names the module only, so that nets of other
+    # settings, in a search's cv_results_ for one, printed alike); the network itself: ``module_``
+    __repr__ = BaseEstimator.__repr__
 
     @property
     def _default_callbacks(self):
