@@ -488,7 +488,9 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         on) and takes them in ``transform(X, groups=...)``; without them, ``transform`` treats all
         the clips of the call as one speaker, as a pipeline's ``predict`` does. With scikit-learn's
         metadata routing on, ``groups`` are requested by default in ``fit`` and ``transform``, so a
-        search or ``cross_validate`` given ``params={"groups": speakers}`` passes them on.
+        search or ``cross_validate`` given ``params={"groups": speakers}`` passes them on to ``fit``,
+        and to ``transform`` when it scores with the pipeline's own ``score`` (``scoring=None``): a
+        named scorer predicts without them, pooling a test fold's speakers.
     with_std : bool, default=True
         Also divide by the standard deviation (else only subtract the mean).
     eps : float, default=1e-5

@@ -34,6 +34,15 @@ def _routing_enabled() -> bool:
     return bool(get_config().get("enable_metadata_routing", False))
 
 
+def _check_metadata_routable(method: str, params: dict[str, Any]) -> None:
+    """Refuse metadata (``groups=``) given to ``method`` while scikit-learn's routing is off."""
+    if params and not _routing_enabled():
+        raise TypeError(
+            f"{method}() got {', '.join(map(repr, params))}, which reach the steps only with scikit-learn's metadata "
+            "routing on: sklearn.set_config(enable_metadata_routing=True) (docs: 'Speaker-independent evaluation')"
+        )
+
+
 def speaker_scoped_steps(pipeline: Any) -> list[str]:
     """Names of the steps of ``pipeline`` that standardise each speaker by itself (``scope="speaker"``).
 
@@ -283,6 +292,23 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
             if items and all(isinstance(item, (str, os.PathLike)) for item in items):
                 X = _FileStampedPaths([plain_path(item) for item in items])  # a list and an array hit alike
         return super()._fit(X, y, routed_params, raw_params=raw_params)
+
+    def predict(self, X: Any, **params: Any) -> np.ndarray:
+        """imbalanced-learn's ``predict``; ``groups`` and other metadata need routing (see ``score``)."""
+        _check_metadata_routable("predict", params)
+        return super().predict(X, **params)
+
+    def predict_proba(self, X: Any, **params: Any) -> np.ndarray:
+        """imbalanced-learn's ``predict_proba``; ``groups`` and other metadata need routing (see ``score``)."""
+        _check_metadata_routable("predict_proba", params)
+        return super().predict_proba(X, **params)
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None, **params: Any) -> float:
+        """imbalanced-learn's ``score``; ``groups`` (or other metadata) reach the steps that request
+        them only with scikit-learn's metadata routing on. Without it the Pipeline dropped them
+        silently (and ``predict`` failed inside the network): refused here, by name."""
+        _check_metadata_routable("score", params)
+        return super().score(X, y, sample_weight=sample_weight, **params)
 
     def get_metadata_routing(self) -> MetadataRouter:
         """The steps' metadata routing, and the pipeline's own request for ``groups`` in ``fit``.

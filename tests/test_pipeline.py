@@ -637,3 +637,12 @@ def test_a_failed_fit_leaves_a_random_state_instance_at_its_draws(corpus):
     np.testing.assert_array_equal(generator.get_state()[1], before)
     retried = pipe.set_params(net__callbacks=None).fit(paths, labels)
     np.testing.assert_array_equal(retried.predict_proba(paths), seeded().fit(paths, labels).predict_proba(paths))
+
+
+def test_metadata_given_to_predict_or_score_without_routing_is_refused_by_name(corpus):
+    paths, labels, speakers = corpus
+    pipe = small_pipeline().fit(paths, labels)
+    for method, args in (("score", (paths, labels)), ("predict", (paths,)), ("predict_proba", (paths,))):
+        # score dropped the speakers silently (a speaker-scoped scaler then pooled them); predict failed in the network
+        with pytest.raises(TypeError, match=rf"{method}\(\) got 'groups', which reach the steps only with .* routing on"):
+            getattr(pipe, method)(*args, groups=speakers)
