@@ -969,3 +969,13 @@ def test_get_params_reports_the_schedule_values_a_user_set():
     copy = make_pipeline("tuned").set_params(**schedule)  # as a search sets what it read
     assert copy.get_params()["net__callbacks__lr_scheduler__T_max"] == 100
     assert dict(copy[-1].callbacks_)["lr_scheduler"].kwargs["T_max"] == 100
+
+
+@pytest.mark.parametrize("setting", [{"classes": ["a", "b"]}, {"class_weight": {"a": 2.0, "b": 1.0}}])
+def test_labels_named_as_text_against_integer_codes_point_at_the_wrapper(setting):
+    X, _ = make_band_energy_sequences(12, random_state=0)
+    codes = np.array([0, 1] * 6)  # what VotingClassifier or StackingClassifier fit their members on
+    with pytest.raises(ValueError, match="y holds integer codes, as VotingClassifier, StackingClassifier"):
+        CNNLSTMClassifier(**SMALL, max_epochs=1, **setting).fit(X, codes)
+    with pytest.raises(ValueError, match=r"not among classes=\['a', 'c'\]$"):  # text labels: no such hint
+        CNNLSTMClassifier(**SMALL, max_epochs=1, classes=["a", "c"]).fit(X, np.array(["a", "b"] * 6))

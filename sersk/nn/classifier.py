@@ -132,6 +132,19 @@ class PlainPrintLog(PrintLog):
         return text if to_terminal or not isinstance(text, str) else _ANSI_ESCAPE.sub("", text)
 
 
+def _encoded_labels_hint(labels: np.ndarray, names: np.ndarray) -> str:
+    """Why text ``names`` (``classes=``, ``class_weight`` keys) can miss integer ``labels`` 0, 1, ...:
+    the wrappers that encode the labels before fitting their members; else an empty string."""
+    if not all(isinstance(code, int) and code >= 0 for code in labels.tolist()):
+        return ""
+    if not all(isinstance(name, str) for name in names.tolist()):
+        return ""
+    return (
+        "; y holds integer codes, as VotingClassifier, StackingClassifier and other wrappers that encode the "
+        "labels pass them: inside such a wrapper leave classes= unset and give class_weight='balanced' or none"
+    )
+
+
 def balanced_class_weights(y_enc: np.ndarray, n_classes: int) -> np.ndarray:
     """scikit-learn's "balanced" weights, ``n_samples / (n_classes * count)``; 0 for an absent class."""
     counts = np.bincount(y_enc, minlength=n_classes)
@@ -761,7 +774,9 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if classes.ndim != 1 or len(distinct) != len(classes):
             raise ValueError(f"classes={self.classes!r}; expected a 1-D sequence of distinct labels")
         if len(unknown := np.setdiff1d(labels, classes)):
-            raise ValueError(f"labels {unknown.tolist()} of y are not among classes={classes.tolist()}")
+            raise ValueError(
+                f"labels {unknown.tolist()} of y are not among classes={classes.tolist()}{_encoded_labels_hint(labels, classes)}"
+            )
         return distinct
 
     def _check_network_fits(self, classes: np.ndarray, n_mels: int) -> None:
@@ -955,7 +970,10 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             unknown = [label for label in self.class_weight if label not in known]
             # as scikit-learn: a label absent from this fit's y is fine while every class has a weight
             if unknown and len(self.class_weight) - len(unknown) < len(classes):
-                raise ValueError(f"class_weight names {unknown}, which are not among the classes {classes.tolist()}")
+                raise ValueError(
+                    f"class_weight names {unknown}, which are not among the classes {classes.tolist()}"
+                    + _encoded_labels_hint(classes, np.array(unknown, dtype=object))
+                )
             return np.array([float(self.class_weight.get(label, 1.0)) for label in classes])
         return balanced_class_weights(y_enc, len(classes))
 
