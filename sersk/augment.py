@@ -412,7 +412,9 @@ class AugmentingResampler(RecordsSerskVersion, SamplerMixin, BaseEstimator):
         Rate of the input waveforms, in Hz.
     n_jobs : int, default=None
         Processes used when copies are computed (joblib, loky); ``None`` means 1 unless in a
-        :func:`joblib.parallel_config` context. The copies do not depend on it.
+        :func:`joblib.parallel_config` context. The copies do not depend on it. As with any joblib
+        call, the worker processes stay for reuse until idle for 300 s
+        (``joblib.externals.loky.get_reusable_executor().shutdown()`` ends them at once).
     random_state : int, RandomState instance or None, default=None
         Seeds the copies; each copy's seed derives from it, its source clip's position in ``X`` and
         its copy number (so the same clip at another position, in another fold, gets other copies).

@@ -13,7 +13,13 @@ from .utils.validation import check_labels, check_matches_labels, count
 
 
 class Split(NamedTuple):
-    """Indices of a train/validation/test split."""
+    """Indices of a train/validation/test split.
+
+    Attributes
+    ----------
+    train, validation, test : ndarray of int
+        Positions of each part's clips (``validation`` may be empty).
+    """
 
     train: np.ndarray
     validation: np.ndarray

@@ -420,6 +420,26 @@ def test_atomic_output_removes_only_the_folders_it_made(tmp_path, monkeypatch):
         assert [p.name for p in tmp_path.rglob("*")] == ["existing"], target  # 'existing' was there before
 
 
+def test_atomic_output_gives_new_files_the_umask_mode_without_touching_the_umask(tmp_path, monkeypatch):
+    from sersk.utils.files import atomic_output
+
+    previous = os.umask(0o027)
+    try:
+        # reading the umask means setting it, for a moment, for every thread: a host's files then got mode 0o666
+        monkeypatch.setattr(os, "umask", lambda mask: pytest.fail("os.umask called"))
+        with atomic_output(tmp_path / "new.json") as fh:
+            fh.write(b"{}")
+        assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o640
+        os.chmod(tmp_path / "new.json", 0o600)
+        with atomic_output(tmp_path / "new.json") as fh:  # a file already there keeps its mode
+            fh.write(b"[]")
+        assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in tmp_path.iterdir()] == ["new.json"]
+    finally:
+        monkeypatch.undo()
+        os.umask(previous)
+
+
 def test_ctrl_c_swallowed_by_the_training_loop_still_aborts(corpus, tmp_path, monkeypatch, request):
     """skorch catches KeyboardInterrupt and returns a partly trained net: the CLI must not save it."""
 

@@ -289,7 +289,9 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the shuffling and the validation split; ``None`` draws fresh entropy at
         each fit, so unseeded fits differ, and a ``RandomState`` gives each fit a seed it draws. The
-        global torch RNG is left as it was, by ``fit`` and by prediction. The same seed gives the same
+        global torch RNG is left as it was, by ``fit`` and by prediction: ``fit`` seeds it and sets it
+        back at the end, so another thread drawing from it during a fit gets the fit's numbers, and
+        the fit is then not reproducible (fit in processes side by side). The same seed gives the same
         model on the same device and torch thread count (float sums run in another order on
         another count, so the weights differ by rounding, which training amplifies).
     device : str, default="auto"

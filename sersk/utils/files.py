@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _new_temporary_file(folder: Path, name: str) -> tuple[int, str]:
+    """Create ``.{name}.XXXXXXXX.part`` in ``folder``: its descriptor and path. It gets the mode a
+    new file gets (0o666 less the umask, applied by the system), so the umask is never read:
+    ``os.umask`` can only be read by setting it, which changed it for a moment for every thread."""
+    for _ in range(100):
+        candidate = folder / f".{name}.{secrets.token_hex(4)}.part"
+        try:
+            return os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), str(candidate)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name in {str(folder)!r}")
 
 
 @contextlib.contextmanager
@@ -37,10 +44,11 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         raise IsADirectoryError(f"{str(target)!r} is a folder; give a file name to write to")
     made: list[Path] = []  # the folders this call creates, outermost first
     try:
-        _make_folders(Path(os.path.abspath(target.parent)), made)
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
+        folder = Path(os.path.abspath(target.parent))  # "ghost/../out" is "out", whether or not ghost exists
+        _make_folders(folder, made)
+        mode = target.stat().st_mode & 0o777 if target.exists() else None  # None: a new file's
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+            fd, tmp = _new_temporary_file(folder, target.name)
         except OSError as exc:
             raise type(exc)(exc.errno, f"cannot write to {str(target.parent)!r} ({exc.strerror})") from None
         try:
@@ -48,7 +56,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
                 yield fh
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(tmp, mode)
+            if mode is not None:
+                os.chmod(tmp, mode)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
