@@ -287,11 +287,14 @@ def _pipeline_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def _check_network_params(net: Any) -> None:
-    """Build the network once on the CPU, so a misspelt --param fails now, not after augmentation."""
+    """Build the network once on the CPU, so a misspelt --param fails now, not after augmentation;
+    torch's global generator, which the weights' initialisation draws from, is left as it was."""
+    import torch
     from sklearn.base import clone
 
     try:
-        clone(net).set_params(device="cpu", verbose=0).initialize()
+        with torch.random.fork_rng(devices=[]):
+            clone(net).set_params(device="cpu", verbose=0).initialize()
     except (TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"--param: the network cannot be built with these parameters ({exc})") from None
 

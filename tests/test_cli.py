@@ -618,3 +618,16 @@ def test_train_passes_the_speakers_to_a_speaker_scope_step(corpus, tmp_path, cap
     csv = write_csv(tmp_path / "no_speakers.csv", "path,label", rows)
     assert main(["train", str(csv), "--out", str(tmp_path / "n.joblib"), *tuned]) == 2
     assert_one_line_error(capsys.readouterr().err, "scope='speaker' needs each clip's speaker")
+
+
+def test_checking_param_values_leaves_torch_global_generator_alone():
+    import torch
+
+    from sersk import CNNLSTMClassifier
+    from sersk.cli import _check_network_params
+
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    _check_network_params(CNNLSTMClassifier(module__hidden_size=8))  # builds the network: its weights draw
+    assert torch.equal(torch.rand(3), expected)  # main() run in a host process left its generator advanced
