@@ -25,13 +25,14 @@ and pass ``--scheduler tcp://10.0.0.1:8786``. Run::
 
     python examples/dask_gpu_cluster.py [--scheduler ADDRESS] [--data FOLDER_OF_EMODB_WAVS]
 
-As it is, it took 17 s on a 2-core CPU without a GPU, peak 0.9 GB (benchmarks/results/timings_cpu_examples.txt); not yet timed with a GPU.
+As it is, it took 8 s on a 2-core AMD EPYC without a GPU, peak 0.9 GB (benchmarks/results/timings_2026-12-01_zen5_examples.txt); not yet timed with a GPU.
 <!-- TIME: python examples/dask_gpu_cluster.py  (one GPU) -->
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import logging
 import os
 import tempfile
@@ -92,9 +93,10 @@ def synthetic_corpus(root: Path):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    description = re.sub(r"<!--.*?-->\n", "", __doc__)  # the timing script's markers
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scheduler", help="address of a running scheduler whose workers each see one GPU")
-    parser.add_argument("--data", help="a folder of Emo-DB WAVs that every worker can read")
+    parser.add_argument("--data", help="a folder of Emo-DB WAVs, or a CSV path,label,speaker, that every worker can read")
     parser.add_argument("--n-augmentations", type=int, default=5)
     args = parser.parse_args()
 

@@ -14,12 +14,13 @@ recipe has 75 augmented copies per clip; --n-augmentations keeps it small)::
 
     python examples/dask_grid_search.py --scheduler tcp://10.0.0.1:8786 --data /shared/emodb/wav
 
-As it is, it took 17 s on a 2-core CPU, peak 0.9 GB (benchmarks/results/timings_cpu_examples.txt).
+As it is, it took 8 s on a 2-core AMD EPYC, peak 0.9 GB (benchmarks/results/timings_2026-12-01_zen5_examples.txt).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 from pathlib import Path
 
@@ -48,9 +49,10 @@ def synthetic_corpus(root: Path):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    description = re.sub(r"<!--.*?-->\n", "", __doc__)  # the timing script's markers
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scheduler", help="address of a running scheduler, e.g. tcp://10.0.0.1:8786")
-    parser.add_argument("--data", help="a folder of Emo-DB WAVs that every worker can read")
+    parser.add_argument("--data", help="a folder of Emo-DB WAVs, or a CSV path,label,speaker, that every worker can read")
     parser.add_argument("--n-augmentations", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
@@ -59,6 +61,9 @@ def main() -> None:
         if args.data:
             corpus = load_corpus(args.data)
             paths, labels, speakers = corpus.filenames, corpus.target, corpus.speaker
+            if speakers is None:
+                parser.error(f"--data {args.data}: no speakers (give Emo-DB file names, or a CSV with a speaker "
+                             "column); the search holds out whole speakers")
             small_net = {}
         else:
             paths, labels, speakers = synthetic_corpus(Path(tmp))  # a LocalCluster's workers share this disk

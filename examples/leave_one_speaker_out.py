@@ -16,8 +16,8 @@ speaker's included: a transductive protocol (it needs a batch of the new speaker
 apart from the plain speaker-independent figures. ``--fold-dir DIR`` keeps each finished fold in
 DIR: run the same command again after a stop, and it trains only the folds missing.
 
-With --n-augmentations 2 --speakers 03 08 it took 1 min 47 s on a 2-core CPU, peak 3.3 GB
-(benchmarks/results/timings_cpu_examples.txt); not yet timed on a GPU.
+With --n-augmentations 2 --speakers 03 08 it took 34 s on a 2-core AMD EPYC, peak 1.2 GB
+(benchmarks/results/timings_2026-12-01_zen5_examples.txt); not yet timed on a GPU.
 <!-- TIME: python examples/leave_one_speaker_out.py --n-augmentations 2 --speakers 03 08  (GPU) -->
 <!-- TIME: python examples/leave_one_speaker_out.py --preset tuned  (GPU) -->
 """
