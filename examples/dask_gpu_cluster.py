@@ -106,6 +106,9 @@ def main() -> None:
 
             corpus = load_corpus(args.data)
             paths, labels, speakers = corpus.filenames, corpus.target, corpus.speaker
+            if speakers is None:
+                parser.error(f"--data {args.data}: no speakers (give Emo-DB file names, or a CSV with a speaker "
+                             "column); the search holds out whole speakers")
             small_net = {}
         else:
             paths, labels, speakers = synthetic_corpus(Path(tmp))

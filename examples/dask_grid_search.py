@@ -20,7 +20,6 @@ As it is, it took 8 s on a 2-core AMD EPYC, peak 0.9 GB (benchmarks/results/timi
 from __future__ import annotations
 
 import argparse
-import re
 import tempfile
 from pathlib import Path
 
@@ -49,8 +48,7 @@ def synthetic_corpus(root: Path):
 
 
 def main() -> None:
-    description = re.sub(r"<!--.*?-->\n", "", __doc__)  # the timing script's markers
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scheduler", help="address of a running scheduler, e.g. tcp://10.0.0.1:8786")
     parser.add_argument("--data", help="a folder of Emo-DB WAVs, or a CSV path,label,speaker, that every worker can read")
     parser.add_argument("--n-augmentations", type=int, default=2)

@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 from imblearn.pipeline import Pipeline
 from sklearn import get_config
+from sklearn.pipeline import _final_estimator_has
 from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils._user_interface import _print_elapsed_time
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.metadata_routing import UNUSED, MetadataRouter, get_routing_for_object
 
 from . import _recipe
@@ -192,22 +194,23 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         self.check_speaker_scope_order()
         self._check_network_options()
         self._check_speakers_given(groups, params)
-        takes_groups = self.steps_taking_groups()
-        held_groups, held = None, np.array([], dtype=int)
-        if validation_data is None and self.validation_fraction is not None:
-            train, held = self._hold_out(y, groups)
-            validation_data = (_safe_indexing(X, held), _safe_indexing(y, held))
-            X, y = _safe_indexing(X, train), _safe_indexing(y, train)
-            if groups is not None:
-                groups, held_groups = np.asarray(groups)[train], np.asarray(groups)[held]
-        elif groups is not None and not takes_groups and not routing:  # with routing, sent by request
-            raise ValueError(
-                "groups are used by validation_fraction and by steps whose fit takes groups (before any sampler); "
-                "this pipeline has neither: set validation_fraction, or drop groups"
-            )
-        if groups is not None:
-            params = {**params, **{f"{name}__groups": groups for name in takes_groups}}
+        # from the hold-out on: a RandomState random_state it draws from is set back if the fit fails
         with self._unchanged_on_error():
+            takes_groups = self.steps_taking_groups()
+            held_groups, held = None, np.array([], dtype=int)
+            if validation_data is None and self.validation_fraction is not None:
+                train, held = self._hold_out(y, groups)
+                validation_data = (_safe_indexing(X, held), _safe_indexing(y, held))
+                X, y = _safe_indexing(X, train), _safe_indexing(y, train)
+                if groups is not None:
+                    groups, held_groups = np.asarray(groups)[train], np.asarray(groups)[held]
+            elif groups is not None and not takes_groups and not routing:  # with routing, sent by request
+                raise ValueError(
+                    "groups are used by validation_fraction and by steps whose fit takes groups (before any sampler); "
+                    "this pipeline has neither: set validation_fraction, or drop groups"
+                )
+            if groups is not None:
+                params = {**params, **{f"{name}__groups": groups for name in takes_groups}}
             if validation_data is None:
                 super().fit(X, y, **params)
             else:
@@ -293,16 +296,19 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
                 X = _FileStampedPaths([plain_path(item) for item in items])  # a list and an array hit alike
         return super()._fit(X, y, routed_params, raw_params=raw_params)
 
+    @available_if(_final_estimator_has("predict"))  # as imbalanced-learn's: hasattr tells what the last step has
     def predict(self, X: Any, **params: Any) -> np.ndarray:
         """imbalanced-learn's ``predict``; ``groups`` and other metadata need routing (see ``score``)."""
         _check_metadata_routable("predict", params)
         return super().predict(X, **params)
 
+    @available_if(_final_estimator_has("predict_proba"))  # as imbalanced-learn's: hasattr tells what the last step has
     def predict_proba(self, X: Any, **params: Any) -> np.ndarray:
         """imbalanced-learn's ``predict_proba``; ``groups`` and other metadata need routing (see ``score``)."""
         _check_metadata_routable("predict_proba", params)
         return super().predict_proba(X, **params)
 
+    @available_if(_final_estimator_has("score"))  # as imbalanced-learn's: hasattr tells what the last step has
     def score(self, X: Any, y: Any = None, sample_weight: Any = None, **params: Any) -> float:
         """imbalanced-learn's ``score``; ``groups`` (or other metadata) reach the steps that request
         them only with scikit-learn's metadata routing on. Without it the Pipeline dropped them

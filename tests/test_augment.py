@@ -345,7 +345,7 @@ def test_bad_data_is_rejected(clips):
         AugmentingResampler().fit_resample(clips, [0, 1])
     with pytest.raises(ValueError, match="needs the labels y"):
         AugmentingResampler().fit_resample(clips, None)
-    with pytest.raises(ValueError, match=r"y has a missing label \(None or NaN\) at position 1"):
+    with pytest.raises(ValueError, match=r"y has a missing label \(None, NaN or NA\) at position 1"):
         AugmentingResampler().fit_resample(clips, ["a", np.nan, "b"])  # was the label "nan" on a clip's copies
     with pytest.raises(ValueError, match="clip 1"):
         AugmentingResampler().fit_resample([clips[0], np.zeros((2, 100), "float32")], [0, 1])

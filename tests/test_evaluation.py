@@ -393,7 +393,7 @@ def test_scores_compare_labels_as_they_are_and_refuse_missing_or_mixed_ones():
     assert score_predictions([0, 1, 1], [0.0, 1.0, 0.0])["accuracy"] == pytest.approx(2 / 3)  # was 0: "1" != "1.0"
     for y_true, y_pred, labels, match in [
         (np.array([1, 2], dtype=object), np.array(["1", 2], dtype=object), None, r"y_pred mixes text and numbers \(.1. at position 0, 2 at position 1\)"),
-        (["a", None], ["a", "a"], None, "y_true has a missing label .None or NaN. at position 1"),
+        (["a", None], ["a", "a"], None, "y_true has a missing label .None, NaN or NA. at position 1"),
         ([0.0, np.nan], [0.0, 0.0], None, "y_true has a missing label"),
         (list(np.array([0, np.nan], np.float32)), [0.0, 0.0], None, "y_true has a missing label .* at position 1"),
         (["a", "b"], ["a", "b"], ["a"], "labels lacks b"),

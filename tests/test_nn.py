@@ -395,8 +395,8 @@ def test_validation_fraction_holds_out_whole_groups(monkeypatch):
         ([np.zeros((128, 20), np.float32)] * 2, ["a", "a"], "single class"),
         ([np.zeros((128, 20), np.float32)] * 3, ["a", "b"], "3 samples but y has 2"),
         # numpy made NaN among strings a class "nan", and mixed labels text ("1")
-        ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", np.nan], r"missing label \(None or NaN\) at position 2"),
-        ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", None], r"missing label \(None or NaN\) at position 2"),
+        ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", np.nan], r"missing label \(None, NaN or NA\) at position 2"),
+        ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", None], r"missing label \(None, NaN or NA\) at position 2"),
         ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", 1], "y mixes text and numbers"),
         ([np.zeros(20, np.float32)] * 2, ["a", "b"], "n_mels=1 is too few bands for the frequency pools"),
         ([np.zeros(20, np.float32), np.zeros(30, np.float32)], ["a", "b"], "expected a 2-D"),
@@ -979,3 +979,5 @@ def test_labels_named_as_text_against_integer_codes_point_at_the_wrapper(setting
         CNNLSTMClassifier(**SMALL, max_epochs=1, **setting).fit(X, codes)
     with pytest.raises(ValueError, match=r"not among classes=\['a', 'c'\]$"):  # text labels: no such hint
         CNNLSTMClassifier(**SMALL, max_epochs=1, classes=["a", "c"]).fit(X, np.array(["a", "b"] * 6))
+    with pytest.raises(ValueError, match=r"not among classes=\['a', 'b'\]$"):  # bools are labels, not codes
+        CNNLSTMClassifier(**SMALL, max_epochs=1, classes=["a", "b"]).fit(X, np.array([True, False] * 6))

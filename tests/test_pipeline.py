@@ -216,8 +216,8 @@ class LikePandasNA:
         ({"y": ["low"] * 5}, "18 clips but y has 5"),
         ({"groups": ["s0"] * 3}, "groups has 3 entries"),
         # numpy turned NaN or None among strings into a class "nan" or "None" (or sorted None with str: TypeError)
-        ({"y": ["low", np.nan] * 9}, r"y has a missing label \(None or NaN\) at position 1 \(9 in all\)"),
-        ({"y": ["low", None] * 9}, r"y has a missing label \(None or NaN\) at position 1"),
+        ({"y": ["low", np.nan] * 9}, r"y has a missing label \(None, NaN or NA\) at position 1 \(9 in all\)"),
+        ({"y": ["low", None] * 9}, r"y has a missing label \(None, NaN or NA\) at position 1"),
         ({"y": ["low", 1] * 9}, r"y mixes text and numbers \('low' at position 0, 1 at position 1\)"),
         ({"y": ["low", LikePandasNA()] * 9}, r"y has a missing label .* at position 1"),  # was numpy's TypeError
         ({"groups": ["s0", None] * 9}, r"groups has a missing speaker .* at position 1"),  # was: '<' not supported
@@ -271,7 +271,7 @@ def test_speaker_disjoint_split_keeps_speakers_apart():
     # speakers may mix text and numbers (compared as text); NaN among them is refused (it fell out of every part)
     for mixed in (["s1", 2, "s3", 4, "s1", 2], np.array(["s1", 2, "s3", 4, "s1", 2], dtype=object)):  # a pandas column
         assert sum(map(len, speaker_disjoint_split(["a", "b"] * 3, mixed, random_state=0))) == 6
-    with pytest.raises(ValueError, match=r"groups has a missing speaker \(None or NaN\) at position 2"):
+    with pytest.raises(ValueError, match=r"groups has a missing speaker \(None, NaN or NA\) at position 2"):
         speaker_disjoint_split(["a", "b"] * 4, list(np.array([1, 2, np.nan, 1, 2, 3, 3, 4], np.float32)), random_state=0)
 
 
@@ -627,7 +627,10 @@ def test_a_failed_fit_leaves_a_random_state_instance_at_its_draws(corpus):
     paths, labels, _ = corpus
 
     def seeded():
-        return make_pipeline(n_augmentations=2, random_state=np.random.RandomState(3)).set_params(**SMALL_NET)
+        # the hold-out draws from the generator too, before any step is fitted
+        return make_pipeline(
+            n_augmentations=2, validation_fraction=0.4, random_state=np.random.RandomState(3)
+        ).set_params(**SMALL_NET)
 
     pipe = seeded().set_params(net__callbacks=[("fail", FailAtFirstEpochEnd())])
     generator = pipe.random_state
@@ -636,7 +639,9 @@ def test_a_failed_fit_leaves_a_random_state_instance_at_its_draws(corpus):
         pipe.fit(paths, labels)  # after the augmentation and a first epoch drew from it
     np.testing.assert_array_equal(generator.get_state()[1], before)
     retried = pipe.set_params(net__callbacks=None).fit(paths, labels)
-    np.testing.assert_array_equal(retried.predict_proba(paths), seeded().fit(paths, labels).predict_proba(paths))
+    fresh = seeded().fit(paths, labels)
+    np.testing.assert_array_equal(retried.validation_indices_, fresh.validation_indices_)
+    np.testing.assert_array_equal(retried.predict_proba(paths), fresh.predict_proba(paths))
 
 
 def test_metadata_given_to_predict_or_score_without_routing_is_refused_by_name(corpus):
@@ -646,3 +651,9 @@ def test_metadata_given_to_predict_or_score_without_routing_is_refused_by_name(c
         # score dropped the speakers silently (a speaker-scoped scaler then pooled them); predict failed in the network
         with pytest.raises(TypeError, match=rf"{method}\(\) got 'groups', which reach the steps only with .* routing on"):
             getattr(pipe, method)(*args, groups=speakers)
+
+
+def test_a_pipeline_has_the_prediction_methods_of_its_last_step_only():
+    features = EmotionPipeline([("load", AudioLoader()), ("logmel", LogMelTransformer())])
+    for method in ("predict", "predict_proba", "score"):  # hasattr picks methods in scorers and ensembles
+        assert not hasattr(features, method) and hasattr(make_pipeline(), method)

@@ -182,7 +182,8 @@ def fetch_emodb(
         If the downloaded file is not a valid zip archive, holds no ``wav/`` folder, has unsafe
         member paths, or a clip whose SHA-256 sum is not the published one.
     FileExistsError
-        If a download is due but ``<data_home>/emodb`` already exists and holds no clips.
+        If a download is due but ``<data_home>/emodb`` exists, is not an empty folder, and holds no
+        clips.
     ValueError
         If a ``.wav`` file in the corpus folder does not follow the Emo-DB naming scheme, or
         ``download_if_missing`` is not True, False or None.

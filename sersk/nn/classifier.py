@@ -135,7 +135,7 @@ class PlainPrintLog(PrintLog):
 def _encoded_labels_hint(labels: np.ndarray, names: np.ndarray) -> str:
     """Why text ``names`` (``classes=``, ``class_weight`` keys) can miss integer ``labels`` 0, 1, ...:
     the wrappers that encode the labels before fitting their members; else an empty string."""
-    if not all(isinstance(code, int) and code >= 0 for code in labels.tolist()):
+    if not all(type(code) is int and code >= 0 for code in labels.tolist()):  # not bools
         return ""
     if not all(isinstance(name, str) for name in names.tolist()):
         return ""
@@ -452,15 +452,11 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         return callbacks
 
     def _get_params_callbacks(self, deep: bool = True) -> dict[str, Any]:
-        """skorch's, but a callback's parameters are the user's, not a fresh default callback's: those
-        given to ``__init__`` or ``set_params`` (``callbacks__lr_scheduler__T_max=100``) and those of
-        the callbacks set up from them (``callbacks_``). skorch listed the defaults last, so such a
-        value read back as the default, and a search or a ``set_params(**get_params())`` copy set
-        the default back."""
+        """skorch's, but a callback parameter given to ``__init__`` or ``set_params``
+        (``callbacks__lr_scheduler__T_max=100``) is reported as given, not as a fresh default
+        callback has it: skorch listed the defaults last, so the value read back as the default,
+        and a search or a ``set_params(**get_params())`` copy set the default back."""
         params = super()._get_params_callbacks(deep=deep)
-        for key, callback in getattr(self, "callbacks_", []) if deep else []:
-            if callback is not None:  # None: switched off
-                params.update({f"callbacks__{key}__{name}": value for name, value in callback.get_params().items()})
         given = {name for name in vars(self) if name.startswith("callbacks__")}  # get_params reports them itself
         return {name: value for name, value in params.items() if name not in given}
 

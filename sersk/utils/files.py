@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ def _new_temporary_file(folder: Path, name: str) -> tuple[int, str]:
             return os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), str(candidate)
         except FileExistsError:
             continue
-    raise FileExistsError(f"no free temporary file name in {str(folder)!r}")
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(folder))
 
 
 @contextlib.contextmanager

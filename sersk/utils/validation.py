@@ -68,7 +68,7 @@ def check_labels(
         missing = []
     if len(missing):
         raise ValueError(
-            f"{name} has a missing {what} (None or NaN) at position {missing[0]}"
+            f"{name} has a missing {what} (None, NaN or NA) at position {missing[0]}"
             + (f" ({len(missing)} in all)" if len(missing) > 1 else "")
         )
     if items.dtype.kind == "O" and (mixed := _text_and_number(items.tolist())):
