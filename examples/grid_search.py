@@ -7,10 +7,10 @@ Four candidates x --folds fits, plus a refit: size it with --n-augmentations, --
     python examples/grid_search.py --n-augmentations 2 --folds 5
     python examples/grid_search.py --n-augmentations 1 --folds 2 --epochs 1 2
 
-On a 2-core CPU, the first command (the defaults) took 31 min 45 s, peak 3.7 GB
-(benchmarks/results/timings_cpu_full.txt; the 2-core CPU of earlier sessions, older code); with
---folds 2, 2 min 9 s, peak 1.2 GB, on a 2-core AMD EPYC (benchmarks/results/timings_2026-12-01_zen5_examples.txt); the second command, 47 s, peak 1.3 GB on a 2-core AMD
-EPYC (benchmarks/results/grid_search_quick_2026-12-01_zen5.txt). Not yet timed on a GPU.
+On a 2-core AMD EPYC, the first command (the defaults) took 7 min 42 s, peak 1.4 GB
+(benchmarks/results/timings_2026-12-01_zen5_full.txt); with --folds 2, 2 min 9 s, peak 1.2 GB
+(benchmarks/results/timings_2026-12-01_zen5_examples.txt); the second command, 47 s, peak 1.3 GB
+(benchmarks/results/grid_search_quick_2026-12-01_zen5.txt). Not yet timed on a GPU.
 <!-- TIME: python examples/grid_search.py --n-augmentations 2 --folds 5  (GPU) -->
 """
 

@@ -7,10 +7,9 @@ Paths may be relative to the CSV's folder; any format libsndfile reads, at any s
 speaker column. The model trained on all the clips is saved next to the CSV (my_corpus.joblib).
 Its time grows with the corpus, --n-augmentations, --epochs and --folds.
 
-On Emo-DB as a CSV (535 clips, 10 speakers), on a 2-core CPU: as written above (the defaults) it
-took 32 min 26 s, peak 3.7 GB, for 5 cross-validation fits and the final one (UAR 57.7 % +- 9.5 %;
-benchmarks/results/timings_cpu_full.txt; the 2-core CPU of earlier sessions, older code);
---n-augmentations 2 --folds 2 took 43 s, peak 1.3 GB, on a 2-core AMD EPYC
+On Emo-DB as a CSV (535 clips, 10 speakers), on a 2-core AMD EPYC: as written above it took
+8 min 18 s, peak 1.5 GB, for 5 cross-validation fits and the final one (UAR 57.8 % +- 7.4 %;
+benchmarks/results/timings_2026-12-01_zen5_full.txt); --n-augmentations 2 --folds 2 took 43 s, peak 1.3 GB
 (benchmarks/results/timings_2026-12-01_zen5_examples.txt). Not yet timed on a GPU.
 <!-- TIME: python examples/own_corpus.py <Emo-DB as a CSV> --n-augmentations 10 --folds 5  (GPU) -->
 """
