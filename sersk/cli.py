@@ -845,6 +845,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Terminated:
         print(f"\n{PROG}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
+    except BrokenPipeError:  # the reader of the output stopped early (| head): not the user's error
+        with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except (ValueError, OSError) as exc:  # FileNotFoundError, ConnectionError, ... are OSErrors
         _err(f"error: {' '.join(str(exc).split()) or type(exc).__name__}")
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from numbers import Integral
 from typing import Any
 
@@ -56,6 +57,11 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
         data, file_rate = sf.read(name, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioFileError(f"audio file {name!r} cannot be decoded ({exc}); is it an audio file?") from exc
+    except UnicodeEncodeError:  # a name in another encoding than the system's (Latin-1 on a UTF-8 system)
+        raise AudioFileError(
+            f"audio file {name!r} has a name soundfile cannot pass to libsndfile (not valid {sys.getfilesystemencoding()}); "
+            "rename it"
+        ) from None
     if data.shape[0] == 0:
         raise AudioFileError(f"audio file {name!r} holds no samples")
     waveform = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]

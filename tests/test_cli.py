@@ -631,3 +631,14 @@ def test_checking_param_values_leaves_torch_global_generator_alone():
     torch.manual_seed(1)
     _check_network_params(CNNLSTMClassifier(module__hidden_size=8))  # builds the network: its weights draw
     assert torch.equal(torch.rand(3), expected)  # main() run in a host process left its generator advanced
+
+
+def test_a_reader_that_stops_early_is_not_a_user_error(tmp_path, capsys, monkeypatch):
+    import sersk.cli
+
+    def closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")  # as print raises under `sersk predict ... | head -1`
+
+    monkeypatch.setattr(sersk.cli, "cmd_predict", closed_pipe)
+    assert main(["predict", str(tmp_path / "m.joblib"), str(tmp_path / "a.wav")]) == 128 + signal.SIGPIPE
+    assert "error" not in capsys.readouterr().err  # was "sersk: error: [Errno 32] Broken pipe", exit 2

@@ -408,6 +408,8 @@ def clips(tmp_path) -> Path:
 def test_load_corpus_reads_an_emodb_named_folder_as_fetch_emodb_does(clips):
     home = clips.parent / "home"
     shutil.copytree(clips, home / "wav")
+    for folder in (clips, home / "wav"):  # hidden files (macOS's "._" resource files) are not clips
+        (folder / "._03a01Wa.wav").write_bytes(b"\x00\x05\x16\x07")
     for where in (clips, home):
         data = load_corpus(where)
         assert set(data) == {"filenames", "target", "speaker", "text", "target_names", "DESCR"}
@@ -500,6 +502,7 @@ def test_find_audio_files(clips, tmp_path):
     (clips / "sub").mkdir()
     sf.write(clips / "sub" / "deeper.wav", np.zeros(100, np.float32), 16000)
     sf.write(clips / "a.flac", np.zeros(100, np.float32), 16000)
+    (clips / "._03a01Wa.wav").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource file: hidden, not audio
     assert find_audio_files([clips, "x.wav"]) == [str(clips / "03a01Wa.wav"), str(clips / "08b02Tc.wav"),
                                                    str(clips / "16a05Nb.wav"), str(clips / "a.flac"), "x.wav"]
     assert find_audio_files(str(clips / "sub")) == [str(clips / "sub" / "deeper.wav")]

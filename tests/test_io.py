@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -215,3 +216,13 @@ def test_a_table_or_a_column_of_paths_reads_the_paths(tmp_path):
         assert all(np.array_equal(a, b) for a, b in zip(AudioLoader().transform(X), expected))
     with pytest.raises(ValueError, match=r"table of 2 columns \(path, label\); give the one holding the audio paths"):
         AudioLoader().transform(_Table(path=paths, label=["a", "b"]))
+
+
+def test_a_file_name_in_another_encoding_is_named_not_a_codec_error(tmp_path):
+    import soundfile as sf
+
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.wav")  # a Latin-1 name on a UTF-8 system
+    sf.write(os.path.join(tmp_path, "ok.wav"), np.zeros(4000, np.float32), 16000)
+    os.rename(os.path.join(tmp_path, "ok.wav"), raw)
+    with pytest.raises(AudioFileError, match=r"caf.*\.wav' has a name soundfile cannot pass to libsndfile"):
+        read_audio(os.fsdecode(raw))

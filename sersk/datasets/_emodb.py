@@ -222,7 +222,8 @@ def fetch_emodb(
 def _wav_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return [p for p in folder.iterdir() if p.suffix.lower() == ".wav" and p.is_file()]
+    # not hidden files: macOS leaves "._03a01Fa.wav" resource files beside clips copied to other disks
+    return [p for p in folder.iterdir() if p.suffix.lower() == ".wav" and p.is_file() and not p.name.startswith(".")]
 
 
 def _find_wav_dir(candidates: list[Path]) -> Path | None:

@@ -96,7 +96,8 @@ def find_audio_files(paths: str | os.PathLike | list[str | os.PathLike]) -> list
     ----------
     paths : str, os.PathLike or list of them
         Audio files and folders. A folder stands for its audio files (extensions in
-        ``AUDIO_EXTENSIONS``, not its subfolders), sorted by name.
+        ``AUDIO_EXTENSIONS``; not its subfolders, nor hidden files such as macOS's ``._name.wav``
+        resource files), sorted by name.
 
     Returns
     -------
@@ -123,7 +124,10 @@ def find_audio_files(paths: str | os.PathLike | list[str | os.PathLike]) -> list
             files.append(name)
             continue
         found = sorted(
-            (e.path for e in os.scandir(name) if e.is_file() and os.path.splitext(e.name)[1].lower() in AUDIO_EXTENSIONS),
+            (
+                e.path for e in os.scandir(name)
+                if e.is_file() and not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in AUDIO_EXTENSIONS
+            ),
             key=os.path.basename,
         )
         if not found:
