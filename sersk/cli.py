@@ -822,7 +822,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     status : int
         0 on success; 1 when ``predict``, ``train`` or ``evaluate`` skipped files (``--skip-errors``);
         2 on a usage or input error (the message is printed as ``sersk: error: ...``, without a
-        traceback); 130 on Ctrl-C; 143 on SIGTERM.
+        traceback); 130 on Ctrl-C; 141 when the reader of the output stopped early (``| head``);
+        143 on SIGTERM.
 
     Examples
     --------

@@ -20,15 +20,14 @@ from sklearn.utils.metadata_routing import UNUSED, MetadataRouter, get_routing_f
 from . import _recipe
 from .augment import AugmentingResampler
 from .features import BandStandardizer, LogMelTransformer
-from .io import AudioLoader
+from .io import AudioLoader, _as_items
 from .model_selection import _validation_split
 from .nn import CNNLSTM, CNNLSTMClassifier
 from .nn.module import min_bands
 from .utils._state import restore_attributes
 from .utils._version import RecordsSerskVersion
 from .utils.validation import (
-    check_classes, check_collection, check_labels, check_matches_labels, is_integer, path_column, plain_path,
-    ravel_column_vector,
+    check_classes, check_collection, check_labels, check_matches_labels, is_integer, plain_path, ravel_column_vector,
 )
 
 
@@ -290,9 +289,8 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         """imbalanced-learn's ``_fit``; with ``memory``, the paths an ``AudioLoader`` decodes are
         cached by their files' sizes and modification times too, not by their names alone."""
         if self.memory is not None and self.steps and isinstance(self.steps[0][1], AudioLoader):
-            items = path_column(X)
-            items = list(items) if hasattr(items, "__iter__") and not isinstance(items, (str, bytes)) else []
-            if items and all(isinstance(item, (str, os.PathLike)) for item in items):
+            items = _as_items(X)  # as the loader reads X (its errors, for X it cannot read)
+            if all(isinstance(item, (str, os.PathLike)) for item in items):
                 X = _FileStampedPaths([plain_path(item) for item in items])  # a list and an array hit alike
         return super()._fit(X, y, routed_params, raw_params=raw_params)
 
