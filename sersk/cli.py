@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .utils.files import atomic_output
+from .utils.files import atomic_output, check_writable_folder
 from .utils.validation import count, repeated
 
 __all__ = ["build_parser", "main", "parse_param"]
@@ -171,9 +171,14 @@ def _device(text: str) -> str:
 
 
 def _out_dir(path: str) -> Path:
+    """``--out-dir``, checked writable before any work whose results it will hold."""
     out_dir = Path(path)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"--out-dir {str(out_dir)!r} is a file, not a folder")
+    try:
+        check_writable_folder(out_dir)
+    except OSError as exc:
+        raise type(exc)(f"--out-dir: {exc.strerror}") from None
     return out_dir
 
 
@@ -406,6 +411,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """``sersk predict``: label audio files (and every audio file of a folder) with a trained model."""
     from .batch import predict_files
     from .datasets import find_audio_files
+    from .io import _missing_audio_file
     from .persistence import load_model
 
     if tables := [f for f in args.files if f.lower().endswith(".csv")]:
@@ -416,8 +422,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     files = find_audio_files(args.files)
     if not args.skip_errors:
         for file in files:
-            if not os.path.isfile(file):
-                raise FileNotFoundError(f"audio file {file!r} does not exist (--skip-errors skips such files)")
+            if not os.path.exists(file):
+                raise FileNotFoundError(f"{_missing_audio_file(file)} (--skip-errors skips such files)")
     model = load_model(args.model)
     with _skip_errors_hint(args.skip_errors, "skips such files", OSError):  # predicting writes no file
         result = predict_files(

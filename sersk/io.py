@@ -25,6 +25,12 @@ from .utils.validation import (
 )
 
 
+def _missing_audio_file(name: str) -> FileNotFoundError:
+    """The error for an audio file that does not exist; a broken link's names its target."""
+    broken = f" (a broken link to {os.readlink(name)!r})" if os.path.islink(name) else ""
+    return FileNotFoundError(f"audio file {name!r} does not exist{broken}")
+
+
 def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) -> np.ndarray:
     """Decode one audio file to a mono float32 waveform at ``sample_rate``.
 
@@ -44,18 +50,21 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
     Raises
     ------
     FileNotFoundError
-        If ``path`` does not exist.
+        If ``path`` does not exist (or is a broken link).
     AudioFileError
-        If it is a directory, cannot be decoded, holds no samples or holds NaN or infinite samples.
+        If it is a directory, is empty, cannot be decoded, holds no samples or holds NaN or infinite
+        samples.
     """
     name = plain_path(path)
     if not os.path.exists(name):
-        raise FileNotFoundError(f"audio file {name!r} does not exist")
+        raise _missing_audio_file(name)
     if os.path.isdir(name):
         raise AudioFileError(f"audio file {name!r} is a directory, not a file")
     try:
         data, file_rate = sf.read(name, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        if os.path.isfile(name) and os.path.getsize(name) == 0:
+            raise AudioFileError(f"audio file {name!r} is empty (0 bytes)") from exc
         raise AudioFileError(f"audio file {name!r} cannot be decoded ({exc}); is it an audio file?") from exc
     except UnicodeEncodeError:  # a name in another encoding than the system's (Latin-1 on a UTF-8 system)
         raise AudioFileError(

@@ -294,7 +294,7 @@ def test_a_fitted_scikit_learn_model_is_refused_by_what_it_is(tmp_path, corpus, 
     assert_one_line_error(capsys.readouterr().err, "holds a LogisticRegression", "not a sersk model")
 
 
-def test_data_arguments_are_checked_before_the_model_is_loaded(tmp_path, monkeypatch, capsys):
+def test_data_arguments_are_checked_before_the_model_is_loaded(tmp_path, corpus, monkeypatch, capsys):
     import sersk.persistence
 
     def no_loading(path):
@@ -306,9 +306,29 @@ def test_data_arguments_are_checked_before_the_model_is_loaded(tmp_path, monkeyp
     assert_one_line_error(capsys.readouterr().err, "no_such_folder", "does not exist")
     assert main(["predict", model, str(tmp_path / "gone.wav")]) == 2
     assert_one_line_error(capsys.readouterr().err, "gone.wav", "does not exist")
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "moved.wav").symlink_to(tmp_path / "elsewhere.wav")  # a folder's broken link is named
+    assert main(["predict", model, str(tmp_path / "clips")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "moved.wav' does not exist (a broken link to", "elsewhere.wav')")
     (tmp_path / "empty").mkdir()
     assert main(["predict", model, str(tmp_path / "empty")]) == 2
     assert_one_line_error(capsys.readouterr().err, "empty", "holds no audio files")
+    (tmp_path / "a_file").write_text("")  # an output folder that cannot be written: before, not after the scores
+    assert main(["evaluate", model, str(corpus), "--out-dir", str(tmp_path / "a_file" / "eval")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--out-dir: cannot write to", "a_file/eval' (Not a directory)")
+
+
+def test_reproduce_checks_its_output_folder_before_training(tmp_path, corpus, monkeypatch, capsys):
+    from sersk import AudioLoader
+
+    def no_decoding(self, X):
+        raise AssertionError("audio was decoded before --out-dir was checked")
+
+    monkeypatch.setattr(AudioLoader, "transform", no_decoding)
+    (tmp_path / "a_file").write_text("")
+    argv = ["reproduce", "--quick", "--data-home", str(corpus.parent), "--out-dir", str(tmp_path / "a_file" / "r")]
+    assert main(argv) == 2
+    assert_one_line_error(capsys.readouterr().err, "--out-dir: cannot write to", "(Not a directory)")
 
 
 def test_a_single_label_is_refused_before_decoding(corpus, tmp_path, monkeypatch, capsys):
@@ -418,6 +438,18 @@ def test_atomic_output_removes_only_the_folders_it_made(tmp_path, monkeypatch):
             assert os.path.isdir(os.path.dirname(os.path.abspath(target)))  # made for the file
             raise ValueError("boom")
         assert [p.name for p in tmp_path.rglob("*")] == ["existing"], target  # 'existing' was there before
+
+
+def test_check_writable_folder_leaves_nothing_behind(tmp_path):
+    from sersk.utils.files import check_writable_folder
+
+    (tmp_path / "existing").mkdir()
+    for folder in (tmp_path / "a" / "b", tmp_path / "existing"):
+        check_writable_folder(folder)
+    assert [p.name for p in tmp_path.rglob("*")] == ["existing"]  # no folder made, no temporary file
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(NotADirectoryError, match=r"cannot write to .*a_file/b' \(Not a directory\)"):
+        check_writable_folder(tmp_path / "a_file" / "b")
 
 
 def test_atomic_output_gives_new_files_the_umask_mode_without_touching_the_umask(tmp_path, monkeypatch):

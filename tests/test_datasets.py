@@ -410,6 +410,9 @@ def test_load_corpus_reads_an_emodb_named_folder_as_fetch_emodb_does(clips):
     shutil.copytree(clips, home / "wav")
     for folder in (clips, home / "wav"):  # hidden files (macOS's "._" resource files) are not clips
         (folder / "._03a01Wa.wav").write_bytes(b"\x00\x05\x16\x07")
+    (clips / "09a01Wa.wav").symlink_to(clips / "gone.wav")  # a broken link is a clip: reading it will say so
+    assert str((clips / "09a01Wa.wav").absolute()) in load_corpus(clips).filenames
+    (clips / "09a01Wa.wav").unlink()
     for where in (clips, home):
         data = load_corpus(where)
         assert set(data) == {"filenames", "target", "speaker", "text", "target_names", "DESCR"}
@@ -503,8 +506,11 @@ def test_find_audio_files(clips, tmp_path):
     sf.write(clips / "sub" / "deeper.wav", np.zeros(100, np.float32), 16000)
     sf.write(clips / "a.flac", np.zeros(100, np.float32), 16000)
     (clips / "._03a01Wa.wav").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource file: hidden, not audio
+    (clips / "b.WAV").symlink_to(tmp_path / "moved.wav")  # a broken link: kept, so that reading it says so
+    (clips / "c.wav").symlink_to(clips / "a.flac")
     assert find_audio_files([clips, "x.wav"]) == [str(clips / "03a01Wa.wav"), str(clips / "08b02Tc.wav"),
-                                                   str(clips / "16a05Nb.wav"), str(clips / "a.flac"), "x.wav"]
+                                                   str(clips / "16a05Nb.wav"), str(clips / "a.flac"),
+                                                   str(clips / "b.WAV"), str(clips / "c.wav"), "x.wav"]
     assert find_audio_files(str(clips / "sub")) == [str(clips / "sub" / "deeper.wav")]
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no audio files"):

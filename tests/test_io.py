@@ -119,13 +119,16 @@ def test_clone_round_trips():
 def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.wav"):
         AudioLoader().fit_transform([tmp_path / "nope.wav"])
+    (tmp_path / "link.wav").symlink_to(tmp_path / "gone.wav")
+    with pytest.raises(FileNotFoundError, match=r"link\.wav' does not exist \(a broken link to .*gone\.wav'\)"):
+        read_audio(tmp_path / "link.wav")
 
 
 @pytest.mark.parametrize(
     "make, problem",
     [
         (lambda p: p.mkdir(), "is a directory"),
-        (lambda p: p.write_bytes(b""), "cannot be decoded"),
+        (lambda p: p.write_bytes(b""), r"is empty \(0 bytes\)"),
         (lambda p: p.write_text("this is not audio"), "cannot be decoded"),
     ],
     ids=["directory", "zero-bytes", "text"],

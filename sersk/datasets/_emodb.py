@@ -18,6 +18,7 @@ from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from .. import _recipe
+from ..utils.files import folder_files
 from ._emodb_sha256 import EMODB_SHA256
 
 EMODB_URL = "http://emodb.bilderbar.info/download/download.zip"
@@ -222,8 +223,7 @@ def fetch_emodb(
 def _wav_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    # not hidden files: macOS leaves "._03a01Fa.wav" resource files beside clips copied to other disks
-    return [p for p in folder.iterdir() if p.suffix.lower() == ".wav" and p.is_file() and not p.name.startswith(".")]
+    return [Path(p) for p in folder_files(folder, (".wav",))]
 
 
 def _find_wav_dir(candidates: list[Path]) -> Path | None:
@@ -235,7 +235,7 @@ def _find_wav_dir(candidates: list[Path]) -> Path | None:
 
 def _load(wav_dir: Path, hint: str = "") -> Bunch:
     """The Bunch of an Emo-DB-named folder of clips; ``hint`` ends the message for a foreign name."""
-    paths = sorted(_wav_files(wav_dir), key=lambda p: p.name)
+    paths = _wav_files(wav_dir)
     try:
         fields = [parse_emodb_filename(p.name) for p in paths]
     except ValueError as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..utils.files import folder_files
 from ..utils.validation import repeated
 from ._emodb import _load, _wav_files
 
@@ -97,7 +98,7 @@ def find_audio_files(paths: str | os.PathLike | list[str | os.PathLike]) -> list
     paths : str, os.PathLike or list of them
         Audio files and folders. A folder stands for its audio files (extensions in
         ``AUDIO_EXTENSIONS``; not its subfolders, nor hidden files such as macOS's ``._name.wav``
-        resource files), sorted by name.
+        resource files), sorted by name. A broken link is kept, so that reading it reports it.
 
     Returns
     -------
@@ -123,13 +124,7 @@ def find_audio_files(paths: str | os.PathLike | list[str | os.PathLike]) -> list
         if not os.path.isdir(name):
             files.append(name)
             continue
-        found = sorted(
-            (
-                e.path for e in os.scandir(name)
-                if e.is_file() and not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in AUDIO_EXTENSIONS
-            ),
-            key=os.path.basename,
-        )
+        found = folder_files(name, AUDIO_EXTENSIONS)
         if not found:
             raise ValueError(f"the folder {name!r} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
         files += found

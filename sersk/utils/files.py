@@ -1,4 +1,5 @@
-"""Writing files atomically: a temporary file in the target's folder, then moved into place."""
+"""Files: writing them atomically (a temporary file in the target's folder, then moved into place),
+and listing the ones a folder holds."""
 
 from __future__ import annotations
 
@@ -9,6 +10,22 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+
+def folder_files(folder: str | os.PathLike, extensions: tuple[str, ...]) -> list[str]:
+    """The files of ``folder`` (not its subfolders) whose extension, in any case, is in ``extensions``.
+
+    Hidden files are left out (macOS leaves ``._name.wav`` resource files beside files copied to
+    other disks); broken links are kept, so that reading them names them rather than dropping them
+    unseen. Sorted by name.
+    """
+    with os.scandir(folder) as entries:
+        found = [
+            e.path for e in entries
+            if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in extensions
+            and (e.is_file() or (e.is_symlink() and not os.path.exists(e.path)))
+        ]
+    return sorted(found, key=os.path.basename)
 
 
 def _new_temporary_file(folder: Path, name: str) -> tuple[int, str]:
@@ -68,6 +85,25 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+
+
+def check_writable_folder(folder: str | os.PathLike) -> None:
+    """Raise now the ``OSError`` that writing a file into ``folder`` would raise later (a read-only
+    folder, a file in the way), so that a long run does not fail at its end. Leaves nothing behind:
+    the folders it had to create are removed again."""
+    made: list[Path] = []
+    try:
+        absolute = Path(os.path.abspath(folder))
+        _make_folders(absolute, made)
+        fd, tmp = _new_temporary_file(absolute, "write-check")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot write to {os.fspath(folder)!r} ({exc.strerror})") from None
+    finally:
+        for created in reversed(made):
+            with contextlib.suppress(OSError):
+                created.rmdir()
 
 
 def _make_folders(folder: Path, made: list[Path]) -> None:
