@@ -35,6 +35,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -576,7 +577,11 @@ def _corpus_to_reproduce(args: argparse.Namespace) -> tuple[Any, str]:
     from .datasets import fetch_emodb, load_corpus
 
     if args.data is None:
-        corpus, name = fetch_emodb(args.data_home, download_if_missing=True if args.download else None), "Emo-DB"
+        with warnings.catch_warnings(record=True) as caught:  # a folder holding part of the release
+            warnings.simplefilter("always", UserWarning)
+            corpus, name = fetch_emodb(args.data_home, download_if_missing=True if args.download else None), "Emo-DB"
+        for warning in caught:
+            _err(f"warning: {warning.message}")
     else:
         corpus, name = load_corpus(args.data), repr(str(args.data))
         if args.speaker_independent and corpus.speaker is None:

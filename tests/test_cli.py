@@ -501,7 +501,8 @@ def test_reproduce_quick_on_a_tiny_corpus(speaker_independent, corpus, tmp_path,
     out_dir = tmp_path / "repro"
     argv = ["reproduce", "--quick", "--data-home", str(corpus.parent), "--out-dir", str(out_dir), *FAST]
     assert main(argv + (["--speaker-independent"] if speaker_independent else [])) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "sersk: warning: " in err and "holds 5 of the 535 clips of the Emo-DB release and 11 clips not in it" in err
     results = json.loads((out_dir / "results.json").read_text())
     assert results["quick"] and results["n_augmentations"] == 1 and results["epochs"] == 1
     counts = np.array(results["confusion_matrix"]["counts"])

@@ -277,7 +277,8 @@ def test_wav_at_home_preferred_and_foreign_file_rejected(tmp_path, server):
     (home / "wav").mkdir(parents=True)
     _wav_bytes(home / "wav" / "03a01Wa.wav", 0)
     (home / "wav" / "notes.txt").write_text("ignored")
-    data = fetch_emodb(home, url=server.serve("/x.zip", b""), verbose=False)
+    with pytest.warns(UserWarning, match=r"holds 1 of the 535 clips of the Emo-DB release: scores on it are not"):
+        data = fetch_emodb(home, url=server.serve("/x.zip", b""), verbose=False)
     assert list(data.target) == ["anger"] and server.requests == []
 
     _wav_bytes(home / "wav" / "my_recording.wav", 1)
@@ -287,10 +288,19 @@ def test_wav_at_home_preferred_and_foreign_file_rejected(tmp_path, server):
         load_corpus(home)
 
 
+def _damaged_zip() -> bytes:
+    """A zip whose one (compressible, so deflated) member has bytes flipped inside its data."""
+    data = bytearray(_zip({"wav/notes.txt": b"".join(b"line %d of a text\n" % i for i in range(2000))}))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("wav/notes.txt")
+    start = info.header_offset + 30 + len(info.filename) + 100  # past the local header
+    data[start:start + 40] = bytes(b ^ 0x5A for b in data[start:start + 40])
+    return bytes(data)
+
+
 @pytest.mark.parametrize(
     "case",
-    ["not_a_zip", "truncated", "no_wav_folder", "empty_wav_folder", "path_traversal", "absolute_path",
-     "wrong_checksum", "missing_clip"],
+    ["not_a_zip", "truncated", "damaged_member", "no_wav_folder", "empty_wav_folder", "path_traversal",
+     "absolute_path", "wrong_checksum", "missing_clip"],
 )
 def test_failed_download_leaves_nothing(case, server, emodb_zip, tmp_path):
     (tmp_path / "p1" / "other").mkdir(parents=True)  # p1 holds something else: it stays
@@ -300,6 +310,8 @@ def test_failed_download_leaves_nothing(case, server, emodb_zip, tmp_path):
         url, expected = server.serve("/d.zip", b"<html>not found</html>" * 100), "not a valid zip archive"
     elif case == "truncated":
         url, expected = server.serve("/d.zip", emodb_zip, send=len(emodb_zip) // 2), "truncated"
+    elif case == "damaged_member":  # its deflate stream is broken: zlib's error, not zipfile's
+        url, expected = server.serve("/d.zip", _damaged_zip()), "not a valid zip archive: Error -3"
     elif case == "no_wav_folder":
         url, expected = server.serve("/d.zip", _zip({f"audio/{SYNTHETIC_NAMES[0]}": clip})), "holds no wav/ folder"
     elif case == "empty_wav_folder":
@@ -381,6 +393,22 @@ def test_interrupted_download_leaves_nothing(server, emodb_zip, tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         fetch_emodb(home, download_if_missing=True, url=url, verbose=False)
     _assert_nothing_left(home)
+
+
+def test_a_download_another_process_finished_first_is_used(server, emodb_zip, tmp_path, monkeypatch):
+    """Both found an empty emodb/ and downloaded; the other moved its copy in first."""
+    home = tmp_path / "home"
+    (home / "emodb").mkdir(parents=True)
+    verify = _emodb._verify
+
+    def the_other_process_finishes(wav_dir, url):
+        verify(wav_dir, url)
+        shutil.copytree(wav_dir, home / "emodb" / "wav")
+
+    monkeypatch.setattr(_emodb, "_verify", the_other_process_finishes)
+    data = fetch_emodb(home, download_if_missing=True, url=server.serve("/d.zip", emodb_zip), verbose=False)
+    assert len(data.filenames) == 3 and all(f.startswith(str(home / "emodb" / "wav")) for f in data.filenames)
+    assert sorted(p.name for p in home.iterdir()) == ["emodb"]  # its own copy removed
 
 
 def test_existing_nonempty_emodb_folder_is_not_clobbered(server, emodb_zip, tmp_path):

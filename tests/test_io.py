@@ -94,6 +94,38 @@ def test_other_rates_are_resampled(tmp_path):
     np.testing.assert_allclose(y[100:-100], tone(440)[100:-100], atol=2e-3)
 
 
+def test_an_odd_rate_is_resampled_by_a_near_ratio_of_small_terms(tmp_path, monkeypatch):
+    """44101/16000 is irreducible: torchaudio's filter bank for it takes gigabytes. Its nearest
+    small-termed ratio gives the same tone, in a few megabytes."""
+    import math
+
+    import sersk.io
+
+    calls = []
+    resample = sersk.io.AF.resample
+    monkeypatch.setattr(sersk.io.AF, "resample", lambda x, orig, new: calls.append((orig, new)) or resample(x, orig, new))
+    sf.write(tmp_path / "x.wav", tone(440, seconds=1.0, sample_rate=44101), 44101, subtype="FLOAT")
+    y = read_audio(tmp_path / "x.wav", 16000)
+    (orig, new), = calls
+    assert orig * new // math.gcd(orig, new) ** 2 <= 1_000_000 and abs(orig / new / (44101 / 16000) - 1) < 1e-5
+    assert abs(len(y) - 16000) <= 1
+    np.testing.assert_allclose(y[100:15900], tone(440)[100:15900], atol=5e-3)  # a 2 ppm drift of phase
+
+
+def test_read_audio_refuses_a_sample_rate_that_is_not_a_positive_integer(tmp_path):
+    sf.write(tmp_path / "x.wav", tone(440), 16000)
+    for rate in (0, 22050.5, True):
+        with pytest.raises(ValueError, match=rf"sample_rate={rate!r}; expected a positive integer"):
+            read_audio(tmp_path / "x.wav", rate)
+
+
+def test_bytes_paths_are_read_as_paths(tmp_path):
+    sf.write(tmp_path / "x.wav", tone(440), 16000, subtype="FLOAT")
+    out = AudioLoader(normalize=None).fit_transform([os.fsencode(tmp_path / "x.wav"), np.bytes_(os.fsencode(tmp_path / "x.wav"))])
+    np.testing.assert_array_equal(out[0], read_audio(tmp_path / "x.wav"))
+    np.testing.assert_array_equal(out[1], out[0])
+
+
 def test_arrays_pass_through_and_mix_with_paths(tmp_path):
     x = tone(440)
     sf.write(tmp_path / "x.wav", x, 16000, subtype="FLOAT")

@@ -10,7 +10,9 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -150,7 +152,9 @@ def fetch_emodb(
 
         A download is extracted to a temporary folder, every clip is checked against its SHA-256
         sum (embedded in sersk), and only then is the folder moved to ``<data_home>/emodb``: an
-        interrupted or corrupted download leaves nothing behind.
+        interrupted (Ctrl-C, a network error) or corrupted download leaves nothing behind. A
+        process killed outright (``kill -9``) can leave a hidden ``.sersk-emodb-*`` file or folder
+        in the data folder, which is never used: remove it.
     url : str, default=EMODB_URL
         Where to download the zip archive from; it must hold a ``wav/`` folder with the 535
         clips of the public release.
@@ -161,7 +165,8 @@ def fetch_emodb(
     -------
     data : sklearn.utils.Bunch
         filenames : ndarray of str, shape (535,)
-            Absolute paths of the WAV files, sorted by file name.
+            Absolute paths of the WAV files, sorted by file name. A folder holding other clips than
+            the release's 535 (by name) is read as it is, with a warning.
         target : ndarray of str, shape (535,)
             The emotion of each clip (``"anger"``, ``"boredom"``, ...).
         speaker : ndarray of str, shape (535,)
@@ -217,7 +222,23 @@ def fetch_emodb(
         wav_dir = _find_wav_dir(candidates)
         if wav_dir is None:  # pragma: no cover - _download_and_extract checked for clips
             raise OSError(f"Emo-DB was extracted to {home / _EXTRACTED_DIR} but holds no wav/*.wav")
-    return _load(wav_dir)
+    corpus = _load(wav_dir)
+    _warn_if_not_the_release(wav_dir, corpus.filenames)
+    return corpus
+
+
+def _warn_if_not_the_release(wav_dir: Path, filenames: np.ndarray) -> None:
+    """Warn when a folder holds other clips than the release's 535 (by name; nothing is hashed)."""
+    names = {os.path.basename(f) for f in filenames}
+    missing, unknown = sorted(set(EMODB_SHA256) - names), sorted(names - set(EMODB_SHA256))
+    if missing or unknown:
+        extra = f" and {len(unknown)} clips not in it ({', '.join(unknown[:3])}{', ...' if len(unknown) > 3 else ''})"
+        warnings.warn(
+            f"{str(wav_dir)!r} holds {len(names) - len(unknown)} of the {len(EMODB_SHA256)} clips of the Emo-DB release"
+            f"{extra if unknown else ''}: scores on it are not comparable with published ones",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _wav_files(folder: Path) -> list[Path]:
@@ -359,7 +380,7 @@ def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
             with zipfile.ZipFile(tmp_zip) as archive:
                 _check_members(archive, url, tmp_dir)
                 archive.extractall(tmp_dir)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError) as exc:
             raise OSError(f"the file downloaded from {url} is not a valid zip archive: {exc}") from None
         if not _wav_files(tmp_dir / "wav"):
             raise OSError(
@@ -368,9 +389,9 @@ def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
             )
         _verify(tmp_dir / "wav", url)
         os.chmod(tmp_dir, 0o755)  # mkdtemp makes it private (0700)
-        if final.is_dir():  # an empty folder, checked above
-            final.rmdir()
         try:
+            if final.is_dir():  # an empty folder, checked above
+                final.rmdir()
             os.replace(tmp_dir, final)
         except OSError:
             # Another process may have finished the same download first: use its copy.
