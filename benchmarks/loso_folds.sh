@@ -24,5 +24,7 @@ for s in "${SPEAKERS[@]}"; do
   mkdir -p "$OUT/speaker$s"
   "${limit[@]}" python "$ROOT/benchmarks/timed.py" sersk reproduce --speaker-independent --speakers "$s" \
     --out-dir "$OUT/speaker$s" "$@" > "$OUT/speaker$s/log.txt" 2> "$OUT/speaker$s/stderr.txt"
-  echo "speaker $s: $(tail -1 "$OUT/speaker$s/stderr.txt")  $(grep -m1 "^ *$s " "$OUT/speaker$s/log.txt" | tr -s ' ')" >> "$OUT/folds.txt"
+  # the fold's score row (speaker, clips, accuracy %, UAR %); an epoch row of the training table can also
+  # start with the speaker's number
+  echo "speaker $s: $(tail -1 "$OUT/speaker$s/stderr.txt")  $(grep -m1 -E "^ *$s +[0-9]+ +[0-9.]+ % +[0-9.]+ %" "$OUT/speaker$s/log.txt" | tr -s ' ')" >> "$OUT/folds.txt"
 done

@@ -58,11 +58,14 @@ def summarize_speakers(results: dict, untouched: list[str]) -> tuple[float, floa
 def fold_lines(path: str) -> list[dict]:
     """The scored folds of a loso_folds.sh folds.txt: speaker, clips, accuracy and UAR."""
     folds = []
-    for line in open(path):
+    for number, line in enumerate(open(path), 1):
+        if "exit 0" not in line:  # a header, a skipped or a failed fold
+            continue
         match = re.search(r"exit 0\s+(\d+) (\d+) ([\d.]+) % ([\d.]+) %", line)
-        if match:
-            speaker, n, acc, uar = match.groups()
-            folds.append({"speaker": speaker, "n_files": int(n), "accuracy": float(acc) / 100, "uar": float(uar) / 100})
+        if match is None:  # an older loso_folds.sh could catch an epoch row of the training table here
+            raise SystemExit(f"{path}, line {number}: a fold that ended well but has no score row: {line.strip()!r}")
+        speaker, n, acc, uar = match.groups()
+        folds.append({"speaker": speaker, "n_files": int(n), "accuracy": float(acc) / 100, "uar": float(uar) / 100})
     return folds
 
 
@@ -113,6 +116,8 @@ def main() -> None:
             print(f"  test accuracy {100 * acc:.2f} %, UAR {100 * uar:.2f} % ({results['n_files']} clips)")
         runs.append((acc, uar))
     if args.pool:
+        if not all("per_speaker" in results for results in loaded):
+            raise SystemExit("--pool pools the folds of leave-one-speaker-out runs; a run of the reference split has none")
         folds = [f for results in loaded for f in results.get("per_speaker", [])]
         lines = [f for path in args.fold_lines for f in fold_lines(path)]
         superseded = sorted(f["speaker"] for f in lines if f["speaker"] in {g["speaker"] for g in folds})
@@ -136,6 +141,9 @@ def main() -> None:
                   f"({correct} of {n} clips); per fold: accuracy {100 * accs.mean():.2f} +- {100 * accs.std(ddof=1):.2f} %, "
                   f"UAR {100 * uars.mean():.2f} +- {100 * uars.std(ddof=1):.2f} % (mean +- sample std)")
     elif len(runs) > 1:
+        fold_sets = {tuple(sorted(f["speaker"] for f in r["per_speaker"])) for r in loaded if "per_speaker" in r}
+        if len(fold_sets) > 1:
+            print("note: these runs held out different speakers; their scores are not of one test set")
         acc, uar = np.array(runs).T
         print(f"over {len(runs)} runs: accuracy {100 * acc.mean():.2f} +- {100 * acc.std(ddof=1):.2f} %, "
               f"UAR {100 * uar.mean():.2f} +- {100 * uar.std(ddof=1):.2f} % (mean +- sample std)")

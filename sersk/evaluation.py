@@ -137,15 +137,20 @@ def _as_classes_kind(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
     try:
         unique_labels(y, classes)
-        return y
     except (ValueError, TypeError):  # a mix of strings and numbers
+        values = y.tolist()
         lookup = {str(c): c for c in classes.tolist()}
-        if all(str(v) in lookup for v in y.tolist()):
-            return np.array([lookup[str(v)] for v in y.tolist()])
+        if all(str(v) in lookup for v in values):
+            return np.array([lookup[str(v)] for v in values])
+        if classes.dtype.kind in "iu" and all(isinstance(v, str) and re.fullmatch(r"\s*[+-]?\d+\s*", v) for v in values):
+            return np.array([int(v) for v in values])  # "7" is the class 7, which the model may not know
         raise ValueError(
-            f"the labels {sorted(map(str, set(y.tolist())))} and the model's classes {list(map(str, classes))} are of "
+            f"the labels {sorted(map(str, set(values)))} and the model's classes {list(map(str, classes))} are of "
             "different kinds (strings and numbers) and not the same names"
         ) from None
+    if y.dtype.kind == "f" and classes.dtype.kind in "iu" and np.array_equal(y, np.round(y)):
+        return y.astype(classes.dtype)  # 1.0 (a label column of floats) is the class 1
+    return y
 
 
 def evaluate_model(

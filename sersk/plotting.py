@@ -140,7 +140,7 @@ def plot_waveform(
     ax.set_xlabel("time (s)")
     ax.set_ylabel("amplitude")
     if title is not None:
-        ax.set_title(title)
+        ax.set_title(title, wrap=True)  # a long file name wraps within the figure
     return fig
 
 
@@ -341,7 +341,7 @@ def plot_confusion_matrix(
         colorbar.set_label("clips")
         colorbar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if title is not None:
-        ax.set_title(title)
+        ax.set_title(title, wrap=True)  # within the figure: a narrow one (few classes) would cut it
     return fig
 
 

@@ -431,7 +431,7 @@ def test_load_model_expands_the_home_folder(tmp_path, monkeypatch):
         load_model("~/gone.joblib")
 
 
-def test_a_model_of_number_labels_is_scored_with_labels_read_as_text(corpus):
+def test_a_model_of_number_labels_is_scored_with_labels_read_as_text(corpus, tmp_path):
     X, y, _ = corpus
     numbers = (y == "anger").astype(int)
     model = tiny_pipeline().fit(X, numbers)
@@ -441,3 +441,8 @@ def test_a_model_of_number_labels_is_scored_with_labels_read_as_text(corpus):
         assert results["accuracy"] == expected["accuracy"] and results["confusion_matrix"]["labels"] == ["0", "1"]
     with pytest.raises(ValueError, match="different kinds .strings and numbers. and not the same names"):
         evaluate_model(model, X, np.where(numbers == 1, "anger", "0"))
+    unseen = evaluate_model(model, X, np.where(numbers == 1, "7", "0"))  # "7": a class the model does not know
+    assert unseen["unknown_labels"] == ["7"] and unseen["confusion_matrix"]["labels"] == ["0", "1", "7"]
+    as_floats = evaluate_model(model, X, numbers.astype(float), figures_dir=tmp_path)  # 1.0 is the class 1
+    assert as_floats["confusion_matrix"] == expected["confusion_matrix"] and as_floats["unknown_labels"] == []
+    assert [p["label"] for p in as_floats["predictions"]] == numbers.tolist()

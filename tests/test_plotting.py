@@ -134,6 +134,15 @@ def test_confusion_matrix_uses_the_given_label_order():
         plot_confusion_matrix(y_true, y_pred, normalize="rows")
 
 
+
+def test_a_long_title_stays_within_a_narrow_confusion_matrix():
+    title = "LOSO pooled over 3 of 10 speakers: accuracy 75.00 %, UAR 70.00 % (120 clips)"
+    fig = plot_confusion_matrix(["a", "b"], ["a", "b"], title=title)  # two classes: a narrow figure
+    fig.canvas.draw()
+    extent = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+    assert 0 <= extent.x0 and extent.x1 <= fig.bbox.width  # wrapped, not cut at both sides
+
+
 def test_save_figure_writes_a_png_atomically(tmp_path, monkeypatch):
     path = tmp_path / "classes.png"
     assert save_figure(plot_class_distribution(["a", "b"]), path) == path
