@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from numbers import Real
 from typing import Any, NamedTuple
 
@@ -29,10 +30,15 @@ class Split(NamedTuple):
         return f"Split(train={len(self.train)}, validation={len(self.validation)}, test={len(self.test)} clips)"
 
 
+_GROUP_DRAWS = 100
+"""Draws of the speakers to hold out, until one leaves every label of theirs in training."""
+
+
 def _validation_split(y: Any, groups: Any, fraction: Any, random_state: Any) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, held)`` of a per-epoch validation hold-out (``validation_fraction`` of a
-    pipeline or a network): whole groups when ``groups`` is given (speakers), else a stratified
-    share of each label's clips; errors name ``validation_fraction``."""
+    pipeline or a network): whole groups when ``groups`` is given (speakers; drawn again while
+    they hold a label's every clip), else a stratified share of each label's clips; errors name
+    ``validation_fraction``."""
     if isinstance(fraction, bool) or not isinstance(fraction, Real) or not 0 < fraction < 1:
         raise ValueError(f"validation_fraction={fraction!r}; expected a float in (0, 1)")
     y = np.asarray(y)
@@ -50,8 +56,15 @@ def _validation_split(y: Any, groups: Any, fraction: Any, random_state: Any) -> 
     check_matches_labels(groups, y, name="groups", noun="entry", plural="entries")
     if len(np.unique(groups)) < 2:
         raise ValueError("validation_fraction with groups needs at least two distinct groups")
-    splitter = GroupShuffleSplit(1, test_size=fraction, random_state=random_state)
-    return next(splitter.split(np.zeros(len(y)), y, groups))
+    # The first draw is GroupShuffleSplit's with one split; one that takes a label's every clip out of
+    # training (a rare class spoken by one training speaker) is drawn again: the network's classes are
+    # those of its training clips, so that validation could not be scored.
+    draws = GroupShuffleSplit(_GROUP_DRAWS, test_size=fraction, random_state=random_state).split(np.zeros(len(y)), y, groups)
+    first = next(draws)
+    for train, held in itertools.chain([first], draws):
+        if np.isin(y[held], y[train]).all():
+            return train, held
+    return first  # every draw leaves a label out: the network names it
 
 
 def _check_fractions(train_size: float, validation_size: float) -> None:

@@ -476,7 +476,8 @@ def make_pipeline(
         See :class:`~sersk.CNNLSTMClassifier`.
     validation_fraction : float, default=None
         Clips (or speakers, with ``fit(..., groups=...)``) held out before augmentation for the
-        per-epoch validation.
+        per-epoch validation. Speakers are drawn again while they would hold a label's every clip
+        (a rare class spoken by one training speaker).
     device : str, default="auto"
         Where log-mels and the network run; ``"auto"`` picks CUDA when available, at run time.
     n_jobs : int, default=None

@@ -291,6 +291,27 @@ def test_speaker_disjoint_split_without_validation():
     assert speaker_disjoint_split(np.zeros(4), ["a", "a", "b", "b"], train_size=0.5, validation_size=0.0).train.size == 2
 
 
+def test_held_out_speakers_leave_every_label_in_training():
+    """Speaker "b" alone has "disgust": holding "b" out for validation would leave the network no such
+    class to score it with. Such a draw is drawn again; a draw that was valid is kept as it was."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    from sersk.model_selection import _validation_split
+
+    speakers = np.repeat(list("abcd"), 4)
+    y = np.array(["anger", "sadness"] * 8, dtype=object)
+    y[speakers == "b"] = ["anger", "sadness", "disgust", "disgust"]
+    for seed in range(20):
+        train, held = _validation_split(y, speakers, 0.25, seed)
+        assert set(y[held]) <= set(y[train]) and set(speakers[held]).isdisjoint(speakers[train])
+        first_train, first_held = next(GroupShuffleSplit(1, test_size=0.25, random_state=seed).split(y, y, speakers))
+        if "b" not in speakers[first_held]:
+            np.testing.assert_array_equal(held, first_held)
+    every_speaker_alone = np.array(["anger", "sadness", "disgust", "fear"]).repeat(4)  # no valid draw exists
+    train, held = _validation_split(every_speaker_alone, speakers, 0.25, 0)
+    assert len(set(speakers[held])) == 1  # the first draw; the network names the missing class
+
+
 def test_a_label_too_rare_to_split_is_named():
     with pytest.raises(ValueError, match="label 'x' has 1 file"):
         reference_split(["x"] + ["y"] * 20)

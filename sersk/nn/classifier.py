@@ -285,7 +285,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
     validation_fraction : float, default=None
         When set and no ``validation_data`` is passed to ``fit``, hold out this fraction of the
         training data for the per-epoch validation: whole groups when ``groups`` is passed to ``fit``
-        (e.g. speakers, or the source clip of augmented copies), else a stratified random fraction.
+        (e.g. speakers, or the source clip of augmented copies; drawn again while they would hold
+        a label's every clip), else a stratified random fraction.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the shuffling and the validation split; ``None`` draws fresh entropy at
         each fit, so unseeded fits differ, and a ``RandomState`` gives each fit a seed it draws. The
