@@ -143,6 +143,14 @@ def test_predict_given_a_csv_points_to_evaluate(model, tmp_path, capsys):
     assert_one_line_error(capsys.readouterr().err, "is a CSV: predict takes audio files or folders", "sersk evaluate MODEL")
 
 
+def assert_documented(command: str, *records: dict) -> None:
+    """Every field of these output records is named (as `field`) in docs/cli.md's section of ``command``."""
+    page = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
+    section = page.split(f"## sersk {command}\n")[1].split("\n## sersk ")[0]
+    missing = sorted({key for record in records for key in record if f"`{key}`" not in section})
+    assert not missing, f"docs/cli.md does not name these fields of sersk {command}'s output: {missing}"
+
+
 def test_predict_json(model, corpus, capsys):
     files = [str(corpus / "03a01Wa.wav"), str(corpus / "09a01Ta.wav")]
     assert main(["predict", str(model), *files, "--json"]) == 0
@@ -151,6 +159,7 @@ def test_predict_json(model, corpus, capsys):
     assert [r["path"] for r in result["predictions"]] == files
     assert set(result["predictions"][0]) == {"path", "label", "proba"}
     assert set(result["predictions"][0]["proba"]) == {"anger", "sadness"}
+    assert_documented("predict", result, result["predictions"][0])
 
 
 def test_predict_skips_a_broken_file_and_exits_1(model, corpus, tmp_path, capsys):
@@ -182,6 +191,7 @@ def test_evaluate_prints_metrics_and_writes_a_confusion_matrix(model, corpus, tm
     assert metrics["uar"] == pytest.approx(np.mean(np.diag(counts) / counts.sum(axis=1)))  # every class is present
     assert sorted(p.name for p in out_dir.iterdir()) == ["confusion_matrix.png", "metrics.json"]
     assert metrics["errors"] == {}
+    assert_documented("evaluate", metrics, metrics["predictions"][0], metrics["confusion_matrix"])
 
 
 def test_train_skips_unreadable_files_when_asked(corpus, tmp_path, capsys):
@@ -511,6 +521,8 @@ def test_reproduce_quick_on_a_tiny_corpus(speaker_independent, corpus, tmp_path,
     pngs = {p.name for p in out_dir.glob("*.png")}
     assert {"class_distribution.png", "waveform.png", "log_mels.png", "confusion_matrix.png"} <= pngs
     assert all((out_dir / name).read_bytes()[:8] == PNG_MAGIC for name in pngs)
+    assert_documented("reproduce", results, results["confusion_matrix"], *results.get("per_speaker", [])[:1])
+    assert_documented("reproduce", results["predictions"][0] if "predictions" in results else results["per_speaker"][0]["predictions"][0])
     if speaker_independent:
         assert [f["speaker"] for f in results["per_speaker"]] == ["03", "08", "09"]  # 3 folds in --quick
         assert results["n_files"] == 12 and "3 of 4" in results["folds_run"]

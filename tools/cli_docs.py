@@ -24,6 +24,10 @@ CSV, a file that is not a model, an option out of range) ends with one line
 `sersk: error: <message>` on stderr (after the usage lines, for a mistake in the options
 themselves) and exit status 2, before any long work starts; Ctrl-C exits
 with status 130, and SIGTERM (`kill`, a job scheduler; `timeout` reports its own 124) with 143.
+`predict`, `train` and `evaluate` exit with 1 when `--skip-errors` left files out. A command whose
+reader stops early (`sersk predict ... --json | head -1`) ends at once with 141 and no message, as
+other Unix commands do: a `train` or `reproduce` piped into `head` stops training there, so send a
+long run's output to a file instead.
 Models, figures and JSON files are written atomically: a failed, interrupted or terminated run
 leaves no partial file and keeps an existing one.
 
@@ -37,6 +41,45 @@ PYTHON = {
     "evaluate": "`sersk.datasets.load_corpus`, `sersk.load_model`, `sersk.evaluation.evaluate_model`",
     "reproduce": "`sersk.datasets.fetch_emodb`, `sersk.evaluation.run_reference_protocol` or "
                  "`sersk.evaluation.run_leave_one_speaker_out`",
+}
+
+OUTPUT = {
+    "predict": """\
+With `--json`, standard output is one JSON object: `predictions`, a list with one record per file
+read, in the order given (`path`; `label`, the predicted class; `proba`, each class's probability),
+and `errors`, each file left out by `--skip-errors` with its message:
+
+```json
+{"predictions": [{"path": "clips/a.wav", "label": "anger",
+                  "proba": {"anger": 0.91, "boredom": 0.01, "...": 0.0}}],
+ "errors": {"clips/broken.wav": "audio file 'clips/broken.wav' cannot be decoded (...)"}}
+```
+
+Without it, a table: one row per file, its predicted label and each class's probability.
+""",
+    "evaluate": """\
+`DIR/metrics.json` holds `model` and `data` (the arguments), `n_files` (the files scored),
+`accuracy`, `uar` (the mean recall over the labels of DATA), `recall_per_class`,
+`confusion_matrix` (`labels`, and `counts` with a row per true label and a column per
+prediction, in the order of `labels`), `unknown_labels` (labels of DATA the model never saw:
+their clips count as errors), `classification_report` (scikit-learn's, as a dict),
+`predictions` (per file: `path`, `label`, the true label, and `predicted`) and `errors` (each
+file left out, with its message). `DIR/confusion_matrix.png` draws the counts.
+""",
+    "reproduce": """\
+`DIR/results.json` holds the run's settings (`command`, `corpus`, `protocol`, `preset`, `quick`,
+`seed`, `n_augmentations`, `epochs`, `params` given with `--param`, `device`), its test scores as in
+`evaluate`'s `metrics.json` (`n_files`, `accuracy`, `uar`, `recall_per_class`,
+`confusion_matrix` with its `labels` and `counts`), `wall_time_s`, `peak_rss_mib` and `versions`. The reference split adds
+`n_train`, `n_validation`, `n_test`, `history` (each epoch's losses and accuracies) and
+`predictions` (per test clip: `path`, `label`, `predicted` and `proba`); on Emo-DB,
+`reference_accuracy`, the published 63.29 %. Leave-one-speaker-out adds `held_out_speakers`,
+`n_speakers`, `folds_run`, `transductive`, `per_speaker` (per fold: the held-out `speaker`, its
+scores, `n_train_clips`, `n_validation_clips`, `history`, `wall_time_s` and `predictions`; the
+scores above pool the folds), `mean_speaker_accuracy`, `mean_speaker_uar`, `folds_loaded` (with `--resume`) and, on
+Emo-DB, `published` and `project_bar`. Each finished fold is also written to `DIR/folds/` as it
+ends. The figures (`*.png`) are written beside `results.json`.
+""",
 }
 
 
@@ -78,6 +121,8 @@ def render() -> str:
     for name, sub in subparsers.choices.items():
         lines += [f"## sersk {name}", "", _cell(sub.description or ""), "", f"In Python: {PYTHON[name]}.", ""]
         lines += [*_rows(sub), ""]
+        if name in OUTPUT:
+            lines += ["### Output", "", OUTPUT[name]]
     return "\n".join(lines)
 
 
