@@ -682,6 +682,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {' '.join(message.split())}{see}\n")
 
 
+class _SubcommandParser(_Parser):
+    """A subcommand's parser: options may come between its positional arguments, as GNU tools allow
+    (``sersk predict MODEL a.wav --json b.wav``; argparse alone stops the files at the option)."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        if self._intermixing:  # argparse's intermixed parsing calls this twice: positionals, then the rest
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:
     unset = "the preset's, or --quick's" if quick else "the preset's"
     p.add_argument("--preset", choices=PRESET_NAMES, default="reference",
@@ -810,7 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Speech emotion recognition with the 2-D CNN-LSTM recipe, on Emo-DB or a corpus of your own.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubcommandParser,
                                 help="train, predict, evaluate or reproduce; 'sersk COMMAND --help' for its options")
     sub.required = True
     _add_train(sub)

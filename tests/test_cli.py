@@ -160,6 +160,8 @@ def test_predict_json(model, corpus, capsys):
     assert set(result["predictions"][0]) == {"path", "label", "proba"}
     assert set(result["predictions"][0]["proba"]) == {"anger", "sadness"}
     assert_documented("predict", result, result["predictions"][0])
+    assert main(["predict", str(model), files[0], "--json", files[1]]) == 0  # options may come between files
+    assert json.loads(capsys.readouterr().out) == result
 
 
 def test_predict_skips_a_broken_file_and_exits_1(model, corpus, tmp_path, capsys):
