@@ -684,7 +684,8 @@ class _Parser(argparse.ArgumentParser):
 
 class _SubcommandParser(_Parser):
     """A subcommand's parser: options may come between its positional arguments, as GNU tools allow
-    (``sersk predict MODEL a.wav --json b.wav``; argparse alone stops the files at the option)."""
+    (``sersk predict MODEL a.wav --json b.wav``; argparse alone stops the files at the option), and
+    an unknown argument is named under the subcommand's usage, with the closest option."""
 
     _intermixing = False
 
@@ -693,9 +694,14 @@ class _SubcommandParser(_Parser):
             return super().parse_known_args(args, namespace)
         self._intermixing = True
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            namespace, extras = self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+        if extras:  # named here, under this subcommand's usage, rather than under the top level's
+            options = [o for action in self._actions for o in action.option_strings]
+            close = difflib.get_close_matches(extras[0], options, n=1) if extras[0].startswith("-") else []
+            self.error(f"unrecognized arguments: {' '.join(extras)}" + (f"; did you mean {close[0]}?" if close else ""))
+        return namespace, extras
 
 
 def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:

@@ -414,6 +414,10 @@ def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
     assert_one_line_error(capsys.readouterr().err, "--out")
     assert main(["predict", "--chunk-size", "0", "m.joblib", "a.wav"]) == 2
     assert_one_line_error(capsys.readouterr().err, "positive integer")
+    assert main(["reproduce", "--quik"]) == 2  # under the subcommand's usage, with the closest option
+    err = capsys.readouterr().err
+    assert err.startswith("usage: sersk reproduce ")
+    assert_one_line_error(err, "unrecognized arguments: --quik; did you mean --quick? (see 'sersk reproduce --help')")
     assert not (tmp_path / "m.joblib").exists()
 
 
