@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
 from .exceptions import AudioFileError, InvalidSignalError
+from .io import _is_path
 from .utils.validation import check_collection, count, is_integer, path_column, plain_path
 
 
@@ -94,7 +95,8 @@ def predict_files(
     ----------
     model : fitted pipeline
         Anything with ``predict_proba(paths)`` and ``classes_``, e.g. a fitted
-        :func:`~sersk.make_pipeline`.
+        :func:`~sersk.make_pipeline`; a bare network or a pipeline that starts from arrays is
+        refused.
     paths : sequence of str or os.PathLike
         Audio files (or a one-column table of them, as ``fit`` takes).
     chunk_size : int, default=256
@@ -126,11 +128,12 @@ def predict_files(
         raise ValueError(f"chunk_size={chunk_size!r}; expected a positive integer")
     check_collection(paths, "paths")
     paths = list(path_column(paths))
-    if (bad := next((i for i, p in enumerate(paths) if not isinstance(p, (str, os.PathLike))), None)) is not None:
-        raise ValueError(f"paths[{bad}] is {paths[bad]!r}, not a path (str or os.PathLike)")
+    if (bad := next((i for i, p in enumerate(paths) if not _is_path(p)), None)) is not None:
+        raise ValueError(f"paths[{bad}] is {paths[bad]!r}, not a path (str, bytes or os.PathLike)")
     paths = [plain_path(p) for p in paths]
     if not paths:
         raise ValueError("no files given: the list of paths is empty")
+    _check_reads_files(model)
     try:
         classes = np.asarray(model.classes_)
     except AttributeError:
@@ -146,6 +149,22 @@ def predict_files(
             results = _predict_chunks_on_cluster(client, model, chunks, skip_errors, bar)
     kept, proba, errors = _merge_chunks(results, len(classes))
     return BatchPrediction(kept, classes[proba.argmax(axis=1)] if len(proba) else classes[:0], proba, classes, errors)
+
+
+def _check_reads_files(model: Any) -> None:
+    """Refuse a model that starts from arrays (a bare network, a pipeline from log-mels): with
+    ``skip_errors`` every file would be skipped, each with the model's complaint about its input."""
+    from .augment import AugmentingResampler
+    from .features import BandStandardizer, LogMelTransformer
+    from .nn import CNNLSTMClassifier
+
+    first = model.steps[0][1] if hasattr(model, "steps") and model.steps else model
+    if isinstance(first, (CNNLSTMClassifier, LogMelTransformer, BandStandardizer, AugmentingResampler)):
+        raise ValueError(
+            f"predict_files reads audio files, but this {type(model).__name__} starts with {type(first).__name__}, "
+            "which takes arrays: predict from files with a pipeline that starts with an AudioLoader "
+            "(sersk.make_pipeline), or call predict_proba on the arrays"
+        )
 
 
 def _predict_chunks_on_cluster(

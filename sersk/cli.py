@@ -693,8 +693,9 @@ class _SubcommandParser(_Parser):
         if self._intermixing:  # argparse's intermixed parsing calls this twice: positionals, then the rest
             return super().parse_known_args(args, namespace)
         self._intermixing = True
-        try:
-            namespace, extras = self.parse_known_intermixed_args(args, namespace)
+        try:  # an older Python's intermixed parsing drops a "--": arguments after one are parsed as usual
+            parse = super().parse_known_args if "--" in (args or ()) else self.parse_known_intermixed_args
+            namespace, extras = parse(args, namespace)
         finally:
             self._intermixing = False
         if extras:  # named here, under this subcommand's usage, rather than under the top level's

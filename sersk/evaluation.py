@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_consistent_length
 
+from .io import _is_path
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
 from .utils.files import atomic_output
@@ -148,8 +149,11 @@ def _as_classes_kind(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
             f"the labels {sorted(map(str, set(values)))} and the model's classes {list(map(str, classes))} are of "
             "different kinds (strings and numbers) and not the same names"
         ) from None
-    if y.dtype.kind == "f" and classes.dtype.kind in "iu" and np.array_equal(y, np.round(y)):
-        return y.astype(classes.dtype)  # 1.0 (a label column of floats) is the class 1
+    if y.dtype.kind == "f" and classes.dtype.kind in "iu":  # 1.0 (a label column of floats) is the class 1
+        with np.errstate(invalid="ignore"):  # -1.0 or 256.0 to uint8 would wrap around to a class: kept as floats
+            as_classes = y.astype(classes.dtype)
+        if np.array_equal(as_classes, y):
+            return as_classes
     return y
 
 
@@ -637,7 +641,7 @@ def _run_key(
     described = {
         "sersk": __version__,
         "pipeline": described_pipeline,
-        "X": [os.path.abspath(os.fspath(x)) if isinstance(x, (str, os.PathLike)) else repr(x) for x in X],
+        "X": [os.path.abspath(plain_path(x)) if _is_path(x) else repr(x) for x in X],
         "y": [repr(v) for v in y.tolist()],
         "speakers": speakers.tolist(), "validation_speaker": bool(validation_speaker),
         "random_state": None if random_state is None else int(random_state),

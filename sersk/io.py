@@ -245,4 +245,5 @@ class AudioLoader(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         tags.requires_fit = False
         tags.input_tags.two_d_array = True  # a 2-D float array is read as one clip per row
         tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # waveforms come out float32 whatever came in
         return tags

@@ -20,7 +20,7 @@ from sklearn.utils.metadata_routing import UNUSED, MetadataRouter, get_routing_f
 from . import _recipe
 from .augment import AugmentingResampler
 from .features import BandStandardizer, LogMelTransformer
-from .io import AudioLoader, _as_items
+from .io import AudioLoader, _as_items, _is_path
 from .model_selection import _validation_split
 from .nn import CNNLSTM, CNNLSTMClassifier
 from .nn.module import min_bands
@@ -290,7 +290,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         cached by their files' sizes and modification times too, not by their names alone."""
         if self.memory is not None and self.steps and isinstance(self.steps[0][1], AudioLoader):
             items = _as_items(X)  # as the loader reads X (its errors, for X it cannot read)
-            if all(isinstance(item, (str, os.PathLike)) for item in items):
+            if all(_is_path(item) for item in items):
                 X = _FileStampedPaths([plain_path(item) for item in items])  # a list and an array hit alike
         return super()._fit(X, y, routed_params, raw_params=raw_params)
 

@@ -162,6 +162,8 @@ def test_predict_json(model, corpus, capsys):
     assert_documented("predict", result, result["predictions"][0])
     assert main(["predict", str(model), files[0], "--json", files[1]]) == 0  # options may come between files
     assert json.loads(capsys.readouterr().out) == result
+    assert main(["predict", "--json", "--", str(model), *files]) == 0  # "--" ends the options (Python 3.11 dropped it)
+    assert json.loads(capsys.readouterr().out) == result
 
 
 def test_predict_skips_a_broken_file_and_exits_1(model, corpus, tmp_path, capsys):

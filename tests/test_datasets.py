@@ -395,6 +395,14 @@ def test_interrupted_download_leaves_nothing(server, emodb_zip, tmp_path, monkey
     _assert_nothing_left(home)
 
 
+def test_the_release_check_reads_names_in_any_case_and_counts_right(recwarn):
+    release = sorted(_emodb.EMODB_SHA256)
+    _emodb._warn_if_not_the_release(Path("wav"), [f"/d/{name[:-4]}.WAV" for name in release])  # the whole release
+    assert not recwarn.list
+    with pytest.warns(UserWarning, match=r"holds 534 of the 535 clips of the Emo-DB release and 1 clip not in it \(03a01Wz.wav\)"):
+        _emodb._warn_if_not_the_release(Path("wav"), [f"/d/{name}" for name in release[1:]] + ["/d/03a01Wz.wav"])
+
+
 def test_a_download_another_process_finished_first_is_used(server, emodb_zip, tmp_path, monkeypatch):
     """Both found an empty emodb/ and downloaded; the other moved its copy in first."""
     home = tmp_path / "home"
@@ -536,9 +544,11 @@ def test_find_audio_files(clips, tmp_path):
     (clips / "._03a01Wa.wav").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource file: hidden, not audio
     (clips / "b.WAV").symlink_to(tmp_path / "moved.wav")  # a broken link: kept, so that reading it says so
     (clips / "c.wav").symlink_to(clips / "a.flac")
+    (clips / "d.wav").symlink_to(clips / "d.wav")  # a link to itself: a broken link, not an error for the folder
     assert find_audio_files([clips, "x.wav"]) == [str(clips / "03a01Wa.wav"), str(clips / "08b02Tc.wav"),
                                                    str(clips / "16a05Nb.wav"), str(clips / "a.flac"),
-                                                   str(clips / "b.WAV"), str(clips / "c.wav"), "x.wav"]
+                                                   str(clips / "b.WAV"), str(clips / "c.wav"), str(clips / "d.wav"),
+                                                   "x.wav"]
     assert find_audio_files(str(clips / "sub")) == [str(clips / "sub" / "deeper.wav")]
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no audio files"):

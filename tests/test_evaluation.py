@@ -358,6 +358,12 @@ def test_predict_files_refuses_a_single_path_and_does_not_skip_a_model_error(tmp
         predict_files(ModelOnAMissingDevice(), "clip.wav")
     with pytest.raises(ValueError, match="CUDA is not available"):  # the model's fault: not a skipped file
         predict_files(ModelOnAMissingDevice(), ["a.wav", "b.wav"], skip_errors=True)
+    from sersk import CNNLSTMClassifier, LogMelTransformer
+    from sersk.pipeline import EmotionPipeline
+
+    for takes_arrays in (CNNLSTMClassifier(), EmotionPipeline([("logmel", LogMelTransformer()), ("net", CNNLSTMClassifier())])):
+        with pytest.raises(ValueError, match="reads audio files, but this .* takes arrays"):  # every file was skipped
+            predict_files(takes_arrays, ["a.wav", "b.wav"], skip_errors=True)
 
 
 def test_batch_prediction_records_hold_the_path_label_and_each_class_probability():
@@ -446,3 +452,8 @@ def test_a_model_of_number_labels_is_scored_with_labels_read_as_text(corpus, tmp
     as_floats = evaluate_model(model, X, numbers.astype(float), figures_dir=tmp_path)  # 1.0 is the class 1
     assert as_floats["confusion_matrix"] == expected["confusion_matrix"] and as_floats["unknown_labels"] == []
     assert [p["label"] for p in as_floats["predictions"]] == numbers.tolist()
+    from sersk.evaluation import _as_classes_kind
+
+    small = np.array([0, 1], dtype=np.uint8)  # 256.0 or -1.0 cast to uint8 would wrap around to a class
+    assert _as_classes_kind(np.array([1.0, 256.0, -1.0]), small).tolist() == [1.0, 256.0, -1.0]
+    assert _as_classes_kind(np.array([1.0, 0.0]), small).dtype == np.uint8

@@ -415,11 +415,55 @@ def test_bad_input_fails_before_training_and_keeps_the_fitted_state(X, y, proble
     assert list(clf.classes_) == ["class0", "class1"]
 
 
+@pytest.mark.parametrize(
+    "sizes, problem",
+    [
+        (dict(filters=(0, 2), pools=((2, 2), (2, 2))), r"filters=\(0, 2\); expected a positive integer per block"),
+        (dict(filters=(2, 2), pools=((0, 2), (2, 2))), r"pools=\(\(0, 2\), \(2, 2\)\); expected a pair of positive"),
+        (dict(filters=(2, 2), pools=((2.0, 2), (2, 2))), r"pools=\(\(2.0, 2\), \(2, 2\)\); expected a pair"),
+        (dict(filters=(2, 2), pools=((2, 2, 2), (2, 2))), r"expected a pair of positive integers \(frequency, time\)"),
+        (dict(filters=(2,), pools=((2, 2), (2, 2))), "filters has 1 blocks but pools has 2"),
+        (dict(hidden_size=0), r"hidden_size=0; expected a positive integer"),
+    ],
+)
+def test_bad_network_sizes_are_named_before_torch_sees_them(sizes, problem):
+    """They failed inside torch (a conv weight of size 0), as a ZeroDivisionError, or a TypeError from max_pool2d."""
+    X, y = make_band_energy_sequences(8, random_state=0)
+    with pytest.raises(ValueError, match=problem):
+        CNNLSTMClassifier(**{f"module__{k}": v for k, v in sizes.items()}, max_epochs=1, verbose=0, device="cpu").fit(X, y)
+
+
+def test_get_params_and_clone_keep_the_device_asked_for_while_a_fit_runs():
+    from skorch.callbacks import Callback
+
+    from sklearn.base import clone
+
+    seen = []
+
+    class Peek(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            seen.append((net.get_params()["device"], clone(net).device, net.device))
+
+    X, y = make_band_energy_sequences(8, random_state=0)
+    CNNLSTMClassifier(**SMALL, max_epochs=1, device="auto", callbacks=[("peek", Peek())]).fit(X, y)
+    assert seen == [("auto", "auto", "cuda" if torch.cuda.is_available() else "cpu")]  # skorch runs on the resolved one
+
+
+def test_a_module_instance_is_refused_rather_than_silently_rebuilt():
+    from sersk.nn import CNNLSTM
+
+    X, y = make_band_energy_sequences(8, random_state=0)
+    with pytest.raises(ValueError, match="module= takes a class, .*got an instance of CNNLSTM"):
+        CNNLSTMClassifier(module=CNNLSTM(n_classes=5), max_epochs=1, verbose=0, device="cpu").fit(X, y)
+
+
 def test_predict_checks_the_number_of_bands():
     X, y = make_band_energy_sequences(32, random_state=0)
     clf = CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu").fit(X, y)
     with pytest.raises(ValueError, match="clip 0 has 64 feature rows; expected 128"):
         clf.predict([np.zeros((64, 20), np.float32)])
+    with pytest.raises(ValueError, match=r"clip 0 has 1 feature rows; expected 128 \(a 2-D array is read as one single-band clip per row: .* wrap it in a list\)"):
+        clf.predict(X[0])  # one clip, not wrapped in a list
 
 
 def test_unfitted_predict_raises():
@@ -820,6 +864,20 @@ def test_cosine_schedule_and_label_smoothing_are_parameters():
     assert lrs[0] == pytest.approx(0.005) and all(a > b for a, b in zip(lrs, lrs[1:]))
     assert clf.criterion_.label_smoothing == 0.1
     assert clone(clf).get_params()["criterion__label_smoothing"] == 0.1
+
+
+def test_skorchs_optimizer_lr_and_group_rates_are_what_trains():
+    """The schedule started every group from ``lr``: optimizer__lr and per-group rates were ignored."""
+    X, y = make_band_energy_sequences(16, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, optimizer__lr=0.1, max_epochs=3, random_state=0, device="cpu").fit(X, y)
+    assert clf.history[:, "event_lr"] == pytest.approx([0.1, 0.1, 0.01])
+    clf.set_params(warm_start=True, max_epochs=1).fit(X, y)  # the schedule goes on from 0.1
+    assert clf.history[-1, "event_lr"] == pytest.approx(0.01)
+    clf.set_params(lr=0.02).fit(X, y)  # a new rate for every group, its schedule at its fifth epoch
+    assert clf.history[-1, "event_lr"] == pytest.approx(0.0002)
+    grouped = CNNLSTMClassifier(**SMALL, optimizer__param_groups=[("fc.*", {"lr": 0.05})], max_epochs=1,
+                                random_state=0, device="cpu").fit(X, y)
+    assert [group["lr"] for group in grouped.optimizer_.param_groups] == pytest.approx([0.05, 0.005])
 
 
 def test_a_cosine_over_warm_starts_with_its_total_length_continues_one_long_fit():

@@ -633,6 +633,8 @@ def test_cached_fit_misses_when_a_file_is_rewritten_under_the_same_name(corpus, 
     assert len(decoded) == 2  # a miss: the files were decoded again, not the old audio returned
     again = small_pipeline(memory=memory).fit(np.array(copies), labels)  # files unchanged: a hit
     assert len(decoded) == 2
+    small_pipeline(memory=memory).fit([os.fsencode(c) for c in copies], labels)  # paths in bytes: the same files
+    assert len(decoded) == 2
     uncached = small_pipeline().fit(copies, labels)
     np.testing.assert_array_equal(cached.predict_proba(paths), uncached.predict_proba(paths))
     np.testing.assert_array_equal(again.predict_proba(paths), uncached.predict_proba(paths))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .. import _recipe
 from ..utils.files import folder_files
+from ..utils.validation import count
 from ._emodb_sha256 import EMODB_SHA256
 
 EMODB_URL = "http://emodb.bilderbar.info/download/download.zip"
@@ -229,10 +231,10 @@ def fetch_emodb(
 
 def _warn_if_not_the_release(wav_dir: Path, filenames: np.ndarray) -> None:
     """Warn when a folder holds other clips than the release's 535 (by name; nothing is hashed)."""
-    names = {os.path.basename(f) for f in filenames}
+    names = {os.path.splitext(os.path.basename(f))[0] + ".wav" for f in filenames}  # 03a01Fa.WAV too
     missing, unknown = sorted(set(EMODB_SHA256) - names), sorted(names - set(EMODB_SHA256))
     if missing or unknown:
-        extra = f" and {len(unknown)} clips not in it ({', '.join(unknown[:3])}{', ...' if len(unknown) > 3 else ''})"
+        extra = f" and {count(len(unknown), 'clip')} not in it ({', '.join(unknown[:3])}{', ...' if len(unknown) > 3 else ''})"
         warnings.warn(
             f"{str(wav_dir)!r} holds {len(names) - len(unknown)} of the {len(EMODB_SHA256)} clips of the Emo-DB release"
             f"{extra if unknown else ''}: scores on it are not comparable with published ones",
@@ -390,7 +392,7 @@ def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
         _verify(tmp_dir / "wav", url)
         os.chmod(tmp_dir, 0o755)  # mkdtemp makes it private (0700)
         try:
-            if final.is_dir():  # an empty folder, checked above
+            with contextlib.suppress(FileNotFoundError):  # an empty folder, checked above (or gone meanwhile)
                 final.rmdir()
             os.replace(tmp_dir, final)
         except OSError:

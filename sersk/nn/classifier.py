@@ -97,9 +97,11 @@ class TrainAccuracy(Callback):
 class EpochLRScheduler(LRScheduler):
     """skorch's ``LRScheduler`` for a schedule stepped once per epoch, resumable and picklable.
 
-    - Each fit starts the torch scheduler from ``net.lr`` and replays the epochs already in the
-      history, so a warm start continues the schedule of one long fit. skorch's own restart stepped
-      it once more: after two epochs of the recipe, the third ran at 5e-05 instead of 5e-04.
+    - Each fit starts the torch scheduler from the rates the optimizer's groups were built with
+      (``lr``, or skorch's ``optimizer__lr`` and per-group rates) and replays the epochs already in
+      the history, so a warm start continues the schedule of one long fit. skorch's own restart
+      stepped it once more: after two epochs of the recipe, the third ran at 5e-05 instead of
+      5e-04. A ``set_params(lr=...)`` between warm starts sets every group's rate, as in skorch.
     - It is pickled without the torch scheduler, which refers to the optimizer. Pickled inside
       ``callbacks_`` it stored a second copy of the optimizer and its state, outside skorch's
       handling of CUDA tensors, so a model trained on CUDA failed to load on a machine without
@@ -110,9 +112,11 @@ class EpochLRScheduler(LRScheduler):
         if self.step_every != "epoch":  # set to step per batch: skorch's own restart
             super().on_train_begin(net, **kwargs)
             return
-        for group in net.optimizer_.param_groups:
-            group["lr"] = net.lr
-            group.pop("initial_lr", None)
+        lr_changed = getattr(self, "lr_at_train_begin_", net.lr) != net.lr
+        for group in net.optimizer_.param_groups:  # "initial_lr": the rate an earlier fit's schedule began at
+            start = group.pop("initial_lr", group["lr"])
+            group["lr"] = net.lr if lr_changed else start
+        self.lr_at_train_begin_ = net.lr
         self.lr_scheduler_ = self._get_scheduler(net, self.policy_, last_epoch=-1, **self.kwargs)
         with warnings.catch_warnings():  # "step() before optimizer.step()": a replay steps nothing else
             warnings.simplefilter("ignore", UserWarning)
@@ -596,6 +600,14 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         # skorch lists every attribute not ending in "_", its private bookkeeping included
         return [name for name in super()._get_param_names() if not name.startswith("_")]
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """skorch's, with the device as given (``"auto"``), also while a fit or prediction runs on
+        the device it resolved to: a clone taken then (a callback, another thread) keeps ``"auto"``."""
+        params = super().get_params(deep=deep)
+        if "_device_requested" in self.__dict__:
+            params["device"] = self.__dict__["_device_requested"]
+        return params
+
     @property
     def classes_(self) -> np.ndarray:
         check_is_fitted(self, "classes_seen_")
@@ -780,6 +792,12 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
 
     def _check_network_fits(self, classes: np.ndarray, n_mels: int) -> None:
         """Refuse a network whose given sizes, or whose warm-started weights, do not fit this data."""
+        if isinstance(self.module, torch.nn.Module):  # skorch would build a new one of its class, losing its weights
+            raise ValueError(
+                f"module= takes a class, built with the data's bands and classes; got an instance of "
+                f"{type(self.module).__name__}: pass the class, its other sizes as module__* parameters, and "
+                "load trained weights with load_params"
+            )
         module_params = self.get_params_for("module")
         for name, needed in (("n_classes", len(classes)), ("n_mels", n_mels)):
             given = module_params.get(name)

@@ -11,6 +11,7 @@ from torch.autograd.function import once_differentiable
 from torchaudio.functional import compute_deltas
 
 from .. import _recipe
+from ..utils.validation import is_integer
 from .collate import round_up
 
 PADDING_MODES = ("masked", "reference")
@@ -609,6 +610,13 @@ class CNNLSTM(nn.Module):
             raise ValueError(f"padding={padding!r}; expected one of {PADDING_MODES}")
         if len(filters) != len(pools):
             raise ValueError(f"filters has {len(filters)} blocks but pools has {len(pools)}")
+        if not all(is_integer(f) and f >= 1 for f in filters):
+            raise ValueError(f"filters={tuple(filters)!r}; expected a positive integer per block")
+        if not all(len(p) == 2 and all(is_integer(k) and k >= 1 for k in p) for p in map(tuple, pools)):
+            raise ValueError(f"pools={tuple(map(tuple, pools))!r}; expected a pair of positive integers "
+                             "(frequency, time) per block")
+        if not (is_integer(hidden_size) and hidden_size >= 1):
+            raise ValueError(f"hidden_size={hidden_size!r}; expected a positive integer")
         self.padding = padding
         self.n_mels = n_mels
         self.deltas = bool(deltas)

@@ -22,10 +22,18 @@ def folder_files(folder: str | os.PathLike, extensions: tuple[str, ...]) -> list
     with os.scandir(folder) as entries:
         found = [
             e.path for e in entries
-            if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in extensions
-            and (e.is_file() or (e.is_symlink() and not os.path.exists(e.path)))
+            if not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in extensions and _file_or_broken_link(e)
         ]
     return sorted(found, key=os.path.basename)
+
+
+def _file_or_broken_link(entry: os.DirEntry) -> bool:
+    try:
+        if entry.is_file():
+            return True
+    except OSError:  # a link to itself (ELOOP): a broken link
+        pass
+    return entry.is_symlink() and not os.path.exists(entry.path)
 
 
 def _new_temporary_file(folder: Path, name: str) -> tuple[int, str]:
@@ -94,7 +102,13 @@ def check_writable_folder(folder: str | os.PathLike) -> None:
     made: list[Path] = []
     try:
         absolute = Path(os.path.abspath(folder))
-        _make_folders(absolute, made)
+        for attempt in range(3):  # a parent that another run's check made and removed meanwhile
+            try:
+                _make_folders(absolute, made)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
         fd, tmp = _new_temporary_file(absolute, "write-check")
         os.close(fd)
         os.unlink(tmp)

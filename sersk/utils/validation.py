@@ -320,7 +320,11 @@ def check_sequences(X: Any, *, n_features: int | None = None) -> np.ndarray:
         if n_features is None:
             n_features = arr.shape[0]
         if arr.shape[0] != n_features:
-            raise InvalidSignalError(f"{name} has {arr.shape[0]} feature rows; expected {n_features}")
+            one_clip = (
+                " (a 2-D array is read as one single-band clip per row: for one clip of shape (bands, frames), "
+                "wrap it in a list)" if arr.shape[0] == 1 else ""
+            )
+            raise InvalidSignalError(f"{name} has {arr.shape[0]} feature rows; expected {n_features}{one_clip}")
         if arr.shape[1] == 0:
             raise InvalidSignalError(f"{name} has 0 frames")
         arr = _as_float32(arr, name, "value")
