@@ -113,9 +113,10 @@ class EpochLRScheduler(LRScheduler):
             super().on_train_begin(net, **kwargs)
             return
         lr_changed = getattr(self, "lr_at_train_begin_", net.lr) != net.lr
-        for group in net.optimizer_.param_groups:  # "initial_lr": the rate an earlier fit's schedule began at
-            start = group.pop("initial_lr", group["lr"])
-            group["lr"] = net.lr if lr_changed else start
+        for group in net.optimizer_.param_groups:  # a new optimizer's groups hold the rates skorch built them with
+            if "initial_lr" in group:  # a warm start: the rate the earlier fit's schedule began at
+                start = group.pop("initial_lr")
+                group["lr"] = net.lr if lr_changed else start
         self.lr_at_train_begin_ = net.lr
         self.lr_scheduler_ = self._get_scheduler(net, self.policy_, last_epoch=-1, **self.kwargs)
         with warnings.catch_warnings():  # "step() before optimizer.step()": a replay steps nothing else
