@@ -160,10 +160,11 @@ def _check_reads_files(model: Any) -> None:
 
     first = model.steps[0][1] if hasattr(model, "steps") and model.steps else model
     if isinstance(first, (CNNLSTMClassifier, LogMelTransformer, BandStandardizer, AugmentingResampler)):
+        starts = "" if first is model else f" starts with {type(first).__name__}, which"
         raise ValueError(
-            f"predict_files reads audio files, but this {type(model).__name__} starts with {type(first).__name__}, "
-            "which takes arrays: predict from files with a pipeline that starts with an AudioLoader "
-            "(sersk.make_pipeline), or call predict_proba on the arrays"
+            f"predict_files reads audio files, but this {type(model).__name__}{starts} takes arrays: predict from "
+            "files with a pipeline that starts with an AudioLoader (sersk.make_pipeline), or call predict_proba "
+            "on the arrays"
         )
 
 
