@@ -883,7 +883,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of the output stopped early (| head): not the user's error
         with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes stdout at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
+        return 141  # 128 + SIGPIPE (13), as a shell reports it; Windows has no signal.SIGPIPE
     except (ValueError, OSError) as exc:  # FileNotFoundError, ConnectionError, ... are OSErrors
         _err(f"error: {' '.join(str(exc).split()) or type(exc).__name__}")
         return 2
