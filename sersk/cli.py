@@ -692,17 +692,37 @@ class _SubcommandParser(_Parser):
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
         if self._intermixing:  # argparse's intermixed parsing calls this twice: positionals, then the rest
             return super().parse_known_args(args, namespace)
+        args = list(sys.argv[1:] if args is None else args)
+        # Python 3.11's intermixed parsing drops a "--": what follows it is parsed as stand-ins that
+        # cannot be options (no argument holds a NUL), then put back
+        cut = args.index("--") if "--" in args else len(args)
+        stand_ins = {f"\0{i}": arg for i, arg in enumerate(args[cut + 1 :])}
         self._intermixing = True
-        try:  # an older Python's intermixed parsing drops a "--": arguments after one are parsed as usual
-            parse = super().parse_known_args if "--" in (args or ()) else self.parse_known_intermixed_args
-            namespace, extras = parse(args, namespace)
+        try:
+            namespace, extras = self.parse_known_intermixed_args(args[:cut] + list(stand_ins), namespace)
         finally:
             self._intermixing = False
+        self._put_back(namespace, stand_ins)
+        extras = [stand_ins.get(arg, arg) for arg in extras]
         if extras:  # named here, under this subcommand's usage, rather than under the top level's
             options = [o for action in self._actions for o in action.option_strings]
-            close = difflib.get_close_matches(extras[0], options, n=1) if extras[0].startswith("-") else []
+            unknown = next((arg for arg in extras if arg.startswith("-")), "")
+            close = difflib.get_close_matches(unknown, options, n=1) if unknown else []
             self.error(f"unrecognized arguments: {' '.join(extras)}" + (f"; did you mean {close[0]}?" if close else ""))
         return namespace, extras
+
+    def _put_back(self, namespace: argparse.Namespace, stand_ins: dict[str, str]) -> None:
+        """Replace the stand-ins of the arguments after ``--`` in the positionals' values; one that an
+        option took as its value is that option's missing value, as argparse would report it."""
+        for action in self._actions:
+            value = getattr(namespace, action.dest, None)
+            values = value if isinstance(value, list) else [value]
+            if not any(isinstance(v, str) and v in stand_ins for v in values):
+                continue
+            if action.option_strings:
+                self.error(f"argument {'/'.join(action.option_strings)}: expected one argument")
+            back = [stand_ins.get(v, v) if isinstance(v, str) else v for v in values]
+            setattr(namespace, action.dest, back if isinstance(value, list) else back[0])
 
 
 def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:

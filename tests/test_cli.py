@@ -164,6 +164,8 @@ def test_predict_json(model, corpus, capsys):
     assert json.loads(capsys.readouterr().out) == result
     assert main(["predict", "--json", "--", str(model), *files]) == 0  # "--" ends the options (Python 3.11 dropped it)
     assert json.loads(capsys.readouterr().out) == result
+    assert main(["predict", str(model), files[0], "--json", "--", files[1]]) == 0  # and options still come between
+    assert json.loads(capsys.readouterr().out) == result
 
 
 def test_predict_skips_a_broken_file_and_exits_1(model, corpus, tmp_path, capsys):
@@ -420,6 +422,10 @@ def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("usage: sersk reproduce ")
     assert_one_line_error(err, "unrecognized arguments: --quik; did you mean --quick? (see 'sersk reproduce --help')")
+    assert main(["reproduce", "extra", "--quik"]) == 2  # the closest option to the unknown option, not to "extra"
+    assert_one_line_error(capsys.readouterr().err, "unrecognized arguments: extra --quik; did you mean --quick?")
+    assert main(["train", str(corpus), "--out", "--", "x.joblib"]) == 2  # "--" ends the options: --out has no value
+    assert_one_line_error(capsys.readouterr().err, "argument --out: expected one argument")
     assert not (tmp_path / "m.joblib").exists()
 
 

@@ -86,6 +86,16 @@ def test_masked_network_pads_a_batch_to_whole_pooling_windows_itself():
     assert not torch.allclose(louder[1], logits[1][1])  # the 1-frame clip is read, not floored away
 
 
+def test_numpy_integer_sizes_build_the_network():
+    """A grid of np.arange sizes passed the checks, then torch's LSTM refused an int64 hidden_size."""
+    X, y = make_band_energy_sequences(8, random_state=0)
+    sizes = dict(module__filters=np.array([4, 4, 8, 8]), module__hidden_size=np.int64(8),
+                 module__pools=np.array([[2, 2], [4, 2], [4, 2], [4, 2]]))
+    clf = CNNLSTMClassifier(**sizes, max_epochs=1, verbose=0, random_state=0, device="cpu").fit(X, y)
+    assert clf.module_.lstm.hidden_size == 8 and type(clf.module_.lstm.hidden_size) is int
+    assert [block.conv.out_channels for block in clf.module_.blocks] == [4, 4, 8, 8]
+
+
 def test_learns_a_synthetic_task_quickly():
     X, y = make_band_energy_sequences(300, n_classes=3, random_state=0)
     X_test, y_test = make_band_energy_sequences(100, n_classes=3, random_state=1)
@@ -447,6 +457,19 @@ def test_get_params_and_clone_keep_the_device_asked_for_while_a_fit_runs():
     X, y = make_band_energy_sequences(8, random_state=0)
     CNNLSTMClassifier(**SMALL, max_epochs=1, device="auto", callbacks=[("peek", Peek())]).fit(X, y)
     assert seen == [("auto", "auto", "cuda" if torch.cuda.is_available() else "cpu")]  # skorch runs on the resolved one
+
+
+def test_a_device_set_while_a_fit_runs_is_taken_when_it_ends():
+    """A callback's set_params(device="auto") set the unresolved name mid-fit: torch failed on "auto"."""
+    from skorch.callbacks import Callback
+
+    class SetDevice(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            net.set_params(device=net.get_params()["device"] if len(net.history) == 1 else "cpu")
+
+    X, y = make_band_energy_sequences(8, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=3, device="auto", callbacks=[("set", SetDevice())]).fit(X, y)
+    assert len(clf.history) == 3 and clf.device == "cpu" and "_device_requested" not in vars(clf)
 
 
 def test_a_module_instance_is_refused_rather_than_silently_rebuilt():
@@ -878,6 +901,28 @@ def test_skorchs_optimizer_lr_and_group_rates_are_what_trains():
     grouped = CNNLSTMClassifier(**SMALL, optimizer__param_groups=[("fc.*", {"lr": 0.05})], max_epochs=1,
                                 random_state=0, device="cpu").fit(X, y)
     assert [group["lr"] for group in grouped.optimizer_.param_groups] == pytest.approx([0.05, 0.005])
+
+
+@pytest.mark.parametrize("new_rate", [{"optimizer__lr": 0.03}, {"optimizer__param_groups__0__lr": 0.03}])
+def test_a_rate_set_between_warm_starts_is_the_new_start_of_the_schedule(new_rate):
+    """optimizer__lr set between warm starts was ignored: the schedule went back to its old start."""
+    X, y = make_band_energy_sequences(16, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=2, warm_start=True, random_state=0, device="cpu").fit(X, y)
+    clf.set_params(max_epochs=1, **new_rate).fit(X, y)  # the third epoch of a schedule starting at 0.03
+    assert clf.history[-1, "event_lr"] == pytest.approx(0.003)
+    assert clf.optimizer_.param_groups[0]["lr"] == pytest.approx(0.003)
+
+
+def test_a_new_lr_trains_after_the_callbacks_were_rebuilt():
+    """With the callbacks rebuilt between warm starts, a new lr was ignored (the scheduler kept no
+    record of the rate it had left)."""
+    X, y = make_band_energy_sequences(16, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=2, warm_start=True, random_state=0, device="cpu").fit(X, y)
+    clf.set_params(callbacks__lr_scheduler__step_size=2)  # rebuilds the callbacks on the next fit
+    clf.set_params(lr=0.02, max_epochs=1).fit(X, y)
+    assert clf.history[-1, "event_lr"] == pytest.approx(0.002)
+    clf.fit(X, y)  # and with no new rate, the schedule goes on from its start
+    assert clf.history[-1, "event_lr"] == pytest.approx(0.002)
 
 
 def test_a_cosine_over_warm_starts_with_its_total_length_continues_one_long_fit():

@@ -53,7 +53,7 @@ NO_DECAY_ON_BIASES = (
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-_DEVICE_LOCK = threading.Lock()  # guards the device an estimator resolves while it runs
+_DEVICE_LOCK = threading.RLock()  # guards the device an estimator resolves while it runs
 
 
 class _Interrupted(Exception):
@@ -101,28 +101,42 @@ class EpochLRScheduler(LRScheduler):
       (``lr``, or skorch's ``optimizer__lr`` and per-group rates) and replays the epochs already in
       the history, so a warm start continues the schedule of one long fit. skorch's own restart
       stepped it once more: after two epochs of the recipe, the third ran at 5e-05 instead of
-      5e-04. A ``set_params(lr=...)`` between warm starts sets every group's rate, as in skorch.
+      5e-04. A rate set between warm starts (``set_params(lr=...)``, ``optimizer__lr`` or a group's
+      rate, which skorch writes into the groups) is the new start of its groups' schedule.
     - It is pickled without the torch scheduler, which refers to the optimizer. Pickled inside
       ``callbacks_`` it stored a second copy of the optimizer and its state, outside skorch's
       handling of CUDA tensors, so a model trained on CUDA failed to load on a machine without
       CUDA (skorch issue #1096, fixed after skorch 1.4 by skorch PR #1150).
     """
 
+    # the rate the schedule left in a group: kept in the group itself, so that it travels with the
+    # optimizer's state (a rebuilt callback, ``load_params``) as torch's own "initial_lr" does
+    SCHEDULED_LR = "sersk_scheduled_lr"
+
     def on_train_begin(self, net, **kwargs):
         if self.step_every != "epoch":  # set to step per batch: skorch's own restart
             super().on_train_begin(net, **kwargs)
             return
-        lr_changed = getattr(self, "lr_at_train_begin_", net.lr) != net.lr
         for group in net.optimizer_.param_groups:  # a new optimizer's groups hold the rates skorch built them with
             if "initial_lr" in group:  # a warm start: the rate the earlier fit's schedule began at
                 start = group.pop("initial_lr")
-                group["lr"] = net.lr if lr_changed else start
-        self.lr_at_train_begin_ = net.lr
+                if group.pop(self.SCHEDULED_LR, group["lr"]) == group["lr"]:  # else the user set a new rate
+                    group["lr"] = start
         self.lr_scheduler_ = self._get_scheduler(net, self.policy_, last_epoch=-1, **self.kwargs)
         with warnings.catch_warnings():  # "step() before optimizer.step()": a replay steps nothing else
             warnings.simplefilter("ignore", UserWarning)
             for _ in range(len(net.history)):
                 self.lr_scheduler_.step()
+        self._mark_scheduled_rates(net)
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        if self.step_every == "epoch":
+            self._mark_scheduled_rates(net)
+
+    def _mark_scheduled_rates(self, net) -> None:
+        for group in net.optimizer_.param_groups:
+            group[self.SCHEDULED_LR] = group["lr"]
 
     def __getstate__(self):
         return {**self.__dict__, "lr_scheduler_": None}
@@ -463,7 +477,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         callback has it: skorch listed the defaults last, so the value read back as the default,
         and a search or a ``set_params(**get_params())`` copy set the default back."""
         params = super()._get_params_callbacks(deep=deep)
-        given = {name for name in vars(self) if name.startswith("callbacks__")}  # get_params reports them itself
+        given = {name for name in list(vars(self)) if name.startswith("callbacks__")}  # get_params reports them itself
         return {name: value for name, value in params.items() if name not in given}
 
     def _lr_scheduler(self) -> LRScheduler:
@@ -498,7 +512,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                     if not (key.split("__", 1)[0] in _REBUILT_BY and _same(getattr(self, key, _UNSET), value))
                 }
             if "device" in params:  # first, and set here: the parts skorch rebuilds go to the resolved device
-                self.device = params.pop("device")
+                self._set_device(params.pop("device"))
             if self.initialized_:
                 self._set_loader_params(params)
             group_settings = self._all_group_settings(params)
@@ -515,6 +529,15 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                     self.module_.padding = self.padding
                 self._keep_group_settings(group_settings)
             return self
+
+    def _set_device(self, device: Any) -> None:
+        """Set the device asked for; while a fit or prediction runs (a callback, another thread), it
+        takes effect when they end: the running ones keep the device they resolved."""
+        with _DEVICE_LOCK:
+            if self.__dict__.get("_device_users"):
+                self._device_requested = device
+            else:
+                self.device = device
 
     def _set_loader_params(self, params: dict[str, Any]) -> None:
         """Set, and take out of ``params``, what skorch would refuse on a built network ("Something
@@ -604,9 +627,10 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """skorch's, with the device as given (``"auto"``), also while a fit or prediction runs on
         the device it resolved to: a clone taken then (a callback, another thread) keeps ``"auto"``."""
-        params = super().get_params(deep=deep)
-        if "_device_requested" in self.__dict__:
-            params["device"] = self.__dict__["_device_requested"]
+        with _DEVICE_LOCK:  # a block that ends meanwhile would put the device back between the two reads
+            params = super().get_params(deep=deep)
+            if "_device_requested" in self.__dict__:
+                params["device"] = self.__dict__["_device_requested"]
         return params
 
     @property

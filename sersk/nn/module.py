@@ -617,6 +617,9 @@ class CNNLSTM(nn.Module):
                              "(frequency, time) per block")
         if not (is_integer(hidden_size) and hidden_size >= 1):
             raise ValueError(f"hidden_size={hidden_size!r}; expected a positive integer")
+        # plain ints: torch's LSTM refuses numpy's ("hidden_size should be of type int, got: int64")
+        filters, hidden_size = [int(f) for f in filters], int(hidden_size)
+        pools = [(int(f), int(t)) for f, t in map(tuple, pools)]
         self.padding = padding
         self.n_mels = n_mels
         self.deltas = bool(deltas)
