@@ -720,7 +720,11 @@ class _SubcommandParser(_Parser):
             if not any(isinstance(v, str) and v in stand_ins for v in values):
                 continue
             if action.option_strings:
-                self.error(f"argument {'/'.join(action.option_strings)}: expected one argument")
+                taken = [stand_ins[v] for v in values if isinstance(v, str) and v in stand_ins]
+                if action.nargs in ("+", "*") and len(taken) < len(values):  # its values came before "--"
+                    self.error(f"unrecognized arguments: {' '.join(taken)}")
+                at_least = "at least " if action.nargs == "+" else ""
+                self.error(f"argument {'/'.join(action.option_strings)}: expected {at_least}one argument")
             back = [stand_ins.get(v, v) if isinstance(v, str) else v for v in values]
             setattr(namespace, action.dest, back if isinstance(value, list) else back[0])
 

@@ -426,6 +426,8 @@ def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
     assert_one_line_error(capsys.readouterr().err, "unrecognized arguments: extra --quik; did you mean --quick?")
     assert main(["train", str(corpus), "--out", "--", "x.joblib"]) == 2  # "--" ends the options: --out has no value
     assert_one_line_error(capsys.readouterr().err, "argument --out: expected one argument")
+    assert main(["reproduce", "--speakers", "03", "--", "08"]) == 2  # a list option's values end at "--"
+    assert_one_line_error(capsys.readouterr().err, "unrecognized arguments: 08")
     assert not (tmp_path / "m.joblib").exists()
 
 
