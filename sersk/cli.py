@@ -696,6 +696,9 @@ class _SubcommandParser(_Parser):
         # Python 3.11's intermixed parsing drops a "--": what follows it is parsed as stand-ins that
         # cannot be options (no argument holds a NUL), then put back
         cut = args.index("--") if "--" in args else len(args)
+        if cut < len(args) and cut and (action := self._option_taking_values(args[cut - 1])) is not None:
+            at_least = "at least " if action.nargs == "+" else ""  # argparse's words: "--" is no option's value
+            self.error(f"argument {'/'.join(action.option_strings)}: expected {at_least}one argument")
         stand_ins = {f"\0{i}": arg for i, arg in enumerate(args[cut + 1 :])}
         self._intermixing = True
         try:
@@ -711,20 +714,26 @@ class _SubcommandParser(_Parser):
             self.error(f"unrecognized arguments: {' '.join(extras)}" + (f"; did you mean {close[0]}?" if close else ""))
         return namespace, extras
 
+    def _option_taking_values(self, arg: str) -> argparse.Action | None:
+        """The option ``arg`` names (in full or by a unique prefix, as argparse reads it) when it takes
+        values it was not given in the same argument (``--opt=value``); else None."""
+        if not arg.startswith("-") or "=" in arg:
+            return None
+        actions = self._option_string_actions
+        matches = {actions[arg]} if arg in actions else {actions[name] for name in actions if name.startswith(arg)}
+        action = matches.pop() if len(matches) == 1 else None
+        return action if action is not None and action.nargs != 0 else None
+
     def _put_back(self, namespace: argparse.Namespace, stand_ins: dict[str, str]) -> None:
-        """Replace the stand-ins of the arguments after ``--`` in the positionals' values; one that an
-        option took as its value is that option's missing value, as argparse would report it."""
+        """Replace the stand-ins of the arguments after ``--`` in the positionals' values; those that a
+        list option took after its values (``--speakers 03 -- 08``) are unrecognized, as in argparse."""
         for action in self._actions:
             value = getattr(namespace, action.dest, None)
             values = value if isinstance(value, list) else [value]
             if not any(isinstance(v, str) and v in stand_ins for v in values):
                 continue
             if action.option_strings:
-                taken = [stand_ins[v] for v in values if isinstance(v, str) and v in stand_ins]
-                if action.nargs in ("+", "*") and len(taken) < len(values):  # its values came before "--"
-                    self.error(f"unrecognized arguments: {' '.join(taken)}")
-                at_least = "at least " if action.nargs == "+" else ""
-                self.error(f"argument {'/'.join(action.option_strings)}: expected {at_least}one argument")
+                self.error(f"unrecognized arguments: {' '.join(stand_ins[v] for v in values if v in stand_ins)}")
             back = [stand_ins.get(v, v) if isinstance(v, str) else v for v in values]
             setattr(namespace, action.dest, back if isinstance(value, list) else back[0])
 

@@ -428,6 +428,8 @@ def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
     assert_one_line_error(capsys.readouterr().err, "argument --out: expected one argument")
     assert main(["reproduce", "--speakers", "03", "--", "08"]) == 2  # a list option's values end at "--"
     assert_one_line_error(capsys.readouterr().err, "unrecognized arguments: 08")
+    assert main(["predict", "m.joblib", "--chunk-size", "--", "a.wav"]) == 2  # not the stand-in of a.wav as its value
+    assert_one_line_error(capsys.readouterr().err, "argument --chunk-size: expected one argument")
     assert not (tmp_path / "m.joblib").exists()
 
 
