@@ -480,6 +480,32 @@ def test_check_writable_folder_leaves_nothing_behind(tmp_path):
         check_writable_folder(tmp_path / "a_file" / "b")
 
 
+@pytest.mark.parametrize("refusal", [IsADirectoryError, PermissionError])
+def test_writes_work_where_an_existing_folder_refuses_mkdir_with_another_error(tmp_path, monkeypatch, refusal):
+    """macOS refuses mkdir("/") with EISDIR and Windows mkdir("C:\\") with EACCES, not EEXIST: every
+    atomic write and every --out-dir check failed there."""
+    from pathlib import Path
+
+    from sersk.utils.files import atomic_output, check_writable_folder
+
+    make = Path.mkdir
+
+    def mkdir_as_elsewhere(self, *args, **kwargs):
+        if self.is_dir():
+            raise refusal(21, "Is a directory")
+        return make(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_as_elsewhere)
+    with atomic_output(tmp_path / "new" / "m.joblib") as fh:
+        fh.write(b"model")
+    assert (tmp_path / "new" / "m.joblib").read_bytes() == b"model"
+    check_writable_folder(tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(NotADirectoryError):  # a real refusal still fails
+        check_writable_folder(tmp_path / "a_file" / "b")
+
+
 def test_atomic_output_gives_new_files_the_umask_mode_without_touching_the_umask(tmp_path, monkeypatch):
     from sersk.utils.files import atomic_output
 

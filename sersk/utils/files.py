@@ -126,6 +126,10 @@ def _make_folders(folder: Path, made: list[Path]) -> None:
     for parent in [*reversed(folder.parents), folder]:
         try:
             parent.mkdir()
-        except FileExistsError:
+        except FileExistsError:  # a file in the way: writing under it names the problem
             continue
+        except OSError:  # macOS refuses mkdir("/") with EISDIR, Windows mkdir("C:\\") with EACCES
+            if parent.is_dir():
+                continue
+            raise
         made.append(parent)
