@@ -706,10 +706,10 @@ class _SubcommandParser(_Parser):
         finally:
             self._intermixing = False
         self._put_back(namespace, stand_ins)
+        unknown = next((arg for arg in extras if arg.startswith("-")), "")  # not one after "--": a stand-in
         extras = [stand_ins.get(arg, arg) for arg in extras]
         if extras:  # named here, under this subcommand's usage, rather than under the top level's
             options = [o for action in self._actions for o in action.option_strings]
-            unknown = next((arg for arg in extras if arg.startswith("-")), "")
             close = difflib.get_close_matches(unknown, options, n=1) if unknown else []
             self.error(f"unrecognized arguments: {' '.join(extras)}" + (f"; did you mean {close[0]}?" if close else ""))
         return namespace, extras

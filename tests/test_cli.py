@@ -424,6 +424,8 @@ def test_unknown_param_and_usage_errors(corpus, tmp_path, capsys):
     assert_one_line_error(err, "unrecognized arguments: --quik; did you mean --quick? (see 'sersk reproduce --help')")
     assert main(["reproduce", "extra", "--quik"]) == 2  # the closest option to the unknown option, not to "extra"
     assert_one_line_error(capsys.readouterr().err, "unrecognized arguments: extra --quik; did you mean --quick?")
+    assert main(["reproduce", "--", "--quick"]) == 2  # after "--" it is no option: no suggestion
+    assert capsys.readouterr().err.strip().endswith("unrecognized arguments: --quick (see 'sersk reproduce --help')")
     assert main(["train", str(corpus), "--out", "--", "x.joblib"]) == 2  # "--" ends the options: --out has no value
     assert_one_line_error(capsys.readouterr().err, "argument --out: expected one argument")
     assert main(["reproduce", "--speakers", "03", "--", "08"]) == 2  # a list option's values end at "--"

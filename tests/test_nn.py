@@ -89,7 +89,7 @@ def test_masked_network_pads_a_batch_to_whole_pooling_windows_itself():
 def test_numpy_integer_sizes_build_the_network():
     """A grid of np.arange sizes passed the checks, then torch's LSTM refused an int64 hidden_size."""
     X, y = make_band_energy_sequences(8, random_state=0)
-    sizes = dict(module__filters=np.array([4, 4, 8, 8]), module__hidden_size=np.int64(8),
+    sizes = dict(module__filters=np.array([4, 4, 8, 8]), module__hidden_size=np.int64(8), module__n_mels=np.int64(128),
                  module__pools=np.array([[2, 2], [4, 2], [4, 2], [4, 2]]))
     clf = CNNLSTMClassifier(**sizes, max_epochs=1, verbose=0, random_state=0, device="cpu").fit(X, y)
     assert clf.module_.lstm.hidden_size == 8 and type(clf.module_.lstm.hidden_size) is int
@@ -911,6 +911,35 @@ def test_a_rate_set_between_warm_starts_is_the_new_start_of_the_schedule(new_rat
     clf.set_params(max_epochs=1, **new_rate).fit(X, y)  # the third epoch of a schedule starting at 0.03
     assert clf.history[-1, "event_lr"] == pytest.approx(0.003)
     assert clf.optimizer_.param_groups[0]["lr"] == pytest.approx(0.003)
+
+
+def test_a_new_rate_equal_to_the_scheduled_one_is_still_a_new_start():
+    """Told apart by value, set_params(lr=5e-4) after two epochs (where the schedule stood) restarted it at 5e-3."""
+    X, y = make_band_energy_sequences(16, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=2, warm_start=True, random_state=0, device="cpu").fit(X, y)
+    clf.set_params(lr=0.0005, max_epochs=1).fit(X, y)
+    assert clf.history[-1, "event_lr"] == pytest.approx(0.00005)
+
+
+def test_a_warm_start_resumes_the_schedule_at_its_rate_whatever_another_callback_did():
+    """A rate changed by a user's callback was taken for a new start: the decay compounded at each
+    warm start (1.25e-05 at the third epoch). The schedule's own rate is taken up again (documented)."""
+    from skorch.callbacks import Callback
+
+    class Halve(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            for group in net.optimizer_.param_groups:
+                group["lr"] /= 2
+
+    class Record(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            net.history.record("lr_used", net.optimizer_.param_groups[0]["lr"])
+
+    X, y = make_band_energy_sequences(16, random_state=0)
+    callbacks = [("halve", Halve()), ("record", Record())]
+    warm = CNNLSTMClassifier(**SMALL, max_epochs=2, warm_start=True, callbacks=callbacks, random_state=0, device="cpu")
+    warm.fit(X, y).fit(X, y)
+    assert warm.history[:, "lr_used"] == pytest.approx([0.005, 0.0025, 0.0005, 0.00025])
 
 
 def test_a_new_lr_trains_after_the_callbacks_were_rebuilt():

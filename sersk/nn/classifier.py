@@ -101,17 +101,14 @@ class EpochLRScheduler(LRScheduler):
       (``lr``, or skorch's ``optimizer__lr`` and per-group rates) and replays the epochs already in
       the history, so a warm start continues the schedule of one long fit. skorch's own restart
       stepped it once more: after two epochs of the recipe, the third ran at 5e-05 instead of
-      5e-04. A rate set between warm starts (``set_params(lr=...)``, ``optimizer__lr`` or a group's
-      rate, which skorch writes into the groups) is the new start of its groups' schedule.
+      5e-04. A rate set between warm starts (``set_params`` of ``lr``, ``optimizer__lr`` or a group's
+      rate) is the new start of its groups' schedule; a rate another callback changed is not kept
+      (the schedule's own rate is taken up again).
     - It is pickled without the torch scheduler, which refers to the optimizer. Pickled inside
       ``callbacks_`` it stored a second copy of the optimizer and its state, outside skorch's
       handling of CUDA tensors, so a model trained on CUDA failed to load on a machine without
       CUDA (skorch issue #1096, fixed after skorch 1.4 by skorch PR #1150).
     """
-
-    # the rate the schedule left in a group: kept in the group itself, so that it travels with the
-    # optimizer's state (a rebuilt callback, ``load_params``) as torch's own "initial_lr" does
-    SCHEDULED_LR = "sersk_scheduled_lr"
 
     def on_train_begin(self, net, **kwargs):
         if self.step_every != "epoch":  # set to step per batch: skorch's own restart
@@ -119,24 +116,12 @@ class EpochLRScheduler(LRScheduler):
             return
         for group in net.optimizer_.param_groups:  # a new optimizer's groups hold the rates skorch built them with
             if "initial_lr" in group:  # a warm start: the rate the earlier fit's schedule began at
-                start = group.pop("initial_lr")
-                if group.pop(self.SCHEDULED_LR, group["lr"]) == group["lr"]:  # else the user set a new rate
-                    group["lr"] = start
+                group["lr"] = group.pop("initial_lr")  # (set_params drops it from a group given a new rate)
         self.lr_scheduler_ = self._get_scheduler(net, self.policy_, last_epoch=-1, **self.kwargs)
         with warnings.catch_warnings():  # "step() before optimizer.step()": a replay steps nothing else
             warnings.simplefilter("ignore", UserWarning)
             for _ in range(len(net.history)):
                 self.lr_scheduler_.step()
-        self._mark_scheduled_rates(net)
-
-    def on_epoch_end(self, net, **kwargs):
-        super().on_epoch_end(net, **kwargs)
-        if self.step_every == "epoch":
-            self._mark_scheduled_rates(net)
-
-    def _mark_scheduled_rates(self, net) -> None:
-        for group in net.optimizer_.param_groups:
-            group[self.SCHEDULED_LR] = group["lr"]
 
     def __getstate__(self):
         return {**self.__dict__, "lr_scheduler_": None}
@@ -528,7 +513,22 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                     self._check_padding()
                     self.module_.padding = self.padding
                 self._keep_group_settings(group_settings)
+                self._restart_schedule_of_new_rates(params)
             return self
+
+    def _restart_schedule_of_new_rates(self, params: dict[str, Any]) -> None:
+        """Drop torch's record of the rate a group's schedule began at (``initial_lr``) from the groups
+        ``params`` give a new rate: the next warm start begins their schedule at it."""
+        groups = self.optimizer_.param_groups
+        for key in params:
+            if key in ("lr", "optimizer__lr"):
+                chosen = groups
+            elif match := re.fullmatch(r"optimizer__param_groups__(\d+)__lr", key):
+                chosen = groups[int(match[1]) : int(match[1]) + 1]
+            else:
+                continue
+            for group in chosen:
+                group.pop("initial_lr", None)
 
     def _set_device(self, device: Any) -> None:
         """Set the device asked for; while a fit or prediction runs (a callback, another thread), it

@@ -617,8 +617,10 @@ class CNNLSTM(nn.Module):
                              "(frequency, time) per block")
         if not (is_integer(hidden_size) and hidden_size >= 1):
             raise ValueError(f"hidden_size={hidden_size!r}; expected a positive integer")
+        if not (is_integer(n_mels) and n_mels >= 1):
+            raise ValueError(f"n_mels={n_mels!r}; expected a positive integer")
         # plain ints: torch's LSTM refuses numpy's ("hidden_size should be of type int, got: int64")
-        filters, hidden_size = [int(f) for f in filters], int(hidden_size)
+        n_mels, filters, hidden_size = int(n_mels), [int(f) for f in filters], int(hidden_size)
         pools = [(int(f), int(t)) for f, t in map(tuple, pools)]
         self.padding = padding
         self.n_mels = n_mels
