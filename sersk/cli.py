@@ -466,6 +466,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if results["unknown_labels"]:
         _err(f"warning: the model never saw the labels {', '.join(results['unknown_labels'])} of DATA; "
              "their clips count as errors")
+    # written first: a report that cannot be printed (a label outside a Windows console's code page) loses no scores
+    _write_json(out_dir / "metrics.json", {"model": str(args.model), "data": str(args.data), **results})
     y_true = [p["label"] for p in results["predictions"]]
     y_pred = [p["predicted"] for p in results["predictions"]]
     print(f"files     {results['n_files']}")
@@ -474,7 +476,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print()
     # the labels of DATA, as the UAR averages over them (a class of the model absent from DATA has no recall)
     print(classification_report(y_true, y_pred, labels=sorted(set(y_true)), zero_division=0, digits=3))
-    _write_json(out_dir / "metrics.json", {"model": str(args.model), "data": str(args.data), **results})
     print(f"wrote {out_dir / 'confusion_matrix.png'} and {out_dir / 'metrics.json'}")
     for path, message in results["errors"].items():
         _err(f"skipped {path}: {message}")

@@ -200,6 +200,21 @@ def test_evaluate_prints_metrics_and_writes_a_confusion_matrix(model, corpus, tm
     assert_documented("evaluate", metrics, metrics["predictions"][0], metrics["confusion_matrix"])
 
 
+def test_evaluate_writes_its_metrics_before_printing_the_report(model, corpus, tmp_path, monkeypatch, capsys):
+    """A report that cannot be printed (a label outside a Windows console's code page) lost the scores."""
+    import sersk.cli
+
+    def unprintable(*args, file=None, **kwargs):
+        if file is not None:  # the error line on stderr
+            return print(*args, file=file, **kwargs)
+        raise UnicodeEncodeError("charmap", "\u0433\u043d\u0435\u0432", 0, 1, "character maps to <undefined>")
+
+    monkeypatch.setattr(sersk.cli, "print", unprintable, raising=False)  # found before the builtin
+    assert main(["evaluate", str(model), str(corpus), "--out-dir", str(tmp_path)]) == 2
+    assert json.loads((tmp_path / "metrics.json").read_text())["n_files"] == 16
+    capsys.readouterr()
+
+
 def test_train_skips_unreadable_files_when_asked(corpus, tmp_path, capsys):
     broken = tmp_path / "broken.wav"
     broken.write_text("not audio")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -132,3 +133,10 @@ def test_the_settings_the_process_started_with_come_back(monkeypatch):
     with reuse_freed_memory():
         pass
     assert calls[-2:] == [(_malloc._M_MMAP_MAX, 65536), (_malloc._M_TRIM_THRESHOLD, 2**31 - 1)]
+
+
+def test_no_malloc_settings_where_proc_cannot_be_read(monkeypatch):
+    """Without /proc (some sandboxes), the first block raised after counting itself: every later CPU fit failed."""
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: path != "/proc/self/statm" and access(path, mode))
+    assert _malloc._glibc() is None

@@ -55,8 +55,8 @@ _trimmed_at: int | None = None  # resident bytes after the last trim on leaving 
 
 
 def _glibc() -> ctypes.CDLL | None:
-    if not sys.platform.startswith("linux"):
-        return None
+    if not sys.platform.startswith("linux") or not os.access("/proc/self/statm", os.R_OK):
+        return None  # (the growth that decides a trim is read from /proc, missing in some sandboxes)
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt, libc.malloc_trim, libc.gnu_get_libc_version  # noqa: B018 (glibc, not musl)
