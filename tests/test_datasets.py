@@ -506,6 +506,16 @@ def test_load_corpus_names_what_is_wrong_in_a_csv(text, error, match, clips, tmp
     assert str(csv_path) in str(info.value)
 
 
+def test_a_csv_naming_one_file_by_two_names_is_refused(clips, tmp_path):
+    """Keyed on the resolved path, two names of one file (a hard link here; a.WAV and a.wav on macOS)
+    passed as two clips, which could land in training and test."""
+    os.link(clips / "03a01Wa.wav", clips / "other_name.wav")
+    csv_path = tmp_path / "corpus.csv"
+    csv_path.write_text("path,label\nclips/03a01Wa.wav,x\nclips/other_name.wav,y\n")
+    with pytest.raises(ValueError, match="twice \\(lines 2 and 3\\)"):
+        load_corpus(csv_path)
+
+
 def test_a_csv_that_is_not_utf8_asks_for_utf8(tmp_path):
     csv_path = tmp_path / "corpus.csv"
     csv_path.write_bytes("path,label\nclips/03a01Wa.wav,\u00e9nerv\u00e9\n".encode("latin-1"))

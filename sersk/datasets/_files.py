@@ -222,6 +222,14 @@ def _csv_header(path: Path, reader: csv.DictReader) -> list[str]:
     return header
 
 
+def _file_identity(file: Path) -> tuple[int, int]:
+    """What tells files apart whatever names they go by: the device and inode number (a path's
+    ``resolve()`` keeps the case as given on macOS, where ``a.WAV`` and ``a.wav`` are one file; a hard
+    link is the same file too)."""
+    stat = file.stat()
+    return stat.st_dev, stat.st_ino
+
+
 def _csv_files(path: Path, rows: list[tuple[int, dict[str, str]]]) -> list[str]:
     """Each row's audio file, made absolute (a relative path is relative to the CSV's folder), once
     checked to be a file that exists and is listed once."""
@@ -235,7 +243,7 @@ def _csv_files(path: Path, rows: list[tuple[int, dict[str, str]]]) -> list[str]:
             )
         if not file.is_file():
             missing_files.append((line, values["path"], file))
-        elif (seen := first_line.setdefault(file.resolve(), line)) != line:
+        elif (seen := first_line.setdefault(_file_identity(file), line)) != line:
             raise ValueError(
                 f"the CSV {str(path)!r} lists {str(file)!r} twice (lines {seen} and {line}); each clip must appear "
                 "once, or it could be trained on and tested on"
