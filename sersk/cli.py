@@ -27,6 +27,7 @@ import argparse
 import ast
 import contextlib
 import difflib
+import errno
 import json
 import os
 import platform
@@ -241,6 +242,42 @@ def _terminate_as_exception() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _unencodable_characters_escaped() -> Iterator[None]:
+    """Within the block, stdout and stderr write a character their encoding lacks as an escape (``\\u0433``).
+
+    A Windows console's code page, or output redirected to a file where the locale is not UTF-8, failed
+    on a path or label outside it: the table ended in an encoding error, an error message in a traceback.
+    Streams set to another error handler by the caller are left alone.
+    """
+    changed = [stream for stream in (sys.stdout, sys.stderr)
+               if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure")]
+    for stream in changed:
+        stream.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    finally:
+        for stream in changed:
+            with contextlib.suppress(OSError, ValueError):  # closed, or a pipe whose reader is gone
+                stream.reconfigure(errors="strict")
+
+
+def _stdout_is_gone() -> bool:
+    """Whether stdout can no longer be written: its reader stopped (Windows reports that as EINVAL)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    return False
+
+
+def _reader_gone() -> int:
+    """Exit status 141 after the reader of the output stopped early (``| head``): not the user's error."""
+    with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE (13), as a shell reports it; Windows has no signal.SIGPIPE
 
 
 def _peak_rss_mib() -> dict[str, float | None]:
@@ -900,11 +937,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, usage errors
-        return exc.code if isinstance(exc.code, int) else 2
-    args.argv = argv  # what results.json records as the command
+    with _unencodable_characters_escaped():  # a file name in a usage error, too
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, usage errors
+            return exc.code if isinstance(exc.code, int) else 2
+        args.argv = argv  # what results.json records as the command
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; turn its interruptions and errors into an exit status."""
     try:
         with _terminate_as_exception():
             return args.func(args)
@@ -914,11 +957,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Terminated:
         print(f"\n{PROG}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
-    except BrokenPipeError:  # the reader of the output stopped early (| head): not the user's error
-        with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes stdout at exit
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE (13), as a shell reports it; Windows has no signal.SIGPIPE
+    except BrokenPipeError:
+        return _reader_gone()
     except (ValueError, OSError) as exc:  # FileNotFoundError, ConnectionError, ... are OSErrors
+        if isinstance(exc, OSError) and exc.errno == errno.EINVAL and _stdout_is_gone():
+            return _reader_gone()  # a closed pipe, as Windows reports it
         _err(f"error: {' '.join(str(exc).split()) or type(exc).__name__}")
         return 2
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import shlex
@@ -737,6 +739,45 @@ def test_checking_param_values_leaves_torch_global_generator_alone():
     torch.manual_seed(1)
     _check_network_params(CNNLSTMClassifier(module__hidden_size=8))  # builds the network: its weights draw
     assert torch.equal(torch.rand(3), expected)  # main() run in a host process left its generator advanced
+
+
+def test_a_closed_pipe_reported_as_einval_is_not_a_user_error(tmp_path, capsys, monkeypatch):
+    """Windows reports a print to a pipe whose reader stopped as EINVAL, not as a broken pipe."""
+    import sersk.cli
+
+    class ClosedPipe(io.StringIO):
+        def flush(self) -> None:
+            raise OSError(errno.EINVAL, "Invalid argument")
+
+    def invalid_argument(args):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(sersk.cli, "cmd_predict", invalid_argument)
+    argv = ["predict", str(tmp_path / "m.joblib"), str(tmp_path / "a.wav")]
+    assert main(argv) == 2  # stdout still writable: the error is the command's, and named
+    assert_one_line_error(capsys.readouterr().err, "Invalid argument")
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(argv) == 141  # was "sersk: error: [Errno 22] Invalid argument", exit 2
+    assert "error" not in capsys.readouterr().err
+
+
+def test_characters_the_output_cannot_encode_are_escaped(model, corpus, tmp_path, monkeypatch):
+    """A Windows console's code page, or a redirect without a UTF-8 locale, cannot encode every file name."""
+    clip = tmp_path / "\u0433\u043d\u0435\u0432.wav"
+    shutil.copy(next(corpus.glob("*.wav")), clip)
+    out, err = (io.TextIOWrapper(io.BytesIO(), encoding="cp1252") for _ in range(2))
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["predict", str(model), str(clip)]) == 0  # the table ended in "'charmap' codec can't encode", exit 2
+    assert main(["predict", str(model), str(tmp_path / "\u0433.wav")]) == 2  # the error message was a traceback
+    assert main(["predict", str(model), "--\u0433", str(clip)]) == 2  # and so was argparse's usage error
+    assert (out.errors, err.errors) == ("strict", "strict")  # restored
+    out.flush()
+    err.flush()
+    assert "\\u0433\\u043d\\u0435\\u0432.wav" in out.buffer.getvalue().decode("cp1252")
+    err_text = err.buffer.getvalue().decode("cp1252")
+    assert "\\u0433.wav" in err_text and "does not exist" in err_text
+    assert "unrecognized arguments: --\\u0433" in err_text
 
 
 def test_a_reader_that_stops_early_is_not_a_user_error(tmp_path, capsys, monkeypatch):
