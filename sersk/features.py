@@ -151,9 +151,10 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
     dtype : {"float32", "float64"}, default="float32"
         Precision of the computation and of the output.
     batch_frames : int, default=None
-        Frames featurised in one torch call (a clip with more frames goes alone); ``None`` means 512
-        on the CPU (cache-sized) and 32768 on CUDA. Speed and memory depend on it, and the last bits
-        of a clip's values may (the BLAS kernels depend on the call's size).
+        Frames featurised in one torch call (a clip with more frames is featurised in runs of this
+        many, so a long recording needs bounded memory); ``None`` means 512 on the CPU
+        (cache-sized) and 32768 on CUDA. Speed and memory depend on it, and the last bits of a
+        clip's values may (the BLAS kernels depend on the call's size).
     device : str, default="auto"
         Torch device; ``"auto"`` (or ``None``) picks ``"cuda"`` when available, else ``"cpu"``, each
         time it transforms (so a fitted transformer moves between machines).
@@ -362,47 +363,71 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         device = torch.device(resolve_device(self.device))
         window = _WINDOWS[self.window](self.n_fft, periodic=True, dtype=dtype, device=device)
         filters = self._interleaved_filter_blocks(dtype, device)
-        groups = list(self._groups(waves, self._batch_frames(device)))
+        batch_frames = self._batch_frames(device)
+        pieces, owners = self._pieces(waves, batch_frames)
+        groups = list(self._groups(pieces, owners, batch_frames))
         # one buffer for every group's frames: a fresh one per group costs more than the windowing
         # (glibc maps each block of megabytes anew, and its pages are faulted in again)
-        buffer = torch.empty(max(sum(counts) for _, counts in groups), self.n_fft, dtype=dtype, device=device)
-        result: list[np.ndarray] = []
+        buffer = torch.empty(max(sum(counts) for _, counts, _ in groups), self.n_fft, dtype=dtype, device=device)
+        parts: list[list[np.ndarray]] = [[] for _ in waves]
         with torch.inference_mode():
-            for group, counts in groups:
+            for group, counts, group_owners in groups:
                 log_mel = self._log_mel(self._windowed_frames(group, counts, window, buffer), filters).cpu().numpy()
                 if not np.isfinite(log_mel).all():
-                    self._raise_non_finite(group, counts, log_mel, start + len(result))
-                for stop, n_frames in zip(itertools.accumulate(counts), counts):
-                    result.append(self._floor(log_mel[:, stop - n_frames : stop].copy()))
-        return result
+                    self._raise_non_finite(waves, group_owners, counts, log_mel, start)
+                for stop, n_frames, owner in zip(itertools.accumulate(counts), counts, group_owners):
+                    parts[owner].append(log_mel[:, stop - n_frames : stop].copy())
+        return [self._floor(part[0] if len(part) == 1 else np.concatenate(part, axis=1)) for part in parts]
+
+    def _pieces(self, waves: list[np.ndarray], batch_frames: int) -> tuple[list[np.ndarray], list[int]]:
+        """Each clip, or a clip of more than ``batch_frames`` frames as runs of that many frames
+        (views of its samples), and the position in ``waves`` of the clip each piece is from."""
+        pieces: list[np.ndarray] = []
+        owners: list[int] = []
+        for owner, wave in enumerate(waves):
+            n_frames = self._n_frames(len(wave))
+            for first in range(0, n_frames, batch_frames):
+                last = min(first + batch_frames, n_frames)  # frames first .. last - 1
+                pieces.append(wave if n_frames <= batch_frames else
+                              wave[first * self.hop_length : (last - 1) * self.hop_length + self.n_fft])
+                owners.append(owner)
+        return pieces, owners
 
     def _n_frames(self, n_samples: int) -> int:
         return 1 + (n_samples - self.n_fft) // self.hop_length
 
-    def _raise_non_finite(self, group: list[np.ndarray], counts: list[int], log_mel: np.ndarray, first: int) -> None:
-        """Raise for the first clip of ``group`` (clip ``first`` onwards) whose log-mel is not finite."""
-        for index, (clip, stop, n_frames) in enumerate(zip(group, itertools.accumulate(counts), counts), first):
+    def _raise_non_finite(
+        self, waves: list[np.ndarray], owners: list[int], counts: list[int], log_mel: np.ndarray, start: int
+    ) -> None:
+        """Raise for the first clip of a group (pieces of ``waves[owner]``, clip ``start + owner``)
+        whose log-mel is not finite."""
+        for owner, stop, n_frames in zip(owners, itertools.accumulate(counts), counts):
             if not np.isfinite(log_mel[:, stop - n_frames : stop]).all():
+                clip, index = waves[owner], start + owner
                 check_finite_samples(clip, index)
                 raise InvalidSignalError(
                     f"{clip_name(index)} overflows the {self.dtype} power spectrum (largest |sample| "
                     f"{np.abs(clip).max():.3g}); expected samples in [-1, 1]"
                 )
 
-    def _groups(self, waves: list[np.ndarray], batch_frames: int) -> Iterator[tuple[list[np.ndarray], list[int]]]:
-        """Consecutive clips with at most ``batch_frames`` frames in all (or one longer clip), and
-        the frames of each."""
+    def _groups(
+        self, pieces: list[np.ndarray], owners: list[int], batch_frames: int
+    ) -> Iterator[tuple[list[np.ndarray], list[int], list[int]]]:
+        """Consecutive pieces with at most ``batch_frames`` frames in all, the frames of each, and
+        the clip each is from."""
         group: list[np.ndarray] = []
         counts: list[int] = []
-        for wave in waves:
-            n_frames = self._n_frames(len(wave))
+        group_owners: list[int] = []
+        for piece, owner in zip(pieces, owners):
+            n_frames = self._n_frames(len(piece))
             if group and sum(counts) + n_frames > batch_frames:
-                yield group, counts
-                group, counts = [], []
-            group.append(wave)
+                yield group, counts, group_owners
+                group, counts, group_owners = [], [], []
+            group.append(piece)
             counts.append(n_frames)
+            group_owners.append(owner)
         if group:
-            yield group, counts
+            yield group, counts, group_owners
 
     def _windowed_frames(
         self, group: list[np.ndarray], counts: list[int], window: torch.Tensor, buffer: torch.Tensor

@@ -107,6 +107,27 @@ def test_batching_and_order_do_not_change_the_result(emodb_waves):
         np.testing.assert_allclose(a, c, rtol=0, atol=1e-4)
 
 
+def test_a_long_clip_is_featurised_in_runs_of_batch_frames(monkeypatch):
+    """A clip longer than ``batch_frames`` goes through torch in runs of that many frames (a long
+    recording took memory in proportion to its length); its ``top_db`` floor is the whole clip's."""
+    loud_then_quiet = np.concatenate([tone(440, 1.0), 1e-6 * tone(440, 1.0)])  # the floor lifts the quiet half
+    clips = [tone(300, 0.2), loud_then_quiet, tone(500, 0.3)]
+    whole = LogMelTransformer(batch_frames=4096).fit_transform(clips)
+    calls, log_mel = [], features.LogMelTransformer._log_mel
+
+    def recorded_log_mel(self, frames, filters):
+        calls.append(len(frames))
+        return log_mel(self, frames, filters)
+
+    monkeypatch.setattr(features.LogMelTransformer, "_log_mel", recorded_log_mel)
+    runs = LogMelTransformer(batch_frames=7).fit_transform(clips)
+    assert max(calls) <= 7 and sum(calls) == sum(c.shape[1] for c in whole)
+    for a, b in zip(runs, whole):
+        assert a.shape == b.shape and a.flags.owndata
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+    assert np.ptp(whole[1][:, -20:]) == 0  # the quiet half is all at the floor
+
+
 def test_a_transformer_pickled_with_batch_size_still_transforms(emodb_waves):
     """Before ``batch_frames``, the parameter was ``batch_size`` (clips per call): such a transformer
     has no ``batch_frames`` attribute and reads the default."""

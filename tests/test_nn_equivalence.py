@@ -449,3 +449,48 @@ def test_fused_block_backward_with_one_pooled_position_per_plane(memory_format):
 
     assert fused(x, weight, bias).shape == (2, 3, 1, 1)
     assert torch.autograd.gradcheck(fused, (x, weight, bias))
+
+
+def long_clip_net(padding: str, deltas: bool, pools) -> CNNLSTM:
+    """A small network in eval mode, its running statistics drawn so that no batch norm is the identity."""
+    torch.manual_seed(0)
+    net = CNNLSTM(n_mels=32, filters=(4, 4, 8, 8), pools=pools, hidden_size=8, padding=padding, deltas=deltas)
+    for block in net.blocks:
+        block.bn.running_mean.uniform_(-1, 1)
+        block.bn.running_var.uniform_(0.5, 2)
+        nn.init.uniform_(block.bn.weight, 0.5, 2)
+        nn.init.uniform_(block.bn.bias, -0.5, 0.5)
+    return net.eval()
+
+
+@pytest.mark.parametrize("padding, deltas, pad", [("masked", False, 5), ("masked", True, 11), ("masked", False, 0),
+                                                  ("reference", False, 7), ("reference", True, 0)])
+@pytest.mark.parametrize("pools", [((2, 2), (2, 2), (2, 2), (2, 2)), ((2, 3), (2, 1), (2, 2), (4, 1))])
+def test_a_long_clip_run_in_windows_gives_the_whole_clips_logits(padding, deltas, pad, pools, monkeypatch):
+    """In eval mode a clip longer than WINDOW_FRAMES runs through the convs in windows (bounded memory
+    for a long recording); its logits are those of the whole clip at once, on every window's edge."""
+    net = long_clip_net(padding, deltas, pools)
+    length = 1000 + 7
+    x = torch.zeros(1, 32, length + pad)
+    x[..., pad:] = torch.randn(32, length, generator=torch.Generator().manual_seed(1)) * 3 - 5
+    lengths = torch.tensor([length])
+    with torch.no_grad():
+        whole = net(x, lengths)
+        widths = []
+        conv2d = nn.functional.conv2d
+
+        def recorded_conv2d(input, *args, **kwargs):
+            widths.append(input.shape[-1])
+            return conv2d(input, *args, **kwargs)
+
+        monkeypatch.setattr(nn.functional, "conv2d", recorded_conv2d)
+        for window in (64, 100, 333):
+            monkeypatch.setattr(sersk.nn.module, "WINDOW_FRAMES", window)
+            widths.clear()
+            torch.testing.assert_close(net(x, lengths), whole, rtol=1e-5, atol=1e-6)
+            assert 1 < len(widths) and max(widths) <= window + 2 * 64  # one window and its margins at a time
+        net.train()  # training cannot window (batch statistics): a long clip stays whole
+        widths.clear()
+        net(x, lengths)
+        assert max(widths) >= length
+

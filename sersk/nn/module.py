@@ -27,6 +27,10 @@ RECOMPUTED_MAX_IN_CHANNELS = 3
 # padding (:func:`length_groups`), so the convs skip most of the padding; a group costs about this
 # many frames' work of its own (its calls in every block).
 GROUP_COST_FRAMES = 64
+# In eval mode, a clip alone in its batch with more frames than this (about 4.4 minutes at the
+# recipe's hop) runs through the conv blocks in overlapping windows of this many frames, so that
+# predicting a long recording needs bounded memory (the first block's output is 32 KiB a frame).
+WINDOW_FRAMES = 8192
 
 
 class MaskedBatchNorm2d(nn.BatchNorm2d):
@@ -591,6 +595,10 @@ class CNNLSTM(nn.Module):
     windows, so the result is the same, up to the order of floating-point sums, as long as the
     padding is zeros (:class:`~sersk.nn.LeftPadCollate`'s). The gradient with respect to ``x`` is
     zero on the padding frames a group drops (the whole batch's first conv reads one or two of them).
+
+    In eval mode, a clip alone in its batch with more than ``WINDOW_FRAMES`` frames runs through the
+    conv blocks in overlapping windows of time (the same logits, in bounded memory): a long recording
+    can be predicted. Forward hooks on the blocks then run once per window.
     """
 
     deltas = False  # what a network pickled before the option existed uses
@@ -666,6 +674,8 @@ class CNNLSTM(nn.Module):
             self.lstm.bias_ih_l0[hidden : 2 * hidden] = 1.0  # forget gate (PyTorch order: i, f, g, o)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.training and x.shape[0] == 1 and x.shape[2] > WINDOW_FRAMES:
+            return self._forward_in_windows(x, lengths)
         if self.padding != "masked" or lengths is None:
             h = with_deltas(x) if self.deltas else x.unsqueeze(1)
             for block in self.blocks:
@@ -706,6 +716,51 @@ class CNNLSTM(nn.Module):
         order = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
         order[torch.cat([clips for clips, _ in groups])] = torch.arange(x.shape[0], device=x.device)
         return logits[order]
+
+    def _forward_in_windows(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """``forward`` of one long clip in eval mode, its conv blocks run over windows of time.
+
+        Each window of ``WINDOW_FRAMES`` frames is computed with a margin on both sides covering the
+        blocks' receptive field, and starts at a multiple of the time pooling: the steps it keeps
+        are those of the whole clip (up to the order of floating-point sums). The batch norm uses
+        its running statistics, so no window depends on another. Forward hooks on the blocks run
+        once per window.
+        """
+        pad = None
+        if self.padding == "masked" and lengths is not None:
+            length = int(lengths[0])
+            x = x[:, :, x.shape[2] - length :]  # the clip alone: its output does not depend on the padding
+            x = nn.functional.pad(x, (round_up(length, self.time_factor) - length, 0))
+            pad = torch.tensor([x.shape[2] - length], device=x.device)
+        h = with_deltas(x, pad) if self.deltas else x.unsqueeze(1)
+        n_frames, factor = x.shape[2], self.time_factor
+        margin = round_up(self._receptive_margin(), factor)
+        window = max(factor, WINDOW_FRAMES // factor * factor)  # windows start on a pooling window's edge
+        steps = []
+        for start in range(0, n_frames, window):
+            stop = min(start + window, n_frames)
+            first, last = max(0, start - margin), min(n_frames, stop + margin)
+            out = h[..., first:last]
+            if pad is None:
+                for block in self.blocks:
+                    out = block(out)
+            else:
+                window_pad = (pad - first).clamp(min=0)
+                masks = self._step_masks(window_pad, last - first)
+                for level, block in enumerate(self.blocks):
+                    out = block(out, masks[level], masks[level + 1])
+            keep = (start - first) // factor
+            steps.append(out[..., keep : keep + (stop - start) // factor])
+        out, _ = self.lstm(torch.cat(steps, dim=-1).permute(0, 3, 1, 2).flatten(2))
+        return self.fc(out[:, -1])  # a masked clip is padded by less than one step: every step is real
+
+    def _receptive_margin(self) -> int:
+        """Frames on each side of a window that reach its kept steps through the "same" convs."""
+        margin, factor = 0, 1
+        for block, block_factor in zip(self.blocks, self.time_factors):
+            margin += block.conv.padding[1] * factor
+            factor = block_factor
+        return margin + factor  # and one pooled step, for the pooling windows at the edge
 
     def _step_masks(self, pad: torch.Tensor, n_frames: int) -> list[torch.Tensor]:
         """Real time steps, shape (batch, 1, 1, steps), at the input's resolution and after each block:
