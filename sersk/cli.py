@@ -837,7 +837,8 @@ def _add_predict(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: {'predictions': [...], 'errors': {...}}")
     p.add_argument("--skip-errors", action="store_true",
                    help="skip files that cannot be read (reported on stderr) instead of stopping")
-    p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N", help="files decoded at a time (default: 256)")
+    p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N",
+                   help="the most files decoded at a time; long files make smaller chunks (default: 256)")
     p.set_defaults(func=cmd_predict)
 
 
@@ -853,7 +854,8 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("--skip-errors", action="store_true",
                    help="leave out files that cannot be read (reported on stderr) and score the others, instead of "
                         "stopping")
-    p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N", help="files decoded at a time (default: 256)")
+    p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N",
+                   help="the most files decoded at a time; long files make smaller chunks (default: 256)")
     p.set_defaults(func=cmd_evaluate)
 
 

@@ -178,7 +178,8 @@ def evaluate_model(
     y : array-like of shape (n_files,)
         Their labels. Labels the model never saw count as errors (listed in ``unknown_labels``).
     chunk_size : int, default=256
-        Files decoded at a time (see [`predict_files`][sersk.batch.predict_files]).
+        The most files decoded at a time (see [`predict_files`][sersk.batch.predict_files]: long files
+        make smaller chunks).
     skip_errors : bool, default=False
         Leave out files that cannot be read or featurised (listed in ``errors``) and score the
         others, instead of raising on the first.

@@ -366,6 +366,41 @@ def test_predict_files_refuses_a_single_path_and_does_not_skip_a_model_error(tmp
             predict_files(takes_arrays, ["a.wav", "b.wav"], skip_errors=True)
 
 
+def test_predict_files_makes_smaller_chunks_of_long_files_and_halves_a_failing_one(tmp_path, monkeypatch):
+    """Chunks hold at most ``chunk_size`` files and ``CHUNK_SECONDS`` of audio (files of a long
+    recording each were decoded 256 at a time); with ``skip_errors`` a failing chunk is retried in
+    halves (it was retried file by file: a batch per file)."""
+    import os
+    from pathlib import Path
+
+    from sersk import batch
+    from sersk.exceptions import AudioFileError
+
+    names = ["0s", "1s", "missing", "2s", "3s", "4long", "5s", "6s", "7s"]
+    for name in names:
+        if name != "missing":  # no header: counted as no audio; its decoding names it
+            sf.write(tmp_path / f"{name}.wav", np.zeros(16000 * (3 if "long" in name else 1), np.float32), 16000)
+    calls = []
+
+    class Recorder:
+        classes_ = np.array(["x", "y"])
+
+        def predict_proba(self, paths):
+            calls.append([Path(p).stem for p in paths])
+            if any("missing" in p for p in paths):
+                raise AudioFileError("audio file 'missing.wav' does not exist")
+            return np.full((len(paths), 2), 0.5)
+
+    monkeypatch.setattr(batch, "CHUNK_SECONDS", 4.0)
+    result = predict_files(Recorder(), [str(tmp_path / f"{n}.wav") for n in names], chunk_size=3, skip_errors=True)
+    assert calls == [["0s", "1s", "missing"], ["0s"], ["1s", "missing"], ["1s"], ["missing"],
+                     ["2s", "3s"], ["4long", "5s"], ["6s", "7s"]]
+    assert [Path(p).stem for p in result.paths] == [n for n in names if n != "missing"]
+    assert [Path(p).stem for p in result.errors] == ["missing"]
+    os.mkfifo(tmp_path / "pipe.wav")
+    assert batch._duration(str(tmp_path / "pipe.wav")) == 0.0  # not opened: its header would be gone for decoding
+
+
 def test_batch_prediction_records_hold_the_path_label_and_each_class_probability():
     from sersk.batch import BatchPrediction
 
