@@ -26,3 +26,22 @@ def cpu_line() -> str:
         with open(index) as f:
             cache = f", L3 {f.read().strip()}"
     return f"CPU: {model}{cache}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
+
+
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
+
+
+def start_peak_memory() -> float:
+    """The process's resident memory now (MiB), from which its peak is counted afresh (Linux's
+    ``VmHWM``, reset through ``/proc/self/clear_refs``). ``ru_maxrss`` cannot be reset, and a process
+    forked from a larger one starts from the parent's: a child's peak may never exceed it."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_mib("VmRSS")
+
+
+def peak_memory_over(level: float) -> float:
+    """The peak resident memory (MiB) since :func:`start_peak_memory` returned ``level``, over it."""
+    return _status_mib("VmHWM") - level

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,22 +60,21 @@ class BatchPrediction:
         ]
 
 
-def _chunks(paths: list[str], chunk_size: int) -> list[list[str]]:
+def _chunks(paths: list[str], chunk_size: int) -> Iterator[list[str]]:
     """Consecutive paths in chunks of at most ``chunk_size`` files and ``CHUNK_SECONDS`` of audio
-    (a longer file makes a chunk of its own)."""
-    chunks: list[list[str]] = []
+    (a longer file makes a chunk of its own), made as they are taken: each file's header is read
+    just before its chunk is predicted."""
     chunk: list[str] = []
     seconds = 0.0
     for path in paths:
         duration = _duration(path)
         if chunk and (len(chunk) == chunk_size or seconds + duration > CHUNK_SECONDS):
-            chunks.append(chunk)
+            yield chunk
             chunk, seconds = [], 0.0
         chunk.append(path)
         seconds += duration
     if chunk:
-        chunks.append(chunk)
-    return chunks
+        yield chunk
 
 
 def _duration(path: str) -> float:
@@ -90,12 +89,16 @@ def _duration(path: str) -> float:
     return info.frames / info.samplerate if info.samplerate > 0 else 0.0
 
 
+# What a file can raise that is the file's fault, not the model's: skipped with ``skip_errors``.
+_FILE_ERRORS = (AudioFileError, InvalidSignalError, OSError)
+
+
 def _predict_chunk(model: Any, paths: list[str], skip_errors: bool) -> tuple[list[str], np.ndarray, dict[str, str]]:
     """Probabilities of one chunk; with ``skip_errors``, a failing chunk is retried as two halves,
-    down to the files that fail (a bad file costs a few smaller batches, not one per file)."""
+    down to the files that fail: a few bad files cost a few smaller batches, not one per file."""
     try:
         return paths, model.predict_proba(paths), {}
-    except (AudioFileError, InvalidSignalError, OSError) as exc:  # a file's fault, not the model's
+    except _FILE_ERRORS as exc:
         if not skip_errors:
             raise
         if len(paths) == 1:
@@ -127,8 +130,8 @@ def predict_files(
     """Predict a long list of audio files chunk by chunk, here or on a Dask cluster.
 
     Only ``chunk_size`` files, and at most ``CHUNK_SECONDS`` (about 43 minutes) of audio, are decoded
-    and featurised at a time, so memory stays bounded however many files there are and however
-    long they are. With ``client``, the chunks run on the workers of a Dask cluster:
+    and featurised at a time, so memory stays bounded however many files there are (a long file
+    takes memory for its own samples and log-mels only). With ``client``, the chunks run on the workers of a Dask cluster:
     the model is sent to each worker once, each task carries only its chunk's paths, and at most
     two chunks per worker thread are pending at a time.
 
@@ -150,7 +153,9 @@ def predict_files(
     client : dask.distributed.Client, default=None
         Run the chunks on this client's cluster (needs the ``dask`` extra: ``pip install -e ".[dask]"``). The workers
         read the files themselves, so ``paths`` must name files they can open (a shared filesystem
-        or mount). The result is the same as without a client.
+        or mount). The result is the same as without a client. The chunks are made here, from the
+        files' headers: a file this process cannot open counts as no audio (its chunk is bounded by
+        ``chunk_size`` only).
 
     Returns
     -------
@@ -210,7 +215,7 @@ def _check_reads_files(model: Any) -> None:
 
 
 def _predict_chunks_on_cluster(
-    client: Any, model: Any, chunks: list[list[str]], skip_errors: bool, bar: tqdm
+    client: Any, model: Any, chunks: Iterable[list[str]], skip_errors: bool, bar: tqdm
 ) -> list[tuple[list[str], np.ndarray, dict[str, str]]]:
     """``_predict_chunk`` of every chunk on the client's workers; results in chunk order.
 
@@ -223,27 +228,27 @@ def _predict_chunks_on_cluster(
     n_threads = max(1, sum(client.nthreads().values()))  # with no worker yet, tasks wait for one
     model_future = client.scatter(model, broadcast=True, hash=False)
     todo = iter(enumerate(chunks))
-    in_flight: dict[str, tuple[int, Any]] = {}
+    in_flight: dict[str, tuple[int, int, Any]] = {}
     completed = as_completed()
 
     def submit_next() -> None:
         following = next(todo, None)
         if following is not None:
             future = client.submit(_predict_chunk, model_future, following[1], skip_errors, pure=False)
-            in_flight[future.key] = (following[0], future)
+            in_flight[future.key] = (following[0], len(following[1]), future)
             completed.add(future)
 
     for _ in range(2 * n_threads):
         submit_next()
-    results: list[Any] = [None] * len(chunks)
+    results: dict[int, Any] = {}
     try:
         for future in completed:
-            i, _ = in_flight.pop(future.key)
+            i, n_files, _ = in_flight.pop(future.key)
             results[i] = future.result()  # raises the chunk's error
-            bar.update(len(chunks[i]))
+            bar.update(n_files)
             submit_next()
     finally:
         if in_flight:
-            client.cancel([future for _, future in in_flight.values()])
+            client.cancel([future for *_, future in in_flight.values()])
         model_future.release()
-    return results
+    return [results[i] for i in sorted(results)]

@@ -248,9 +248,10 @@ def _terminate_as_exception() -> Iterator[None]:
 def _unencodable_characters_escaped() -> Iterator[None]:
     """Within the block, stdout and stderr write a character their encoding lacks as an escape (``\\u0433``).
 
-    A Windows console's code page, or output redirected to a file where the locale is not UTF-8, failed
-    on a path or label outside it: the table ended in an encoding error, an error message in a traceback.
-    Streams set to another error handler by the caller are left alone.
+    Output redirected to a file or a pipe where the locale is not UTF-8 (Windows' ANSI code page)
+    failed on a path or label outside it: the table ended in an encoding error. Python's stderr
+    escapes already; a stream set to another error handler by the caller is left alone. The
+    setting is the process's: another thread's output is escaped too while ``main`` runs.
     """
     changed = [stream for stream in (sys.stdout, sys.stderr)
                if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure")]
@@ -265,11 +266,14 @@ def _unencodable_characters_escaped() -> Iterator[None]:
 
 
 def _stdout_is_gone() -> bool:
-    """Whether stdout can no longer be written: its reader stopped (Windows reports that as EINVAL)."""
+    """Whether stdout can no longer be written: its reader stopped (Windows reports that as EINVAL
+    when the output still held is flushed again)."""
     try:
         sys.stdout.flush()
-    except OSError:
-        return True
+    except OSError as exc:
+        return exc.errno in (errno.EINVAL, errno.EPIPE)
+    except (ValueError, AttributeError):  # closed, or None (pythonw): not a closed pipe
+        return False
     return False
 
 
@@ -503,7 +507,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if results["unknown_labels"]:
         _err(f"warning: the model never saw the labels {', '.join(results['unknown_labels'])} of DATA; "
              "their clips count as errors")
-    # written first: a report that cannot be printed (a label outside a Windows console's code page) loses no scores
+    # written first: a report that cannot be printed (a closed pipe, a stream that cannot encode it) loses no scores
     _write_json(out_dir / "metrics.json", {"model": str(args.model), "data": str(args.data), **results})
     y_true = [p["label"] for p in results["predictions"]]
     y_pred = [p["predicted"] for p in results["predictions"]]
@@ -930,7 +934,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success; 1 when ``predict``, ``train`` or ``evaluate`` skipped files (``--skip-errors``);
         2 on a usage or input error (the message is printed as ``sersk: error: ...``, without a
         traceback); 130 on Ctrl-C; 141 when the reader of the output stopped early (``| head``);
-        143 on SIGTERM.
+        143 on SIGTERM. While it runs, stdout escapes what its encoding cannot write (``\\u0433``).
 
     Examples
     --------

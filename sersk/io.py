@@ -54,7 +54,8 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
     whose ratio to ``sample_rate`` reduces to no small fraction (44,101 Hz to 16 kHz is
     44101/16000) is resampled by the nearest ratio that does, within 0.05 % (under one cent of
     pitch): torchaudio's filter bank grows with the product of the two terms (gigabytes for
-    44101/16000).
+    44101/16000). A multi-channel file is read in blocks and a long one resampled in pieces, so
+    decoding needs little memory besides the samples themselves.
 
     Parameters
     ----------
@@ -83,7 +84,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
     if os.path.isdir(name):
         raise AudioFileError(f"audio file {name!r} is a directory, not a file")
     try:
-        data, file_rate = sf.read(name, dtype="float32", always_2d=True)
+        waveform, file_rate = _decode_mono(name)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         if os.path.isfile(name) and os.path.getsize(name) == 0:
             raise AudioFileError(f"audio file {name!r} is empty (0 bytes)") from exc
@@ -93,17 +94,55 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
             f"audio file {name!r} has a name soundfile cannot pass to libsndfile (not valid {sys.getfilesystemencoding()}); "
             "rename it"
         ) from None
-    if data.shape[0] == 0:
+    if len(waveform) == 0:
         raise AudioFileError(f"audio file {name!r} holds no samples")
-    waveform = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     if not np.isfinite(waveform).all():
         raise AudioFileError(f"audio file {name!r} contains NaN or infinite samples")
     if file_rate != sample_rate:
         rate_ratio = _resampling_ratio(file_rate, sample_rate)
-        waveform = AF.resample(
-            torch.from_numpy(np.ascontiguousarray(waveform)), rate_ratio.numerator, rate_ratio.denominator
-        ).numpy()
+        waveform = _resample(waveform, rate_ratio.numerator, rate_ratio.denominator)
     return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+# Frames of a multi-channel file read at a time, and samples resampled at a time: a long recording
+# is decoded in bounded memory besides its samples (a whole 10-minute 48 kHz stereo file took 1 GiB).
+_DECODE_BLOCK = 1 << 20
+_RESAMPLE_BLOCK = 1 << 21
+
+
+def _decode_mono(name: str) -> tuple[np.ndarray, int]:
+    """The file's samples as float32, its channels averaged, and its rate; a multi-channel file is
+    read in blocks into one array, so that it is never in memory with all its channels at once."""
+    with sf.SoundFile(name) as f:
+        if f.channels == 1:
+            return f.read(dtype="float32"), f.samplerate
+        mono = np.empty(f.frames, dtype=np.float32)  # soundfile reads no more than the header's count
+        filled = 0
+        for block in f.blocks(_DECODE_BLOCK, dtype="float32", always_2d=True):
+            np.mean(block, axis=1, dtype=np.float32, out=mono[filled : filled + len(block)])
+            filled += len(block)
+        return mono[:filled], f.samplerate
+
+
+def _resample(waveform: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """torchaudio's windowed-sinc resampling by ``new / orig`` (in lowest terms), in pieces of about
+    ``_RESAMPLE_BLOCK`` samples: each starts on a multiple of ``orig`` (where the filter's phases
+    restart) and is resampled with a margin on both sides wider than the filter, so that the samples
+    kept are those of the whole waveform at once."""
+    step = orig * max(1, _RESAMPLE_BLOCK // orig)
+    width = math.ceil(6 * orig / (0.99 * min(orig, new)))  # torchaudio's, for its default filter
+    margin = orig * (width // orig + 2)
+    if len(waveform) <= step + 2 * margin:
+        return AF.resample(torch.from_numpy(np.ascontiguousarray(waveform)), orig, new).numpy()
+    out = np.empty(math.ceil(new * len(waveform) / orig), dtype=np.float32)
+    for start in range(0, len(waveform), step):
+        first, last = max(0, start - margin), min(len(waveform), start + step + margin)
+        piece = AF.resample(torch.from_numpy(waveform[first:last]), orig, new).numpy()
+        kept = (start - first) // orig * new
+        at = start // orig * new
+        count = min(step // orig * new, len(out) - at)
+        out[at : at + count] = piece[kept : kept + count]
+    return out
 
 
 def _is_path(item: Any) -> bool:

@@ -203,7 +203,7 @@ def test_evaluate_prints_metrics_and_writes_a_confusion_matrix(model, corpus, tm
 
 
 def test_evaluate_writes_its_metrics_before_printing_the_report(model, corpus, tmp_path, monkeypatch, capsys):
-    """A report that cannot be printed (a label outside a Windows console's code page) lost the scores."""
+    """A report that cannot be printed (a closed pipe, a stream that cannot encode a label) lost the scores."""
     import sersk.cli
 
     def unprintable(*args, file=None, **kwargs):
@@ -756,21 +756,29 @@ def test_a_closed_pipe_reported_as_einval_is_not_a_user_error(tmp_path, capsys, 
     argv = ["predict", str(tmp_path / "m.joblib"), str(tmp_path / "a.wav")]
     assert main(argv) == 2  # stdout still writable: the error is the command's, and named
     assert_one_line_error(capsys.readouterr().err, "Invalid argument")
+    class FullDisk(io.StringIO):
+        def flush(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sys, "stdout", FullDisk())
+    assert main(argv) == 2  # stdout fails for another reason: not a reader that stopped
+    capsys.readouterr()
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(argv) == 141  # was "sersk: error: [Errno 22] Invalid argument", exit 2
     assert "error" not in capsys.readouterr().err
 
 
 def test_characters_the_output_cannot_encode_are_escaped(model, corpus, tmp_path, monkeypatch):
-    """A Windows console's code page, or a redirect without a UTF-8 locale, cannot encode every file name."""
+    """Output redirected where the locale is not UTF-8 (Windows' ANSI code page) cannot encode every
+    file name. Python's own stderr escapes already; a host's strict one is escaped too."""
     clip = tmp_path / "\u0433\u043d\u0435\u0432.wav"
     shutil.copy(next(corpus.glob("*.wav")), clip)
     out, err = (io.TextIOWrapper(io.BytesIO(), encoding="cp1252") for _ in range(2))
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.setattr(sys, "stderr", err)
     assert main(["predict", str(model), str(clip)]) == 0  # the table ended in "'charmap' codec can't encode", exit 2
-    assert main(["predict", str(model), str(tmp_path / "\u0433.wav")]) == 2  # the error message was a traceback
-    assert main(["predict", str(model), "--\u0433", str(clip)]) == 2  # and so was argparse's usage error
+    assert main(["predict", str(model), str(tmp_path / "\u0433.wav")]) == 2  # the error message on a strict stderr
+    assert main(["predict", str(model), "--\u0433", str(clip)]) == 2  # and argparse's usage error
     assert (out.errors, err.errors) == ("strict", "strict")  # restored
     out.flush()
     err.flush()

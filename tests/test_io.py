@@ -112,6 +112,30 @@ def test_an_odd_rate_is_resampled_by_a_near_ratio_of_small_terms(tmp_path, monke
     np.testing.assert_allclose(y[100:15900], tone(440)[100:15900], atol=5e-3)  # a 2 ppm drift of phase
 
 
+@pytest.mark.parametrize("rate", [48000, 44100, 8000, 11025])
+def test_a_long_file_is_decoded_and_resampled_in_pieces_with_the_whole_files_samples(rate, tmp_path, monkeypatch):
+    """A multi-channel file is read in blocks and a long waveform resampled in pieces (a whole
+    10-minute 48 kHz stereo file took 1 GiB): the samples are those of the file decoded at once."""
+    import torch
+
+    import sersk.io
+
+    rng = np.random.default_rng(0)
+    stereo = rng.uniform(-0.5, 0.5, (3 * rate + 17, 2)).astype(np.float32)
+    sf.write(tmp_path / "x.wav", stereo, rate, subtype="FLOAT")
+    ratio = sersk.io._resampling_ratio(rate, 16000)
+    whole = sersk.io.AF.resample(torch.from_numpy(stereo.mean(axis=1)), ratio.numerator, ratio.denominator).numpy()
+    pieces = []
+    resample = sersk.io.AF.resample
+    monkeypatch.setattr(sersk.io.AF, "resample", lambda x, orig, new: pieces.append(len(x)) or resample(x, orig, new))
+    monkeypatch.setattr(sersk.io, "_DECODE_BLOCK", 1000)
+    monkeypatch.setattr(sersk.io, "_RESAMPLE_BLOCK", 5000)
+    y = read_audio(tmp_path / "x.wav")
+    assert len(pieces) > 2 and max(pieces) < 2 * 5000 < len(stereo)  # pieces of about the block, not the file
+    assert y.shape == whole.shape and y.flags.c_contiguous
+    np.testing.assert_allclose(y, whole, rtol=0, atol=1e-6)
+
+
 def test_read_audio_refuses_a_sample_rate_that_is_not_a_positive_integer(tmp_path):
     sf.write(tmp_path / "x.wav", tone(440), 16000)
     for rate in (0, 22050.5, True):

@@ -463,34 +463,44 @@ def long_clip_net(padding: str, deltas: bool, pools) -> CNNLSTM:
     return net.eval()
 
 
+@pytest.mark.parametrize("device", ["cpu", CUDA])
 @pytest.mark.parametrize("padding, deltas, pad", [("masked", False, 5), ("masked", True, 11), ("masked", False, 0),
                                                   ("reference", False, 7), ("reference", True, 0)])
 @pytest.mark.parametrize("pools", [((2, 2), (2, 2), (2, 2), (2, 2)), ((2, 3), (2, 1), (2, 2), (4, 1))])
-def test_a_long_clip_run_in_windows_gives_the_whole_clips_logits(padding, deltas, pad, pools, monkeypatch):
+def test_a_long_clip_run_in_windows_gives_the_whole_clips_steps(padding, deltas, pad, pools, device, monkeypatch,
+                                                                no_tf32):
     """In eval mode a clip longer than WINDOW_FRAMES runs through the convs in windows (bounded memory
-    for a long recording); its logits are those of the whole clip at once, on every window's edge."""
-    net = long_clip_net(padding, deltas, pools)
+    for a long recording): every step the LSTM reads is the whole clip's, on every window's edge."""
+    net = long_clip_net(padding, deltas, pools).to(device)
     length = 1000 + 7
     x = torch.zeros(1, 32, length + pad)
     x[..., pad:] = torch.randn(32, length, generator=torch.Generator().manual_seed(1)) * 3 - 5
-    lengths = torch.tensor([length])
+    x, lengths = x.to(device), torch.tensor([length], device=device)
+    lstm_inputs = []
+    net.lstm.register_forward_pre_hook(lambda module, args: lstm_inputs.append(args[0]))
     with torch.no_grad():
         whole = net(x, lengths)
-        widths = []
+        first_convs = []  # the widths of the first block's conv calls
         conv2d = nn.functional.conv2d
 
         def recorded_conv2d(input, *args, **kwargs):
-            widths.append(input.shape[-1])
+            if input.shape[1] <= 3:  # the first block's input: the log-mels (with a zero channel on the CPU)
+                first_convs.append(input.shape[-1])
             return conv2d(input, *args, **kwargs)
 
         monkeypatch.setattr(nn.functional, "conv2d", recorded_conv2d)
         for window in (64, 100, 333):
             monkeypatch.setattr(sersk.nn.module, "WINDOW_FRAMES", window)
-            widths.clear()
+            first_convs.clear()
             torch.testing.assert_close(net(x, lengths), whole, rtol=1e-5, atol=1e-6)
-            assert 1 < len(widths) and max(widths) <= window + 2 * 64  # one window and its margins at a time
-        net.train()  # training cannot window (batch statistics): a long clip stays whole
-        widths.clear()
+            torch.testing.assert_close(lstm_inputs[-1], lstm_inputs[0], rtol=1e-5, atol=1e-5)
+            margin = net._receptive_margin() + net.time_factor  # rounded up to the pooling
+            assert len(first_convs) >= length // window and max(first_convs) <= window + 2 * margin
+        net.blocks[1].bn.train()  # a batch norm on the batch's statistics (test-time adaptation): no windows
+        first_convs.clear()
         net(x, lengths)
-        assert max(widths) >= length
-
+        assert first_convs == [length + pad if padding == "reference" else -(-length // net.time_factor) * net.time_factor]
+        if padding == "masked":
+            net.eval()
+            with pytest.raises(ValueError, match="lengths\\[0\\]=2000; expected 1 to the"):
+                net(x, torch.tensor([2000], device=device))

@@ -28,10 +28,10 @@ with status 130, and SIGTERM (`kill`, a job scheduler; `timeout` reports its own
 reader stops early (`sersk predict ... --json | head -1`) ends at once with 141 and no message, as
 other Unix commands do: a `train` or `reproduce` piped into `head` stops training there, so send a
 long run's output to a file instead (on Windows too, where the closed pipe is reported differently).
-A character that the output's encoding lacks (a file name or label outside a Windows console's code
-page, or output redirected where the locale is not UTF-8) is printed as an escape (`\\u0433`) instead
-of ending the command in an encoding error; `predict --json` and the JSON files are ASCII with
-escapes anyway.
+A character that the output's encoding lacks (a file name or label, in output redirected to a file
+or a pipe where the locale is not UTF-8, such as Windows' ANSI code page) is printed as an escape
+(`\\u0433`) instead of ending the command in an encoding error; `predict --json` and the JSON files
+are ASCII with escapes anyway.
 Models, figures and JSON files are written atomically: a failed, interrupted or terminated run
 leaves no partial file and keeps an existing one.
 

@@ -242,7 +242,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         those clips). The default, 32 clips of 288 frames (9.2 s at 16 kHz), keeps the recipe's
         batches of 32 on all of Emo-DB (its longest clip has 277 frames) and bounds a step on
         longer clips to what Emo-DB's longest batch takes; lower it to bound memory further
-        (``docs/performance.md`` has measurements). ``None`` never splits. When ``batch_size`` clips of the
+        (``docs/performance.md`` has measurements). ``None`` never splits (long clips then share
+        batches in prediction too, and are not run in windows). When ``batch_size`` clips of the
         longest length would pad to more, the fit shuffles with its own sampler: the same seed then
         orders every epoch differently from a fit whose clips all fit.
     crop_frames : int or None, default=None

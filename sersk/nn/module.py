@@ -448,7 +448,8 @@ class ConvBlock(nn.Module):
     mode the block runs on a few clips at a time. A conv with hooks (pruning, weight norm, a
     probe) is always called as a module, on its own input. With masks, :class:`CNNLSTM` calls each
     block with lists, one tensor per group of clips of similar length: a hook on the block sees
-    lists, and a hook on ``conv`` runs once per group.
+    lists, and a hook on ``conv`` runs once per group (a long clip predicted in windows of time:
+    tensors, once per window).
     """
 
     def __init__(self, in_channels: int, out_channels: int, pool: tuple[int, int]):
@@ -598,7 +599,7 @@ class CNNLSTM(nn.Module):
 
     In eval mode, a clip alone in its batch with more than ``WINDOW_FRAMES`` frames runs through the
     conv blocks in overlapping windows of time (the same logits, in bounded memory): a long recording
-    can be predicted. Forward hooks on the blocks then run once per window.
+    can be predicted. Forward hooks on the blocks then run once per window, on tensors (not lists).
     """
 
     deltas = False  # what a network pickled before the option existed uses
@@ -674,7 +675,7 @@ class CNNLSTM(nn.Module):
             self.lstm.bias_ih_l0[hidden : 2 * hidden] = 1.0  # forget gate (PyTorch order: i, f, g, o)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        if not self.training and x.shape[0] == 1 and x.shape[2] > WINDOW_FRAMES:
+        if x.shape[0] == 1 and x.shape[2] > WINDOW_FRAMES and not self._batch_statistics_used():
             return self._forward_in_windows(x, lengths)
         if self.padding != "masked" or lengths is None:
             h = with_deltas(x) if self.deltas else x.unsqueeze(1)
@@ -717,6 +718,11 @@ class CNNLSTM(nn.Module):
         order[torch.cat([clips for clips, _ in groups])] = torch.arange(x.shape[0], device=x.device)
         return logits[order]
 
+    def _batch_statistics_used(self) -> bool:
+        """Whether the network trains, or a batch norm normalises by the batch's own statistics (one
+        left in training mode, as test-time adaptation does): then no window may stand alone."""
+        return self.training or any(block.bn.training for block in self.blocks)
+
     def _forward_in_windows(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         """``forward`` of one long clip in eval mode, its conv blocks run over windows of time.
 
@@ -729,6 +735,8 @@ class CNNLSTM(nn.Module):
         pad = None
         if self.padding == "masked" and lengths is not None:
             length = int(lengths[0])
+            if not 0 < length <= x.shape[2]:
+                raise ValueError(f"lengths[0]={length}; expected 1 to the {x.shape[2]} frames of the input")
             x = x[:, :, x.shape[2] - length :]  # the clip alone: its output does not depend on the padding
             x = nn.functional.pad(x, (round_up(length, self.time_factor) - length, 0))
             pad = torch.tensor([x.shape[2] - length], device=x.device)
@@ -755,12 +763,13 @@ class CNNLSTM(nn.Module):
         return self.fc(out[:, -1])  # a masked clip is padded by less than one step: every step is real
 
     def _receptive_margin(self) -> int:
-        """Frames on each side of a window that reach its kept steps through the "same" convs."""
+        """Frames on each side of a window that reach its kept steps through the "same" convs (the
+        pooling windows do not overlap, and a window starts on their edges)."""
         margin, factor = 0, 1
         for block, block_factor in zip(self.blocks, self.time_factors):
             margin += block.conv.padding[1] * factor
             factor = block_factor
-        return margin + factor  # and one pooled step, for the pooling windows at the edge
+        return margin
 
     def _step_masks(self, pad: torch.Tensor, n_frames: int) -> list[torch.Tensor]:
         """Real time steps, shape (batch, 1, 1, steps), at the input's resolution and after each block:
