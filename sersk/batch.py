@@ -238,10 +238,10 @@ def _predict_chunks_on_cluster(
             in_flight[future.key] = (following[0], len(following[1]), future)
             completed.add(future)
 
-    for _ in range(2 * n_threads):
-        submit_next()
     results: dict[int, Any] = {}
     try:
+        for _ in range(2 * n_threads):
+            submit_next()  # the chunks are made as they are sent: making one may raise
         for future in completed:
             i, n_files, _ = in_flight.pop(future.key)
             results[i] = future.result()  # raises the chunk's error

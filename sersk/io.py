@@ -114,13 +114,19 @@ def _decode_mono(name: str) -> tuple[np.ndarray, int]:
     """The file's samples as float32, its channels averaged, and its rate; a multi-channel file is
     read in blocks into one array, so that it is never in memory with all its channels at once."""
     with sf.SoundFile(name) as f:
+        if f.seekable():
+            f.seek(0)  # as sf.read does: an MP3's first frames decode differently without it
         if f.channels == 1:
-            return f.read(dtype="float32"), f.samplerate
-        mono = np.empty(f.frames, dtype=np.float32)  # soundfile reads no more than the header's count
+            return f.read(f.frames, dtype="float32"), f.samplerate  # the header's count: a pipe has no other
+        mono = np.empty(f.frames, dtype=np.float32)
+        block = np.empty((min(_DECODE_BLOCK, f.frames), f.channels), dtype=np.float32)
         filled = 0
-        for block in f.blocks(_DECODE_BLOCK, dtype="float32", always_2d=True):
-            np.mean(block, axis=1, dtype=np.float32, out=mono[filled : filled + len(block)])
-            filled += len(block)
+        while filled < len(mono):
+            got = f.read(out=block[: len(mono) - filled])  # the frames decoded: fewer where the file is cut short
+            if not len(got):
+                break
+            np.mean(got, axis=1, dtype=np.float32, out=mono[filled : filled + len(got)])
+            filled += len(got)
         return mono[:filled], f.samplerate
 
 
@@ -134,10 +140,14 @@ def _resample(waveform: np.ndarray, orig: int, new: int) -> np.ndarray:
     margin = orig * (width // orig + 2)
     if len(waveform) <= step + 2 * margin:
         return AF.resample(torch.from_numpy(np.ascontiguousarray(waveform)), orig, new).numpy()
-    out = np.empty(math.ceil(new * len(waveform) / orig), dtype=np.float32)
+    # torchaudio's length, computed in float32 as it does (a float64 ceil differs past 2**23 samples)
+    out = np.empty(int(torch.ceil(torch.as_tensor(new * len(waveform) / orig))), dtype=np.float32)
     for start in range(0, len(waveform), step):
         first, last = max(0, start - margin), min(len(waveform), start + step + margin)
-        piece = AF.resample(torch.from_numpy(waveform[first:last]), orig, new).numpy()
+        piece = waveform[first:last]
+        if last == len(waveform):  # zeros after the end, as torchaudio pads: enough output to keep
+            piece = np.concatenate([piece, np.zeros(margin, dtype=np.float32)])
+        piece = AF.resample(torch.from_numpy(piece), orig, new).numpy()
         kept = (start - first) // orig * new
         at = start // orig * new
         count = min(step // orig * new, len(out) - at)
