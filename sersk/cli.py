@@ -420,10 +420,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         if len(held := pipeline.validation_indices_):
             held_speakers = "" if groups is None else f" of {count(len(np.unique(groups[held])), 'speaker')}"
             print(f"validated on {count(len(held), 'clip')}{held_speakers}")
-        # --device chose where to train; the saved model picks its device where it is loaded
-        pipeline.set_params(**{
-            f"{name}__device": "auto" for name, step in pipeline.steps if "device" in _param_names(step)
-        })
+        # --device chose where to train; the saved model picks its device where it is loaded. The
+        # progress shown while training was this run's: the saved model predicts without bars of its
+        # own (predict_files, and sersk predict, show one for the whole list)
+        pipeline.set_params(
+            verbose=False,
+            **{f"{name}__device": "auto" for name, step in pipeline.steps if "device" in _param_names(step)},
+            **{f"{name}__verbose": False for name, step in pipeline.steps[:-1] if "verbose" in _param_names(step)},
+        )
         joblib.dump(pipeline, fh)
     print(f"wrote {args.out} (trained and saved in {time.perf_counter() - start:.1f} s)")
     if skipped:
@@ -813,7 +817,8 @@ def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train the CNN-LSTM pipeline and save it",
                        description="Train a preset's pipeline (the recipe's: load -> augment -> log-mel -> CNN-LSTM) on DATA.")
     p.add_argument("data", metavar="DATA", help=_DATA_HELP)
-    p.add_argument("--out", required=True, metavar="MODEL", help="where to save the fitted model (joblib), atomically")
+    p.add_argument("--out", required=True, metavar="MODEL", help="where to save the fitted model (joblib), atomically; it predicts "
+                        "without progress bars of its own")
     _add_training_options(p, quick=False)
     p.add_argument("--batch-size", type=_positive_int, default=32, metavar="N", help="mini-batch size (recipe: 32)")
     p.add_argument("--lr", type=_positive_float, default=0.005, metavar="RATE",

@@ -75,6 +75,8 @@ def test_train_on_an_emodb_folder_writes_a_loadable_model(model, capsys):
     assert len(pipe[-1].history) == 1
     assert [p.name for p in model.parent.iterdir()] == ["model.joblib"]  # no temporary file left
     assert pipe.get_params()["net__device"] == pipe.get_params()["logmel__device"] == "auto"  # trained with cpu
+    # trained with progress shown; the saved model's loader showed a "decoding" bar per chunk predicted
+    assert (pipe.verbose, pipe.get_params()["load__verbose"], pipe.get_params()["augment__verbose"]) == (False,) * 3
 
 
 def test_train_on_a_csv_passes_speakers_for_a_speaker_disjoint_validation(corpus, tmp_path, monkeypatch, capsys):
