@@ -369,6 +369,7 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         # one buffer for every group's frames: a fresh one per group costs more than the windowing
         # (glibc maps each block of megabytes anew, and its pages are faulted in again)
         buffer = torch.empty(max(sum(counts) for _, counts, _ in groups), self.n_fft, dtype=dtype, device=device)
+        n_pieces = np.bincount(owners, minlength=len(waves))
         parts: list[list[np.ndarray]] = [[] for _ in waves]
         with torch.inference_mode():
             for group, counts, group_owners in groups:
@@ -376,8 +377,10 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
                 if not np.isfinite(log_mel).all():
                     self._raise_non_finite(waves, group_owners, counts, log_mel, start)
                 for stop, n_frames, owner in zip(itertools.accumulate(counts), counts, group_owners):
-                    parts[owner].append(log_mel[:, stop - n_frames : stop].copy())
-        return [self._floor(part[0] if len(part) == 1 else np.concatenate(part, axis=1)) for part in parts]
+                    piece = log_mel[:, stop - n_frames : stop].copy()
+                    # a whole clip is floored while in cache; a long clip's pieces once joined
+                    parts[owner].append(self._floor(piece) if n_pieces[owner] == 1 else piece)
+        return [part[0] if len(part) == 1 else self._floor(np.concatenate(part, axis=1)) for part in parts]
 
     def _pieces(self, waves: list[np.ndarray], batch_frames: int) -> tuple[list[np.ndarray], list[int]]:
         """Each clip, or a clip of more than ``batch_frames`` frames as runs of that many frames
