@@ -74,7 +74,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
         If ``path`` does not exist (or is a broken link).
     AudioFileError
         If it is a directory, is empty, cannot be decoded, holds no samples or holds NaN or infinite
-        samples.
+        samples, or if its samples do not fit in the memory free here.
     """
     if not isinstance(sample_rate, Integral) or isinstance(sample_rate, bool) or sample_rate < 1:
         raise ValueError(f"sample_rate={sample_rate!r}; expected a positive integer (Hz)")
@@ -94,14 +94,24 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
             f"audio file {name!r} has a name soundfile cannot pass to libsndfile (not valid {sys.getfilesystemencoding()}); "
             "rename it"
         ) from None
+    except MemoryError as exc:
+        raise _too_long(name, exc) from None
     if len(waveform) == 0:
         raise AudioFileError(f"audio file {name!r} holds no samples")
     if not np.isfinite(waveform).all():
         raise AudioFileError(f"audio file {name!r} contains NaN or infinite samples")
     if file_rate != sample_rate:
         rate_ratio = _resampling_ratio(file_rate, sample_rate)
-        waveform = _resample(waveform, rate_ratio.numerator, rate_ratio.denominator)
+        try:
+            waveform = _resample(waveform, rate_ratio.numerator, rate_ratio.denominator)
+        except MemoryError as exc:
+            raise _too_long(name, exc) from None
     return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def _too_long(name: str, exc: MemoryError) -> AudioFileError:
+    """The error for a file whose samples do not fit in the memory free here (numpy's names no file)."""
+    return AudioFileError(f"audio file {name!r} is too long to decode in the memory free here ({exc})")
 
 
 # Frames of a multi-channel file read at a time, and samples resampled at a time: a long recording

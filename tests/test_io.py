@@ -186,6 +186,20 @@ def test_resampling_in_pieces_has_torchaudios_length_past_float32s_integers(monk
     np.testing.assert_allclose(pieces, whole, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("stage", ["_decode_mono", "_resample"])
+def test_a_file_too_long_for_memory_is_named(stage, tmp_path, monkeypatch):
+    """numpy's MemoryError names no file; as an AudioFileError, ``skip_errors`` skips the file too."""
+    import sersk.io
+
+    def no_memory(*args):
+        raise MemoryError("Unable to allocate 6.44 GiB for an array with shape (1728000000,) and data type float32")
+
+    sf.write(tmp_path / "long.wav", tone(440, sample_rate=8000), 8000)
+    monkeypatch.setattr(sersk.io, stage, no_memory)
+    with pytest.raises(AudioFileError, match=r"long.wav' is too long to decode in the memory free here \(Unable"):
+        read_audio(tmp_path / "long.wav")
+
+
 def test_read_audio_refuses_a_sample_rate_that_is_not_a_positive_integer(tmp_path):
     sf.write(tmp_path / "x.wav", tone(440), 16000)
     for rate in (0, 22050.5, True):
