@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 from fractions import Fraction
 from numbers import Integral
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -83,6 +85,12 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
         raise _missing_audio_file(name)
     if os.path.isdir(name):
         raise AudioFileError(f"audio file {name!r} is a directory, not a file")
+    with _named_if_out_of_memory(name):
+        return _decode_at_rate(name, sample_rate)
+
+
+def _decode_at_rate(name: str, sample_rate: int) -> np.ndarray:
+    """:func:`read_audio`'s work on a file that exists."""
     try:
         waveform, file_rate = _decode_mono(name)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
@@ -94,24 +102,35 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
             f"audio file {name!r} has a name soundfile cannot pass to libsndfile (not valid {sys.getfilesystemencoding()}); "
             "rename it"
         ) from None
-    except MemoryError as exc:
-        raise _too_long(name, exc) from None
     if len(waveform) == 0:
         raise AudioFileError(f"audio file {name!r} holds no samples")
     if not np.isfinite(waveform).all():
         raise AudioFileError(f"audio file {name!r} contains NaN or infinite samples")
     if file_rate != sample_rate:
         rate_ratio = _resampling_ratio(file_rate, sample_rate)
-        try:
-            waveform = _resample(waveform, rate_ratio.numerator, rate_ratio.denominator)
-        except MemoryError as exc:
-            raise _too_long(name, exc) from None
+        waveform = _resample(waveform, rate_ratio.numerator, rate_ratio.denominator)
     return np.ascontiguousarray(waveform, dtype=np.float32)
 
 
-def _too_long(name: str, exc: MemoryError) -> AudioFileError:
-    """The error for a file whose samples do not fit in the memory free here (numpy's names no file)."""
-    return AudioFileError(f"audio file {name!r} is too long to decode in the memory free here ({exc})")
+@contextlib.contextmanager
+def _named_if_out_of_memory(name: str) -> Iterator[None]:
+    """Within the block, running out of memory (numpy's ``MemoryError``, the ``RuntimeError`` of
+    torch's CPU allocator: neither names a file) raises an :class:`AudioFileError` naming ``name``,
+    which ``skip_errors`` skips like any bad file."""
+    try:
+        yield
+    except MemoryError as exc:
+        raise _too_long(name, exc) from exc
+    except RuntimeError as exc:
+        if "can't allocate memory" not in str(exc):
+            raise
+        raise _too_long(name, exc) from exc
+
+
+def _too_long(name: str, exc: Exception) -> AudioFileError:
+    """The error for a file whose samples do not fit in the memory free here."""
+    reason = f" ({' '.join(str(exc).split())})" if str(exc) else ""
+    return AudioFileError(f"audio file {name!r} is too long to decode in the memory free here{reason}")
 
 
 # Frames of a multi-channel file read at a time, and samples resampled at a time: a long recording
@@ -284,7 +303,12 @@ class AudioLoader(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         return to_object_array(list(bar))
 
     def _load_one(self, item: Any, index: int) -> np.ndarray:
-        if _is_path(item):
+        if not _is_path(item):
+            waveform = check_waveform(item, index, min_samples=self.min_samples)
+            if self.normalize is None and np.may_share_memory(waveform, item):
+                waveform = waveform.copy()  # never the caller's own array, as from a file
+            return self._normalized(waveform)
+        with _named_if_out_of_memory(plain_path(item)):
             waveform = read_audio(item, self.sample_rate)
             if len(waveform) < self.min_samples:
                 raise AudioFileError(
@@ -293,10 +317,9 @@ class AudioLoader(RecordsSerskVersion, TransformerMixin, BaseEstimator):
                     f"{self.min_samples / self.sample_rate:.3f} s ({self.min_samples} samples, one analysis "
                     "window) are needed"
                 )
-        else:
-            waveform = check_waveform(item, index, min_samples=self.min_samples)
-            if self.normalize is None and np.may_share_memory(waveform, item):
-                waveform = waveform.copy()  # never the caller's own array, as from a file
+            return self._normalized(waveform)
+
+    def _normalized(self, waveform: np.ndarray) -> np.ndarray:
         return peak_normalize(waveform) if self.normalize == "peak" else waveform
 
     def __sklearn_tags__(self):

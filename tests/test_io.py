@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import numpy as np
@@ -186,18 +187,37 @@ def test_resampling_in_pieces_has_torchaudios_length_past_float32s_integers(monk
     np.testing.assert_allclose(pieces, whole, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("stage", ["_decode_mono", "_resample"])
-def test_a_file_too_long_for_memory_is_named(stage, tmp_path, monkeypatch):
-    """numpy's MemoryError names no file; as an AudioFileError, ``skip_errors`` skips the file too."""
+@pytest.mark.parametrize("stage, error", [
+    ("_decode_mono", MemoryError("Unable to allocate 6.44 GiB for an array with shape (1728000000,)")),
+    ("_resample", MemoryError("Unable to allocate 6.44 GiB for an array with shape (1728000000,)")),
+    ("_resample", RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")),
+    ("peak_normalize", MemoryError()),
+])
+def test_a_file_too_long_for_memory_is_named(stage, error, tmp_path, monkeypatch):
+    """numpy's MemoryError and torch's allocator error name no file, and skip_errors skipped neither;
+    as an AudioFileError naming the file, it is skipped like any bad file."""
     import sersk.io
 
     def no_memory(*args):
-        raise MemoryError("Unable to allocate 6.44 GiB for an array with shape (1728000000,) and data type float32")
+        raise error
 
     sf.write(tmp_path / "long.wav", tone(440, sample_rate=8000), 8000)
     monkeypatch.setattr(sersk.io, stage, no_memory)
-    with pytest.raises(AudioFileError, match=r"long.wav' is too long to decode in the memory free here \(Unable"):
-        read_audio(tmp_path / "long.wav")
+    reason = r"here \(" + re.escape(str(error)) + r"\)$" if str(error) else "here$"
+    with pytest.raises(AudioFileError, match=r"'.*long.wav' is too long to decode in the memory free " + reason):
+        AudioLoader().transform([str(tmp_path / "long.wav")])
+
+
+def test_a_torch_error_that_is_not_memory_stays_itself(tmp_path, monkeypatch):
+    import sersk.io
+
+    def broken(*args):
+        raise RuntimeError("Expected 3D tensor")
+
+    sf.write(tmp_path / "x.wav", tone(440, sample_rate=8000), 8000)
+    monkeypatch.setattr(sersk.io, "_resample", broken)
+    with pytest.raises(RuntimeError, match="Expected 3D tensor"):
+        read_audio(tmp_path / "x.wav")
 
 
 def test_read_audio_refuses_a_sample_rate_that_is_not_a_positive_integer(tmp_path):
