@@ -6,9 +6,9 @@ import contextlib
 import math
 import os
 import sys
+from collections.abc import Iterator
 from fractions import Fraction
 from numbers import Integral
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -168,7 +168,7 @@ def _resample(waveform: np.ndarray, orig: int, new: int) -> np.ndarray:
     width = math.ceil(6 * orig / (0.99 * min(orig, new)))  # torchaudio's, for its default filter
     margin = orig * (width // orig + 2)
     if len(waveform) <= step + 2 * margin:
-        return AF.resample(torch.from_numpy(np.ascontiguousarray(waveform)), orig, new).numpy()
+        return AF.resample(torch.from_numpy(waveform), orig, new).numpy()
     # torchaudio's length, computed in float32 as it does (a float64 ceil differs past 2**23 samples)
     out = np.empty(int(torch.ceil(torch.as_tensor(new * len(waveform) / orig))), dtype=np.float32)
     for start in range(0, len(waveform), step):
@@ -308,15 +308,15 @@ class AudioLoader(RecordsSerskVersion, TransformerMixin, BaseEstimator):
             if self.normalize is None and np.may_share_memory(waveform, item):
                 waveform = waveform.copy()  # never the caller's own array, as from a file
             return self._normalized(waveform)
+        waveform = read_audio(item, self.sample_rate)  # names the file if it runs out of memory
+        if len(waveform) < self.min_samples:
+            raise AudioFileError(
+                f"audio file {plain_path(item)!r} is too short: {len(waveform) / self.sample_rate:.3f} s "
+                f"({count(len(waveform), 'sample')} at {self.sample_rate} Hz); at least "
+                f"{self.min_samples / self.sample_rate:.3f} s ({self.min_samples} samples, one analysis "
+                "window) are needed"
+            )
         with _named_if_out_of_memory(plain_path(item)):
-            waveform = read_audio(item, self.sample_rate)
-            if len(waveform) < self.min_samples:
-                raise AudioFileError(
-                    f"audio file {plain_path(item)!r} is too short: {len(waveform) / self.sample_rate:.3f} s "
-                    f"({count(len(waveform), 'sample')} at {self.sample_rate} Hz); at least "
-                    f"{self.min_samples / self.sample_rate:.3f} s ({self.min_samples} samples, one analysis "
-                    "window) are needed"
-                )
             return self._normalized(waveform)
 
     def _normalized(self, waveform: np.ndarray) -> np.ndarray:

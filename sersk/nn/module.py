@@ -681,8 +681,7 @@ class CNNLSTM(nn.Module):
             h = with_deltas(x) if self.deltas else x.unsqueeze(1)
             for block in self.blocks:
                 h = block(h)
-            out, _ = self.lstm(h.permute(0, 3, 1, 2).flatten(2))  # (batch, steps, channels * frequency)
-            return self.fc(out[:, -1])
+            return self._last_step_logits(h)
         if x.shape[2] % self.time_factor:  # whole pooling windows, as LeftPadCollate(multiple=time_factor) pads
             x = nn.functional.pad(x, (round_up(x.shape[2], self.time_factor) - x.shape[2], 0))
         n_frames = x.shape[2]
@@ -759,8 +758,13 @@ class CNNLSTM(nn.Module):
                     out = block(out, masks[level], masks[level + 1])
             keep = (start - first) // factor
             steps.append(out[..., keep : keep + (stop - start) // factor])
-        out, _ = self.lstm(torch.cat(steps, dim=-1).permute(0, 3, 1, 2).flatten(2))
-        return self.fc(out[:, -1])  # a masked clip is padded by less than one step: every step is real
+        return self._last_step_logits(torch.cat(steps, dim=-1))  # a masked clip's padding is under one step
+
+    def _last_step_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """The head on the LSTM's last step, over the conv output ``h`` (batch, channels, frequency,
+        steps) whose every step is real."""
+        out, _ = self.lstm(h.permute(0, 3, 1, 2).flatten(2))  # (batch, steps, channels * frequency)
+        return self.fc(out[:, -1])
 
     def _receptive_margin(self) -> int:
         """Frames on each side of a window that reach its kept steps through the "same" convs (the
