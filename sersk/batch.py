@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .exceptions import AudioFileError, InvalidSignalError
 from .io import _is_path
-from .utils.validation import check_collection, count, is_integer, path_column, plain_path
+from .utils.validation import check_collection, check_labels, count, is_integer, path_column, plain_path
 
 
 # Audio decoded at a time by predict_files besides its ``chunk_size`` files, so that long recordings
@@ -122,6 +122,7 @@ def predict_files(
     model: Any,
     paths: Sequence[str | os.PathLike],
     *,
+    speakers: Any = None,
     chunk_size: int = 256,
     skip_errors: bool = False,
     verbose: bool = False,
@@ -143,6 +144,12 @@ def predict_files(
         refused.
     paths : sequence of str or os.PathLike
         Audio files (or a one-column table of them, as ``fit`` takes).
+    speakers : array-like of shape (n_files,), optional
+        The speaker of each file, for a model that standardises each speaker with that speaker's
+        own statistics (``scope="speaker"``): each speaker's files are then predicted together, in
+        one chunk however many they are (the files that can be read, with ``skip_errors``). Without
+        speakers, such a model takes all the files as one speaker, in one chunk, as its ``predict``
+        takes the clips of a call. Other models ignore them.
     chunk_size : int, default=256
         The most files per chunk (long files make smaller chunks).
     skip_errors : bool, default=False
@@ -179,20 +186,31 @@ def predict_files(
     paths = [plain_path(p) for p in paths]
     if not paths:
         raise ValueError("no files given: the list of paths is empty")
+    if speakers is not None:
+        speakers = check_labels(speakers, "speakers", what="speaker", n_clips=len(paths), mixed_as_text=True)
+        if len(speakers) != len(paths):
+            raise ValueError(
+                f"paths has {count(len(paths), 'file')} but speakers has {count(len(speakers), 'speaker')}; "
+                "they must match (one speaker per file)"
+            )
     _check_reads_files(model)
     try:
         classes = np.asarray(model.classes_)
     except AttributeError:
         raise NotFittedError(f"this {type(model).__name__} is not fitted yet: fit it before predicting") from None
-    chunks = _chunks(paths, chunk_size)
+    groups = _speaker_groups(speakers, len(paths)) if standardises_speakers(model) else None
+    chunks = _chunks(paths, chunk_size) if groups is None else ([paths[i] for i in group] for group in groups)
+    predict = _predict_chunk if groups is None else _predict_speaker
     with tqdm(total=len(paths), desc="predicting", unit="file", disable=None if verbose else True) as bar:
         if client is None:
             results = []
             for chunk in chunks:
-                results.append(_predict_chunk(model, chunk, skip_errors))
+                results.append(predict(model, chunk, skip_errors))
                 bar.update(len(chunk))
         else:
-            results = _predict_chunks_on_cluster(client, model, chunks, skip_errors, bar)
+            results = _predict_chunks_on_cluster(client, model, chunks, skip_errors, bar, predict)
+    if groups is not None:
+        results = _in_input_order(results, groups, paths, len(classes))
     kept, proba, errors = _merge_chunks(results, len(classes))
     return BatchPrediction(kept, classes[proba.argmax(axis=1)] if len(proba) else classes[:0], proba, classes, errors)
 
@@ -214,10 +232,56 @@ def _check_reads_files(model: Any) -> None:
         )
 
 
-def _predict_chunks_on_cluster(
-    client: Any, model: Any, chunks: Iterable[list[str]], skip_errors: bool, bar: tqdm
+def standardises_speakers(model: Any) -> bool:
+    """Whether a step of ``model`` standardises each speaker with that speaker's own statistics
+    (``scope="speaker"``): its prediction of a file depends on which of the speaker's files come with it."""
+    from .pipeline import speaker_scoped_steps
+
+    return hasattr(model, "steps") and bool(speaker_scoped_steps(model))
+
+
+def _speaker_groups(speakers: np.ndarray | None, n_files: int) -> list[list[int]]:
+    """The positions of each speaker's files, speakers in order of their first file; all files as one
+    speaker without ``speakers``."""
+    if speakers is None:
+        return [list(range(n_files))]
+    _, first, inverse = np.unique(speakers, return_index=True, return_inverse=True)
+    return [np.flatnonzero(inverse == k).tolist() for k in np.argsort(first)]
+
+
+def _predict_speaker(model: Any, paths: list[str], skip_errors: bool) -> tuple[list[str], np.ndarray, dict[str, str]]:
+    """``_predict_chunk`` of one speaker's files, all predicted together: once the failing files are
+    found, those that can be read are predicted again as one call, since the model standardises them
+    with the statistics of the files it is given."""
+    kept, proba, errors = _predict_chunk(model, paths, skip_errors)
+    if errors and kept:
+        proba = model.predict_proba(kept)
+    return kept, proba, errors
+
+
+def _in_input_order(
+    results: list[tuple[list[str], np.ndarray, dict[str, str]]], groups: list[list[int]], paths: list[str],
+    n_classes: int,
 ) -> list[tuple[list[str], np.ndarray, dict[str, str]]]:
-    """``_predict_chunk`` of every chunk on the client's workers; results in chunk order.
+    """The results of chunks of the files at ``groups``' positions in ``paths``, as one result in
+    the files' order (the errors, too)."""
+    positions: list[int] = []
+    for (kept, _, _), group in zip(results, groups, strict=True):
+        remaining = iter(group)  # the kept files are a subsequence of the group's
+        positions.extend(next(i for i in remaining if paths[i] == path) for path in kept)
+    kept, proba, errors = _merge_chunks(results, n_classes)
+    order = np.argsort(positions, kind="stable")
+    first = {}
+    for i, path in enumerate(paths):
+        first.setdefault(path, i)
+    return [([kept[i] for i in order], proba[order], dict(sorted(errors.items(), key=lambda e: first[e[0]])))]
+
+
+def _predict_chunks_on_cluster(
+    client: Any, model: Any, chunks: Iterable[list[str]], skip_errors: bool, bar: tqdm, predict: Callable[..., Any]
+) -> list[tuple[list[str], np.ndarray, dict[str, str]]]:
+    """``predict`` (:func:`_predict_chunk`, or :func:`_predict_speaker`) of every chunk on the client's
+    workers; results in chunk order.
 
     The model is scattered to every worker once; a task carries its chunk's paths only. At most two
     chunks per worker thread are pending, so neither the scheduler nor the workers hold the whole
@@ -234,7 +298,7 @@ def _predict_chunks_on_cluster(
     def submit_next() -> None:
         following = next(todo, None)
         if following is not None:
-            future = client.submit(_predict_chunk, model_future, following[1], skip_errors, pure=False)
+            future = client.submit(predict, model_future, following[1], skip_errors, pure=False)
             in_flight[future.key] = (following[0], len(following[1]), future)
             completed.add(future)
 

@@ -455,7 +455,7 @@ def _unreadable(files: Sequence[str], loader: Any) -> dict[str, str]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``sersk predict``: label audio files (and every audio file of a folder) with a trained model."""
-    from .batch import predict_files
+    from .batch import predict_files, standardises_speakers
     from .datasets import find_audio_files
     from .io import _missing_audio_file
     from .persistence import load_model
@@ -471,6 +471,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if not os.path.exists(file):
                 raise FileNotFoundError(f"{_missing_audio_file(file)} (--skip-errors skips such files)")
     model = load_model(args.model)
+    if standardises_speakers(model):
+        _err("note: this model standardises each speaker with their own statistics (scope='speaker'): the files "
+             "given are standardised together, as one speaker's")
     with _skip_errors_hint(args.skip_errors, "skips such files", OSError):  # predicting writes no file
         result = predict_files(
             model, files, chunk_size=args.chunk_size, skip_errors=args.skip_errors, verbose=sys.stderr.isatty()
@@ -496,6 +499,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """``sersk evaluate``: score a trained model on labelled DATA; write a confusion matrix."""
     from sklearn.metrics import classification_report
 
+    from .batch import standardises_speakers
     from .datasets import load_corpus
     from .evaluation import evaluate_model
     from .persistence import load_model
@@ -503,10 +507,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = load_corpus(args.data)
     out_dir = _out_dir(args.out_dir)
     model = load_model(args.model)
+    if data.speaker is None and standardises_speakers(model):
+        _err(f"note: this model standardises each speaker with their own statistics (scope='speaker'), and DATA "
+             f"{args.data!r} names no speakers: its files are standardised together, as one speaker's (Emo-DB's "
+             "file names or a CSV with a speaker column name them)")
     with _skip_errors_hint(args.skip_errors, "scores the other files"):
         results = evaluate_model(
-            model, data.filenames, data.target, chunk_size=args.chunk_size, skip_errors=args.skip_errors,
-            figures_dir=out_dir, verbose=sys.stderr.isatty(),
+            model, data.filenames, data.target, speakers=data.speaker, chunk_size=args.chunk_size,
+            skip_errors=args.skip_errors, figures_dir=out_dir, verbose=sys.stderr.isatty(),
         )
     if results["unknown_labels"]:
         _err(f"warning: the model never saw the labels {', '.join(results['unknown_labels'])} of DATA; "

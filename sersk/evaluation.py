@@ -162,6 +162,7 @@ def evaluate_model(
     X: Sequence[str | os.PathLike],
     y: Any,
     *,
+    speakers: Any = None,
     chunk_size: int = 256,
     skip_errors: bool = False,
     figures_dir: str | os.PathLike | None = None,
@@ -177,6 +178,11 @@ def evaluate_model(
         Audio files (or a one-column table of them, as ``fit`` takes).
     y : array-like of shape (n_files,)
         Their labels. Labels the model never saw count as errors (listed in ``unknown_labels``).
+    speakers : array-like of shape (n_files,), optional
+        The speaker of each file, for a model that standardises each speaker with that speaker's own
+        statistics (``scope="speaker"``): each speaker's files are predicted together. Without them,
+        such a model takes all the files as one speaker (see
+        [`predict_files`][sersk.batch.predict_files]). Other models ignore them.
     chunk_size : int, default=256
         The most files decoded at a time (see [`predict_files`][sersk.batch.predict_files]: long files
         make smaller chunks).
@@ -204,7 +210,9 @@ def evaluate_model(
     check_matches_labels(X, y, noun="file")  # before predicting every file
     classes = np.asarray(model.classes_)
     y = _as_classes_kind(y, classes)
-    result = predict_files(model, X, chunk_size=chunk_size, skip_errors=skip_errors, verbose=verbose)
+    result = predict_files(
+        model, X, speakers=speakers, chunk_size=chunk_size, skip_errors=skip_errors, verbose=verbose
+    )
     if result.errors:
         y = y[[plain_path(path) not in result.errors for path in X]]  # the keys predict_files gives
         if not len(y):

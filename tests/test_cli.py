@@ -20,6 +20,7 @@ import soundfile as sf
 
 from sersk import EmotionPipeline
 from sersk.cli import main, parse_param
+from sersk.persistence import load_model
 from sersk.utils.synthetic import make_tone
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -728,6 +729,24 @@ def test_train_passes_the_speakers_to_a_speaker_scope_step(corpus, tmp_path, cap
     csv = write_csv(tmp_path / "no_speakers.csv", "path,label", rows)
     assert main(["train", str(csv), "--out", str(tmp_path / "n.joblib"), *tuned]) == 2
     assert_one_line_error(capsys.readouterr().err, "scope='speaker' needs each clip's speaker")
+    # evaluate predicts each speaker's files together (it took each chunk of files as one speaker)
+    model, files = load_model(tmp_path / "m.joblib"), sorted(corpus.glob("*.wav"))
+    speakers = np.array([f.name[:2] for f in files])
+    expected = np.empty(len(files), dtype=object)
+    for speaker in np.unique(speakers):
+        expected[speakers == speaker] = model.predict([str(f) for f in files if f.name[:2] == speaker])
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "m.joblib"), str(corpus), "--out-dir", str(tmp_path / "e"),
+                 "--chunk-size", "3"]) == 0
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert [Path(p["path"]).name for p in metrics["predictions"]] == [f.name for f in files]
+    assert [p["predicted"] for p in metrics["predictions"]] == list(expected)
+    assert "note" not in capsys.readouterr().err
+    # without speakers, all the files are one speaker's, and the CLI says so
+    assert main(["evaluate", str(tmp_path / "m.joblib"), str(csv), "--out-dir", str(tmp_path / "f")]) == 0
+    assert "names no speakers: its files are standardised together, as one speaker's" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "m.joblib"), str(files[0])]) == 0
+    assert "the files given are standardised together, as one speaker's" in capsys.readouterr().err
 
 
 def test_checking_param_values_leaves_torch_global_generator_alone():

@@ -225,6 +225,44 @@ def test_leave_one_speaker_out_by_speaker_is_reported_as_transductive(corpus):
         run_reference_protocol(X, y, pipeline=pipe)
 
 
+def test_a_speaker_scoped_model_predicts_each_speakers_files_together(corpus, tmp_path):
+    """A model that standardises each speaker by itself took each chunk of files as one speaker:
+    a file's probabilities changed with ``chunk_size`` and with the files beside it. Each speaker's
+    files are now predicted together, whatever the chunks, in the files' order; without speakers,
+    all files as one speaker, as ``predict`` takes a call's clips; the readable files of a speaker
+    with a bad one are predicted together once it is found."""
+    X, y, speakers = corpus
+    pipe = make_pipeline("tuned", max_epochs=1, device="cpu", random_state=0).set_params(
+        net__module__filters=(4, 4, 8, 8), net__module__hidden_size=8, net__crop_frames=8, scale__scope="speaker",
+    ).fit(X, y, groups=speakers)
+    interleaved = np.argsort(np.arange(len(X)) % 5, kind="stable")  # speakers mixed, no chunk one speaker's
+    paths, spoken_by = X[interleaved], speakers[interleaved]
+    expected = np.empty((len(X), 2))
+    for speaker in SPEAKERS:
+        expected[spoken_by == speaker] = pipe.predict_proba(paths[spoken_by == speaker])
+    for chunk_size in (3, 256):
+        result = predict_files(pipe, paths, speakers=spoken_by, chunk_size=chunk_size)
+        assert result.paths == list(paths)
+        np.testing.assert_allclose(result.proba, expected, rtol=0, atol=1e-6)
+    pooled = predict_files(pipe, paths, chunk_size=3)
+    np.testing.assert_allclose(pooled.proba, pipe.predict_proba(paths), rtol=0, atol=1e-6)
+    assert np.abs(pooled.proba - expected).max() > 1e-3  # the speakers' own statistics make a difference
+    scored = evaluate_model(pipe, paths, y[interleaved], speakers=spoken_by, chunk_size=3)
+    assert [p["predicted"] for p in scored["predictions"]] == list(pipe.classes_[expected.argmax(axis=1)])
+
+    bad = tmp_path / "empty.wav"
+    bad.touch()
+    with_bad = [*paths[:4], str(bad), *paths[4:]]
+    result = predict_files(pipe, with_bad, speakers=[*spoken_by[:4], "08", *spoken_by[4:]], chunk_size=3,
+                           skip_errors=True)
+    assert result.paths == list(paths) and list(result.errors) == [str(bad)]
+    np.testing.assert_allclose(result.proba, expected, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="paths has 24 files but speakers has 23 speakers; they must match"):
+        predict_files(pipe, paths, speakers=spoken_by[:-1])
+    with pytest.raises(ValueError, match="speakers has a missing speaker"):
+        predict_files(pipe, paths, speakers=[None, *spoken_by[1:]])
+
+
 def test_clip_predictions_without_probabilities():
     from sersk.evaluation import clip_predictions
 

@@ -69,6 +69,11 @@ prediction, in the order of `labels`), `unknown_labels` (labels of DATA the mode
 their clips count as errors), `classification_report` (scikit-learn's, as a dict),
 `predictions` (per file: `path`, `label`, the true label, and `predicted`) and `errors` (each
 file left out, with its message). `DIR/confusion_matrix.png` draws the counts.
+
+A model that standardises each speaker by itself (`scale__scope=speaker`) has each speaker's files
+predicted together, the speakers as DATA names them (Emo-DB's file names, a CSV's `speaker`
+column); where DATA names none, all its files are one speaker's, and `evaluate` says so. `predict`
+takes all the files given as one speaker's, and says so too.
 """,
     "reproduce": """\
 `DIR/results.json` holds the run's settings (`command`, `corpus`, `protocol`, `preset`, `quick`,
