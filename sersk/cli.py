@@ -172,6 +172,26 @@ def _device(text: str) -> str:
     return text
 
 
+def _run_on(model: Any, device: str | None, model_file: str) -> None:
+    """``--device``: the steps of the model's pipelines (an ensemble's members) that take a device run
+    on ``device``; without it, each step's saved device is checked here, before any file is read."""
+    from .utils._device import resolve_device
+
+    for pipeline in getattr(model, "estimators_", [model]):
+        devices = {name: step.device for name, step in pipeline.steps if "device" in _param_names(step)}
+        if device is not None:
+            pipeline.set_params(**{f"{name}__device": device for name in devices})
+            continue
+        for name, saved in devices.items():
+            try:
+                resolve_device(saved)
+            except ValueError as exc:  # "device='cuda' but CUDA is not available here; use device=..."
+                reason = str(exc).split(" but ", 1)[-1].split("; use ", 1)[0]
+                raise ValueError(
+                    f"{model_file!r} runs its step {name!r} on device={str(saved)!r}, and {reason}: add --device auto"
+                ) from None
+
+
 def _out_dir(path: str) -> Path:
     """``--out-dir``, checked writable before any work whose results it will hold."""
     out_dir = Path(path)
@@ -471,6 +491,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if not os.path.exists(file):
                 raise FileNotFoundError(f"{_missing_audio_file(file)} (--skip-errors skips such files)")
     model = load_model(args.model)
+    _run_on(model, args.device, args.model)
     if standardises_speakers(model):
         _err("note: this model standardises each speaker with their own statistics (scope='speaker'): the files "
              "given are standardised together, as one speaker's")
@@ -507,6 +528,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = load_corpus(args.data)
     out_dir = _out_dir(args.out_dir)
     model = load_model(args.model)
+    _run_on(model, args.device, args.model)
     if data.speaker is None and standardises_speakers(model):
         _err(f"note: this model standardises each speaker with their own statistics (scope='speaker'), and DATA "
              f"{args.data!r} names no speakers: its files are standardised together, as one speaker's (Emo-DB's "
@@ -854,9 +876,17 @@ def _add_predict(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: {'predictions': [...], 'errors': {...}}")
     p.add_argument("--skip-errors", action="store_true",
                    help="skip files that cannot be read (reported on stderr) instead of stopping")
+    _add_chunk_and_device_options(p)
+    p.set_defaults(func=cmd_predict)
+
+
+def _add_chunk_and_device_options(p: argparse.ArgumentParser) -> None:
+    """``--chunk-size`` and ``--device`` of the commands that predict with a saved model."""
     p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N",
                    help="the most files decoded at a time; long files make smaller chunks (default: 256)")
-    p.set_defaults(func=cmd_predict)
+    p.add_argument("--device", type=_device, default=None, metavar="{auto,cpu,cuda}",
+                   help="where features and the network run (default: as the model was saved; 'sersk train' "
+                        "saves auto, CUDA when available)")
 
 
 def _add_evaluate(sub: Any) -> None:
@@ -871,8 +901,7 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("--skip-errors", action="store_true",
                    help="leave out files that cannot be read (reported on stderr) and score the others, instead of "
                         "stopping")
-    p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N",
-                   help="the most files decoded at a time; long files make smaller chunks (default: 256)")
+    _add_chunk_and_device_options(p)
     p.set_defaults(func=cmd_evaluate)
 
 

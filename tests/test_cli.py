@@ -17,6 +17,7 @@ import joblib
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from sersk import EmotionPipeline
 from sersk.cli import main, parse_param
@@ -747,6 +748,33 @@ def test_train_passes_the_speakers_to_a_speaker_scope_step(corpus, tmp_path, cap
     assert "names no speakers: its files are standardised together, as one speaker's" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "m.joblib"), str(files[0])]) == 0
     assert "the files given are standardised together, as one speaker's" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a model pinned to CUDA runs here")
+def test_predict_and_evaluate_run_a_model_pinned_to_cuda_with_device_auto(model, corpus, tmp_path, capsys):
+    """A model fitted with device="cuda" set keeps it (its log-mel step; skorch moves the network),
+    and on a machine without CUDA the commands had no way to run it: --device sets every step's."""
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.preprocessing import LabelEncoder
+
+    fitted = joblib.load(model)
+    pinned = tmp_path / "pinned.joblib"
+    joblib.dump(fitted.set_params(logmel__device="cuda"), pinned)
+    wav = str(sorted(corpus.glob("*.wav"))[0])
+    assert main(["predict", str(pinned), wav]) == 2
+    assert_one_line_error(capsys.readouterr().err, "runs its step 'logmel' on device='cuda', and CUDA is not "
+                          "available here: add --device auto")
+    assert main(["predict", str(pinned), wav, "--device", "auto"]) == 0
+    assert wav in capsys.readouterr().out
+    assert main(["evaluate", str(pinned), str(corpus), "--device", "cpu", "--out-dir", str(tmp_path / "e")]) == 0
+    assert joblib.load(pinned).named_steps["logmel"].device == "cuda"  # the file is left as it was
+    # a soft vote of pipelines: each member's steps
+    vote = VotingClassifier([("a", fitted), ("b", fitted)], voting="soft")
+    vote.estimators_, vote.le_ = [fitted, fitted], LabelEncoder().fit(fitted.classes_)
+    vote.classes_ = vote.le_.classes_
+    joblib.dump(vote, tmp_path / "vote.joblib")
+    assert main(["predict", str(tmp_path / "vote.joblib"), wav]) == 2
+    assert main(["predict", str(tmp_path / "vote.joblib"), wav, "--device", "cpu"]) == 0
 
 
 def test_checking_param_values_leaves_torch_global_generator_alone():
