@@ -359,6 +359,25 @@ def test_set_params_on_a_fitted_network_keeps_its_weights():
         CNNLSTMClassifier().classes_  # was AttributeError: no attribute 'classes_seen_'
 
 
+def test_a_network_saved_on_a_cuda_device_this_machine_lacks_loads_on_the_cpu(monkeypatch):
+    """skorch falls back to the CPU only without CUDA: a network saved on device="cuda:1" failed to
+    load on a machine with one GPU, in torch's unpickler, as if the file were corrupt."""
+    from skorch.exceptions import DeviceWarning
+
+    X, y = make_band_energy_sequences(16, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu").fit(X, y)
+    proba = clf.predict_proba(X)
+    clf.device = "cuda:1"  # as fitted on a second GPU (its tensors are on the CPU here)
+    saved = pickle.dumps(clf)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.warns(DeviceWarning, match="saved on device='cuda:1', which this machine lacks .1 CUDA device"):
+        loaded = pickle.loads(saved)
+    monkeypatch.undo()
+    assert loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+
+
 def test_clone_params_and_grid_search():
     clf = CNNLSTMClassifier(**{**SMALL, "module__hidden_size": 12}, device="cpu", optimizer__weight_decay=1e-3)
     params = clone(clf).get_params()

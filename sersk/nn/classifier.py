@@ -18,6 +18,7 @@ import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset, unpack_data
+from skorch.exceptions import DeviceWarning
 from sklearn.base import BaseEstimator
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
@@ -54,6 +55,18 @@ NO_DECAY_ON_BIASES = (
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 _DEVICE_LOCK = threading.RLock()  # guards the device an estimator resolves while it runs
+
+
+def _missing_cuda_device(device: Any) -> bool:
+    """Whether ``device`` is a numbered CUDA device beyond those of this machine, which has some."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        return False
+    return (
+        parsed.type == "cuda" and parsed.index is not None and torch.cuda.is_available()
+        and parsed.index >= torch.cuda.device_count()
+    )
 
 
 class _Interrupted(Exception):
@@ -929,6 +942,15 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             state = {**state, "device": resolve_device(requested)}
             super().__setstate__(state)
             self.device = requested
+        elif _missing_cuda_device(requested):
+            # skorch falls back to the CPU only when there is no CUDA at all; torch's load then failed
+            warnings.warn(
+                f"the network was saved on device={str(requested)!r}, which this machine lacks "
+                f"({torch.cuda.device_count()} CUDA device(s)); it is loaded on the CPU, with device='cpu' "
+                "(set_params(device='auto') runs it on CUDA)",
+                DeviceWarning,
+            )
+            super().__setstate__({**state, "device": "cpu"})
         else:
             super().__setstate__(state)
 
