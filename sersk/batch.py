@@ -233,11 +233,13 @@ def _check_reads_files(model: Any) -> None:
 
 
 def standardises_speakers(model: Any) -> bool:
-    """Whether a step of ``model`` standardises each speaker with that speaker's own statistics
-    (``scope="speaker"``): its prediction of a file depends on which of the speaker's files come with it."""
+    """Whether a step of ``model`` (of a member, for an ensemble) standardises each speaker with that
+    speaker's own statistics (``scope="speaker"``): its prediction of a file depends on which of the
+    speaker's files come with it."""
     from .pipeline import speaker_scoped_steps
 
-    return hasattr(model, "steps") and bool(speaker_scoped_steps(model))
+    members = getattr(model, "estimators_", None) or [model]
+    return any(hasattr(member, "steps") and speaker_scoped_steps(member) for member in members)
 
 
 def _speaker_groups(speakers: np.ndarray | None, n_files: int) -> list[list[int]]:

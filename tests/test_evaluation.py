@@ -249,6 +249,15 @@ def test_a_speaker_scoped_model_predicts_each_speakers_files_together(corpus, tm
     assert np.abs(pooled.proba - expected).max() > 1e-3  # the speakers' own statistics make a difference
     scored = evaluate_model(pipe, paths, y[interleaved], speakers=spoken_by, chunk_size=3)
     assert [p["predicted"] for p in scored["predictions"]] == list(pipe.classes_[expected.argmax(axis=1)])
+    # a soft vote of such pipelines: its members standardise each speaker by itself too
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.preprocessing import LabelEncoder
+
+    vote = VotingClassifier([("a", pipe), ("b", pipe)], voting="soft")
+    vote.estimators_, vote.le_ = [pipe, pipe], LabelEncoder().fit(pipe.classes_)
+    vote.classes_ = vote.le_.classes_
+    np.testing.assert_allclose(predict_files(vote, paths, speakers=spoken_by, chunk_size=3).proba, expected,
+                               rtol=0, atol=1e-6)
 
     bad = tmp_path / "empty.wav"
     bad.touch()
