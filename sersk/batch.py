@@ -145,13 +145,16 @@ def predict_files(
     paths : sequence of str or os.PathLike
         Audio files (or a one-column table of them, as ``fit`` takes).
     speakers : array-like of shape (n_files,), optional
-        The speaker of each file, for a model that standardises each speaker with that speaker's
-        own statistics (``scope="speaker"``): each speaker's files are then predicted together, in
-        one chunk however many they are (the files that can be read, with ``skip_errors``). Without
-        speakers, such a model takes all the files as one speaker, in one chunk, as its ``predict``
-        takes the clips of a call. Other models ignore them.
+        The speaker of each file (compared as text where text and numbers mix, as ``fit`` compares
+        them), for a model that standardises each speaker with that speaker's own statistics
+        (``scope="speaker"``, in the pipeline or in an ensemble's members): each speaker's files
+        are then predicted together, in one chunk however many they are (the files that can be
+        read, with ``skip_errors``). Without speakers, such a model takes all the files as one
+        speaker, in one chunk (one task with ``client``), as its ``predict`` takes the clips of a
+        call. Other models ignore them.
     chunk_size : int, default=256
-        The most files per chunk (long files make smaller chunks).
+        The most files per chunk (long files make smaller chunks); a model with
+        ``scope="speaker"`` takes each speaker's files at once, whatever ``chunk_size``.
     skip_errors : bool, default=False
         Skip files that cannot be read or featurised (missing, empty, not audio, too short) and
         report them in ``errors``, instead of raising on the first.

@@ -177,7 +177,8 @@ def _run_on(model: Any, device: str | None, model_file: str) -> None:
     on ``device``; without it, each step's saved device is checked here, before any file is read."""
     from .utils._device import resolve_device
 
-    for pipeline in getattr(model, "estimators_", [model]):
+    members = getattr(model, "named_estimators_", None) or dict(enumerate(getattr(model, "estimators_", [])))
+    for member, pipeline in list(members.items()) or [(None, model)]:
         devices = {name: step.device for name, step in pipeline.steps if "device" in _param_names(step)}
         if device is not None:
             pipeline.set_params(**{f"{name}__device": device for name in devices})
@@ -186,10 +187,14 @@ def _run_on(model: Any, device: str | None, model_file: str) -> None:
             try:
                 resolve_device(saved)
             except ValueError as exc:  # "device='cuda' but CUDA is not available here; use device=..."
-                reason = str(exc).split(" but ", 1)[-1].split("; use ", 1)[0]
-                raise ValueError(
-                    f"{model_file!r} runs its step {name!r} on device={str(saved)!r}, and {reason}: add --device auto"
-                ) from None
+                step = f"step {name!r}" if member is None else f"member {member!r}'s step {name!r}"
+                text = str(exc)
+                if " but " in text:
+                    reason = text.split(" but ", 1)[1].split("; use ", 1)[0]
+                    message = f"{model_file!r} runs its {step} on device={str(saved)!r}, and {reason}"
+                else:
+                    message = f"{model_file!r} cannot run its {step} here ({text})"
+                raise ValueError(f"{message}: add --device auto") from None
 
 
 def _out_dir(path: str) -> Path:
@@ -883,7 +888,8 @@ def _add_predict(sub: Any) -> None:
 def _add_chunk_and_device_options(p: argparse.ArgumentParser) -> None:
     """``--chunk-size`` and ``--device`` of the commands that predict with a saved model."""
     p.add_argument("--chunk-size", type=_positive_int, default=256, metavar="N",
-                   help="the most files decoded at a time; long files make smaller chunks (default: 256)")
+                   help="the most files decoded at a time; long files make smaller chunks, and a model with "
+                        "scale__scope=speaker takes each speaker's files at once (default: 256)")
     p.add_argument("--device", type=_device, default=None, metavar="{auto,cpu,cuda}",
                    help="where features and the network run (default: as the model was saved; 'sersk train' "
                         "saves auto, CUDA when available)")

@@ -185,7 +185,7 @@ def evaluate_model(
         [`predict_files`][sersk.batch.predict_files]). Other models ignore them.
     chunk_size : int, default=256
         The most files decoded at a time (see [`predict_files`][sersk.batch.predict_files]: long files
-        make smaller chunks).
+        make smaller chunks, and a model with ``scope="speaker"`` takes each speaker's files at once).
     skip_errors : bool, default=False
         Leave out files that cannot be read or featurised (listed in ``errors``) and score the
         others, instead of raising on the first.

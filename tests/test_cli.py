@@ -756,6 +756,7 @@ def test_predict_and_evaluate_run_a_model_pinned_to_cuda_with_device_auto(model,
     and on a machine without CUDA the commands had no way to run it: --device sets every step's."""
     from sklearn.ensemble import VotingClassifier
     from sklearn.preprocessing import LabelEncoder
+    from sklearn.utils import Bunch
 
     fitted = joblib.load(model)
     pinned = tmp_path / "pinned.joblib"
@@ -771,10 +772,16 @@ def test_predict_and_evaluate_run_a_model_pinned_to_cuda_with_device_auto(model,
     # a soft vote of pipelines: each member's steps
     vote = VotingClassifier([("a", fitted), ("b", fitted)], voting="soft")
     vote.estimators_, vote.le_ = [fitted, fitted], LabelEncoder().fit(fitted.classes_)
-    vote.classes_ = vote.le_.classes_
+    vote.classes_, vote.named_estimators_ = vote.le_.classes_, Bunch(a=fitted, b=fitted)
     joblib.dump(vote, tmp_path / "vote.joblib")
     assert main(["predict", str(tmp_path / "vote.joblib"), wav]) == 2
+    assert_one_line_error(capsys.readouterr().err, "runs its member 'a''s step 'logmel' on device='cuda'")
     assert main(["predict", str(tmp_path / "vote.joblib"), wav, "--device", "cpu"]) == 0
+    capsys.readouterr()
+    joblib.dump(fitted.set_params(logmel__device="mps"), pinned)  # unsupported anywhere
+    assert main(["predict", str(pinned), wav]) == 2
+    assert_one_line_error(capsys.readouterr().err, "cannot run its step 'logmel' here (device='mps' is not "
+                          "supported", "add --device auto")
 
 
 def test_checking_param_values_leaves_torch_global_generator_alone():
