@@ -239,10 +239,10 @@ def standardises_speakers(model: Any) -> bool:
     """Whether a step of ``model`` (of a member, for an ensemble) standardises each speaker with that
     speaker's own statistics (``scope="speaker"``): its prediction of a file depends on which of the
     speaker's files come with it."""
+    from .persistence import fitted_members
     from .pipeline import speaker_scoped_steps
 
-    members = getattr(model, "estimators_", None) or [model]
-    return any(hasattr(member, "steps") and speaker_scoped_steps(member) for member in members)
+    return any(hasattr(member, "steps") and speaker_scoped_steps(member) for _, member in fitted_members(model))
 
 
 def _speaker_groups(speakers: np.ndarray | None, n_files: int) -> list[list[int]]:
@@ -276,7 +276,7 @@ def _in_input_order(
         positions.extend(next(i for i in remaining if paths[i] == path) for path in kept)
     kept, proba, errors = _merge_chunks(results, n_classes)
     order = np.argsort(positions, kind="stable")
-    first = {}
+    first: dict[str, int] = {}
     for i, path in enumerate(paths):
         first.setdefault(path, i)
     return [([kept[i] for i in order], proba[order], dict(sorted(errors.items(), key=lambda e: first[e[0]])))]

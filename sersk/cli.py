@@ -175,10 +175,10 @@ def _device(text: str) -> str:
 def _run_on(model: Any, device: str | None, model_file: str) -> None:
     """``--device``: the steps of the model's pipelines (an ensemble's members) that take a device run
     on ``device``; without it, each step's saved device is checked here, before any file is read."""
+    from .persistence import fitted_members
     from .utils._device import resolve_device
 
-    members = getattr(model, "named_estimators_", None) or dict(enumerate(getattr(model, "estimators_", [])))
-    for member, pipeline in list(members.items()) or [(None, model)]:
+    for member, pipeline in fitted_members(model):
         devices = {name: step.device for name, step in pipeline.steps if "device" in _param_names(step)}
         if device is not None:
             pipeline.set_params(**{f"{name}__device": device for name in devices})

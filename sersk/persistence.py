@@ -182,6 +182,15 @@ def _check_pipeline(model: Any, name: str, member: str) -> None:
             ) from None
 
 
+def fitted_members(model: Any) -> list[tuple[str | None, Any]]:
+    """The fitted pipelines a model predicts with: each member of a soft vote with its name, else
+    the model itself, named None."""
+    if not hasattr(model, "estimators_"):
+        return [(None, model)]
+    names = [label for label, estimator in model.estimators if estimator != "drop"]
+    return list(zip(names, model.estimators_))
+
+
 def _check_seed_average(model: "VotingClassifier", name: str) -> None:
     """Refuse a ``VotingClassifier`` unless it averages probabilities of fitted sersk pipelines, with
     weights that average."""
@@ -205,5 +214,5 @@ def _check_seed_average(model: "VotingClassifier", name: str) -> None:
         if used is None or not np.isfinite(used).all() or (used < 0).any() or used.sum() <= 0:
             raise ValueError(f"{name!r} holds a VotingClassifier with weights={model.weights!r}; expected one "
                              "non-negative weight per member, not all zero")
-    for label, member in zip(members, model.estimators_):
+    for label, member in fitted_members(model):
         _check_pipeline(member, name, f"as its member {label!r} ")

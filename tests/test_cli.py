@@ -756,7 +756,6 @@ def test_predict_and_evaluate_run_a_model_pinned_to_cuda_with_device_auto(model,
     and on a machine without CUDA the commands had no way to run it: --device sets every step's."""
     from sklearn.ensemble import VotingClassifier
     from sklearn.preprocessing import LabelEncoder
-    from sklearn.utils import Bunch
 
     fitted = joblib.load(model)
     pinned = tmp_path / "pinned.joblib"
@@ -772,7 +771,7 @@ def test_predict_and_evaluate_run_a_model_pinned_to_cuda_with_device_auto(model,
     # a soft vote of pipelines: each member's steps
     vote = VotingClassifier([("a", fitted), ("b", fitted)], voting="soft")
     vote.estimators_, vote.le_ = [fitted, fitted], LabelEncoder().fit(fitted.classes_)
-    vote.classes_, vote.named_estimators_ = vote.le_.classes_, Bunch(a=fitted, b=fitted)
+    vote.classes_ = vote.le_.classes_
     joblib.dump(vote, tmp_path / "vote.joblib")
     assert main(["predict", str(tmp_path / "vote.joblib"), wav]) == 2
     assert_one_line_error(capsys.readouterr().err, "runs its member 'a''s step 'logmel' on device='cuda'")
