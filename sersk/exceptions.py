@@ -10,7 +10,7 @@ class InvalidSignalError(ValueError):
 
 
 class InconsistentVersionWarning(UserWarning):
-    """A model pickled by another sersk version is being unpickled."""
+    """A model pickled by another version of sersk (or of scikit-learn, skorch or torch) is being unpickled."""
 
 
 class TrainingDiverged(ValueError):

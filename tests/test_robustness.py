@@ -251,10 +251,24 @@ def test_a_model_pickled_by_another_sersk_version_warns_when_loaded(make, monkey
     with warnings.catch_warnings():
         warnings.simplefilter("error", InconsistentVersionWarning)
         loaded = pickle.loads(data)  # the same version: no warning
-    assert "_sersk_version" not in vars(loaded)
+    assert "_sersk_version" not in vars(loaded) and "_library_versions" not in vars(loaded)
     monkeypatch.setattr(_version, "__version__", "99.0")
     with pytest.warns(InconsistentVersionWarning, match=r"saved by sersk \d.* is loaded by sersk 99\.0: it may not predict"):
         pickle.loads(data)
+    monkeypatch.undo()
+    # another scikit-learn (or skorch, or torch) than the one it was saved by: named too (it loaded silently)
+    import sklearn
+
+    monkeypatch.setattr(sklearn, "__version__", "9.9")
+    with pytest.warns(InconsistentVersionWarning, match=r"saved by scikit-learn \d[^ ]* is loaded by scikit-learn "
+                      r"9\.9: it may not"):
+        pickle.loads(data)
+    monkeypatch.undo()
+    # a pickle of an earlier sersk, which recorded sersk's version only, is compared on it
+    state = {**AudioLoader().__getstate__(), "_sersk_version": "0.0.1"}
+    del state["_library_versions"]
+    with pytest.warns(InconsistentVersionWarning, match=r"saved by sersk 0\.0\.1 is loaded by sersk \d"):
+        AudioLoader.__new__(AudioLoader).__setstate__(state)
 
 
 def test_a_model_of_another_version_warns_once_per_load_under_pythons_default_filter(tmp_path):
