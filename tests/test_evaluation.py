@@ -62,8 +62,9 @@ def test_reference_protocol_returns_results_and_writes_nothing_unless_asked(corp
     records = results["predictions"]
     test_files = [r["path"] for r in records]
     assert len(records) == 6 and set(test_files) <= set(X)
+    # the records round to 6 decimals (5e-7), and the protocol predicted in other batches
     np.testing.assert_allclose([list(r["proba"].values()) for r in records], estimator.predict_proba(test_files),
-                               atol=1e-6)
+                               atol=1e-5)
     assert [r["predicted"] for r in records] == list(estimator.predict(test_files))
     assert np.mean([r["predicted"] == r["label"] for r in records]) == results["accuracy"]
 
