@@ -378,6 +378,23 @@ def test_a_network_saved_on_a_cuda_device_this_machine_lacks_loads_on_the_cpu(mo
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)
 
 
+def test_a_training_clip_longer_than_the_frame_budget_is_named_in_a_warning():
+    """Such a clip trains as a batch of its own, whose memory the budget does not bound (it said so
+    in the docstring only: a corpus of long recordings ran out of memory with no word of why)."""
+    import warnings
+
+    X, y = make_band_energy_sequences(6, random_state=0)
+    X[4] = np.tile(X[4], (1, 20))[:, :300]
+    kwargs = dict(**SMALL, max_epochs=1, device="cpu", max_batch_frames=256)
+    with pytest.warns(UserWarning, match=r"longer than max_batch_frames=256 \(1; the longest, clip 4: 300 frames\) "
+                      "train one to a batch.*crop_frames=N"):
+        CNNLSTMClassifier(**kwargs).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CNNLSTMClassifier(**kwargs, crop_frames=200).fit(X, y)  # trains on windows within the budget
+        CNNLSTMClassifier(**{**kwargs, "max_batch_frames": None}).fit(X, y)
+
+
 def test_clone_params_and_grid_search():
     clf = CNNLSTMClassifier(**{**SMALL, "module__hidden_size": 12}, device="cpu", optimizer__weight_decay=1e-3)
     params = clone(clf).get_params()

@@ -249,7 +249,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
     max_batch_frames : int or None, default=9216
         The most frames a padded mini-batch may hold, which bounds the memory of a step whatever the
         clip lengths (but for one clip longer than this, which is a batch of its own: in training its
-        memory grows with its length; in prediction :class:`~sersk.nn.CNNLSTM` runs it in windows
+        memory grows with its length, and ``fit`` warns; in prediction :class:`~sersk.nn.CNNLSTM` runs it in windows
         of time). A batch that would pad to more is cut into the fewest equal parts that fit
         (smaller batches: batch-norm statistics over fewer clips, and more optimiser steps for
         those clips). The default, 32 clips of 288 frames (9.2 s at 16 kHz), keeps the recipe's
@@ -773,6 +773,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         y_enc = np.searchsorted(classes, y)
         n_mels = X[0].shape[0]
         self._check_network_fits(classes, n_mels)
+        self._warn_of_clips_over_the_budget(X)
         valid = None
         if validation_data is not None:
             valid = self._encoded_validation_data(validation_data, classes, n_mels)
@@ -785,6 +786,24 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         elif groups is not None:
             raise ValueError("groups are only used with validation_fraction; set it, or drop groups")
         return X, y_enc.astype(np.int64), classes, valid, n_mels, seed
+
+    def _warn_of_clips_over_the_budget(self, X: np.ndarray) -> None:
+        """Warn that training clips longer than ``max_batch_frames`` (after ``crop_frames``) each
+        train as a batch of their own, whose memory the budget does not bound."""
+        if self.max_batch_frames is None:
+            return
+        frames = np.array([x.shape[-1] for x in X])
+        if self.crop_frames is not None:
+            frames = np.minimum(frames, self.crop_frames)
+        if (over := np.flatnonzero(frames > self.max_batch_frames)).size:
+            longest = over[np.argmax(frames[over])]
+            warnings.warn(
+                f"training clips longer than max_batch_frames={self.max_batch_frames} ({over.size}; the longest, "
+                f"clip {longest}: {frames[longest]} frames) train one to a batch, with memory that grows with their "
+                "length: crop_frames=N trains on windows of at most N frames",
+                UserWarning,
+                stacklevel=4,
+            )
 
     @staticmethod
     def _checked_labels(X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
