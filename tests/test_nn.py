@@ -155,7 +155,8 @@ def test_predictions_do_not_depend_on_the_batch(emodb_log_mels):
     together = clf.predict_proba(X)
     alone = np.vstack([clf.predict_proba(X[i : i + 1]) for i in range(len(X))])
     np.testing.assert_allclose(together, alone, atol=1e-5)
-    assert_labels_agree_where_decided(together, alone, clf.predict(X), [clf.predict(X[i : i + 1])[0] for i in range(len(X))])
+    alone_labels = [clf.predict(X[i : i + 1])[0] for i in range(len(X))]
+    assert_labels_agree_where_decided(together, alone, clf.predict(X), alone_labels)
 
     switched = clone(clf).fit(X, y).set_params(padding="reference")
     assert switched.module_.padding == "reference"  # the built network follows the parameter

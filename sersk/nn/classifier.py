@@ -249,8 +249,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
     max_batch_frames : int or None, default=9216
         The most frames a padded mini-batch may hold, which bounds the memory of a step whatever the
         clip lengths (but for one clip longer than this, which is a batch of its own: in training its
-        memory grows with its length, and ``fit`` warns; in prediction :class:`~sersk.nn.CNNLSTM` runs it in windows
-        of time). A batch that would pad to more is cut into the fewest equal parts that fit
+        memory grows with its length, and ``fit`` warns; in prediction :class:`~sersk.nn.CNNLSTM`
+        runs it in windows of time). A batch that would pad to more is cut into the fewest equal parts that fit
         (smaller batches: batch-norm statistics over fewer clips, and more optimiser steps for
         those clips). The default, 32 clips of 288 frames (9.2 s at 16 kHz), keeps the recipe's
         batches of 32 on all of Emo-DB (its longest clip has 277 frames) and bounds a step on
