@@ -132,7 +132,8 @@ def predict_files(
 
     Only ``chunk_size`` files, and at most ``CHUNK_SECONDS`` (about 43 minutes) of audio, are decoded
     and featurised at a time, so memory stays bounded however many files there are (a long file
-    takes memory for its own samples and log-mels only). With ``client``, the chunks run on the workers of a Dask cluster:
+    takes memory for its own samples and log-mels only); a model with ``scope="speaker"`` takes each
+    speaker's files at once instead (see ``speakers``). With ``client``, the chunks run on the workers of a Dask cluster:
     the model is sent to each worker once, each task carries only its chunk's paths, and at most
     two chunks per worker thread are pending at a time.
 
@@ -151,7 +152,7 @@ def predict_files(
         are then predicted together, in one chunk however many they are (the files that can be
         read, with ``skip_errors``). Without speakers, such a model takes all the files as one
         speaker, in one chunk (one task with ``client``), as its ``predict`` takes the clips of a
-        call. Other models ignore them.
+        call. Other models do not use them (their number is still checked).
     chunk_size : int, default=256
         The most files per chunk (long files make smaller chunks); a model with
         ``scope="speaker"`` takes each speaker's files at once, whatever ``chunk_size``.
