@@ -215,6 +215,8 @@ def test_augmented_copies_keep_length_and_have_peak_one(n_samples, amplitude, se
 
 
 def test_whole_pipeline_is_reproducible_whatever_n_jobs(emodb_wavs):
+    # exact on any processor because 16 copies make one task, which runs in this process either way;
+    # past _MAP_BATCH_COPIES copies, workers with another torch thread count would make the log-mels
     paths = [str(p) for p in emodb_wavs[::60][:8]]
     labels = [p.split("/")[-1][5] for p in paths]
     params = {"net__module__filters": (4, 4, 8, 8), "net__module__hidden_size": 8, "net__max_epochs": 1}
