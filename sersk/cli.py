@@ -138,6 +138,11 @@ def _param_names(estimator: Any) -> list[str]:
     return list(estimator.get_params(deep=False)) if hasattr(estimator, "get_params") else []
 
 
+def _steps_taking(param: str, steps: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The steps (name -> step) that take the parameter ``param``."""
+    return {name: step for name, step in steps if param in _param_names(step)}
+
+
 def _arg_type(convert: Callable[[str], Any], accepts: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
     """An argparse type: the text converted by ``convert`` if ``accepts`` takes it; else an error
     saying what was ``expected``."""
@@ -179,21 +184,21 @@ def _run_on(model: Any, device: str | None, model_file: str) -> None:
     from .utils._device import resolve_device
 
     for member, pipeline in fitted_members(model):
-        devices = {name: step.device for name, step in pipeline.steps if "device" in _param_names(step)}
+        devices = _steps_taking("device", pipeline.steps)
         if device is not None:
             pipeline.set_params(**{f"{name}__device": device for name in devices})
             continue
-        for name, saved in devices.items():
+        for name, step in devices.items():
             try:
-                resolve_device(saved)
+                resolve_device(step.device)
             except ValueError as exc:  # "device='cuda' but CUDA is not available here; use device=..."
-                step = f"step {name!r}" if member is None else f"member {member!r}'s step {name!r}"
+                where = f"step {name!r}" if member is None else f"member {member!r}'s step {name!r}"
                 text = str(exc)
                 if " but " in text:
                     reason = text.split(" but ", 1)[1].split("; use ", 1)[0]
-                    message = f"{model_file!r} runs its {step} on device={str(saved)!r}, and {reason}"
+                    message = f"{model_file!r} runs its {where} on device={str(step.device)!r}, and {reason}"
                 else:
-                    message = f"{model_file!r} cannot run its {step} here ({text})"
+                    message = f"{model_file!r} cannot run its {where} here ({text})"
                 raise ValueError(f"{message}: add --device auto") from None
 
 
@@ -450,8 +455,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         # own (predict_files, and sersk predict, show one for the whole list)
         pipeline.set_params(
             verbose=False,
-            **{f"{name}__device": "auto" for name, step in pipeline.steps if "device" in _param_names(step)},
-            **{f"{name}__verbose": False for name, step in pipeline.steps[:-1] if "verbose" in _param_names(step)},
+            **{f"{name}__device": "auto" for name in _steps_taking("device", pipeline.steps)},
+            **{f"{name}__verbose": False for name in _steps_taking("verbose", pipeline.steps[:-1])},
         )
         joblib.dump(pipeline, fh)
     print(f"wrote {args.out} (trained and saved in {time.perf_counter() - start:.1f} s)")

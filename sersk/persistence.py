@@ -187,8 +187,12 @@ def fitted_members(model: Any) -> list[tuple[str | None, Any]]:
     the model itself, named None."""
     if not hasattr(model, "estimators_"):
         return [(None, model)]
-    names = [label for label, estimator in model.estimators if estimator != "drop"]
-    return list(zip(names, model.estimators_))
+    return list(zip(_member_names(model), model.estimators_))
+
+
+def _member_names(model: "VotingClassifier") -> list[str]:
+    """The names of a vote's members that are not dropped, in order (those its ``fit`` fitted)."""
+    return [label for label, estimator in model.estimators if estimator != "drop"]
 
 
 def _check_seed_average(model: "VotingClassifier", name: str) -> None:
@@ -203,10 +207,9 @@ def _check_seed_average(model: "VotingClassifier", name: str) -> None:
         check_is_fitted(model, "estimators_")
     except NotFittedError:
         raise ValueError(f"{name!r} holds a VotingClassifier that was never fitted; {refit}") from None
-    members = [label for label, estimator in model.estimators if estimator != "drop"]
-    if len(members) != len(model.estimators_):  # its members were set after the fit
+    if len(_member_names(model)) != len(model.estimators_):  # its members were set after the fit
         raise ValueError(f"{name!r} holds a VotingClassifier of {len(model.estimators_)} fitted members whose "
-                         f"estimators name {len(members)}: it was changed after fitting; {refit}")
+                         f"estimators name {len(_member_names(model))}: it was changed after fitting; {refit}")
     if model.weights is not None:
         weights = np.asarray(model.weights, dtype=float)
         used = weights[[estimator != "drop" for _, estimator in model.estimators]] if weights.shape == (

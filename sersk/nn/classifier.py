@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from .. import _recipe
 from ..exceptions import TrainingDiverged
 from ..model_selection import _validation_split
-from ..utils._device import float32_cudnn, resolve_device
+from ..utils._device import float32_cudnn, missing_cuda_device, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils._state import restore_attributes
 from ..utils._version import RecordsSerskVersion
@@ -55,18 +55,6 @@ NO_DECAY_ON_BIASES = (
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 _DEVICE_LOCK = threading.RLock()  # guards the device an estimator resolves while it runs
-
-
-def _missing_cuda_device(device: Any) -> bool:
-    """Whether ``device`` is a numbered CUDA device beyond those of this machine, which has some."""
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        return False
-    return (
-        parsed.type == "cuda" and parsed.index is not None and torch.cuda.is_available()
-        and parsed.index >= torch.cuda.device_count()
-    )
 
 
 class _Interrupted(Exception):
@@ -961,7 +949,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             state = {**state, "device": resolve_device(requested)}
             super().__setstate__(state)
             self.device = requested
-        elif _missing_cuda_device(requested):
+        elif missing_cuda_device(requested):
             # skorch falls back to the CPU only when there is no CUDA at all; torch's load then failed
             warnings.warn(
                 f"the network was saved on device={str(requested)!r}, which this machine lacks "

@@ -28,12 +28,24 @@ def resolve_device(device: str | torch.device | None) -> str:
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device={device!r} but CUDA is not available here; use device='auto' or 'cpu'")
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        if missing_cuda_device(parsed):
             raise ValueError(
                 f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA device(s), "
                 f"numbered from 0"
             )
     return device
+
+
+def missing_cuda_device(device: str | torch.device) -> bool:
+    """Whether ``device`` is a numbered CUDA device beyond those of this machine, which has some."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        return False
+    return (
+        parsed.type == "cuda" and parsed.index is not None and torch.cuda.is_available()
+        and parsed.index >= torch.cuda.device_count()
+    )
 
 
 class _CudnnSettings(NamedTuple):
