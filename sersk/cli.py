@@ -502,12 +502,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 raise FileNotFoundError(f"{_missing_audio_file(file)} (--skip-errors skips such files)")
     model = load_model(args.model)
     _run_on(model, args.device, args.model)
-    if standardises_speakers(model):
+    speakers = [os.path.dirname(os.path.abspath(file)) for file in files] if args.speaker_per_folder else None
+    if standardises_speakers(model) and speakers is None:
         _err("note: this model standardises each speaker with their own statistics (scope='speaker'): the files "
-             "given are standardised together, as one speaker's")
+             "given are standardised together, as one speaker's (--speaker-per-folder takes each folder's files "
+             "as one speaker's)")
     with _skip_errors_hint(args.skip_errors, "skips such files", OSError):  # predicting writes no file
         result = predict_files(
-            model, files, chunk_size=args.chunk_size, skip_errors=args.skip_errors, verbose=sys.stderr.isatty()
+            model, files, speakers=speakers, chunk_size=args.chunk_size, skip_errors=args.skip_errors,
+            verbose=sys.stderr.isatty(),
         )
     if args.json:
         print(json.dumps({"predictions": result.to_records(), "errors": result.errors}, indent=2))
@@ -886,6 +889,10 @@ def _add_predict(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: {'predictions': [...], 'errors': {...}}")
     p.add_argument("--skip-errors", action="store_true",
                    help="skip files that cannot be read (reported on stderr) instead of stopping")
+    p.add_argument("--speaker-per-folder", action="store_true",
+                   help="the files of each folder are one speaker's: a model with scale__scope=speaker standardises "
+                        "each folder's files with their own statistics (without it, all the files as one speaker's); "
+                        "other models are unaffected")
     _add_chunk_and_device_options(p)
     p.set_defaults(func=cmd_predict)
 

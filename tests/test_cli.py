@@ -748,6 +748,25 @@ def test_train_passes_the_speakers_to_a_speaker_scope_step(corpus, tmp_path, cap
     assert "names no speakers: its files are standardised together, as one speaker's" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "m.joblib"), str(files[0])]) == 0
     assert "the files given are standardised together, as one speaker's" in capsys.readouterr().err
+    # --speaker-per-folder: each folder's files are one speaker's, a folder given or a file's own
+    for speaker in np.unique(speakers):
+        (tmp_path / speaker).mkdir()
+        for f in files:
+            if f.name[:2] == speaker:
+                (tmp_path / speaker / f.name).symlink_to(f)
+    first, second = np.unique(speakers)[:2]
+    named = [str(tmp_path / first), *sorted(str(p) for p in (tmp_path / second).iterdir())]
+    assert main(["predict", str(tmp_path / "m.joblib"), *named, "--speaker-per-folder", "--json"]) == 0
+    out, err = capsys.readouterr()
+    records = json.loads(out)["predictions"]
+    proba = np.array([[r["proba"][str(c)] for c in model.classes_] for r in records])
+    in_folders = [str(f) for f in files if f.name[:2] in (first, second)]
+    assert [Path(r["path"]).name for r in records] == [Path(f).name for f in in_folders]
+    by_speaker = np.concatenate([model.predict_proba([f for f in in_folders if Path(f).name[:2] == s])
+                                 for s in (first, second)])
+    np.testing.assert_allclose(proba, by_speaker, atol=1e-5)
+    assert not np.allclose(proba, model.predict_proba(in_folders), atol=1e-3)  # not as one speaker's
+    assert "note" not in err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a model pinned to CUDA runs here")

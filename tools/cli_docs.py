@@ -73,7 +73,8 @@ file left out, with its message). `DIR/confusion_matrix.png` draws the counts.
 A model that standardises each speaker by itself (`scale__scope=speaker`) has each speaker's files
 predicted together, the speakers as DATA names them (Emo-DB's file names, a CSV's `speaker`
 column); where DATA names none, all its files are one speaker's, and `evaluate` says so. `predict`
-takes all the files given as one speaker's, and says so too.
+takes all the files given as one speaker's, and says so, unless `--speaker-per-folder` makes each
+folder's files one speaker's (a folder given, or the folder of each file given).
 """,
     "reproduce": """\
 `DIR/results.json` holds the run's settings (`command`, `corpus`, `protocol`, `preset`, `quick`,
