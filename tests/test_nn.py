@@ -191,6 +191,21 @@ def test_validation_data_only_reports_and_leaves_the_seeded_training_as_it_was()
         assert torch.equal(a, b), name  # each validation pass drew from the training's generator
 
 
+def test_a_checkpoint_pickled_during_fit_leaves_the_validation_data_out(tmp_path):
+    from skorch.callbacks import Checkpoint
+
+    X, y = make_band_energy_sequences(24, random_state=0)
+    X_val, y_val = make_band_energy_sequences(400, random_state=1)
+    checkpoint = Checkpoint(monitor=None, dirname=str(tmp_path), f_pickle="net.pkl", f_params=None,
+                            f_optimizer=None, f_criterion=None, f_history=None)
+    CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu", callbacks=[checkpoint]).fit(
+        X, y, validation_data=(X_val, y_val))
+    saved = pickle.loads((tmp_path / "net.pkl").read_bytes())
+    assert not hasattr(saved, "_valid_dataset")
+    assert (tmp_path / "net.pkl").stat().st_size < sum(x.nbytes for x in X_val) / 4  # not the validation clips
+    assert saved.predict(X[:4]).shape == (4,)  # and it predicts
+
+
 def test_random_state_takes_an_int_or_a_random_state_instance_and_refuses_others():
     X, y = make_band_energy_sequences(48, random_state=0)
     a, b = (CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=np.random.RandomState(5), device="cpu").fit(X, y)

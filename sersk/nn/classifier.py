@@ -977,6 +977,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if "_device_requested" in state:
             state["device"] = state.pop("_device_requested")
         state.pop("_device_users", None)
+        state.pop("_valid_dataset", None)  # a fit's validation data, while it runs (a checkpoint pickled mid-fit)
         return state
 
     @contextmanager
