@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from .utils._version import recorded_versions, version_change
 from .utils.files import atomic_output
 
 if TYPE_CHECKING:
@@ -37,8 +38,11 @@ def _starts_like_joblib(path: str) -> bool:
             head = fh.read(8)
     except OSError:
         return True
-    zlib = len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0
-    return zlib or head.startswith(_JOBLIB_MAGIC)
+    return _starts_like_zlib(head) or head.startswith(_JOBLIB_MAGIC)
+
+
+def _starts_like_zlib(head: bytes) -> bool:
+    return len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0
 
 
 def save_model(model: Any, path: str | os.PathLike, *, compress: int | bool | tuple[str, int] = 0) -> None:
@@ -138,16 +142,95 @@ def load_model(path: str | os.PathLike) -> Pipeline | VotingClassifier:
         if not _starts_like_joblib(name):  # a text file, audio, ...: the unpickler's error would be noise
             raise ValueError(f"{name!r} is not a sersk model file (not a joblib or pickle file); {_WRITTEN_BY}") from None
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise ValueError(
-            f"{name!r} cannot be unpickled ({detail}): it is truncated or corrupt, or needs versions of its libraries "
-            f"that are not installed here; {_WRITTEN_BY}"
-        ) from None
+        raise ValueError(f"{name!r} cannot be unpickled ({detail}): {_why_not_unpickled(name)}") from None
     ensemble = sys.modules.get("sklearn.ensemble")  # imported by the unpickling of an ensemble (0.8 s otherwise)
     if ensemble is not None and isinstance(model, ensemble.VotingClassifier):
         _check_seed_average(model, name)
     else:
         _check_pipeline(model, name, "")
     return model
+
+
+def _why_not_unpickled(name: str) -> str:
+    """Why a model file that starts like one cannot be unpickled, from the versions it records."""
+    saved = _versions_in_file(name)
+    change = version_change(saved) if saved else None
+    if change:
+        return (f"it was saved by {change[0]} (here: {change[1]}), which it may need, or it is truncated or corrupt: "
+                "install those versions to load it, or fit it again here")
+    if saved:
+        return f"it is truncated or corrupt (it was saved by the versions of its libraries installed here); {_WRITTEN_BY}"
+    return f"it is truncated or corrupt, or needs versions of its libraries that are not installed here; {_WRITTEN_BY}"
+
+
+class _VersionsFound(Exception):
+    """Stops :func:`_versions_in_file`'s reading at the first versions recorded."""
+
+
+def _versions_in_file(path: str) -> dict[str, str]:
+    """The library versions the first sersk estimator of a model file records, read without
+    importing or running anything the file names: each class or function stands in as a stub.
+
+    Empty when none are found before reading fails (an lz4 file; a table or list the stubs cannot
+    stand for; the raw bytes of an array that joblib writes after its header).
+    """
+    import pickle
+
+    class Stub:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def __setitem__(self, key: Any, value: Any) -> None:  # a dict subclass's items (OrderedDict)
+            pass
+
+        def append(self, item: Any) -> None:  # a list subclass's items
+            pass
+
+        def extend(self, items: Any) -> None:
+            pass
+
+        def __setstate__(self, state: Any) -> None:
+            for part in state if isinstance(state, tuple) else (state,):
+                versions = recorded_versions(part) if isinstance(part, dict) else {}
+                if versions:
+                    raise _VersionsFound({str(k): str(v) for k, v in versions.items()})
+
+    class Reader(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> type:
+            return Stub
+
+        def persistent_load(self, pid: Any) -> None:
+            return None
+
+    try:
+        with _open_uncompressed(path) as fh:
+            Reader(fh).load()
+    except _VersionsFound as found:
+        return found.args[0]
+    except Exception:  # a file that cannot be read this way: nothing to say about its versions
+        pass
+    return {}
+
+
+def _open_uncompressed(path: str) -> IO[bytes]:
+    """``path`` opened for reading, decompressed as joblib compresses (zlib, gzip, bz2, xz, lzma)."""
+    import bz2
+    import gzip
+    import lzma
+
+    from joblib.compressor import BinaryZlibFile
+
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.open(path, "rb")
+    if head.startswith(b"BZh"):
+        return bz2.open(path, "rb")
+    if head.startswith((b"\xfd7zXZ", b"\x5d\x00")):
+        return lzma.open(path, "rb")
+    if _starts_like_zlib(head):
+        return BinaryZlibFile(path, "rb")
+    return open(path, "rb")
 
 
 def _check_pipeline(model: Any, name: str, member: str) -> None:

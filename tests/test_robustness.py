@@ -273,6 +273,36 @@ def test_a_model_pickled_by_another_sersk_version_warns_when_loaded(make, monkey
         AudioLoader.__new__(AudioLoader).__setstate__(state)
 
 
+@pytest.mark.parametrize("compress", [0, 3, ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3)])
+def test_a_model_file_that_cannot_be_unpickled_names_the_versions_it_was_saved_by(compress, tmp_path, monkeypatch):
+    """Unpickling can fail before any estimator's recorded versions are read (a class another version
+    moved or renamed); load_model could only say that versions might be the cause. It reads them
+    from the file now, without running it."""
+    import sklearn
+
+    from sersk import features, load_model, save_model
+
+    path = tmp_path / "m.joblib"
+    monkeypatch.setattr(sklearn, "__version__", "9.9")
+    save_model(make_pipeline("tuned"), path, compress=compress)
+    monkeypatch.undo()
+    monkeypatch.delattr(features, "LogMelTransformer")  # as if it had moved in this version
+    with pytest.warns(InconsistentVersionWarning), pytest.raises(  # the warning: steps unpickled before the failure
+            ValueError, match=r"cannot be unpickled \(AttributeError: .*LogMelTransformer.*\): it was "
+                       r"saved by scikit-learn 9\.9 \(here: scikit-learn \d[^)]*\), which it may need"):
+        load_model(path)
+    # saved by the versions installed here, the file is corrupt; and one that records none is either
+    monkeypatch.undo()
+    save_model(make_pipeline("tuned").set_params(net=_fitted_network()), path)  # pickle frames end before arrays
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"it is truncated or corrupt \(it was saved by the versions of its "
+                       r"libraries installed here\)"):
+        load_model(path)
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ValueError, match=r"it is truncated or corrupt, or needs versions of its libraries"):
+        load_model(path)
+
+
 def test_a_model_of_another_version_warns_once_per_load_under_pythons_default_filter(tmp_path):
     """Every estimator of a pipeline warns; shown from one place, Python prints it once (it printed
     it twice: from the pickle machinery and from the network's own __setstate__)."""
