@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import python_stretch
@@ -102,7 +102,7 @@ class _PitchShift(PitchShift):
         stretch = _stretcher(int(sample_rate), self.cheaper)
         stretch.reset()
         stretch.setTransposeSemitones(self.parameters["num_semitones"])
-        return stretch.process(samples[np.newaxis, :])[0]
+        return cast(np.ndarray, stretch.process(samples[np.newaxis, :]))[0]  # typed ArrayLike, returns an ndarray
 
 
 class _AddGaussianSNR(AddGaussianSNR):
@@ -161,12 +161,12 @@ def _private_python_random(rng: random.Random) -> Iterator[None]:
         if name.startswith("audiomentations") and getattr(m, "random", None) is random
     ]
     for module in modules:
-        module.random = rng
+        setattr(module, "random", rng)  # noqa: B010 (a module's attribute, unknown to the checker)
     try:
         yield
     finally:
         for module in modules:
-            module.random = random
+            setattr(module, "random", random)  # noqa: B010
 
 
 def _augment_batch(
@@ -352,6 +352,7 @@ class AugmentedWaveforms(Sequence):
             if new.size == 0:
                 return
             self._shown[new] = True
+            assert self._bar is not None  # closed only once every copy is shown: then new is empty
             self._bar.update(new.size)
             if self._bar.n >= len(self):
                 self._bar.close()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import soundfile as sf
 from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
@@ -120,7 +121,7 @@ def _merge_chunks(
 
 def predict_files(
     model: Any,
-    paths: Sequence[str | os.PathLike],
+    paths: Sequence[str | os.PathLike[str]] | npt.ArrayLike,
     *,
     speakers: Any = None,
     chunk_size: int = 256,

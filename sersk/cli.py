@@ -612,7 +612,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                 corpus.filenames, corpus.target, pipeline=pipeline, random_state=args.seed, figures_dir=out_dir,
                 verbose=1,
             )
-    emodb_figures = {}  # the published figures, Emo-DB's only
+    emodb_figures: dict[str, Any] = {}  # the published figures, Emo-DB's only
     if args.data is None and args.speaker_independent:
         emodb_figures = {"published": dict(PUBLISHED_SPEAKER_INDEPENDENT), "project_bar": PROJECT_BAR}
     elif args.data is None:

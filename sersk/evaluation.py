@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.base import clone
 from sklearn.utils import check_consistent_length
 
@@ -73,7 +74,7 @@ def _uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         return float(balanced_accuracy_score(y_true, y_pred))
 
 
-def score_predictions(y_true: Any, y_pred: Any, labels: Sequence[Any] | None = None) -> dict[str, Any]:
+def score_predictions(y_true: Any, y_pred: Any, labels: npt.ArrayLike | None = None) -> dict[str, Any]:
     """Accuracy, unweighted average recall, recall per class and the confusion matrix.
 
     Parameters
@@ -104,6 +105,7 @@ def score_predictions(y_true: Any, y_pred: Any, labels: Sequence[Any] | None = N
     check_consistent_length(y_true, y_pred)
     if len(y_true) == 0:
         raise ValueError("y_true is empty: nothing to score")
+    found: np.ndarray
     try:
         found = unique_labels(y_true, y_pred)  # refuses a mix of strings and numbers, which str() would merge
     except TypeError:  # a mix inside one object array: sorting fails
@@ -159,7 +161,7 @@ def _as_classes_kind(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 def evaluate_model(
     model: Any,
-    X: Sequence[str | os.PathLike],
+    X: Sequence[str | os.PathLike[str]] | npt.ArrayLike,
     y: Any,
     *,
     speakers: Any = None,
@@ -240,7 +242,7 @@ def evaluate_model(
 
 
 def clip_predictions(
-    files: Any, y_true: Any, y_pred: Any, proba: np.ndarray | None = None, classes: Sequence[Any] | None = None
+    files: Any, y_true: Any, y_pred: Any, proba: npt.ArrayLike | None = None, classes: npt.ArrayLike | None = None
 ) -> list[dict[str, Any]]:
     """Each clip's path, label, predicted label and class probabilities, as JSON-ready records.
 
@@ -265,7 +267,9 @@ def clip_predictions(
     """
     files, y_true, y_pred = list(files), list(y_true), list(y_pred)  # any iterables, generators too
     check_consistent_length(files, y_true, y_pred, *([] if proba is None else [proba]))
-    records = [{"path": str(f), "label": str(t), "predicted": str(p)} for f, t, p in zip(files, y_true, y_pred)]
+    records: list[dict[str, Any]] = [
+        {"path": str(f), "label": str(t), "predicted": str(p)} for f, t, p in zip(files, y_true, y_pred)
+    ]
     if proba is not None:
         if classes is None:
             raise ValueError("clip_predictions needs classes with proba (the order of its columns)")
@@ -398,7 +402,7 @@ def run_leave_one_speaker_out(
     speakers: Any,
     *,
     pipeline: Any = None,
-    test_speakers: Sequence[Any] | None = None,
+    test_speakers: npt.ArrayLike | None = None,
     validation_speaker: bool = True,
     random_state: int | None = None,
     return_estimator: bool = False,

@@ -9,6 +9,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -21,7 +22,7 @@ from .utils._device import resolve_device
 from .utils._version import RecordsSerskVersion
 from .utils.validation import (
     check_collection, check_finite_samples, check_labels, check_sequences, check_unchanged_since_fit, check_waveform,
-    check_waveforms, clip_name, count, rows_as_sequences, to_object_array,
+    check_waveforms, clip_name, count, path_column, rows_as_sequences, to_object_array,
 )
 
 _WINDOWS = {"hamming": torch.hamming_window, "hann": torch.hann_window}
@@ -39,7 +40,7 @@ _FILTERS_PER_BLOCK = 16
 _BATCH_FRAMES = {"cpu": 512, "cuda": 32768}
 
 
-def hz_to_mel(f: np.ndarray, mel_scale: str = "htk") -> np.ndarray:
+def hz_to_mel(f: npt.ArrayLike, mel_scale: str = "htk") -> np.ndarray:
     """Hz to mel: HTK ``2595 log10(1 + f / 700)`` or Slaney's linear-then-log scale."""
     f = np.asarray(f, dtype=np.float64)
     if mel_scale == "htk":
@@ -50,7 +51,7 @@ def hz_to_mel(f: np.ndarray, mel_scale: str = "htk") -> np.ndarray:
     return np.where(f >= min_log_hz, min_log_mel + np.log(safe / min_log_hz) / logstep, f / f_sp)
 
 
-def mel_to_hz(m: np.ndarray, mel_scale: str = "htk") -> np.ndarray:
+def mel_to_hz(m: npt.ArrayLike, mel_scale: str = "htk") -> np.ndarray:
     """The inverse of :func:`hz_to_mel`."""
     m = np.asarray(m, dtype=np.float64)
     if mel_scale == "htk":
@@ -308,6 +309,7 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         fitted = getattr(self, "_filterbank_params", None)  # None: pickled before it was recorded
         check_unchanged_since_fit(fitted, self._filterbank_settings(), "built the filterbank")
         check_collection(X, "waveforms", InvalidSignalError)  # sparse matrices too
+        X = path_column(X)  # a one-column table: one clip per row
         if not hasattr(X, "__len__"):
             X = check_waveforms(X, min_samples=self.n_fft)
         n = len(X)
@@ -619,7 +621,7 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         if self.scope == "corpus":
             return to_object_array([self._standardise(x, self.mean_, self.scale_) for x in X])
         groups = self._check_groups(X, groups, required=False)
-        Z = [None] * len(X)
+        Z: list[np.ndarray | None] = [None] * len(X)
         for speaker in np.unique(groups):
             index = np.flatnonzero(groups == speaker)
             mean, scale = self._statistics([X[i] for i in index])

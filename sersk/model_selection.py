@@ -39,7 +39,7 @@ def _validation_split(y: Any, groups: Any, fraction: Any, random_state: Any) -> 
     pipeline or a network): whole groups when ``groups`` is given (speakers; drawn again while
     they hold a label's every clip), else a stratified share of each label's clips; errors name
     ``validation_fraction``."""
-    if isinstance(fraction, bool) or not isinstance(fraction, Real) or not 0 < fraction < 1:
+    if isinstance(fraction, bool) or not isinstance(fraction, Real) or not 0 < fraction < 1:  # type: ignore[operator]
         raise ValueError(f"validation_fraction={fraction!r}; expected a float in (0, 1)")
     y = np.asarray(y)
     if groups is None:

@@ -223,7 +223,7 @@ def _open_uncompressed(path: str) -> IO[bytes]:
     with open(path, "rb") as fh:
         head = fh.read(6)
     if head.startswith(b"\x1f\x8b"):
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile is one (typeshed does not say so)
     if head.startswith(b"BZh"):
         return bz2.open(path, "rb")
     if head.startswith((b"\xfd7zXZ", b"\x5d\x00")):

@@ -229,7 +229,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
             return
         declared = inspect.signature(module).parameters.get("pools")  # a subclass may take **kwargs
         unknown = declared is None or declared.default is inspect.Parameter.empty
-        default = _recipe.POOL_SIZES if unknown else declared.default
+        default = _recipe.POOL_SIZES if unknown or declared is None else declared.default
         pools = net.get_params_for("module").get("pools", default)
         needed = min_bands(pools)
         for name, step in self.steps:

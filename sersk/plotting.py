@@ -16,9 +16,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -48,14 +49,14 @@ def _new_figure(figsize: tuple[float, float]) -> Figure:
 def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is not None:
         try:
-            return ax.get_figure(root=True), ax  # matplotlib >= 3.10
+            return cast(Figure, ax.get_figure(root=True)), ax  # matplotlib >= 3.10; an Axes has a figure
         except TypeError:
             return ax.figure.figure, ax  # a (sub)figure's ``figure`` is the root figure
     fig = _new_figure(figsize)
     return fig, fig.add_subplot()
 
 
-def plot_class_distribution(labels: Sequence[Any], ax: Axes | None = None) -> Figure:
+def plot_class_distribution(labels: npt.ArrayLike, ax: Axes | None = None) -> Figure:
     """Bar chart of the number of clips per class.
 
     Parameters
@@ -145,7 +146,7 @@ def plot_waveform(
 
 
 def plot_log_mels(
-    log_mels: Sequence[Any],
+    log_mels: Sequence[Any] | np.ndarray,
     titles: Sequence[str] | None = None,
     *,
     sample_rate: int = _recipe.SAMPLE_RATE,
@@ -208,6 +209,7 @@ def plot_log_mels(
         if titles is not None:
             ax.set_title(str(titles[i]))
     axes[0].set_xlim(0, longest)
+    assert image is not None  # arrays is not empty
     fig.colorbar(image, ax=list(axes), label="ln power (natural log, not dB)")
     return fig
 

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from sklearn.base import clone
 
-from sersk import AudioLoader, read_audio
+from sersk import AudioLoader, LogMelTransformer, read_audio
 from sersk.exceptions import AudioFileError, InvalidSignalError
 
 from sersk.utils.synthetic import make_tone as tone
@@ -316,11 +316,25 @@ def test_nan_in_file_is_rejected(tmp_path):
          "clip 1 contains 2 NaN or infinite"),
         ([np.zeros(10, np.int16)], "integer dtype"),
         ([np.zeros(2047, np.float32)], "clip 0 has 2047 samples; at least 2048 are needed"),
+        (np.array(None), "got a 0-d array: wrap its element in a list"),  # was "TypeError: len() of unsized object"
     ],
 )
 def test_bad_arrays_are_named(X, problem):
     with pytest.raises((ValueError, InvalidSignalError), match=problem):
         AudioLoader(min_samples=1 if "2047" not in problem else 2048).fit_transform(X)
+
+
+def test_a_one_column_table_of_waveforms_is_one_clip_per_row():
+    clips = [np.full(4096, 0.1, np.float32), np.full(5000, -0.2, np.float32)]
+    column = np.empty((2, 1), dtype=object)  # as a DataFrame's column of clips gives it (df[["clip"]].values)
+    column[0, 0], column[1, 0] = clips
+    assert [len(x) for x in AudioLoader().fit_transform(column)] == [4096, 5000]
+    mels = LogMelTransformer(device="cpu").fit().transform(column)  # was "clip 0 has dtype object"
+    assert [m.shape[1] for m in mels] == [5, 6]
+    one = np.empty((), dtype=object)
+    one[()] = clips[0]
+    with pytest.raises(InvalidSignalError, match="got a 0-d array"):  # was "TypeError: len() of unsized object"
+        LogMelTransformer(device="cpu").fit().transform(one)
 
 
 def test_decoding_bar_only_when_verbose_and_on_a_terminal(tmp_path, capsys, monkeypatch):

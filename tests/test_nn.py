@@ -35,6 +35,31 @@ def emodb_log_mels(emodb_wavs):
     return X, y
 
 
+def test_batch_norm_momentum_none_keeps_a_cumulative_average_as_torchs_does():
+    """``momentum=None`` is an ``nn.BatchNorm2d`` setting (a cumulative average of the batches'
+    statistics); the masked batch norm raised TypeError from ``lerp_`` on it."""
+    import copy
+
+    torch.manual_seed(0)
+    net = CNNLSTM(filters=(4, 4, 8, 8), hidden_size=8).train()
+    batches = [(torch.randn(3, 128, 32), torch.tensor([32, 20, 9])) for _ in range(2)]
+    per_batch = []
+    for x, lengths in batches:  # momentum 1: each batch's own statistics
+        alone = copy.deepcopy(net)
+        for block in alone.blocks:
+            block.bn.momentum = 1.0
+        alone(x, lengths)
+        per_batch.append([(b.bn.running_mean.clone(), b.bn.running_var.clone()) for b in alone.blocks])
+    for block in net.blocks:
+        block.bn.momentum = None
+    for x, lengths in batches:
+        net(x, lengths)
+    for level, block in enumerate(net.blocks):
+        (mean_a, var_a), (mean_b, var_b) = per_batch[0][level], per_batch[1][level]
+        torch.testing.assert_close(block.bn.running_mean, (mean_a + mean_b) / 2)
+        torch.testing.assert_close(block.bn.running_var, (var_a + var_b) / 2)
+
+
 def test_block_shapes_follow_the_recipe():
     net = CNNLSTM()
     h = torch.zeros(2, 1, 128, 87)

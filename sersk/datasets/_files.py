@@ -233,7 +233,8 @@ def _file_identity(file: Path) -> tuple[int, int]:
 def _csv_files(path: Path, rows: list[tuple[int, dict[str, str]]]) -> list[str]:
     """Each row's audio file, made absolute (a relative path is relative to the CSV's folder), once
     checked to be a file that exists and is listed once."""
-    files, missing_files, first_line = [], [], {}
+    files, missing_files = [], []
+    first_line: dict[tuple[int, int], int] = {}
     for line, values in rows:
         file = (path.parent / Path(values["path"]).expanduser()).absolute()
         if file.is_dir():

@@ -9,11 +9,13 @@ public API.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from .module import CNNLSTM, with_deltas
+from .module import CNNLSTM, ConvBlock, with_deltas
 
 
 def eager_masked_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -23,10 +25,13 @@ def eager_masked_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, mask: torch.Ten
     mean = (x.sum(dim=2) * weights).sum(dim=(0, 2)) / count
     mean_sq = (x.square().sum(dim=2) * weights).sum(dim=(0, 2)) / count
     var = (mean_sq - mean.square()).clamp(min=0)
+    assert bn.running_mean is not None and bn.running_var is not None and bn.num_batches_tracked is not None
     with torch.no_grad():
         bn.num_batches_tracked += 1
-        bn.running_mean.lerp_(mean, bn.momentum)
-        bn.running_var.lerp_(var * count / (count - 1).clamp(min=1), bn.momentum)
+        # momentum=None: a cumulative average, as nn.BatchNorm2d takes it
+        momentum = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+        bn.running_mean.lerp_(mean, momentum)
+        bn.running_var.lerp_(var * count / (count - 1).clamp(min=1), momentum)
     scale = bn.weight * torch.rsqrt(var + bn.eps)
     return torch.addcmul((bn.bias - mean * scale)[None, :, None, None], x, scale[None, :, None, None])
 
@@ -44,7 +49,7 @@ class EagerCNNLSTM(CNNLSTM):
             steps = torch.arange(n_frames // factor, device=x.device)
             masks.append((steps[None, :] >= (pad // factor)[:, None])[:, None, None, :])
         h = with_deltas(x, pad).contiguous() if self.deltas else x.unsqueeze(1)
-        for level, block in enumerate(self.blocks):
+        for level, block in enumerate(cast(list[ConvBlock], self.blocks)):
             h = block.conv(h)
             h = eager_masked_batch_norm(block.bn, h, masks[level]) if block.bn.training else block.bn(h)
             h = block.pool(torch.relu(h)) * masks[level + 1].to(h.dtype)

@@ -597,7 +597,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             if hasattr(callback, "__dict__")  # None: a callback switched off
         ]
         states = {
-            name: copy.deepcopy(part.state_dict())
+            name: copy.deepcopy(part.state_dict())  # type: ignore[union-attr]  # hasattr: not None
             for name in ("module_", "optimizer_", "criterion_")
             if hasattr(part := self.__dict__.get(name), "state_dict")
         }
@@ -606,7 +606,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         except BaseException:
             with _DEVICE_LOCK:
                 self._restore_keeping_device_blocks(saved)
-            if generator is not None:
+            if generator is not None and drawn is not None:  # drawn is set with generator
                 generator.set_state(drawn)
             for callback, state in callbacks:
                 restore_attributes(callback, state)
@@ -913,7 +913,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         target = torch.device(self.device)
         if target.type == "cuda" and target.index is None:
             target = torch.device("cuda", torch.cuda.current_device())
-        if parameter is None or parameter.device == target:
+        if module is None or parameter is None or parameter.device == target:  # (no module: no parameter)
             return
         module.to(target)
         if isinstance(criterion := self.__dict__.get("criterion_"), torch.nn.Module):

@@ -127,19 +127,21 @@ class TrainingCollate(LeftPadCollate):
         self.time_mask_frames = time_mask_frames
         self.n_masks = n_masks
 
-    def __call__(self, batch: Sequence[tuple[Any, Any]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def __call__(self, batch: Sequence[tuple[Any, Any]]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         xs = [np.asarray(x) for x, _ in batch]
         if self.crop_frames is not None:
             xs = self._crop(xs)
+        clips: list[np.ndarray] | list[torch.Tensor] = xs
         if self.freq_warp or self.band_offset:
-            xs = [self._warp_and_offset_bands(torch.as_tensor(x, dtype=torch.float32)) for x in xs]
-        inputs, y = super().__call__([(x, label) for x, (_, label) in zip(xs, batch)])
+            clips = [self._warp_and_offset_bands(torch.as_tensor(x, dtype=torch.float32)) for x in xs]
+        inputs, y = super().__call__([(x, label) for x, (_, label) in zip(clips, batch)])
         if self.n_masks and (self.freq_mask_bands or self.time_mask_frames):
             self._mask(inputs["x"], inputs["lengths"])
         return inputs, y
 
     def _crop(self, xs: list[np.ndarray]) -> list[np.ndarray]:
         """Each clip longer than ``crop_frames`` cut to a window starting at a uniformly drawn frame."""
+        assert self.crop_frames is not None  # called only with crop_frames set
         lengths = torch.tensor([x.shape[-1] for x in xs])
         room = (lengths - self.crop_frames + 1).clamp(min=1)
         starts = (torch.rand(len(xs), dtype=torch.float64) * room).long().tolist()
@@ -201,7 +203,7 @@ def crop_windows(lengths: Sequence[int], size: int) -> list[tuple[int, int, int]
     at the clip's end.
     """
     hop = max(size // 2, 1)
-    windows = []
+    windows: list[tuple[int, int, int]] = []
     for clip, n in enumerate(lengths):
         starts = list(range(0, max(n - size, 0) + 1, hop))
         if starts[-1] + size < n:
@@ -210,7 +212,7 @@ def crop_windows(lengths: Sequence[int], size: int) -> list[tuple[int, int, int]
     return windows
 
 
-def padded_frames(lengths: Sequence[int], min_frames: int = _recipe.MIN_FRAMES, multiple: int = 1) -> int:
+def padded_frames(lengths: Sequence[int] | np.ndarray, min_frames: int = _recipe.MIN_FRAMES, multiple: int = 1) -> int:
     """The frames :class:`LeftPadCollate` pads a batch of these lengths to."""
     return round_up(max(max(lengths), min_frames), multiple)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import cast, overload
 
 import torch
 from torch import nn
@@ -216,9 +217,11 @@ def _masked_moments(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Count, mean, (biased) variance and ``1/sqrt(var + eps)`` per channel over the real steps of
     every group of clips, from each group's sums over frequency (:func:`_frequency_sums`) and time mask."""
-    count = sum(time_mask.sum() for time_mask in time_masks) * n_freq
-    mean = sum(torch.einsum("bct,bt->c", sum_x, m) for (sum_x, _), m in zip(sums, time_masks)) / count
-    mean_sq = sum(torch.einsum("bct,bt->c", sum_sq, m) for (_, sum_sq), m in zip(sums, time_masks)) / count
+    # sums of tensors (never empty: one group at least), which the checker takes for ``Tensor | int``
+    count = cast(torch.Tensor, sum(time_mask.sum() for time_mask in time_masks)) * n_freq
+    sum_x = cast(torch.Tensor, sum(torch.einsum("bct,bt->c", s, m) for (s, _), m in zip(sums, time_masks)))
+    sum_sq = cast(torch.Tensor, sum(torch.einsum("bct,bt->c", s, m) for (_, s), m in zip(sums, time_masks)))
+    mean, mean_sq = sum_x / count, sum_sq / count
     var = (mean_sq - mean.square()).clamp_(min=0)
     return count, mean, var, torch.rsqrt(var + eps)
 
@@ -241,6 +244,20 @@ def _normalisation_backward(
     k1 = 2 * grad_var / count
     k0 = grad_mean / count - k1 * mean
     return sum_g_xhat, scale, k0, k1
+
+
+@overload
+def masked_bn_relu_pool(
+    x: torch.Tensor, bn: MaskedBatchNorm2d, pool: nn.MaxPool2d, time_mask: torch.Tensor, pooled_mask: torch.Tensor,
+    *, consume_input: bool = False,
+) -> torch.Tensor: ...
+
+
+@overload
+def masked_bn_relu_pool(
+    x: Sequence[torch.Tensor], bn: MaskedBatchNorm2d, pool: nn.MaxPool2d, time_mask: Sequence[torch.Tensor],
+    pooled_mask: Sequence[torch.Tensor], *, consume_input: bool = False,
+) -> list[torch.Tensor]: ...
 
 
 def masked_bn_relu_pool(
@@ -274,8 +291,10 @@ def masked_bn_relu_pool(
     -------
     out : Tensor of shape (batch, channels, pooled frequency, pooled time), or a list of them
     """
-    if isinstance(x, torch.Tensor):
-        return masked_bn_relu_pool([x], bn, pool, [time_mask], [pooled_mask], consume_input=consume_input)[0]
+    if isinstance(x, torch.Tensor):  # the masks are tensors too (the overloads)
+        masks = [cast(torch.Tensor, time_mask)], [cast(torch.Tensor, pooled_mask)]
+        return masked_bn_relu_pool([x], bn, pool, *masks, consume_input=consume_input)[0]
+    time_mask, pooled_mask = cast(Sequence[torch.Tensor], time_mask), cast(Sequence[torch.Tensor], pooled_mask)
     kernel = _pool_kernel(pool)
     if bn.training:
         groups = _group_inputs(x, time_mask, pooled_mask)
@@ -283,6 +302,7 @@ def masked_bn_relu_pool(
         *outs, mean, var, count = _MaskedBNReLUPool.apply(bn.weight, bn.bias, kernel, bn.eps, consume_input, *groups)
         _update_running_statistics(bn, mean, var, count)
         return outs
+    assert bn.running_mean is not None and bn.running_var is not None  # ConvBlock's batch norm tracks them
     scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
     shift = bn.bias - bn.running_mean * scale
     shift, scale = shift[None, :, None, None], scale[None, :, None, None]
@@ -296,15 +316,21 @@ def masked_bn_relu_pool(
 
 
 def _pool_kernel(pool: nn.MaxPool2d) -> tuple[int, int]:
-    return tuple(pool.kernel_size) if isinstance(pool.kernel_size, tuple) else (pool.kernel_size,) * 2
+    kernel = tuple(pool.kernel_size) if isinstance(pool.kernel_size, tuple) else (pool.kernel_size,) * 2
+    return cast(tuple[int, int], kernel)  # a pair either way
 
 
 def _update_running_statistics(bn: MaskedBatchNorm2d, mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor) -> None:
+    # tracked: ConvBlock makes its batch norm with track_running_stats=True
+    assert bn.running_mean is not None and bn.running_var is not None
+    assert bn.num_batches_tracked is not None
     with torch.no_grad():
         bn.num_batches_tracked += 1
+        # momentum=None: a cumulative average, as nn.BatchNorm2d takes it
+        momentum = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
         unbiased = var * count / (count - 1).clamp(min=1)
-        bn.running_mean.lerp_(mean, bn.momentum)
-        bn.running_var.lerp_(unbiased, bn.momentum)
+        bn.running_mean.lerp_(mean, momentum)
+        bn.running_var.lerp_(unbiased, momentum)
 
 
 class _RecomputedConvBNReLUPool(torch.autograd.Function):
@@ -516,11 +542,11 @@ class ConvBlock(nn.Module):
         length, with a list of masks each: the statistics are the whole batch's, and the output is
         a list too.
         """
-        if mask is None or pooled_mask is None:
-            return self.pool(torch.relu(self.bn(self._convolve(x))))
-        if isinstance(x, torch.Tensor):
-            return self._masked_groups([x], [mask], [pooled_mask])[0]
-        return self._masked_groups(x, mask, pooled_mask)
+        if mask is None or pooled_mask is None:  # without masks, x is a tensor
+            return self.pool(torch.relu(self.bn(self._convolve(cast(torch.Tensor, x)))))
+        if isinstance(x, torch.Tensor):  # the masks are tensors too
+            return self._masked_groups([x], [cast(torch.Tensor, mask)], [cast(torch.Tensor, pooled_mask)])[0]
+        return self._masked_groups(x, cast(Sequence[torch.Tensor], mask), cast(Sequence[torch.Tensor], pooled_mask))
 
     def _masked_groups(
         self, x: Sequence[torch.Tensor], mask: Sequence[torch.Tensor], pooled_mask: Sequence[torch.Tensor]
@@ -636,7 +662,7 @@ class CNNLSTM(nn.Module):
         self.deltas = bool(deltas)
         channels = [3 if self.deltas else 1, *filters]
         self.blocks = nn.ModuleList(
-            ConvBlock(c_in, c_out, tuple(pool)) for c_in, c_out, pool in zip(channels[:-1], channels[1:], pools)
+            ConvBlock(c_in, c_out, pool) for c_in, c_out, pool in zip(channels[:-1], channels[1:], pools)
         )
         self.time_factors = [math.prod(p[1] for p in pools[: i + 1]) for i in range(len(pools))]
         self.time_factor = self.time_factors[-1] if pools else 1
@@ -659,20 +685,23 @@ class CNNLSTM(nn.Module):
     def reset_parameters(self) -> None:
         """Glorot-uniform conv/FC/LSTM input weights, orthogonal recurrent weights, zero biases,
         LSTM forget-gate bias 1 (the reference's initialisation)."""
-        for block in self.blocks:
+        for block in self._conv_blocks():
             nn.init.xavier_uniform_(block.conv.weight)
-            nn.init.zeros_(block.conv.bias)
+            nn.init.zeros_(block.conv.bias)  # type: ignore[arg-type]  # Conv2d(bias=True)
             block.bn.reset_parameters()
         nn.init.xavier_uniform_(self.fc.weight)
         nn.init.zeros_(self.fc.bias)
         hidden = self.lstm.hidden_size
+        # the LSTM's parameters, set by name at runtime (the checker sees ``Tensor | Module``)
+        weight_ih, weight_hh = cast(torch.Tensor, self.lstm.weight_ih_l0), cast(torch.Tensor, self.lstm.weight_hh_l0)
+        bias_ih, bias_hh = cast(torch.Tensor, self.lstm.bias_ih_l0), cast(torch.Tensor, self.lstm.bias_hh_l0)
         for gate in range(4):  # glorot per gate, as Keras/MATLAB initialise each gate's matrix
-            nn.init.xavier_uniform_(self.lstm.weight_ih_l0[gate * hidden : (gate + 1) * hidden])
-            nn.init.orthogonal_(self.lstm.weight_hh_l0[gate * hidden : (gate + 1) * hidden])
-        nn.init.zeros_(self.lstm.bias_ih_l0)
-        nn.init.zeros_(self.lstm.bias_hh_l0)
+            nn.init.xavier_uniform_(weight_ih[gate * hidden : (gate + 1) * hidden])
+            nn.init.orthogonal_(weight_hh[gate * hidden : (gate + 1) * hidden])
+        nn.init.zeros_(bias_ih)
+        nn.init.zeros_(bias_hh)
         with torch.no_grad():
-            self.lstm.bias_ih_l0[hidden : 2 * hidden] = 1.0  # forget gate (PyTorch order: i, f, g, o)
+            bias_ih[hidden : 2 * hidden] = 1.0  # forget gate (PyTorch order: i, f, g, o)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if x.shape[0] == 1 and x.shape[2] > WINDOW_FRAMES and not self._batch_statistics_used():
@@ -714,13 +743,14 @@ class CNNLSTM(nn.Module):
         if groups[0][0] is None:
             return logits
         order = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
-        order[torch.cat([clips for clips, _ in groups])] = torch.arange(x.shape[0], device=x.device)
+        # several groups: each holds its clips' indices (None only for a single group)
+        order[torch.cat([cast(torch.Tensor, clips) for clips, _ in groups])] = torch.arange(x.shape[0], device=x.device)
         return logits[order]
 
     def _batch_statistics_used(self) -> bool:
         """Whether the network trains, or a batch norm normalises by the batch's own statistics (one
         left in training mode, as test-time adaptation does): then no window may stand alone."""
-        return self.training or any(block.bn.training for block in self.blocks)
+        return self.training or any(block.bn.training for block in self._conv_blocks())
 
     def _forward_in_windows(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         """``forward`` of one long clip in eval mode, its conv blocks run over windows of time.
@@ -770,10 +800,14 @@ class CNNLSTM(nn.Module):
         """Frames on each side of a window that reach its kept steps through the "same" convs (the
         pooling windows do not overlap, and a window starts on their edges)."""
         margin, factor = 0, 1
-        for block, block_factor in zip(self.blocks, self.time_factors):
-            margin += block.conv.padding[1] * factor
+        for block, block_factor in zip(self._conv_blocks(), self.time_factors):
+            margin += cast(tuple[int, int], block.conv.padding)[1] * factor  # padding=1: (1, 1)
             factor = block_factor
         return margin
+
+    def _conv_blocks(self) -> Iterable[ConvBlock]:
+        """``blocks``, typed: a ModuleList's items are plain Modules to the checker."""
+        return cast(Iterable[ConvBlock], self.blocks)
 
     def _step_masks(self, pad: torch.Tensor, n_frames: int) -> list[torch.Tensor]:
         """Real time steps, shape (batch, 1, 1, steps), at the input's resolution and after each block:

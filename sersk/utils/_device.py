@@ -71,7 +71,9 @@ def _cudnn_settings() -> _CudnnSettings:
     except RuntimeError:
         legacy_tf32 = None
     return _CudnnSettings(
-        cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision, legacy_tf32, cudnn.deterministic, cudnn.benchmark,
+        cudnn.conv.fp32_precision,  # type: ignore[attr-defined]  # torch's CudnnModule makes it at runtime
+        cudnn.rnn.fp32_precision,  # type: ignore[attr-defined]
+        legacy_tf32, cudnn.deterministic, cudnn.benchmark,
     )
 
 
@@ -79,7 +81,7 @@ def _set_cudnn_settings(settings: _CudnnSettings) -> None:
     cudnn = torch.backends.cudnn
     if settings.legacy_tf32 is not None:
         cudnn.allow_tf32 = settings.legacy_tf32  # first: it also sets conv and rnn, set next
-    cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = settings.conv, settings.rnn
+    cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = settings.conv, settings.rnn  # type: ignore[attr-defined]
     cudnn.deterministic, cudnn.benchmark = settings.deterministic, settings.benchmark
 
 
@@ -129,6 +131,7 @@ def float32_cudnn(*, deterministic: bool) -> Iterator[None]:
 
 def _set_settings_for_open_blocks() -> None:
     """The saved settings when no block is open, else float32 (deterministic while a block asks)."""
+    assert _cudnn_saved is not None  # saved on the first entry, before any call
     if _cudnn_users == 0:
         _set_cudnn_settings(_cudnn_saved)
     else:

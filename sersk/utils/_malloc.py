@@ -87,6 +87,8 @@ def _startup_setting(variable: str, tunable: str, default: int) -> int:
     environment = _startup_environment()
     tunables = dict(item.split("=", 1) for item in environment.get("GLIBC_TUNABLES", "").split(":") if "=" in item)
     for text in (tunables.get(f"glibc.malloc.{tunable}"), environment.get(variable)):
+        if text is None:
+            continue
         try:
             value = int(text, 0)
         except (TypeError, ValueError):
@@ -122,6 +124,7 @@ def _trim_if_grown() -> None:
     """Trim the heap if the process has grown by ``TRIM_ON_EXIT_BYTES`` since the last such trim (or
     since the first block began: ``_trimmed_at`` is set then)."""
     global _trimmed_at
+    assert _LIBC is not None and _trimmed_at is not None  # called on glibc, after the first block set it
     resident = _resident_bytes()
     if resident >= _trimmed_at + TRIM_ON_EXIT_BYTES:
         _LIBC.malloc_trim(0)

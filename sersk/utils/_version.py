@@ -46,7 +46,9 @@ class RecordsSerskVersion:
     recorded load without a warning; those that recorded sersk's only are compared on it."""
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "_sersk_version": __version__, "_library_versions": _library_versions()}
+        # a mixin: the estimator base after it (BaseEstimator, skorch's NeuralNet) defines both methods
+        state: dict[str, Any] = super().__getstate__()  # type: ignore[assignment]
+        return {**state, "_sersk_version": __version__, "_library_versions": _library_versions()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         change = version_change(recorded_versions(state))
@@ -60,4 +62,4 @@ class RecordsSerskVersion:
                 ),
                 stacklevel=1,  # one place for every estimator of a model: Python shows it once, not once per step
             )
-        super().__setstate__(state)
+        super().__setstate__(state)  # type: ignore[misc]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO
 
 
-def folder_files(folder: str | os.PathLike, extensions: tuple[str, ...]) -> list[str]:
+def folder_files(folder: str | os.PathLike[str], extensions: tuple[str, ...]) -> list[str]:
     """The files of ``folder`` (not its subfolders) whose extension, in any case, is in ``extensions``.
 
     Hidden files are left out (macOS leaves ``._name.wav`` resource files beside files copied to
@@ -27,7 +27,7 @@ def folder_files(folder: str | os.PathLike, extensions: tuple[str, ...]) -> list
     return sorted(found, key=os.path.basename)
 
 
-def _file_or_broken_link(entry: os.DirEntry) -> bool:
+def _file_or_broken_link(entry: os.DirEntry[str]) -> bool:
     try:
         if entry.is_file():
             return True

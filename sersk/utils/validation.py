@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from numbers import Integral, Number, Real
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 from sklearn.exceptions import DataConversionWarning
@@ -24,8 +24,8 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
 
 
 def path_column(X: Any) -> Any:
-    """The paths of a one-column table (a pandas DataFrame) or of an ``(n, 1)`` array of strings, as
-    one column; anything else as it is. A table of several columns is refused, naming them."""
+    """The paths of a one-column table (a pandas DataFrame) or of an ``(n, 1)`` array of strings or
+    objects (paths, or clips), as one column; anything else as it is. A table of several columns is refused, naming them."""
     if hasattr(X, "columns"):  # its one column, not the column names
         if len(X.columns) != 1:
             raise ValueError(
@@ -42,7 +42,7 @@ def repeated(values: Sequence[Any]) -> list[Any]:
     """The values that occur more than once in ``values`` (hashable and sortable, as checked labels
     are), sorted, each once."""
     seen: set[Any] = set()
-    return sorted({value for value in values if value in seen or seen.add(value)})
+    return sorted({value for value in values if value in seen or seen.add(value)})  # type: ignore[func-returns-value]
 
 
 def check_labels(
@@ -56,6 +56,7 @@ def check_labels(
     """
     # a list's items as given: np.asarray would turn None or NaN among strings into the text "None", "nan"
     items = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    missing: np.ndarray | list[int]
     if items.ndim != 1:
         raise ValueError(
             f"{name} has shape {items.shape}; expected one {what} per clip, shape ({n_clips or 'n_clips'},)"
@@ -134,7 +135,7 @@ def ravel_column_vector(y: Any, stacklevel: int = 3) -> Any:
     return y
 
 
-def is_integer(value: Any) -> bool:
+def is_integer(value: Any) -> TypeGuard[int | np.integer[Any]]:
     """An integer (Python's or numpy's), not a boolean."""
     return isinstance(value, (Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
 
@@ -163,8 +164,8 @@ def to_object_array(items: Sequence[Any]) -> np.ndarray:
 
 
 def check_collection(X: Any, what: str, error: type[ValueError] = ValueError) -> None:
-    """Raise ``error`` when ``X`` is None, a sparse matrix, one path (str, bytes or path-like) or one
-    1-D numeric array where a collection of ``what`` is expected: a string or a signal would
+    """Raise ``error`` when ``X`` is None, a sparse matrix, a 0-d array, one path (str, bytes or
+    path-like) or one 1-D numeric array where a collection of ``what`` is expected: a string or a signal would
     otherwise be read as clips of one character or one sample each."""
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
         raise error(f"expected a list of {what}; sparse matrices are not supported")
@@ -172,6 +173,8 @@ def check_collection(X: Any, what: str, error: type[ValueError] = ValueError) ->
         raise error(f"expected a list of {what}, got None")
     if isinstance(X, (str, bytes, os.PathLike)):
         raise error(f"expected a list of {what}, got a single path {plain_path(X)!r}: wrap it in a list")
+    if isinstance(X, np.ndarray) and X.ndim == 0:
+        raise error(f"expected a list of {what}, got a 0-d array: wrap its element in a list")
     if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "biuf" and len(X):
         raise error(
             f"expected a list of {what}, got one 1-D array of {count(len(X), 'value')}: for a single clip, "
@@ -179,13 +182,12 @@ def check_collection(X: Any, what: str, error: type[ValueError] = ValueError) ->
         )
 
 
-def _as_sequence(X: Any, what: str) -> Sequence[Any]:
+def _as_sequence(X: Any, what: str) -> Sequence[Any] | np.ndarray:
     check_collection(X, what, InvalidSignalError)
     if isinstance(X, np.ndarray):
         if X.dtype == object:
-            return X.reshape(-1) if X.ndim == 1 else X
-        # a numeric array: one clip per row (or per leading index)
-        return list(X) if X.ndim >= 1 else [X]
+            return path_column(X)  # a one-column table: one clip per row
+        return list(X)  # a numeric array: one clip per row (or per leading index)
     if not hasattr(X, "__len__") or not hasattr(X, "__getitem__"):
         try:
             return list(np.asarray(X))
@@ -335,7 +337,7 @@ def check_sequences(X: Any, *, n_features: int | None = None) -> np.ndarray:
 
 
 def check_matches_labels(
-    X: Sequence[Any], y: Sequence[Any] | None, *, name: str = "X", noun: str = "sample", plural: str | None = None,
+    X: Sized, y: Sized | None, *, name: str = "X", noun: str = "sample", plural: str | None = None,
     labels_name: str = "y",
 ) -> None:
     """Raise a ValueError when ``X`` and ``y`` differ in length, naming them ``name`` and
