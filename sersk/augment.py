@@ -48,6 +48,7 @@ from tqdm.auto import tqdm
 
 from . import _recipe
 from .exceptions import InvalidSignalError
+from .utils._terminal import bar_disabled
 from .utils._version import RecordsSerskVersion
 from .utils.audio import peak_normalize
 from .utils.validation import (
@@ -346,7 +347,7 @@ class AugmentedWaveforms(Sequence):
             return
         with _PROGRESS_LOCK:  # threads may read copies of one sequence at once
             if self._shown is None:
-                self._bar = tqdm(total=len(self), desc="augmenting", unit="copy", disable=None)
+                self._bar = tqdm(total=len(self), desc="augmenting", unit="copy", disable=bar_disabled())
                 self._shown = np.zeros(len(self), dtype=bool)
             new = np.unique(positions[~self._shown[positions]])
             if new.size == 0:

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from .exceptions import AudioFileError, InvalidSignalError
 from .io import _is_path
+from .utils._terminal import bar_disabled
 from .utils.validation import check_collection, check_labels, count, is_integer, path_column, plain_path
 
 
@@ -206,7 +207,7 @@ def predict_files(
     groups = _speaker_groups(speakers, len(paths)) if standardises_speakers(model) else None
     chunks = _chunks(paths, chunk_size) if groups is None else ([paths[i] for i in group] for group in groups)
     predict = _predict_chunk if groups is None else _predict_speaker
-    with tqdm(total=len(paths), desc="predicting", unit="file", disable=None if verbose else True) as bar:
+    with tqdm(total=len(paths), desc="predicting", unit="file", disable=bar_disabled(verbose)) as bar:
         if client is None:
             results = []
             for chunk in chunks:

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from .utils._terminal import on_terminal
 from .utils.files import atomic_output, check_writable_folder
 from .utils.validation import count, repeated
 
@@ -510,7 +511,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     with _skip_errors_hint(args.skip_errors, "skips such files", OSError):  # predicting writes no file
         result = predict_files(
             model, files, speakers=speakers, chunk_size=args.chunk_size, skip_errors=args.skip_errors,
-            verbose=sys.stderr.isatty(),
+            verbose=on_terminal(sys.stderr),
         )
     if args.json:
         print(json.dumps({"predictions": result.to_records(), "errors": result.errors}, indent=2))
@@ -549,7 +550,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with _skip_errors_hint(args.skip_errors, "scores the other files"):
         results = evaluate_model(
             model, data.filenames, data.target, speakers=data.speaker, chunk_size=args.chunk_size,
-            skip_errors=args.skip_errors, figures_dir=out_dir, verbose=sys.stderr.isatty(),
+            skip_errors=args.skip_errors, figures_dir=out_dir, verbose=on_terminal(sys.stderr),
         )
     if results["unknown_labels"]:
         _err(f"warning: the model never saw the labels {', '.join(results['unknown_labels'])} of DATA; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import warnings
 from collections.abc import Iterator
 from numbers import Integral, Real
 from typing import Any
@@ -239,17 +240,12 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         -------
         self : LogMelTransformer
         """
-        self._validate_params()
+        self._check_settings()
         f_max = self.sample_rate / 2 if self.f_max is None else float(self.f_max)
         if not self.f_min < f_max <= self.sample_rate / 2:
             raise ValueError(
                 f"need 0 <= f_min < f_max <= sample_rate / 2; got f_min={self.f_min}, f_max={f_max}, "
                 f"sample_rate={self.sample_rate}"
-            )
-        if np.dtype(self.dtype).type(self.log_eps) == 0:
-            raise ValueError(
-                f"log_eps={self.log_eps} rounds to 0 in {self.dtype}, so silence would give log(0) = -inf; "
-                f"use at least {np.finfo(self.dtype).smallest_subnormal:.3g}"
             )
         resolve_device(self.device)
         if X is not None:
@@ -259,7 +255,28 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
             f_min=float(self.f_min), f_max=f_max, mel_scale=self.mel_scale, norm=self.norm,
         )
         self._filterbank_params = self._filterbank_settings()
+        if empty := int((self.mel_filters_.sum(axis=0) == 0).sum()):  # as librosa warns
+            warnings.warn(
+                f"{empty} of the {self.n_mels} mel filters are empty: n_fft={self.n_fft} gives too few frequency "
+                f"bins between f_min and f_max for n_mels={self.n_mels}, and their bands' log-mels are constant; "
+                "use fewer bands, a larger n_fft or a wider frequency range",
+                UserWarning, stacklevel=2,
+            )
         return self
+
+    def _check_settings(self) -> None:
+        """Refuse a bad parameter by name: in ``fit``, and in ``transform`` (``set_params`` may
+        change one after the fit)."""
+        self._validate_params()
+        with np.errstate(over="ignore"):
+            eps = np.dtype(self.dtype).type(self.log_eps)
+        if eps == 0:
+            raise ValueError(
+                f"log_eps={self.log_eps} rounds to 0 in {self.dtype}, so silence would give log(0) = -inf; "
+                f"use at least {np.finfo(self.dtype).smallest_subnormal:.3g}"
+            )
+        if not np.isfinite(eps):
+            raise ValueError(f"log_eps={self.log_eps} overflows {self.dtype}; expected a small positive number")
 
     def _filterbank_settings(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _FILTERBANK_PARAMS}
@@ -306,6 +323,7 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
             spectrum overflows ``dtype``.
         """
         check_is_fitted(self, "mel_filters_")
+        self._check_settings()
         fitted = getattr(self, "_filterbank_params", None)  # None: pickled before it was recorded
         check_unchanged_since_fit(fitted, self._filterbank_settings(), "built the filterbank")
         check_collection(X, "waveforms", InvalidSignalError)  # sparse matrices too

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from . import _recipe
 from .exceptions import AudioFileError
+from .utils._terminal import bar_disabled
 from .utils._version import RecordsSerskVersion
 from .utils.audio import peak_normalize
 from .utils.validation import (
@@ -299,7 +300,7 @@ class AudioLoader(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         waves = Parallel(n_jobs=self.n_jobs, backend="threading", return_as="generator")(
             delayed(self._load_one)(item, i) for i, item in enumerate(items)
         )
-        bar = tqdm(waves, total=len(items), desc="decoding", unit="file", disable=None if self.verbose else True)
+        bar = tqdm(waves, total=len(items), desc="decoding", unit="file", disable=bar_disabled(self.verbose))
         return to_object_array(list(bar))
 
     def _load_one(self, item: Any, index: int) -> np.ndarray:

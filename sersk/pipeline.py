@@ -191,6 +191,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         if routing and self._get_metadata_request().fit.requests.get("groups") is False:
             groups = None  # set_fit_request(groups=False): the speakers a search routes here are not used
         self.check_speaker_scope_order()
+        self._check_sample_rates()
         self._check_network_options()
         self._check_speakers_given(groups, params)
         # from the hold-out on: a RandomState random_state it draws from is set back if the fit fails
@@ -216,6 +217,21 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
                 self._fit_validating(X, y, params, validation_data, takes_groups, held_groups)
             self.validation_indices_ = np.sort(held)
         return self
+
+    def _check_sample_rates(self) -> None:
+        """Refuse steps that disagree on the sample rate: the loader resamples to its rate, and the
+        augmentation and the log-mels take the audio to be at theirs (the features were wrong, with
+        no error)."""
+        rates = {
+            name: step.sample_rate for name, step in self.steps
+            if isinstance(step, (AudioLoader, AugmentingResampler, LogMelTransformer))
+        }
+        if len(set(rates.values())) > 1:
+            settings = ", ".join(f"{name}__sample_rate={rate!r}" for name, rate in rates.items())
+            raise ValueError(
+                f"the steps disagree on the sample rate ({settings}): the loader resamples the audio to its rate, "
+                "and the steps after it take the audio to be at theirs; set them to one rate"
+            )
 
     def _check_network_options(self) -> None:
         """Name a bad training option of the network, or too few bands for its frequency pools, before
@@ -298,12 +314,14 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
     def predict(self, X: Any, **params: Any) -> np.ndarray:
         """imbalanced-learn's ``predict``; ``groups`` and other metadata need routing (see ``score``)."""
         _check_metadata_routable("predict", params)
+        self._check_sample_rates()
         return super().predict(X, **params)
 
     @available_if(_final_estimator_has("predict_proba"))  # as imbalanced-learn's: hasattr tells what the last step has
     def predict_proba(self, X: Any, **params: Any) -> np.ndarray:
         """imbalanced-learn's ``predict_proba``; ``groups`` and other metadata need routing (see ``score``)."""
         _check_metadata_routable("predict_proba", params)
+        self._check_sample_rates()
         return super().predict_proba(X, **params)
 
     @available_if(_final_estimator_has("score"))  # as imbalanced-learn's: hasattr tells what the last step has
@@ -312,6 +330,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         them only with scikit-learn's metadata routing on. Without it the Pipeline dropped them
         silently (and ``predict`` failed inside the network): refused here, by name."""
         _check_metadata_routable("score", params)
+        self._check_sample_rates()
         return super().score(X, y, sample_weight=sample_weight, **params)
 
     def get_metadata_routing(self) -> MetadataRouter:

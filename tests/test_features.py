@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import librosa
 import numpy as np
@@ -304,12 +305,38 @@ def test_samples_that_overflow_the_power_spectrum_are_named():
         ({"n_mels": 0}, "'n_mels' parameter"),
         ({"window": "boxcar"}, "'window' parameter"),
         ({"top_db": -10.0}, "'top_db' parameter"),
+        ({"log_eps": 1e300}, "log_eps=1e[+]300 overflows float32"),  # was blamed on the samples in transform
     ],
 )
 def test_bad_parameters_fail_in_fit(params, match):
     t = LogMelTransformer(**params)  # __init__ stores, does not check
     with pytest.raises(ValueError, match=match):
         t.fit()
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"hop_length": 0}, "'hop_length' parameter"),  # was ZeroDivisionError
+        ({"window": "Hann"}, "'window' parameter"),  # was KeyError: 'Hann'
+        ({"dtype": "float16"}, "'dtype' parameter"),  # was KeyError
+        ({"batch_frames": 0}, "'batch_frames' parameter"),  # was range()'s error
+        ({"top_db": -5.0}, "'top_db' parameter"),  # made every log-mel constant
+        ({"log_eps": 1e-50}, "rounds to 0"),
+    ],
+)
+def test_parameters_set_after_fit_are_checked_in_transform(params, match):
+    t = LogMelTransformer(device="cpu").fit().set_params(**params)
+    with pytest.raises(ValueError, match=match):
+        t.transform([tone(440)])
+
+
+def test_empty_mel_filters_are_warned_of():
+    with pytest.warns(UserWarning, match="14 of the 128 mel filters are empty: n_fft=256"):
+        LogMelTransformer(n_fft=256, device="cpu").fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LogMelTransformer(device="cpu").fit()  # the recipe's: none
 
 
 def test_fit_transform_reads_a_lazy_sequence_once():

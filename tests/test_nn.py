@@ -1061,12 +1061,42 @@ def test_a_cosine_over_warm_starts_with_its_total_length_continues_one_long_fit(
         ({"max_epochs": True}, "max_epochs=True"),  # was one epoch
         ({"batch_size": 0}, "batch_size=0; expected a positive integer"),  # was torch's sampler's error
         ({"lr": -0.1}, "lr=-0.1"),
+        # the yes/no options took any string, "no" for yes (compile="no" compiled the network)
+        ({"warm_start": "no"}, "warm_start='no'; expected True or False"),
+        ({"compile": "no"}, "compile='no'; expected True or False"),
+        ({"batch_by_length": "no"}, "batch_by_length='no'"),
+        ({"predict_windows": 0}, "predict_windows=0"),
+        # the weights were blamed on the learning rate ("training diverged ... lower the learning rate")
+        ({"class_weight": {"class0": -1.0}}, r"class_weight\['class0'\]=-1.0; expected a non-negative number"),
+        ({"class_weight": {"class0": float("nan")}}, r"class_weight\['class0'\]=nan"),
+        ({"class_weight": {"class0": "x"}}, r"class_weight\['class0'\]='x'"),  # was float()'s error
+        ({"class_weight": {"class0": 0, "class1": 0}}, "weighs every class 0"),
+        ({"module__padding": "reference"}, "module__padding='reference', but padding='masked'"),  # was ignored
     ],
 )
 def test_bad_training_options_are_named(params, problem):
     X, y = make_band_energy_sequences(8, random_state=0)
     with pytest.raises(ValueError, match=problem):
         CNNLSTMClassifier(**SMALL, **params, device="cpu").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "setting, problem",
+    [({"optimizer__lr": -1.0}, "Invalid learning rate: -1.0"), ({"optimizer__weight_decay": -1.0}, "weight_decay"),
+     ({"optimizer__betas": (1.5, 0.9)}, "beta")],
+)
+def test_a_warm_start_refuses_optimizer_settings_torch_refuses(setting, problem):
+    """set_params writes optimizer__* into the fitted optimizer, where torch never checks them: a
+    negative learning rate trained the network backwards, with no error."""
+    X, y = make_band_energy_sequences(8, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(X, y)
+    before = clf.predict_proba(X)
+    clf.set_params(warm_start=True, **setting)
+    with pytest.raises(ValueError, match=f"warm_start=True continues with optimizer settings Adam refuses: .*{problem}"):
+        clf.fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    clf.set_params(optimizer__lr=0.001, optimizer__weight_decay=0.0, optimizer__betas=(0.9, 0.999)).fit(X, y)
+    assert len(clf.history) == 2  # valid settings train on
 
 
 def test_balanced_class_weights_follow_the_training_labels():

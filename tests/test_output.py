@@ -121,6 +121,50 @@ def test_predict_files_shows_its_bar_on_a_terminal_only(data, tmp_path, capsys, 
     assert "4/4" in capsys.readouterr().err
 
 
+def test_on_a_terminal_no_color_leaves_the_epoch_table_plain(data, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")  # no-color.org; was ignored
+    tiny_pipeline(verbose=1).fit(*data)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and ESC not in out
+
+
+class _Writer:
+    """A GUI's or a logger's stand-in for a stream: write and flush, no isatty."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("streams", ["None", "writers"])
+def test_verbose_work_runs_without_terminal_streams(streams, data, tmp_path, monkeypatch):
+    """pythonw, services and frozen windowed apps have sys.stdout and sys.stderr None; GUIs and log
+    redirectors put writers without isatty there. A verbose fit raised AttributeError (and so did
+    the bars of decoding, augmentation and predict_files); plain skorch fits there."""
+    import soundfile as sf
+
+    from sersk.batch import predict_files
+
+    paths = []
+    for i, tone in enumerate(data[0]):
+        paths.append(str(tmp_path / f"{i}.wav"))
+        sf.write(paths[-1], tone, 16000)
+    out, err = (None, None) if streams == "None" else (_Writer(), _Writer())
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    pipe = tiny_pipeline(verbose=1).fit(paths, data[1])
+    assert len(predict_files(pipe, paths, verbose=True).labels) == 4
+    if out is not None:
+        assert "train_loss" in "".join(out.parts) and ESC not in "".join(out.parts)
+
+
 def test_a_network_on_its_own_shows_the_parameters_a_user_set():
     from sersk import CNNLSTMClassifier
 

@@ -379,6 +379,9 @@ def test_a_single_class_is_refused_before_any_decoding():
         ({"net__batch_size": 0}, "batch_size=0; expected a positive integer"),  # was torch's sampler's
         ({"net__max_epochs": 0}, "max_epochs=0; expected a positive integer"),
         ({"logmel__n_mels": 64}, r"logmel__n_mels=64 is too few bands for the network's frequency pools \[2, 4, 4, 4\]"),
+        # the log-mels took 8 kHz audio for 16 kHz, with no error
+        ({"load__sample_rate": 8000}, r"the steps disagree on the sample rate \(load__sample_rate=8000, "
+                                      r"augment__sample_rate=16000, logmel__sample_rate=16000\)"),
     ],
 )
 def test_a_bad_network_option_is_named_before_any_decoding(params, problem):
@@ -388,6 +391,17 @@ def test_a_bad_network_option_is_named_before_any_decoding(params, problem):
     if "logmel__n_mels" in params:  # a number of numpy's type, as a parameter grid gives
         with pytest.raises(ValueError, match="is too few bands"):
             make_pipeline().set_params(logmel__n_mels=np.int64(64)).fit(["missing1.wav", "missing2.wav"], ["anger", "joy"])
+
+
+def test_a_fitted_pipeline_refuses_to_predict_once_its_steps_disagree_on_the_sample_rate(corpus):
+    X, y, _ = corpus
+    pipe = small_tuned(net__crop_frames=16).fit(X, y)
+    pipe.set_params(load__sample_rate=8000)  # the loader keeps no record of the rate it was fitted at
+    for method in (pipe.predict, pipe.predict_proba, lambda X: pipe.score(X, y)):
+        with pytest.raises(ValueError, match=r"disagree on the sample rate \(load__sample_rate=8000, logmel__sample_rate=16000\)"):
+            method(X)
+    pipe.set_params(load__sample_rate=16000)
+    assert len(pipe.predict(X)) == len(X)
 
 
 class MeanOverTime(torch.nn.Module):

@@ -21,6 +21,7 @@ from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from .. import _recipe
+from ..utils._terminal import bar_disabled
 from ..utils.files import folder_files
 from ..utils.validation import count
 from ._emodb_sha256 import EMODB_SHA256
@@ -300,7 +301,7 @@ def _download(url: str, dest: Path, *, verbose: bool) -> None:
             unit_scale=True,
             unit_divisor=1024,
             desc="Downloading Emo-DB",
-            disable=None if verbose else True,  # None: no bar when stderr is not a terminal
+            disable=bar_disabled(verbose),
         ) as bar:
             while True:
                 try:

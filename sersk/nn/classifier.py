@@ -32,6 +32,7 @@ from ..model_selection import _validation_split
 from ..utils._device import float32_cudnn, missing_cuda_device, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils._state import restore_attributes
+from ..utils._terminal import colours_wanted, on_terminal
 from ..utils._version import RecordsSerskVersion
 from ..utils.validation import (
     check_classes, check_labels, check_matches_labels, check_sequences, is_integer, is_real, ravel_column_vector,
@@ -69,7 +70,8 @@ class StopOnNonFiniteLoss(Callback):
         if training and loss is not None and not torch.isfinite(loss).all():
             raise TrainingDiverged(
                 f"training diverged: the loss is {loss.item()} at epoch {len(net.history)}; "
-                f"lower the learning rate (lr={net.lr}) or check the features for extreme values"
+                f"lower the learning rate (lr={net.optimizer_.param_groups[0]['lr']}) or check the features for "
+                "extreme values"
             )
 
 
@@ -129,12 +131,18 @@ class EpochLRScheduler(LRScheduler):
 
 
 class PlainPrintLog(PrintLog):
-    """skorch's per-epoch table, with its colour codes only when it prints to a terminal."""
+    """skorch's per-epoch table, with its colour codes only when it prints to a terminal that takes
+    them (no ``NO_COLOR``), and none at all without a stdout (``pythonw``, a service)."""
 
     def format_row(self, row, key, color):
-        to_terminal = self.sink is print and sys.stdout.isatty()
+        coloured = self.sink is print and colours_wanted()
         text = super().format_row(row, key, color)
-        return text if to_terminal or not isinstance(text, str) else _ANSI_ESCAPE.sub("", text)
+        return text if coloured or not isinstance(text, str) else _ANSI_ESCAPE.sub("", text)
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.sink is print and sys.stdout is None:  # skorch flushes sys.stdout after printing
+            return
+        super().on_epoch_end(net, **kwargs)
 
 
 def _encoded_labels_hint(labels: np.ndarray, names: np.ndarray) -> str:
@@ -456,7 +464,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             ("stop_on_non_finite_loss", StopOnNonFiniteLoss()),
             ("print_log", PlainPrintLog()),
         ]
-        if self.verbose and sys.stderr.isatty():  # a bar per epoch on a terminal; none in a log
+        if self.verbose and on_terminal(sys.stderr):  # a bar per epoch on a terminal; none in a log
             callbacks.insert(-1, ("progress_bar", ProgressBar()))
         return callbacks
 
@@ -720,6 +728,9 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             )
         if not (is_real(self.lr) and 0 <= self.lr < np.inf):
             raise ValueError(f"lr={self.lr!r}; expected a non-negative number")
+        for name in ("warm_start", "compile", "batch_by_length", "predict_windows"):
+            if not isinstance(value := getattr(self, name), (bool, np.bool_)):  # "no" would mean yes
+                raise ValueError(f"{name}={value!r}; expected True or False")
         self._check_padding()
         state = self.random_state
         if not (state is None or isinstance(state, np.random.RandomState)
@@ -851,8 +862,12 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             given = module_params.get(name)
             if given is not None and given != needed:
                 raise ValueError(f"module__{name}={given}, but the data has {needed}; leave it unset to take it from the data")
+        if module_params.get("padding", self.padding) != self.padding:  # the network takes padding=
+            raise ValueError(f"module__padding={module_params['padding']!r}, but padding={self.padding!r} sets the "
+                             "network's: set padding= instead")
         if not (self.warm_start and self.initialized_):
             return
+        self._check_optimizer_settings()
         # a network fitted here knows its classes and bands; one built by initialize() or
         # load_params() only its sizes
         trained = getattr(self, "classes_seen_", None)
@@ -867,6 +882,24 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         bands = getattr(self, "n_mels_", None) or getattr(self.module_, "n_mels", None)
         if bands is not None and n_mels != bands:
             raise ValueError(f"warm_start=True continues a network trained on {bands} bands; this fit's sequences have {n_mels}")
+
+    def _check_optimizer_settings(self) -> None:
+        """Refuse optimizer settings that torch would refuse, for a warm start: ``set_params`` writes
+        ``optimizer__*`` into the fitted optimizer, where torch never checks them (a negative learning
+        rate trained the network backwards). A throwaway optimizer of the same kind checks them."""
+        optimizer = self.__dict__.get("optimizer_")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            return
+        accepted = inspect.signature(type(optimizer)).parameters
+        for group in optimizer.param_groups:
+            settings = {key: value for key, value in group.items() if key in accepted and key != "params"}
+            try:
+                type(optimizer)([torch.zeros(1, requires_grad=True)], **settings)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    f"warm_start=True continues with optimizer settings {type(optimizer).__name__} refuses: {exc}; "
+                    "set valid ones with set_params(optimizer__...)"
+                ) from None
 
     @contextmanager
     def _resolved_device(self) -> Iterator[None]:
@@ -1049,7 +1082,13 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                     f"class_weight names {unknown}, which are not among the classes {classes.tolist()}"
                     + _encoded_labels_hint(classes, np.array(unknown, dtype=object))
                 )
-            return np.array([float(self.class_weight.get(label, 1.0)) for label in classes])
+            weights = [self.class_weight.get(label, 1.0) for label in classes.tolist()]
+            for label, weight in zip(classes.tolist(), weights):
+                if not (is_real(weight) and 0 <= weight < np.inf):
+                    raise ValueError(f"class_weight[{label!r}]={weight!r}; expected a non-negative number")
+            if not any(weights):
+                raise ValueError(f"class_weight={self.class_weight!r} weighs every class 0; expected one above 0")
+            return np.array(weights, dtype=float)
         return balanced_class_weights(y_enc, len(classes))
 
     def initialize_criterion(self):
