@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
 from .exceptions import AudioFileError, InvalidSignalError
-from .io import _is_path
+from .io import _is_path, native_name
 from .utils._terminal import bar_disabled
 from .utils.validation import check_collection, check_labels, count, is_integer, path_column, plain_path
 
@@ -85,7 +85,7 @@ def _duration(path: str) -> float:
     try:
         if not os.path.isfile(path):
             return 0.0
-        info = sf.info(path)
+        info = sf.info(native_name(path))
     except (RuntimeError, OSError, TypeError, ValueError):  # libsndfile's errors, a name it cannot take
         return 0.0
     return info.frames / info.samplerate if info.samplerate > 0 else 0.0

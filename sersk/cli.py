@@ -387,9 +387,21 @@ def _skip_errors_hint(skip_errors: bool, what: str, missing: type[OSError] = Fil
     try:
         yield
     except (AudioFileError, InvalidSignalError, missing) as exc:
-        if skip_errors:
+        names_no_file = isinstance(exc, OSError) and exc.errno is not None and exc.filename is None
+        if skip_errors or names_no_file:  # a system error of no file (no temporary folder): not the data's
             raise
         raise type(exc)(f"{exc} (--skip-errors {what})") from exc
+
+
+def _check_temporary_folder() -> None:
+    """Stop before any work where no temporary folder can be written: torch's optimizer asks for one
+    (importing torch._dynamo), so training failed only after the decoding and augmentation."""
+    import tempfile
+
+    try:
+        tempfile.gettempdir()
+    except FileNotFoundError as exc:
+        raise OSError(f"{exc.strerror}: set TMPDIR to a folder you can write to") from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -399,6 +411,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .datasets import load_corpus
     from .pipeline import speaker_scoped_steps
 
+    _check_temporary_folder()
     data = load_corpus(args.data)
     pipeline = _pipeline_from_args(
         args, batch_size=args.batch_size, lr=args.lr, padding=args.padding,
@@ -585,6 +598,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     _check_reproduce_options(args)
+    _check_temporary_folder()
     out_dir = _out_dir(args.out_dir)
     pipeline = _pipeline_from_args(args, **_quick_sizes(args))
     params = pipeline.get_params()

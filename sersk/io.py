@@ -140,10 +140,17 @@ _DECODE_BLOCK = 1 << 20
 _RESAMPLE_BLOCK = 1 << 21
 
 
+def native_name(name: str) -> str | bytes:
+    """``name`` as libsndfile takes it: on POSIX, the bytes the system stores. soundfile encodes a
+    str strictly in the file system's encoding, so a name Python decoded with surrogate escapes (a
+    non-ASCII name in an ASCII or Latin-1 locale) could not be opened."""
+    return os.fsencode(name) if os.name != "nt" else name
+
+
 def _decode_mono(name: str) -> tuple[np.ndarray, int]:
     """The file's samples as float32, its channels averaged, and its rate; a multi-channel file is
     read in blocks into one array, so that it is never in memory with all its channels at once."""
-    with sf.SoundFile(name) as f:
+    with sf.SoundFile(native_name(name)) as f:
         if f.seekable():
             f.seek(0)  # as sf.read does: an MP3's first frames decode differently without it
         if f.channels == 1:

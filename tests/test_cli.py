@@ -298,6 +298,28 @@ def test_folder_with_non_emodb_names(tmp_path, capsys):
     assert_one_line_error(capsys.readouterr().err, "hello.wav", "CSV")
 
 
+def test_no_writable_temporary_folder_stops_training_before_any_work(corpus, tmp_path, monkeypatch, capsys):
+    """torch's optimizer asks for a temporary folder: train failed after decoding and augmenting,
+    adding "--skip-errors trains on the other files" to an error of no data file."""
+    import tempfile
+
+    def no_folder():
+        raise FileNotFoundError(errno.ENOENT, "No usable temporary directory found in ['/tmp']")
+
+    decoded = []
+    monkeypatch.setattr(EmotionPipeline, "fit", lambda self, *a, **k: decoded.append(1))
+    monkeypatch.setattr(tempfile, "gettempdir", no_folder)
+    for command in (["train", str(corpus), "--out", str(tmp_path / "m.joblib")], ["reproduce", "--quick", "--data", str(corpus)]):
+        assert main([*command, *FAST]) == 2
+        assert_one_line_error(capsys.readouterr().err, "No usable temporary directory", "set TMPDIR")
+    assert decoded == []
+    # such an error raised later (no file named) gets no --skip-errors hint
+    monkeypatch.undo()
+    monkeypatch.setattr(EmotionPipeline, "fit", lambda self, *a, **k: no_folder())
+    assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), *FAST]) == 2
+    assert "--skip-errors" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("which", ["text_model", "truncated_model"])
 def test_a_file_that_is_not_a_model(which, request, corpus, capsys):
     path = request.getfixturevalue(which)
@@ -477,6 +499,17 @@ def test_a_failed_fit_leaves_no_file_and_keeps_an_existing_model(exc, status, co
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.joblib"]  # nor the folders made for it
     err = capsys.readouterr().err
     assert "Traceback" not in err and ("boom" in err or "interrupted" in err)
+
+
+def test_atomic_output_writes_a_name_near_the_systems_limit(tmp_path):
+    """The temporary file's name is 15 characters longer than the target's: a valid name of 251
+    characters failed with "File name too long"."""
+    from sersk.utils.files import atomic_output
+
+    target = tmp_path / ("m" * 244 + ".joblib")
+    with atomic_output(target) as fh:
+        fh.write(b"model")
+    assert target.read_bytes() == b"model" and os.listdir(tmp_path) == [target.name]
 
 
 def test_atomic_output_removes_only_the_folders_it_made(tmp_path, monkeypatch):

@@ -516,6 +516,37 @@ def test_a_csv_naming_one_file_by_two_names_is_refused(clips, tmp_path):
         load_corpus(csv_path)
 
 
+def test_a_csv_on_a_drive_without_inode_numbers_is_read(clips, tmp_path, monkeypatch):
+    """Some Windows network and virtual drives give every file inode 0: every CSV of two files or
+    more was refused as listing a file twice."""
+    real_stat = Path.stat
+
+    def no_inode(self, *args, **kwargs):
+        st = real_stat(self, *args, **kwargs)
+        return os.stat_result((st.st_mode, 0, *tuple(st)[2:]))
+
+    monkeypatch.setattr(Path, "stat", no_inode)
+    csv_path = tmp_path / "corpus.csv"
+    csv_path.write_text(f"path,label\nclips/{SYNTHETIC_NAMES[0]},x\nclips/{SYNTHETIC_NAMES[1]},y\n")
+    assert len(load_corpus(csv_path).filenames) == 2
+    csv_path.write_text(f"path,label\nclips/{SYNTHETIC_NAMES[0]},x\n./clips/{SYNTHETIC_NAMES[0]},y\n")
+    with pytest.raises(ValueError, match="twice \\(lines 2 and 3\\)"):  # told apart by their resolved paths
+        load_corpus(csv_path)
+
+
+def test_a_csv_name_in_the_other_unicode_form_finds_its_file(clips, tmp_path):
+    """macOS writes names decomposed (NFD); a CSV typed elsewhere names them composed (NFC): the file,
+    visibly there, was "not found"."""
+    import unicodedata
+
+    composed = "M\u00e4dchen.wav"
+    shutil.copy(clips / SYNTHETIC_NAMES[0], clips / unicodedata.normalize("NFD", composed))
+    csv_path = tmp_path / "corpus.csv"
+    csv_path.write_text(f"path,label\nclips/{composed},x\nclips/{SYNTHETIC_NAMES[1]},y\n")
+    (file, _) = load_corpus(csv_path).filenames
+    assert Path(file).name == unicodedata.normalize("NFD", composed) and Path(file).is_file()
+
+
 def test_a_csv_that_is_not_utf8_asks_for_utf8(tmp_path):
     csv_path = tmp_path / "corpus.csv"
     csv_path.write_bytes("path,label\nclips/03a01Wa.wav,\u00e9nerv\u00e9\n".encode("latin-1"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -222,21 +223,37 @@ def _csv_header(path: Path, reader: csv.DictReader) -> list[str]:
     return header
 
 
-def _file_identity(file: Path) -> tuple[int, int]:
+def _file_identity(file: Path) -> tuple[int, int] | str:
     """What tells files apart whatever names they go by: the device and inode number (a path's
     ``resolve()`` keeps the case as given on macOS, where ``a.WAV`` and ``a.wav`` are one file; a hard
-    link is the same file too)."""
+    link is the same file too). Where the file system gives no inode number (0: some Windows network
+    and virtual drives), the resolved path, in the system's case."""
     stat = file.stat()
+    if stat.st_ino == 0:
+        return os.path.normcase(os.path.realpath(file))
     return stat.st_dev, stat.st_ino
+
+
+def _in_other_unicode_form(file: Path) -> Path | None:
+    """The file a missing name stands for in the other Unicode normal form, if there is one: macOS
+    writes names decomposed (NFD, "a" + combining diaeresis), where a name typed elsewhere is
+    composed (NFC, "ä"); they look the same and compare unequal."""
+    for form in ("NFC", "NFD"):
+        other = Path(unicodedata.normalize(form, str(file)))
+        if other != file and other.is_file():
+            return other
+    return None
 
 
 def _csv_files(path: Path, rows: list[tuple[int, dict[str, str]]]) -> list[str]:
     """Each row's audio file, made absolute (a relative path is relative to the CSV's folder), once
     checked to be a file that exists and is listed once."""
     files, missing_files = [], []
-    first_line: dict[tuple[int, int], int] = {}
+    first_line: dict[tuple[int, int] | str, int] = {}
     for line, values in rows:
         file = (path.parent / Path(values["path"]).expanduser()).absolute()
+        if not file.exists():
+            file = _in_other_unicode_form(file) or file
         if file.is_dir():
             raise ValueError(
                 f"the CSV {str(path)!r}, line {line}: {values['path']!r} is a folder ({str(file)!r}); "

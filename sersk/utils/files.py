@@ -37,11 +37,12 @@ def _file_or_broken_link(entry: os.DirEntry[str]) -> bool:
 
 
 def _new_temporary_file(folder: Path, name: str) -> tuple[int, str]:
-    """Create ``.{name}.XXXXXXXX.part`` in ``folder``: its descriptor and path. It gets the mode a
-    new file gets (0o666 less the umask, applied by the system), so the umask is never read:
-    ``os.umask`` can only be read by setting it, which changed it for a moment for every thread."""
-    for _ in range(100):
-        candidate = folder / f".{name}.{secrets.token_hex(4)}.part"
+    """Create ``.{name}.XXXXXXXX.part`` in ``folder`` (``name`` cut to 100 characters): its
+    descriptor and path. It gets the mode a new file gets (0o666 less the umask, applied by the
+    system), so the umask is never read: ``os.umask`` can only be read by setting it, which changed
+    it for a moment for every thread."""
+    for _ in range(100):  # the name cut short: a target name near the system's limit (255 bytes) still fits
+        candidate = folder / f".{name[:100]}.{secrets.token_hex(4)}.part"
         try:
             return os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), str(candidate)
         except FileExistsError:
