@@ -27,6 +27,7 @@ import atexit
 import contextlib
 import functools
 import operator
+import os
 import random
 import sys
 import threading
@@ -518,7 +519,8 @@ class AugmentingResampler(RecordsSerskVersion, SamplerMixin, BaseEstimator):
             pitch_shift_semitones=self._check_range("pitch_shift_semitones", limit=24),  # audiomentations' limit
             pitch_shift_method=self.pitch_shift_method,
             noise_p=float(self.noise_p),
-            noise_snr_db=self._check_range("noise_snr_db"),
+            # beyond 150 dB the noise or the clip falls below float32's resolution (24 bits, 144 dB)
+            noise_snr_db=self._check_range("noise_snr_db", limit=150),
             time_shift_p=float(self.time_shift_p),
             time_shift_seconds=self._check_range("time_shift_seconds"),
             rollover=bool(self.rollover),
@@ -576,10 +578,26 @@ class AugmentingResampler(RecordsSerskVersion, SamplerMixin, BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         copies = np.arange(_ORIGINAL if self.keep_original else 0, self.n_augmentations)
         sources = np.arange(len(waveforms))
+        self._check_index_fits(len(sources) * len(copies))
         table = np.column_stack([np.repeat(sources, len(copies)), np.tile(copies, len(sources))]).astype(np.int64)
         self.sample_indices_ = table[:, 0].copy()
         X_res = AugmentedWaveforms(waveforms, table, chain, seed, n_jobs=self.n_jobs, verbose=self.verbose)
         return X_res, y[self.sample_indices_]
+
+    def _check_index_fits(self, n_copies: int) -> None:
+        """Refuse, naming ``n_augmentations``, a number of copies whose index (made at once, the copies
+        themselves when read) would not fit in this machine's memory: numpy's MemoryError, or the
+        system ending the process, came instead."""
+        index_bytes = n_copies * 5 * 8  # the table's two columns, its copy, the labels' index and their take
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):  # not POSIX
+            return
+        if index_bytes > memory:
+            raise ValueError(
+                f"n_augmentations={self.n_augmentations} makes {n_copies:,} copies, whose index alone needs "
+                f"{index_bytes / 2**30:,.0f} GiB, more than this machine's {memory / 2**30:,.0f} GiB"
+            )
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()

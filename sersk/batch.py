@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .exceptions import AudioFileError, InvalidSignalError
 from .io import _is_path, native_name
 from .utils._terminal import bar_disabled
-from .utils.validation import check_collection, check_labels, count, is_integer, path_column, plain_path
+from .utils.validation import check_bool, check_collection, check_labels, count, is_integer, path_column, plain_path
 
 
 # Audio decoded at a time by predict_files besides its ``chunk_size`` files, so that long recordings
@@ -185,6 +185,7 @@ def predict_files(
     """
     if not (is_integer(chunk_size) and chunk_size >= 1):
         raise ValueError(f"chunk_size={chunk_size!r}; expected a positive integer")
+    check_bool(skip_errors, "skip_errors")
     check_collection(paths, "paths")
     paths = list(path_column(paths))
     if (bad := next((i for i, p in enumerate(paths) if not _is_path(p)), None)) is not None:

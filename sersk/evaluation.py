@@ -26,7 +26,9 @@ from .io import _is_path
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
 from .utils.files import atomic_output
-from .utils.validation import check_labels, check_matches_labels, count, path_column, plain_path, repeated
+from .utils.validation import (
+    check_bool, check_labels, check_matches_labels, count, path_column, plain_path, repeated,
+)
 
 __all__ = [
     "PROJECT_BAR",
@@ -475,6 +477,8 @@ def run_leave_one_speaker_out(
         reproduce`` adds them.
     """
     start = time.perf_counter()
+    check_bool(validation_speaker, "validation_speaker")
+    check_bool(return_estimator, "return_estimator")
     X, y = np.asarray(X), check_labels(y, "y")
     # NaN would become a speaker "nan"
     speakers = check_labels(speakers, "speakers", what="speaker", mixed_as_text=True).astype(str)

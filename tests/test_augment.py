@@ -328,6 +328,8 @@ def test_runs_in_fit_only_in_an_imblearn_pipeline():
         ({"pitch_shift_semitones": (2.0, -2.0)}, "pitch_shift_semitones"),
         ({"pitch_shift_semitones": (-30.0, 2.0)}, "pitch_shift_semitones"),
         ({"noise_snr_db": (40.0, -20.0)}, "noise_snr_db"),
+        # the copies overflowed float32, and the log-mel step blamed the clip's samples
+        ({"noise_snr_db": (-1000.0, -900.0)}, r"noise_snr_db must lie within \[-150, 150\]"),
         ({"time_shift_seconds": (0.3,)}, "time_shift_seconds"),
         ({"n_augmentations": 0}, "n_augmentations"),
         ({"sample_rate": 0}, "sample_rate"),
@@ -338,6 +340,18 @@ def test_bad_parameters_are_named_before_any_work(params, name):
         with pytest.raises(ValueError, match=name):
             AugmentingResampler(**params).fit_resample([make_tone(220.0, 0.5)], [0])
     check.assert_not_called()
+
+
+def test_a_number_of_copies_whose_index_cannot_fit_in_memory_is_named(monkeypatch):
+    """A mistyped n_augmentations=10**8 raised numpy's MemoryError, or the system ended the process."""
+    import os
+
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**20}[name])  # 4 GiB
+    clips = [make_tone(220.0, 0.5)] * 10
+    with pytest.raises(ValueError, match=r"n_augmentations=100000000 makes 1,000,000,000 copies, whose index alone "
+                                         r"needs 37 GiB, more than this machine's 4 GiB"):
+        AugmentingResampler(n_augmentations=10**8).fit_resample(clips, [0] * 10)
+    assert len(AugmentingResampler(n_augmentations=75).fit_resample(clips, [0] * 10)[0]) == 750
 
 
 def test_bad_data_is_rejected(clips):

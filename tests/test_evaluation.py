@@ -99,6 +99,10 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
     two = np.where(speakers == "03", "03", "08")
     with pytest.raises(ValueError, match="at least 3 speakers .*; validation_speaker=False .the tuned preset.s. needs two"):
         run_leave_one_speaker_out(X, y, two)
+    with pytest.raises(ValueError, match="validation_speaker='no'; expected True or False"):  # "no" meant yes
+        run_leave_one_speaker_out(X, y, two, validation_speaker="no")
+    with pytest.raises(ValueError, match="skip_errors='no'; expected True or False"):  # "no" skipped files
+        predict_files(tiny_pipeline(), X, skip_errors="no")
     results = run_leave_one_speaker_out(  # no validation speaker: two are enough
         X, y, two, pipeline=tiny_pipeline(), test_speakers=["03"], validation_speaker=False
     )

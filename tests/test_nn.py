@@ -1072,6 +1072,19 @@ def test_a_cosine_over_warm_starts_with_its_total_length_continues_one_long_fit(
         ({"class_weight": {"class0": "x"}}, r"class_weight\['class0'\]='x'"),  # was float()'s error
         ({"class_weight": {"class0": 0, "class1": 0}}, "weighs every class 0"),
         ({"module__padding": "reference"}, "module__padding='reference', but padding='masked'"),  # was ignored
+        # a misspelled callback given to the constructor was ignored (set_params refused it)
+        ({"callbacks__lr_schedular__step_size": 1}, "callbacks__lr_schedular__step_size: there is no callback "
+                                                    "named 'lr_schedular'; the callbacks are"),
+        # torch divided by zero in the first epoch, or the rate turned negative
+        ({"callbacks__lr_scheduler__step_size": 0}, "callbacks__lr_scheduler__step_size=0; expected a positive"),
+        ({"lr_schedule": "cosine", "callbacks__lr_scheduler__T_max": 0}, "callbacks__lr_scheduler__T_max=0"),
+        ({"callbacks__lr_scheduler__gamma": -1}, "callbacks__lr_scheduler__gamma=-1; expected a positive number"),
+        # skorch's "'str' object is not callable", torch's sampler's error, a TypeError at a comparison
+        ({"optimizer": "adam"}, "optimizer='adam'; expected a class"),
+        ({"criterion": "CrossEntropyLoss"}, "criterion='CrossEntropyLoss'; expected a class"),
+        ({"train_split": "0.2"}, "train_split='0.2'; expected None or a callable"),
+        ({"iterator_train__batch_size": 0}, "iterator_train__batch_size=0; expected a positive integer"),
+        ({"iterator_valid__batch_size": "4"}, "iterator_valid__batch_size='4'"),
     ],
 )
 def test_bad_training_options_are_named(params, problem):

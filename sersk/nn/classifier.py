@@ -35,8 +35,8 @@ from ..utils._state import restore_attributes
 from ..utils._terminal import colours_wanted, on_terminal
 from ..utils._version import RecordsSerskVersion
 from ..utils.validation import (
-    check_classes, check_labels, check_matches_labels, check_sequences, is_integer, is_real, ravel_column_vector,
-    rows_as_sequences, to_object_array,
+    check_bool, check_classes, check_labels, check_matches_labels, check_sequences, is_integer, is_real,
+    ravel_column_vector, rows_as_sequences, to_object_array,
 )
 from .collate import (
     BudgetedBatchSampler, LeftPadCollate, SimilarLengthBatchSampler, TrainingCollate, crop_windows, padded_frames,
@@ -729,8 +729,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if not (is_real(self.lr) and 0 <= self.lr < np.inf):
             raise ValueError(f"lr={self.lr!r}; expected a non-negative number")
         for name in ("warm_start", "compile", "batch_by_length", "predict_windows"):
-            if not isinstance(value := getattr(self, name), (bool, np.bool_)):  # "no" would mean yes
-                raise ValueError(f"{name}={value!r}; expected True or False")
+            check_bool(getattr(self, name), name)
         self._check_padding()
         state = self.random_state
         if not (state is None or isinstance(state, np.random.RandomState)
@@ -757,6 +756,35 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         crop = self.crop_frames
         if crop is not None and not (is_integer(crop) and crop >= 1):
             raise ValueError(f"crop_frames={self.crop_frames!r}; expected a positive integer or None")
+        for name in ("module", "criterion", "optimizer"):
+            if not callable(value := getattr(self, name)):
+                raise ValueError(f"{name}={value!r}; expected a class")
+        if not (self.train_split is None or callable(self.train_split)):
+            raise ValueError(f"train_split={self.train_split!r}; expected None or a callable (validation_fraction "
+                             "holds clips out)")
+        for prefix in ("iterator_train", "iterator_valid"):
+            size = self.get_params_for(prefix).get("batch_size", 1)
+            if not (is_integer(size) and (size >= 1 or size == -1)):
+                raise ValueError(f"{prefix}__batch_size={size!r}; expected a positive integer, or -1 (one batch of all clips)")
+        self._check_callback_settings()
+
+    def _check_callback_settings(self) -> None:
+        """Refuse ``callbacks__<name>__*`` settings of no callback (skorch ignored a misspelled name
+        given to the constructor) and bad values of the learning-rate schedule (torch divided by zero
+        in the first epoch)."""
+        if isinstance(self.callbacks, str):  # "disable": skorch runs none
+            return
+        names = [name for name, *_ in self._uniquely_named_callbacks()]
+        names += [] if "progress_bar" in names else ["progress_bar"]  # the default's on a terminal only
+        for key in vars(self):
+            if key.startswith("callbacks__") and key.count("__") >= 2 and key.split("__")[1] not in names:
+                raise ValueError(f"{key}: there is no callback named {key.split('__')[1]!r}; the callbacks are {names}")
+        schedule = self.get_params_for("callbacks__lr_scheduler")
+        for name in ("step_size", "T_max"):
+            if name in schedule and not (is_integer(schedule[name]) and schedule[name] >= 1):
+                raise ValueError(f"callbacks__lr_scheduler__{name}={schedule[name]!r}; expected a positive integer")
+        if "gamma" in schedule and not (is_real(schedule["gamma"]) and 0 < schedule["gamma"] < np.inf):
+            raise ValueError(f"callbacks__lr_scheduler__gamma={schedule['gamma']!r}; expected a positive number")
 
     def _check_fit_input(
         self, X: Any, y: Any, validation_data: tuple[Any, Any] | None, groups: Any

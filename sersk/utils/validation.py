@@ -140,6 +140,12 @@ def is_integer(value: Any) -> TypeGuard[int | np.integer[Any]]:
     return isinstance(value, (Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def check_bool(value: Any, name: str) -> None:
+    """Refuse a yes/no option that is not a bool: ``"no"``, being true, meant yes."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={value!r}; expected True or False")
+
+
 def is_real(value: Any) -> bool:
     """A real number (Python's or numpy's), not a boolean."""
     return isinstance(value, (Real, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
