@@ -27,7 +27,7 @@ from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
 from .utils.files import atomic_output
 from .utils.validation import (
-    check_bool, check_labels, check_matches_labels, count, path_column, plain_path, repeated,
+    check_bool, check_labels, check_matches_labels, check_seed, count, path_column, plain_path, repeated,
 )
 
 __all__ = [
@@ -356,6 +356,7 @@ def run_reference_protocol(
     from .model_selection import reference_split
 
     start = time.perf_counter()
+    check_seed(random_state)
     X, y = np.asarray(X), check_labels(y, "y")
     check_matches_labels(X, y, noun="entry", plural="entries")
     pipeline = _clone_or_default(pipeline, random_state)
@@ -477,6 +478,7 @@ def run_leave_one_speaker_out(
         reproduce`` adds them.
     """
     start = time.perf_counter()
+    check_seed(random_state)
     check_bool(validation_speaker, "validation_speaker")
     check_bool(return_estimator, "return_estimator")
     X, y = np.asarray(X), check_labels(y, "y")

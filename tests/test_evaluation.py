@@ -103,6 +103,10 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
         run_leave_one_speaker_out(X, y, two, validation_speaker="no")
     with pytest.raises(ValueError, match="skip_errors='no'; expected True or False"):  # "no" skipped files
         predict_files(tiny_pipeline(), X, skip_errors="no")
+    for protocol in (lambda **k: run_leave_one_speaker_out(X, y, speakers, pipeline=tiny_pipeline(), **k),
+                     lambda **k: run_reference_protocol(X, y, pipeline=tiny_pipeline(), **k)):
+        with pytest.raises(ValueError, match=r"random_state=-1; expected an int in \[0, 2\*\*32 - 1\]"):
+            protocol(random_state=-1)  # unused with a pipeline given (leave-one-speaker-out), or numpy's error
     results = run_leave_one_speaker_out(  # no validation speaker: two are enough
         X, y, two, pipeline=tiny_pipeline(), test_speakers=["03"], validation_speaker=False
     )

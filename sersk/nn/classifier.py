@@ -36,7 +36,7 @@ from ..utils._terminal import colours_wanted, on_terminal
 from ..utils._version import RecordsSerskVersion
 from ..utils.validation import (
     check_bool, check_classes, check_labels, check_matches_labels, check_sequences, is_integer, is_real,
-    ravel_column_vector, rows_as_sequences, to_object_array,
+    check_seed, ravel_column_vector, rows_as_sequences, to_object_array,
 )
 from .collate import (
     BudgetedBatchSampler, LeftPadCollate, SimilarLengthBatchSampler, TrainingCollate, crop_windows, padded_frames,
@@ -731,10 +731,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         for name in ("warm_start", "compile", "batch_by_length", "predict_windows"):
             check_bool(getattr(self, name), name)
         self._check_padding()
-        state = self.random_state
-        if not (state is None or isinstance(state, np.random.RandomState)
-                or (is_integer(state) and 0 <= state < 2**32)):
-            raise ValueError(f"random_state={state!r}; expected an int in [0, 2**32 - 1], a numpy RandomState or None")
+        check_seed(self.random_state)
         if self.max_batch_frames is not None and not (
             is_integer(self.max_batch_frames) and self.max_batch_frames >= 1
         ):

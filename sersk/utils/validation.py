@@ -146,6 +146,15 @@ def check_bool(value: Any, name: str) -> None:
         raise ValueError(f"{name}={value!r}; expected True or False")
 
 
+def check_seed(random_state: Any) -> None:
+    """Refuse a ``random_state`` numpy cannot seed from, by name, before any work."""
+    if not (random_state is None or isinstance(random_state, np.random.RandomState)
+            or (is_integer(random_state) and 0 <= random_state < 2**32)):
+        raise ValueError(
+            f"random_state={random_state!r}; expected an int in [0, 2**32 - 1], a numpy RandomState or None"
+        )
+
+
 def is_real(value: Any) -> bool:
     """A real number (Python's or numpy's), not a boolean."""
     return isinstance(value, (Real, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
