@@ -441,6 +441,20 @@ def clips(tmp_path) -> Path:
     return folder
 
 
+def test_a_download_into_a_folder_that_cannot_be_written_says_where_to_point(tmp_path, monkeypatch):
+    """An unwritable home (a read-only HOME, with SERSK_DATA unset) gave '[Errno 30] Read-only file
+    system: ...' alone."""
+    import errno
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(OSError, match=r"cannot download Emo-DB into '.*home' \(Read-only file system\): point "
+                                      r"SERSK_DATA or data_home= \(--data-home\) at a folder you can write to"):
+        fetch_emodb(tmp_path / "home", download_if_missing=True, url="http://127.0.0.1:9/emodb.zip", verbose=False)
+
+
 def test_load_corpus_reads_an_emodb_named_folder_as_fetch_emodb_does(clips):
     home = clips.parent / "home"
     shutil.copytree(clips, home / "wav")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import os
@@ -365,14 +366,22 @@ def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
     # the outermost folder this call creates (home or one above it): a failed download removes it
     # again, and each folder between, while empty
     created = next((folder for folder in reversed((home, *home.parents)) if not folder.exists()), None)
-    home.mkdir(parents=True, exist_ok=True)
     final = home / _EXTRACTED_DIR
-    if final.exists() and not (final.is_dir() and not any(final.iterdir())):
-        raise FileExistsError(
-            f"{final} exists but holds no wav/*.wav clips; remove or rename it so that Emo-DB can be "
-            f"downloaded there, or point {_ENV_VAR} / data_home at the folder holding wav/"
-        )
-    fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".zip.part", dir=home)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        if final.exists() and not (final.is_dir() and not any(final.iterdir())):
+            raise FileExistsError(
+                f"{final} exists but holds no wav/*.wav clips; remove or rename it so that Emo-DB can be "
+                f"downloaded there, or point {_ENV_VAR} / data_home at the folder holding wav/"
+            )
+        fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".zip.part", dir=home)
+    except OSError as exc:  # a folder that cannot be written, not the FileExistsError above
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise OSError(
+            exc.errno, f"cannot download Emo-DB into {str(home)!r} ({exc.strerror}): point {_ENV_VAR} or data_home= "
+            "(--data-home) at a folder you can write to, or at one holding Emo-DB's wav/",
+        ) from None
     os.close(fd)
     tmp_zip = Path(tmp_name)
     tmp_dir: Path | None = None
