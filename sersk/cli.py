@@ -36,6 +36,7 @@ import signal
 import sys
 import threading
 import time
+import unicodedata
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -332,12 +333,18 @@ def _err(message: str) -> None:
 
 
 def _format_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    widths = [max(map(_columns, [h, *(r[i] for r in rows)])) for i, h in enumerate(header)]
     lines = []
     for row in [header, *rows]:
-        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        pads = [" " * (w - _columns(c)) for c, w in zip(row, widths)]
+        cells = [c + pad if i < 2 else pad + c for i, (c, pad) in enumerate(zip(row, pads))]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def _columns(text: str) -> int:
+    """The columns ``text`` takes in a terminal: two for a wide character (Chinese, Japanese, Korean)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 # ---- commands ----------------------------------------------------------------------------------

@@ -501,6 +501,17 @@ def test_a_failed_fit_leaves_no_file_and_keeps_an_existing_model(exc, status, co
     assert "Traceback" not in err and ("boom" in err or "interrupted" in err)
 
 
+def test_the_predict_table_aligns_wide_characters_by_the_columns_they_take():
+    import unicodedata
+
+    from sersk.cli import _format_table
+
+    lines = _format_table(["path", "label", "anger"], [["日本.wav", "anger", "0.900"], ["ab.wav", "joy", "0.100"]]).splitlines()
+    columns = [sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line[: line.index(label)])
+               for line, label in zip(lines, ["label", "anger", "joy"])]
+    assert columns[0] == columns[1] == columns[2]  # each "日本" takes two columns: the labels were 2 columns apart
+
+
 def test_atomic_output_writes_a_name_near_the_systems_limit(tmp_path):
     """The temporary file's name is 15 characters longer than the target's: a valid name of 251
     characters failed with "File name too long"."""
