@@ -464,7 +464,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         unit = "speakers" if groups is not None else "clips"
         print(f"validation: {args.validation_fraction:g} of the {unit} (rounded up), held out before augmentation")
     start = time.perf_counter()
-    with atomic_output(args.out) as fh:
+    with contextlib.ExitStack() as opened:
+        try:  # the model's file is opened (its temporary file made) before training
+            fh = opened.enter_context(atomic_output(args.out))
+        except OSError as exc:
+            raise type(exc)(f"--out: {exc.strerror or exc}") from None
         with _interrupt_guard():
             with _skip_errors_hint(args.skip_errors, "trains on the other files"):
                 pipeline.fit(data.filenames, data.target, groups=groups)

@@ -375,6 +375,8 @@ def test_data_arguments_are_checked_before_the_model_is_loaded(tmp_path, corpus,
     (tmp_path / "a_file").write_text("")  # an output folder that cannot be written: before, not after the scores
     assert main(["evaluate", model, str(corpus), "--out-dir", str(tmp_path / "a_file" / "eval")]) == 2
     assert_one_line_error(capsys.readouterr().err, "--out-dir: cannot write to", "a_file/eval' (Not a directory)")
+    assert main(["train", str(corpus), "--out", str(tmp_path / "a_file" / "m.joblib"), *FAST]) == 2  # as --out-dir's
+    assert_one_line_error(capsys.readouterr().err, "sersk: error: --out: cannot write to", "a_file' (Not a directory)")
 
 
 def test_reproduce_checks_its_output_folder_before_training(tmp_path, corpus, monkeypatch, capsys):
