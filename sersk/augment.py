@@ -540,6 +540,7 @@ class AugmentingResampler(RecordsSerskVersion, SamplerMixin, BaseEstimator):
         Returns
         -------
         self : AugmentingResampler
+            The sampler itself.
         """
         self.fit_resample(X, y)
         return self

@@ -29,7 +29,9 @@ CHUNK_SECONDS = 2560.0
 class BatchPrediction:
     """Predictions for the files that could be read, and the reason each other file was skipped.
 
-    Attributes
+    Returned by :func:`predict_files`; each parameter is kept as the attribute of that name.
+
+    Parameters
     ----------
     paths : list of str
         The files predicted, in input order.
@@ -38,7 +40,8 @@ class BatchPrediction:
     proba : ndarray of shape (n_files, n_classes)
         Class probabilities, columns in the order of ``classes``.
     classes : ndarray of shape (n_classes,)
-    errors : dict of str to str
+        The model's classes.
+    errors : dict of str to str, default={}
         Skipped file -> the error it raised.
     """
 
@@ -53,9 +56,15 @@ class BatchPrediction:
         return f"BatchPrediction({count(len(self.paths), 'file')}, classes {list(map(str, self.classes))}{skipped})"
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One dict per predicted file: ``path``, ``label`` (the predicted one) and ``proba``, a dict of
-        class -> probability, nested as in :func:`~sersk.evaluation.clip_predictions`' records (where
-        ``label`` is the true label and ``predicted`` the prediction)."""
+        """One dict per predicted file, JSON-ready.
+
+        Returns
+        -------
+        records : list of dict
+            ``path``, ``label`` (the predicted one) and ``proba``, a dict of class -> probability,
+            nested as in :func:`~sersk.evaluation.clip_predictions`' records (where ``label`` is the
+            true label and ``predicted`` the prediction).
+        """
         return [
             {"path": p, "label": str(label), "proba": {str(c): float(q) for c, q in zip(self.classes, row)}}
             for p, label, row in zip(self.paths, self.labels, self.proba)
@@ -173,6 +182,7 @@ def predict_files(
     Returns
     -------
     prediction : BatchPrediction
+        The predictions in input order, and the files skipped.
 
     Examples
     --------
@@ -242,7 +252,18 @@ def _check_reads_files(model: Any) -> None:
 def standardises_speakers(model: Any) -> bool:
     """Whether a step of ``model`` (of a member, for an ensemble) standardises each speaker with that
     speaker's own statistics (``scope="speaker"``): its prediction of a file depends on which of the
-    speaker's files come with it."""
+    speaker's files come with it.
+
+    Parameters
+    ----------
+    model : Pipeline or VotingClassifier
+        A fitted model.
+
+    Returns
+    -------
+    bool
+        True when a step (of a member) has ``scope="speaker"``.
+    """
     from .persistence import fitted_members
     from .pipeline import speaker_scoped_steps
 

@@ -254,7 +254,9 @@ def clip_predictions(
     Parameters
     ----------
     files : iterable of str or os.PathLike, of length n_clips
+        The clips' files (or names), in order.
     y_true, y_pred : iterable of length n_clips
+        True and predicted labels.
     proba : ndarray of shape (n_clips, n_classes), optional
         Class probabilities, columns in the order of ``classes``.
     classes : sequence of labels, optional
@@ -323,7 +325,7 @@ def run_reference_protocol(
     pipeline : EmotionPipeline, default=None
         The model to train (cloned first); ``make_pipeline(random_state=random_state)`` when None.
     random_state : int, default=None
-        Seeds the split (and the default pipeline).
+        Seeds the split, the default pipeline and the choice of clips for the figures.
     return_estimator : bool, default=False
         Add the fitted pipeline to the results as ``estimator``.
     figures_dir : str or os.PathLike, optional
@@ -435,8 +437,8 @@ def run_leave_one_speaker_out(
         are named as strings in the results (an int speaker 3 becomes ``"3"``).
     pipeline : EmotionPipeline, default=None
         The model to train in each fold (cloned; its ``validation_fraction`` is set so that one
-        training speaker validates, when ``validation_speaker``); ``make_pipeline(random_state=random_state)``
-        when None.
+        training speaker validates with ``validation_speaker``, and to None without);
+        ``make_pipeline(random_state=random_state)`` when None.
     test_speakers : sequence, default=None
         Run the folds of these speakers only (a quicker, partial evaluation); all when None.
         Compared as strings: Emo-DB's speaker ``"03"`` is not ``3``.

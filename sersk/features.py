@@ -235,10 +235,12 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         X : sequence of array-like of shape (n_samples_i,), optional
             Waveforms; checked like in :meth:`transform`, nothing is learned from them.
         y : ignored
+            Not used, present for API consistency.
 
         Returns
         -------
         self : LogMelTransformer
+            The fitted transformer.
         """
         self._check_settings()
         f_max = self.sample_rate / 2 if self.f_max is None else float(self.f_max)
@@ -289,6 +291,7 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         X : sequence of array-like of shape (n_samples_i,)
             Mono waveforms at ``sample_rate``, each at least ``n_fft`` samples long.
         y : ignored
+            Not used, present for API consistency.
 
         Returns
         -------
@@ -587,13 +590,17 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of array-like of shape (n_bands, n_frames_i)
+            Feature sequences, all with the same number of bands (a 2-D numeric array: one
+            single-band sequence per row).
         y : ignored
+            Not used, present for API consistency.
         groups : array-like of shape (n_clips,), optional
             The speaker of each clip; required with ``scope="speaker"``, ignored otherwise.
 
         Returns
         -------
         self : BandStandardizer
+            The fitted transformer.
         """
         self._validate_params()
         X = check_sequences(rows_as_sequences(X))
@@ -611,8 +618,25 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X: Any, y: Any = None, groups: Any = None) -> np.ndarray:
-        """``fit(X, y, groups)``, then ``transform(X, groups)``: with ``scope="speaker"`` each speaker
-        is standardised with its own statistics (scikit-learn's default would drop ``groups``)."""
+        """Fit, then standardise ``X``, passing ``groups`` to both.
+
+        ``fit(X, y, groups)``, then ``transform(X, groups)``: with ``scope="speaker"`` each speaker
+        is standardised with its own statistics (scikit-learn's default would drop ``groups``).
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_bands, n_frames_i)
+            Feature sequences, as in :meth:`fit`.
+        y : ignored
+            Not used, present for API consistency.
+        groups : array-like of shape (n_clips,), optional
+            The speaker of each clip; required with ``scope="speaker"``, ignored otherwise.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_clips,), dtype=object
+            As :meth:`transform`.
+        """
         return self.fit(X, y, groups).transform(X, groups)
 
     def transform(self, X: Any, groups: Any = None) -> np.ndarray:
@@ -621,6 +645,7 @@ class BandStandardizer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of array-like of shape (n_bands, n_frames_i)
+            Feature sequences with the number of bands seen in :meth:`fit`.
         groups : array-like of shape (n_clips,), optional
             With ``scope="speaker"``: the speaker of each clip, each standardised with its own
             speaker's statistics; None treats all of ``X`` as one speaker. Ignored otherwise.

@@ -70,6 +70,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = _recipe.SAMPLE_RATE) 
     Returns
     -------
     waveform : ndarray of shape (n_samples,), dtype=float32
+        The samples, channels averaged, at ``sample_rate``.
 
     Raises
     ------
@@ -274,10 +275,12 @@ class AudioLoader(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         X : sequence of (str, os.PathLike or array-like), optional
             What :meth:`transform` will get; arrays among it are checked, paths are not opened.
         y : ignored
+            Not used, present for API consistency.
 
         Returns
         -------
         self : AudioLoader
+            The loader itself.
         """
         self._validate_params()
         if X is not None:

@@ -267,7 +267,19 @@ def _check_pipeline(model: Any, name: str, member: str) -> None:
 
 def fitted_members(model: Any) -> list[tuple[str | None, Any]]:
     """The fitted pipelines a model predicts with: each member of a soft vote with its name, else
-    the model itself, named None."""
+    the model itself, named None.
+
+    Parameters
+    ----------
+    model : Pipeline or VotingClassifier
+        A fitted model, as :func:`load_model` returns.
+
+    Returns
+    -------
+    members : list of (str or None, estimator)
+        The fitted members (``estimators_``) of a vote, dropped ones left out, with their names;
+        else ``[(None, model)]``.
+    """
     if not hasattr(model, "estimators_"):
         return [(None, model)]
     return list(zip(_member_names(model), model.estimators_))

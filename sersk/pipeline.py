@@ -105,8 +105,10 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         Fraction of the clips (or groups) held out for validation when no ``validation_data`` is given.
     random_state : int, RandomState instance or None, default=None
         Seeds the held-out split.
-    memory, verbose :
-        As in :class:`imblearn.pipeline.Pipeline`.
+    memory : str or joblib.Memory, default=None
+        As in :class:`imblearn.pipeline.Pipeline`: caches the fitted transformers.
+    verbose : bool, default=False
+        As in :class:`imblearn.pipeline.Pipeline`: print the time each step takes to fit.
 
     Attributes
     ----------
@@ -149,6 +151,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         Returns
         -------
         self : EmotionPipeline
+            The pipeline itself.
         """
         with ExitStack() as stack:
             stack.enter_context(self._unchanged_on_error())
@@ -180,6 +183,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         Returns
         -------
         self : EmotionPipeline
+            The fitted pipeline.
         """
         check_collection(X, "audio paths or waveforms")
         if y is not None:
@@ -312,23 +316,76 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
 
     @available_if(_final_estimator_has("predict"))  # as imbalanced-learn's: hasattr tells what the last step has
     def predict(self, X: Any, **params: Any) -> np.ndarray:
-        """imbalanced-learn's ``predict``; ``groups`` and other metadata need routing (see ``score``)."""
+        """Predict the label of each clip with the fitted steps (samplers skipped).
+
+        As imbalanced-learn's ``predict``; ``groups`` and other metadata need routing (see :meth:`score`).
+
+        Parameters
+        ----------
+        X : sequence of str, os.PathLike or waveforms
+            Clips in the form ``fit`` took.
+        **params : dict
+            Metadata for the steps (``groups=`` for a ``scope="speaker"`` step), routed by scikit-learn's
+            metadata routing; a TypeError while routing is off.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The predicted label of each clip.
+        """
         _check_metadata_routable("predict", params)
         self._check_sample_rates()
         return super().predict(X, **params)
 
     @available_if(_final_estimator_has("predict_proba"))  # as imbalanced-learn's: hasattr tells what the last step has
     def predict_proba(self, X: Any, **params: Any) -> np.ndarray:
-        """imbalanced-learn's ``predict_proba``; ``groups`` and other metadata need routing (see ``score``)."""
+        """Class probabilities of each clip from the fitted steps (samplers skipped).
+
+        As imbalanced-learn's ``predict_proba``; ``groups`` and other metadata need routing (see
+        :meth:`score`).
+
+        Parameters
+        ----------
+        X : sequence of str, os.PathLike or waveforms
+            Clips in the form ``fit`` took.
+        **params : dict
+            Metadata for the steps (``groups=`` for a ``scope="speaker"`` step), routed by scikit-learn's
+            metadata routing; a TypeError while routing is off.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
         _check_metadata_routable("predict_proba", params)
         self._check_sample_rates()
         return super().predict_proba(X, **params)
 
     @available_if(_final_estimator_has("score"))  # as imbalanced-learn's: hasattr tells what the last step has
     def score(self, X: Any, y: Any = None, sample_weight: Any = None, **params: Any) -> float:
-        """imbalanced-learn's ``score``; ``groups`` (or other metadata) reach the steps that request
+        """Score the final step on ``X`` and ``y`` (its ``score``: accuracy for the network).
+
+        As imbalanced-learn's ``score``; ``groups`` (or other metadata) reach the steps that request
         them only with scikit-learn's metadata routing on. Without it the Pipeline dropped them
-        silently (and ``predict`` failed inside the network): refused here, by name."""
+        silently (and ``predict`` failed inside the network): refused here, by name.
+
+        Parameters
+        ----------
+        X : sequence of str, os.PathLike or waveforms
+            Clips in the form ``fit`` took.
+        y : array-like of shape (n_samples,), default=None
+            Their true labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Passed to the final step's ``score``.
+        **params : dict
+            Metadata for the steps (``groups=`` for a ``scope="speaker"`` step), routed by scikit-learn's
+            metadata routing; a TypeError while routing is off.
+
+        Returns
+        -------
+        score : float
+            The final step's score.
+        """
         _check_metadata_routable("score", params)
         self._check_sample_rates()
         return super().score(X, y, sample_weight=sample_weight, **params)
@@ -343,6 +400,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         Returns
         -------
         routing : sklearn.utils.metadata_routing.MetadataRouter
+            The steps' routing, with the pipeline's own request added.
         """
         return super().get_metadata_routing().add_self_request(self)
 
@@ -410,6 +468,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         Returns
         -------
         names : list of str
+            The step names, in pipeline order.
         """
         names = []
         for name, step in self.steps[:-1]:
@@ -512,13 +571,15 @@ def make_pipeline(
         Caches fitted steps, e.g. decoding and featurising a fold once for a sweep of network parameters.
         With ``random_state=None`` a cached fit returns the augmented copies of the first one.
     verbose : int, default=0
-        When > 0, report the fit as it goes: the time each step took, one progress bar over the
-        augmented copies and one over each epoch's batches (on a terminal only), and a table row
-        per epoch with the losses and accuracies.
+        When > 0, report the fit as it goes: the time each step took, progress bars over the
+        decoded files, the augmented copies and each epoch's batches (on a terminal only), and a
+        table row per epoch with the losses and accuracies.
 
     Returns
     -------
     pipeline : EmotionPipeline
+        The unfitted pipeline: ``load``, ``augment`` (when it stores copies), ``logmel``, ``scale``
+        (``"tuned"``) and ``net``.
 
     Examples
     --------

@@ -120,6 +120,7 @@ def plot_waveform(
     Returns
     -------
     fig : matplotlib.figure.Figure
+        The figure holding ``ax``.
 
     Examples
     --------

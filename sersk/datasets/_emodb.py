@@ -71,6 +71,7 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     Returns
     -------
     data_home : pathlib.Path
+        The folder, ``~`` expanded (it may not exist).
 
     Examples
     --------

@@ -232,6 +232,17 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         ``module__n_mels`` / ``module__n_classes``. Sizes: ``module__filters``, ``module__pools``,
         ``module__hidden_size``. Another class must take ``n_mels``, ``n_classes`` and ``padding``,
         and offer ``time_factor`` and ``forward(x, lengths)``, as :class:`~sersk.nn.CNNLSTM` does.
+    criterion : torch.nn.Module class, default=torch.nn.CrossEntropyLoss
+        The loss; ``criterion__*`` parameters reach it (``criterion__label_smoothing=0.1``), and
+        ``class_weight`` sets its ``weight``.
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        The optimiser; ``optimizer__*`` parameters reach it.
+    lr : float, default=0.005
+        Learning rate (the start of ``lr_schedule``).
+    max_epochs : int, default=3
+        Training epochs per ``fit``.
+    batch_size : int, default=32
+        Clips per mini-batch, in training and prediction; -1 puts all the clips in one batch.
     padding : {"masked", "reference"}, default="masked"
         ``"masked"``: padded frames never influence real ones, so ``predict(X)[i]`` equals
         ``predict(X[i:i+1])[0]``. ``"reference"``: the reference's zero padding, unmasked, where a
@@ -316,24 +327,30 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         available, else ``"cpu"``, at each ``fit`` and ``predict`` (so a model fitted on a GPU loads
         and predicts on a machine without one, and a pipeline built on a CPU client trains on a GPU
         worker).
-    lr, max_epochs, batch_size, optimizer, criterion, train_split :
-        As in skorch's ``NeuralNetClassifier``.
+    train_split : callable or None, default=None
+        skorch's internal validation split. None (not skorch's default) holds nothing out: use
+        ``validation_fraction`` or ``fit(..., validation_data=...)``.
+    iterator_train__shuffle : bool, default=True
+        Shuffle the training clips every epoch.
+    optimizer__weight_decay : float, default=5e-4
+        The coupled L2 penalty (the optimiser's ``weight_decay``).
+    optimizer__param_groups : sequence of (str, dict), default=NO_DECAY_ON_BIASES
+        skorch's per-group optimiser settings; the default spares the conv, LSTM and linear biases
+        the weight decay.
     verbose : int, default=1
         When > 0, print a table row per epoch (losses, accuracies, duration; coloured on a
         terminal only) and, on a terminal, a progress bar over each epoch's batches.
-    classes : array-like, default=None
-        Every label the network outputs, ``classes_`` (sorted); ``None``: the labels of ``y``. A fit
-        whose ``y`` lacks some of them keeps an output for each (a warm start over data of
-        different label sets needs it).
-    iterator_train, iterator_valid, dataset, callbacks, predict_nonlinearity, warm_start, compile, use_caching, torch_load_kwargs :
+    iterator_train, iterator_valid, dataset, callbacks, predict_nonlinearity, warm_start, compile, use_caching, torch_load_kwargs : optional
         As in skorch's ``NeuralNetClassifier``, with its defaults. A warm start needs the same
         classes and bands as the fit before; with an int ``random_state`` it draws the same
         shuffles (and crops and masks) as the fit before, as scikit-learn's warm starts do. The
         validation and prediction loaders get a ``generator`` of their own when they take one, as a
         ``DataLoader`` does (unless ``iterator_valid__generator`` is given), so that validating
         draws nothing from the training's.
-    iterator_train__shuffle, optimizer__weight_decay, optimizer__param_groups :
-        Shuffling every epoch, the coupled L2 and the parameters it spares (biases).
+    classes : array-like, default=None
+        Every label the network outputs, ``classes_`` (sorted); ``None``: the labels of ``y``. A fit
+        whose ``y`` lacks some of them keeps an output for each (a warm start over data of
+        different label sets needs it).
     **kwargs :
         Other skorch parameters (``callbacks``, ``module__*``, ``callbacks__lr_scheduler__step_size``, ...).
 
@@ -501,6 +518,17 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         ``optimizer`` class starts afresh, the weights kept (skorch refused both). A new ``module*``
         or ``compile`` value builds the network anew, with new random weights, as in skorch: fit
         again before predicting.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, skorch's prefixed ones included (``module__hidden_size``,
+            ``optimizer__weight_decay``, ``callbacks__lr_scheduler__gamma``, ...).
+
+        Returns
+        -------
+        self : CNNLSTMClassifier
+            The estimator itself.
         """
         with self._unchanged_on_error():
             if self.initialized_:  # a value it has already would make skorch rebuild the network (new weights)
@@ -638,7 +666,18 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """skorch's, with the device as given (``"auto"``), also while a fit or prediction runs on
-        the device it resolved to: a clone taken then (a callback, another thread) keeps ``"auto"``."""
+        the device it resolved to: a clone taken then (a callback, another thread) keeps ``"auto"``.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the parameters of the sub-objects (``module__*``, ``callbacks__*``, ...).
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
         with _DEVICE_LOCK:  # a block that ends meanwhile would put the device back between the two reads
             params = super().get_params(deep=deep)
             if "_device_requested" in self.__dict__:
@@ -647,6 +686,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
 
     @property
     def classes_(self) -> np.ndarray:
+        """The labels the network outputs, sorted (a NotFittedError before ``fit``)."""
         check_is_fitted(self, "classes_seen_")
         return self.classes_seen_
 
@@ -676,6 +716,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         Returns
         -------
         self : CNNLSTMClassifier
+            The fitted estimator.
         """
         try:
             with self._unchanged_on_error():
@@ -986,16 +1027,46 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
 
     def load_params(self, *args: Any, **kwargs: Any) -> None:
         """skorch's ``load_params``, with the tensors loaded onto the device ``device`` resolves to; all
-        or nothing (skorch loads the history, the weights and the optimizer one after the other)."""
+        or nothing (skorch loads the history, the weights and the optimizer one after the other).
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As skorch's ``load_params``: ``f_params``, ``f_optimizer``, ``f_criterion``,
+            ``f_history``, ``checkpoint``, ``use_safetensors``.
+        """
         with self._unchanged_on_error(), self._resolved_device():  # skorch maps the loaded tensors to self.device
             return super().load_params(*args, **kwargs)
 
     def initialize(self):
+        """Check the parameters, then build the network and its parts on the resolved device (skorch's).
+
+        Returns
+        -------
+        self : CNNLSTMClassifier
+            The initialised estimator.
+        """
         self._check_params()
         with self._resolved_device():
             return super().initialize()
 
     def forward_iter(self, X, training=False, device="cpu"):
+        """Yield the module's output for each batch of ``X``, run on the device ``device`` resolves to (skorch's).
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_mels, n_frames_i), or Dataset
+            The sequences.
+        training : bool, default=False
+            Run the module in training mode.
+        device : str, default="cpu"
+            Where each output is put (not where the module runs).
+
+        Yields
+        ------
+        y_infer : torch.Tensor
+            The logits of one batch.
+        """
         # the loader draws its seed from a generator of its own (get_iterator), not the global one,
         # which a fit in another thread may be drawing from
         with self._resolved_device():
@@ -1062,20 +1133,72 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
 
     @available_if(lambda self: False)
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Not offered: skorch's partial_fit would skip sersk's checks and label encoding; use ``fit``."""
+        """Not offered: skorch's partial_fit would skip sersk's checks and label encoding; use ``fit``.
+
+        Parameters
+        ----------
+        X, y, classes, **fit_params : ignored
+            Never used: the method is not available (``hasattr(net, "partial_fit")`` is False).
+        """
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """Run skorch's fit loop, carrying an interrupt (Ctrl-C) past skorch so that ``fit`` restores the estimator.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_mels, n_frames_i), or Dataset
+            Training sequences.
+        y : array-like of shape (n_samples,), default=None
+            Encoded labels.
+        epochs : int, default=None
+            Epochs to train; None means ``max_epochs``.
+        **fit_params : dict
+            As in skorch.
+
+        Returns
+        -------
+        self : CNNLSTMClassifier
+            The estimator itself.
+        """
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt as exc:
             raise _Interrupted() from exc
 
     def train_step(self, batch, **fit_params):
+        """Take one optimiser step on ``batch`` (skorch's), then let the CPU allocator setting trim the heap.
+
+        Parameters
+        ----------
+        batch : tuple
+            ``(inputs, y)`` from the training loader.
+        **fit_params : dict
+            As in skorch.
+
+        Returns
+        -------
+        step : dict
+            ``{"loss": loss, "y_pred": y_pred}``.
+        """
         step = super().train_step(batch, **fit_params)
         step_done()  # lets the CPU allocator setting trim the heap every few steps
         return step
 
     def train_step_single(self, batch, **fit_params):
+        """Compute the loss of ``batch`` and its gradients; with ``mixup_alpha``, of the mixed batch.
+
+        Parameters
+        ----------
+        batch : tuple
+            ``(inputs, y)`` from the training loader.
+        **fit_params : dict
+            As in skorch.
+
+        Returns
+        -------
+        step : dict
+            ``{"loss": loss, "y_pred": y_pred}``.
+        """
         if not self.mixup_alpha:
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
@@ -1089,6 +1212,23 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         return {"loss": loss, "y_pred": y_pred}
 
     def get_split_datasets(self, X, y=None, **fit_params):
+        """Return the training dataset and the validation one: this fit's validation data when it has some, else skorch's.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_mels, n_frames_i), or Dataset
+            Training sequences.
+        y : array-like of shape (n_samples,), default=None
+            Encoded labels.
+        **fit_params : dict
+            Passed to ``train_split``.
+
+        Returns
+        -------
+        dataset_train, dataset_valid : Dataset
+            ``dataset_valid`` is None without validation data (``validation_data``,
+            ``validation_fraction`` or a ``train_split``).
+        """
         dataset = self.get_dataset(X, y)
         valid = getattr(self, "_valid_dataset", None)
         if valid is not None:
@@ -1117,6 +1257,13 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         return balanced_class_weights(y_enc, len(classes))
 
     def initialize_criterion(self):
+        """Build the criterion, weighted by ``class_weight_`` with ``class_weight`` (unless ``criterion__weight`` is given).
+
+        Returns
+        -------
+        self : CNNLSTMClassifier
+            The estimator itself.
+        """
         kwargs = self.get_params_for("criterion")
         weight = getattr(self, "class_weight_", None)
         if self.class_weight is not None and weight is not None:
@@ -1125,6 +1272,15 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         return self
 
     def initialize_module(self):
+        """Build the network with ``padding`` and the fitted data's bands and classes (128 and 7 before a fit).
+
+        ``module__n_mels`` and ``module__n_classes`` take precedence when given.
+
+        Returns
+        -------
+        self : CNNLSTMClassifier
+            The estimator itself.
+        """
         kwargs = self.get_params_for("module")
         kwargs.setdefault("n_mels", getattr(self, "n_mels_", _recipe.N_MELS))
         kwargs.setdefault("n_classes", len(getattr(self, "classes_seen_", ())) or len(_recipe.EMOTIONS))
@@ -1133,6 +1289,24 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         return self
 
     def get_iterator(self, dataset, training=False):
+        """Return the data loader over ``dataset``, left-padding each batch.
+
+        In training it crops, warps, offsets and masks (:class:`~sersk.nn.collate.TrainingCollate`)
+        and batches by length with ``batch_by_length``; batches over ``max_batch_frames`` are split.
+        The validation and prediction loader gets a ``generator`` of its own when it takes one.
+
+        Parameters
+        ----------
+        dataset : torch.utils.data.Dataset
+            The sequences (and labels).
+        training : bool, default=False
+            Build ``iterator_train`` (True) or ``iterator_valid`` (False).
+
+        Returns
+        -------
+        iterator : torch.utils.data.DataLoader
+            The loader (of the ``iterator_train`` or ``iterator_valid`` class).
+        """
         prefix, iterator = ("iterator_train", self.iterator_train) if training else ("iterator_valid", self.iterator_valid)
         kwargs = self.get_params_for(prefix)
         kwargs.setdefault("batch_size", self.batch_size)
@@ -1184,6 +1358,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         Parameters
         ----------
         X : sequence of array-like of shape (n_mels, n_frames_i)
+            Log-mel sequences with the ``n_mels_`` bands seen in ``fit``.
 
         Returns
         -------
@@ -1218,16 +1393,33 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         Parameters
         ----------
         X : sequence of array-like of shape (n_mels, n_frames_i)
+            Log-mel sequences with the ``n_mels_`` bands seen in ``fit``.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            The label of ``classes_`` of highest probability (see :meth:`predict_proba`).
         """
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean accuracy on ``X`` and ``y`` (labels never seen in ``fit`` count as errors)."""
+        """Mean accuracy on ``X`` and ``y`` (labels never seen in ``fit`` count as errors).
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_mels, n_frames_i)
+            Log-mel sequences.
+        y : array-like of shape (n_samples,)
+            Their true labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence in the mean.
+
+        Returns
+        -------
+        score : float
+            The (weighted) fraction of sequences predicted right.
+        """
         from sklearn.metrics import accuracy_score
 
         return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))

@@ -38,6 +38,18 @@ class LeftPadCollate:
         self.multiple = multiple
 
     def __call__(self, batch: Sequence[tuple[Any, Any]]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """Left-pad the sequences of ``batch`` into one tensor.
+
+        Parameters
+        ----------
+        batch : sequence of (array-like of shape (n_mels, n_frames_i), label)
+            The dataset's items; labels of None (prediction) give ``y=None``.
+
+        Returns
+        -------
+        (inputs, y) : tuple
+            As in the class description.
+        """
         xs = [torch.as_tensor(np.asarray(x), dtype=torch.float32) for x, _ in batch]
         lengths = torch.tensor([x.shape[-1] for x in xs], dtype=torch.int64)
         n_frames = padded_frames(lengths.tolist(), self.min_frames, self.multiple)

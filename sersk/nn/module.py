@@ -38,7 +38,8 @@ class MaskedBatchNorm2d(nn.BatchNorm2d):
     """Batch norm whose training statistics count only the real (unpadded) time steps.
 
     Holds the parameters and running statistics; the network's conv blocks apply it, fused with the
-    ReLU and the pooling that follow. Called on its own, it is ``nn.BatchNorm2d``.
+    ReLU and the pooling that follow. Called on its own, it is ``nn.BatchNorm2d``, whose
+    parameters it takes.
     """
 
 
@@ -704,6 +705,21 @@ class CNNLSTM(nn.Module):
             bias_ih[hidden : 2 * hidden] = 1.0  # forget gate (PyTorch order: i, f, g, o)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Compute the logits of a batch of left-padded log-mel sequences.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, n_mels, time)
+            Log-mels, left-padded with zeros.
+        lengths : torch.Tensor of shape (batch,), default=None
+            The number of real frames of each clip, for ``padding="masked"``; None (or
+            ``padding="reference"``) takes every frame as real.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (batch, n_classes)
+            The head's output at each clip's last real step.
+        """
         if x.shape[0] == 1 and x.shape[2] > WINDOW_FRAMES and not self._batch_statistics_used():
             return self._forward_in_windows(x, lengths)
         if self.padding != "masked" or lengths is None:
