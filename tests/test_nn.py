@@ -553,6 +553,46 @@ def test_a_device_set_while_a_fit_runs_is_taken_when_it_ends():
     assert len(clf.history) == 3 and clf.device == "cpu" and "_device_requested" not in vars(clf)
 
 
+class AveragePooling(CNNLSTM):
+    """A researcher's variant: average-pooling blocks."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        for block in self.blocks:
+            block.pool = torch.nn.AvgPool2d(block.pool.kernel_size, block.pool.stride)
+
+
+class MeanOverTime(torch.nn.Module):
+    """A network of one's own: no time pooling, so no time_factor."""
+
+    def __init__(self, n_mels, n_classes, padding):
+        super().__init__()
+        self.fc = torch.nn.Linear(n_mels, n_classes)
+
+    def forward(self, x, lengths):
+        return self.fc(x.mean(dim=2))
+
+
+class TakesOtherArguments(torch.nn.Module):
+    def __init__(self, bands, outputs):
+        super().__init__()
+
+
+def test_networks_of_ones_own_either_train_or_say_what_sersk_needs():
+    """A subclass's average pooling was silently max-pooled by the masked path; a module without
+    time_factor raised AttributeError; one taking other arguments, a bare TypeError."""
+    X, y = make_band_energy_sequences(16, random_state=0)
+    with pytest.raises(TypeError, match=r"padding='masked' runs each block as .* nn.MaxPool2d, fused; this block "
+                                        r"has Conv2d\(stride=\(1, 1\), padding=\(1, 1\)\), MaskedBatchNorm2d and AvgPool2d"):
+        CNNLSTMClassifier(**SMALL, module=AveragePooling, max_epochs=1, device="cpu").fit(X, y)
+    reference = CNNLSTMClassifier(**SMALL, module=AveragePooling, padding="reference", max_epochs=1, device="cpu")
+    assert reference.fit(X, y).predict(X).shape == (16,)  # unmasked, it pools as the subclass says
+    assert CNNLSTMClassifier(module=MeanOverTime, max_epochs=1, device="cpu", verbose=0).fit(X, y).predict(X).shape == (16,)
+    with pytest.raises(TypeError, match=r"module=TakesOtherArguments is built as TakesOtherArguments\(n_mels=..., "
+                                        r"n_classes=..., padding=...\)"):
+        CNNLSTMClassifier(module=TakesOtherArguments, max_epochs=1, device="cpu", verbose=0).fit(X, y)
+
+
 def test_a_module_instance_is_refused_rather_than_silently_rebuilt():
     from sersk.nn import CNNLSTM
 
@@ -937,7 +977,7 @@ def test_mixup_loss_weighs_each_label_of_a_pair(monkeypatch):
 
     X, y = make_band_energy_sequences(40, random_state=0)
     clf = CNNLSTMClassifier(**SMALL, max_epochs=1, mixup_alpha=0.4, random_state=0, device="cpu").fit(X, y)
-    dataset = clf.get_dataset(X, np.searchsorted(clf.classes_, y))
+    dataset = clf.get_dataset(X, y)  # the labels as fit takes them; each item encoded
     inputs, y_batch = next(iter(clf.get_iterator(dataset, training=False)))
     perm = torch.arange(len(y_batch)).flip(0)
     monkeypatch.setattr(classifier, "mix_batch", lambda x, t, alpha: (x, t[perm], 0.3))

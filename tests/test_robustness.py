@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -23,10 +25,24 @@ class NaNLoss(torch.nn.CrossEntropyLoss):
         return super().forward(logits, target) * float("nan")
 
 
+def ctrl_c() -> None:
+    """Ctrl-C, as the terminal sends it (a callback's ``raise KeyboardInterrupt`` is skorch's way to
+    stop training early, as EarlyStopping does, not an interrupt)."""
+    signal.raise_signal(signal.SIGINT)
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises(request):
+    """Ctrl-C reaches a foreground command; a shell starts background jobs with SIGINT ignored, so
+    give the tests the disposition they have in the foreground, whatever this run inherited."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, inherited))
+
+
 class InterruptInSecondEpoch(Callback):
     def on_epoch_begin(self, net, **kwargs):
         if len(net.history) == 2:
-            raise KeyboardInterrupt
+            ctrl_c()
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +73,84 @@ def test_diverging_training_stops_with_a_clear_error_and_keeps_the_model(fitted)
     _assert_unchanged(clf, weights, X, proba)
 
 
+class StopAfterTwoEpochs(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            raise KeyboardInterrupt  # skorch's way to stop training, as EarlyStopping does
+
+
+def test_a_callback_stops_training_the_skorch_way_and_the_fit_keeps_what_it_trained():
+    """skorch's EarlyStopping raises KeyboardInterrupt to end training; sersk took it for Ctrl-C and
+    undid the whole fit, so EarlyStopping could not be used at all."""
+    from skorch.callbacks import EarlyStopping
+
+    X, y = make_band_energy_sequences(40, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=5, callbacks=[("stop", StopAfterTwoEpochs())]).fit(X, y)
+    assert len(clf.history) == 2 and clf.predict(X).shape == (40,)
+    early = CNNLSTMClassifier(**{**SMALL, "lr": 0.05}, max_epochs=30, validation_fraction=0.25,
+                              callbacks=[EarlyStopping(patience=1, load_best=True)]).fit(X, y)
+    assert 2 <= len(early.history) < 30 and early.predict(X).shape == (40,)
+
+
+def test_skorchs_epoch_scoring_takes_a_metric_of_ones_own():
+    """EpochScoring hands predict the validation Dataset, whose labels are encoded: sersk's predict
+    refused it ("clip 0 cannot be read as an array"), and its text labels could not be compared."""
+    from skorch.callbacks import EpochScoring
+    from sklearn.metrics import balanced_accuracy_score
+
+    X, y = make_band_energy_sequences(40, random_state=0)
+
+    def uar(net, X, y):
+        return balanced_accuracy_score(y, net.predict(X))
+
+    for caching in (True, False):
+        clf = CNNLSTMClassifier(**SMALL, max_epochs=2, validation_fraction=0.25, use_caching=caching, callbacks=[
+            EpochScoring("f1_macro", lower_is_better=False), EpochScoring(uar, name="valid_uar", lower_is_better=False),
+            EpochScoring("accuracy", on_train=True, name="train_accuracy"),
+        ]).fit(X, y)
+        for name in ("f1_macro", "valid_uar", "train_accuracy"):
+            assert all(0 <= score <= 1 for score in clf.history[:, name])
+        assert clf.history[-1, "valid_uar"] == pytest.approx(clf.history[-1, "valid_acc"], abs=0.5)  # both over 10 clips
+    assert clf.predict(X).dtype == y.dtype  # arrays of clips still get their labels
+
+
+def test_a_predefined_validation_split_takes_labels_as_fit_does():
+    """skorch's predefined_split with the labels as y gives them raised torch's "invalid data type
+    'numpy.str_'" (it worked only with labels encoded by hand)."""
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
+    X, y = make_band_energy_sequences(40, random_state=0)
+    X_val, y_val = make_band_energy_sequences(12, random_state=1)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=2, train_split=predefined_split(Dataset(X_val, y_val))).fit(X, y)
+    assert all(0 <= acc <= 1 for acc in clf.history[:, "valid_acc"])
+    validated = CNNLSTMClassifier(**SMALL, max_epochs=2).fit(X, y, validation_data=(X_val, y_val))
+    assert clf.history[:, "valid_loss"] == pytest.approx(validated.history[:, "valid_loss"])  # the same validation
+    with pytest.raises(ValueError, match=r"the validation dataset has labels \['surprise'\] the training data has not"):
+        CNNLSTMClassifier(**SMALL, max_epochs=1, train_split=predefined_split(
+            Dataset(X_val, np.where(np.arange(12) < 2, "surprise", y_val)))).fit(X, y)
+
+
+def test_skorchs_save_and_load_of_parameters_into_a_fresh_network_predicts(tmp_path):
+    """skorch's pattern, initialize() then load_params(), gave a network that refused to predict
+    (NotFittedError) though its weights had loaded; initialize() drew unseeded weights from the
+    global generator."""
+    from sklearn.exceptions import NotFittedError
+
+    X, y = make_band_energy_sequences(40, random_state=0)
+    fitted = CNNLSTMClassifier(**SMALL, max_epochs=1).fit(X, y)
+    fitted.save_params(f_params=str(tmp_path / "params.pt"))
+    fresh = CNNLSTMClassifier(**SMALL, classes=["class0", "class1"]).initialize()
+    fresh.load_params(f_params=str(tmp_path / "params.pt"))
+    np.testing.assert_array_equal(fresh.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(fresh.predict(X), fitted.predict(X))
+    with pytest.raises(NotFittedError, match=r"built by initialize\(\) .* knows no labels: give classes="):
+        CNNLSTMClassifier(**SMALL).initialize().predict(X)
+    before = torch.get_rng_state()
+    a, b = (CNNLSTMClassifier(**SMALL).initialize().module_.fc.weight for _ in range(2))  # random_state=0
+    assert torch.equal(a, b) and torch.equal(torch.get_rng_state(), before)
+
+
 def test_interrupted_fit_raises_and_keeps_the_previous_model(fitted):
     clf, X, y = fitted
     weights, proba = _weights(clf), clf.predict_proba(X)
@@ -78,6 +172,8 @@ class RaiseInThisFitsSecondEpoch(Callback):
 
     def on_epoch_begin(self, net, **kwargs):
         if len(net.history) == 3:  # one epoch before this fit, one in it, the next begun
+            if isinstance(self.error, KeyboardInterrupt):
+                ctrl_c()
             raise self.error
 
 

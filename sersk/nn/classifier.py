@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import linecache
 import re
 import secrets
 import sys
@@ -20,6 +21,7 @@ from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, Pa
 from skorch.dataset import Dataset, unpack_data
 from skorch.exceptions import DeviceWarning
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
@@ -60,6 +62,19 @@ _DEVICE_LOCK = threading.RLock()  # guards the device an estimator resolves whil
 
 class _Interrupted(Exception):
     """Carries a KeyboardInterrupt past skorch, which would otherwise swallow it."""
+
+
+def _stops_training(exc: KeyboardInterrupt) -> bool:
+    """Whether ``exc`` is a callback's request to stop training, skorch's way (``EarlyStopping``
+    raises KeyboardInterrupt), rather than Ctrl-C: raised by a ``raise`` statement in a callback's
+    method. Ctrl-C lands between any two instructions, in whatever frame runs then."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    statement = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip()
+    return isinstance(tb.tb_frame.f_locals.get("self"), Callback) and statement.startswith("raise")
 
 
 class StopOnNonFiniteLoss(Callback):
@@ -207,12 +222,34 @@ def mix_batch(
 
 
 def encoded_accuracy(net: "CNNLSTMClassifier", X: Any, y: Any) -> float:
-    """Accuracy of integer-encoded targets (what skorch's epoch scoring sees).
-
-    Calls skorch's own ``predict_proba``, which reads skorch's cached predictions and datasets.
+    """Accuracy as skorch's epoch scoring sees it: of the class indices its cached predictions give
+    against the batches' encoded labels, or, without caching, of the labels of the dataset's clips.
     """
-    y_pred = NeuralNetClassifier.predict_proba(net, X).argmax(axis=1)
-    return float(np.mean(y_pred == np.asarray(y)))
+    return float(np.mean(net.predict(X) == np.asarray(y)))
+
+
+class LabelledClips(Dataset):
+    """skorch's dataset of clips and their labels as given (what skorch's scoring callbacks, without
+    caching, compare ``predict`` with); each item's label is encoded as its index in ``classes``,
+    as the loss takes it.
+
+    Parameters
+    ----------
+    X : sequence of array-like of shape (n_mels, n_frames_i)
+        The clips' log-mels.
+    y : array-like of shape (n_clips,)
+        Their labels, each one of ``classes``.
+    classes : ndarray
+        The sorted labels the network outputs.
+    """
+
+    def __init__(self, X: Any, y: Any, classes: np.ndarray):
+        super().__init__(X, y)
+        self.classes = classes
+
+    def transform(self, X: Any, y: Any) -> tuple[Any, Any]:
+        """The item, its label encoded."""
+        return super().transform(X, np.searchsorted(self.classes, y))
 
 
 class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
@@ -728,10 +765,10 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                 with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
                     self._seed_torch(seed)
                     if not self.warm_start or not self.initialized_:
-                        self.initialize()
+                        NeuralNetClassifier.initialize(self)  # checked, on the device, seeded: here
                     elif self.class_weight is not None or getattr(self.criterion_, "weight", None) is not None:
                         self._initialize_criterion()  # this fit's labels set the class weights, or none
-                    NeuralNetClassifier.partial_fit(self, X, y_enc)
+                    NeuralNetClassifier.partial_fit(self, X, classes[y_enc])  # LabelledClips encodes them
         except _Interrupted:
             raise KeyboardInterrupt("fit was interrupted; the estimator is as it was before") from None
         finally:
@@ -1041,14 +1078,24 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
     def initialize(self):
         """Check the parameters, then build the network and its parts on the resolved device (skorch's).
 
+        The weights are drawn as a fit draws them, seeded by ``random_state``, and the global torch
+        generator is left as it was. With ``classes`` given, the network then predicts, its outputs
+        labelled with them (weights from ``load_params``: skorch's save and load); without, a fit
+        tells it its labels.
+
         Returns
         -------
         self : CNNLSTMClassifier
             The initialised estimator.
         """
         self._check_params()
-        with self._resolved_device():
-            return super().initialize()
+        with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
+            self._seed_torch(self._fit_seed())
+            super().initialize()
+        if self.classes is not None:
+            self.classes_seen_ = self._given_classes(np.asarray([], dtype=np.asarray(self.classes).dtype))
+            self.n_mels_ = int(self.get_params_for("module").get("n_mels", getattr(self, "n_mels_", _recipe.N_MELS)))
+        return self
 
     def forward_iter(self, X, training=False, device="cpu"):
         """Yield the module's output for each batch of ``X``, run on the device ``device`` resolves to (skorch's).
@@ -1163,6 +1210,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt as exc:
+            if _stops_training(exc):  # EarlyStopping's way: the fit ends there, the network as trained so far
+                return self
             raise _Interrupted() from exc
 
     def train_step(self, batch, **fit_params):
@@ -1232,8 +1281,36 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         dataset = self.get_dataset(X, y)
         valid = getattr(self, "_valid_dataset", None)
         if valid is not None:
-            return dataset, Dataset(*valid)
-        return super().get_split_datasets(X, y, **fit_params)
+            return dataset, LabelledClips(valid[0], self.classes_seen_[valid[1]], self.classes_seen_)
+        dataset, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        if type(dataset_valid) is Dataset and dataset_valid.y is not None:  # a train_split's (predefined_split)
+            labels = check_labels(dataset_valid.y, "the validation dataset's y")
+            if unknown := sorted(set(labels.tolist()) - set(self.classes_seen_.tolist()), key=str):
+                raise ValueError(f"the validation dataset has labels {unknown} the training data has not "
+                                 f"({self.classes_seen_.tolist()}); give labels as fit's y gives them")
+            dataset_valid = LabelledClips(dataset_valid.X, labels, self.classes_seen_)
+        return dataset, dataset_valid
+
+    def get_dataset(self, X, y=None):
+        """skorch's dataset of ``X``; with labels, and skorch's own ``Dataset`` class, a
+        :class:`LabelledClips` (another ``dataset`` gets the labels' class indices, as before).
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_mels, n_frames_i), or Dataset
+            Sequences.
+        y : array-like of shape (n_samples,), default=None
+            Their labels.
+
+        Returns
+        -------
+        dataset : Dataset
+        """
+        if y is None or isinstance(X, torch.utils.data.Dataset) or not hasattr(self, "classes_seen_"):
+            return super().get_dataset(X, y)
+        if self.dataset is Dataset and not self.get_params_for("dataset"):
+            return LabelledClips(X, y, self.classes_seen_)
+        return super().get_dataset(X, np.searchsorted(self.classes_seen_, y))
 
     def _class_weights(self, classes: np.ndarray, y_enc: np.ndarray) -> np.ndarray | None:
         if self.class_weight is None:
@@ -1283,9 +1360,15 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         """
         kwargs = self.get_params_for("module")
         kwargs.setdefault("n_mels", getattr(self, "n_mels_", _recipe.N_MELS))
-        kwargs.setdefault("n_classes", len(getattr(self, "classes_seen_", ())) or len(_recipe.EMOTIONS))
+        given = () if self.classes is None else np.unique(np.asarray(self.classes))
+        kwargs.setdefault("n_classes", len(getattr(self, "classes_seen_", ())) or len(given) or len(_recipe.EMOTIONS))
         kwargs["padding"] = self.padding
-        self.module_ = self.initialized_instance(self.module, kwargs)
+        try:
+            self.module_ = self.initialized_instance(self.module, kwargs)
+        except TypeError as exc:  # a network of one's own that takes other arguments
+            name = getattr(self.module, "__name__", type(self.module).__name__)
+            raise TypeError(f"module={name} is built as {name}({', '.join(f'{k}=...' for k in kwargs)}) "
+                            f"(n_mels, n_classes and padding from sersk, the rest from module__*): {exc}") from exc
         return self
 
     def get_iterator(self, dataset, training=False):
@@ -1312,7 +1395,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
-        factor = self.module_.time_factor
+        factor = getattr(self.module_, "time_factor", 1)  # a network of one's own may not pool over time
         multiple = factor if self.padding == "masked" else 1
         lengths = np.array([x.shape[-1] for x in dataset.X] if isinstance(dataset, Dataset) else [
             dataset[i][0].shape[-1] for i in range(len(dataset))
@@ -1357,8 +1440,9 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : sequence of array-like of shape (n_mels, n_frames_i)
-            Log-mel sequences with the ``n_mels_`` bands seen in ``fit``.
+        X : sequence of array-like of shape (n_mels, n_frames_i), or a torch Dataset
+            Log-mel sequences with the ``n_mels_`` bands seen in ``fit``; or the dataset that
+            skorch's scoring callbacks (``EpochScoring``) pass, predicted as skorch predicts it.
 
         Returns
         -------
@@ -1367,7 +1451,14 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             mean over the clip's half-overlapping windows (:func:`~sersk.nn.collate.crop_windows`).
             Each clip's probabilities depend on that clip only (with ``padding="masked"``).
         """
+        if "classes_seen_" not in vars(self) and self.initialized_:
+            raise NotFittedError(
+                "this network was built by initialize() (or loaded with load_params()) but knows no labels: give "
+                "classes= (every label) before initialize() to predict with it, or fit it"
+            )
         check_is_fitted(self, "classes_seen_")
+        if isinstance(X, torch.utils.data.Dataset):  # what skorch's scoring callbacks pass (EpochScoring)
+            return NeuralNetClassifier.predict_proba(self, X)
         X = check_sequences(rows_as_sequences(X), n_features=self.n_mels_)
         if self.crop_frames is None or not self.predict_windows:
             return self._proba(X)
@@ -1392,15 +1483,20 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : sequence of array-like of shape (n_mels, n_frames_i)
-            Log-mel sequences with the ``n_mels_`` bands seen in ``fit``.
+        X : sequence of array-like of shape (n_mels, n_frames_i), or a torch Dataset
+            Log-mel sequences with the ``n_mels_`` bands seen in ``fit``; or the dataset that
+            skorch's scoring callbacks (``EpochScoring``) pass.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            The label of ``classes_`` of highest probability (see :meth:`predict_proba`).
+            The label of ``classes_`` of highest probability (see :meth:`predict_proba`); for a
+            dataset, its index in ``classes_``, as skorch's cached scoring compares them with the
+            batches' encoded labels.
         """
         proba = self.predict_proba(X)
+        if isinstance(X, torch.utils.data.Dataset):  # skorch's cached scoring compares them with encoded labels
+            return proba.argmax(axis=1)
         return self.classes_[proba.argmax(axis=1)]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:

@@ -549,10 +549,26 @@ class ConvBlock(nn.Module):
             return self._masked_groups([x], [cast(torch.Tensor, mask)], [cast(torch.Tensor, pooled_mask)])[0]
         return self._masked_groups(x, cast(Sequence[torch.Tensor], mask), cast(Sequence[torch.Tensor], pooled_mask))
 
+    def _check_maskable(self) -> None:
+        """Refuse a block the masked path would run as something else: it max-pools (with the pool's
+        kernel) and normalises itself, fused, and needs a stride-1 "same" conv to keep the padding's
+        alignment (a subclass's other pooling, say, was silently replaced by max-pooling)."""
+        conv, pool = self.conv, self.pool
+        same = (isinstance(conv, nn.Conv2d) and conv.stride == (1, 1) and conv.dilation == (1, 1)
+                and isinstance(conv.padding, tuple) and all(2 * p + 1 == k for p, k in zip(conv.padding, conv.kernel_size)))
+        if type(pool) is not nn.MaxPool2d or not isinstance(self.bn, MaskedBatchNorm2d) or not same:
+            raise TypeError(
+                f"padding='masked' runs each block as a stride-1 'same' Conv2d, its MaskedBatchNorm2d and an "
+                f"nn.MaxPool2d, fused; this block has {type(conv).__name__}(stride={getattr(conv, 'stride', None)}, "
+                f"padding={getattr(conv, 'padding', None)}), {type(self.bn).__name__} and {type(pool).__name__}: "
+                "keep those, or train it with padding='reference'"
+            )
+
     def _masked_groups(
         self, x: Sequence[torch.Tensor], mask: Sequence[torch.Tensor], pooled_mask: Sequence[torch.Tensor]
     ) -> list[torch.Tensor]:
         """The masked block over groups of one batch's clips (:meth:`forward`)."""
+        self._check_maskable()
         time_masks = [m.reshape(m.shape[0], -1).to(part.dtype) for m, part in zip(mask, x)]
         pooled_masks = [m.to(part.dtype) for m, part in zip(pooled_mask, x)]
         conv = self.conv
