@@ -343,8 +343,14 @@ def _format_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _columns(text: str) -> int:
-    """The columns ``text`` takes in a terminal: two for a wide character (Chinese, Japanese, Korean)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    """The columns ``text`` takes in a terminal: two for a wide character (Chinese, Japanese, Korean),
+    none for a combining mark (the accents of a decomposed name, as macOS writes them) or a format
+    character (a zero-width joiner)."""
+    return sum(
+        0 if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf")
+        else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
 
 
 # ---- commands ----------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def load_model(path: str | os.PathLike) -> Pipeline | VotingClassifier:
         if not _starts_like_joblib(name):  # a text file, audio, ...: the unpickler's error would be noise
             raise ValueError(f"{name!r} is not a sersk model file (not a joblib or pickle file); {_WRITTEN_BY}") from None
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise ValueError(f"{name!r} cannot be unpickled ({detail}): {_why_not_unpickled(name)}") from None
+        raise ValueError(f"{name!r} cannot be unpickled ({detail}): {_why_not_unpickled(name, exc)}") from None
     ensemble = sys.modules.get("sklearn.ensemble")  # imported by the unpickling of an ensemble (0.8 s otherwise)
     if ensemble is not None and isinstance(model, ensemble.VotingClassifier):
         _check_seed_average(model, name)
@@ -151,13 +151,16 @@ def load_model(path: str | os.PathLike) -> Pipeline | VotingClassifier:
     return model
 
 
-def _why_not_unpickled(name: str) -> str:
-    """Why a model file that starts like one cannot be unpickled, from the versions it records."""
+def _why_not_unpickled(name: str, exc: BaseException) -> str:
+    """Why a model file that starts like one cannot be unpickled, from the error and the versions it records."""
     saved = _versions_in_file(name)
     change = version_change(saved) if saved else None
     if change:
         return (f"it was saved by {change[0]} (here: {change[1]}), which it may need, or it is truncated or corrupt: "
                 "install those versions to load it, or fit it again here")
+    if isinstance(exc, (AttributeError, ImportError)):  # a class or module not found: not the file's fault
+        return ("it names a class or module that cannot be found here: a step of one's own must be importable where "
+                "the model is loaded, and another version of a library (sersk, numpy, imbalanced-learn) may have moved it")
     if saved:
         return f"it is truncated or corrupt (it was saved by the versions of its libraries installed here); {_WRITTEN_BY}"
     return f"it is truncated or corrupt, or needs versions of its libraries that are not installed here; {_WRITTEN_BY}"

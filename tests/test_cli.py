@@ -508,12 +508,18 @@ def test_the_predict_table_aligns_wide_characters_by_the_columns_they_take():
 
     from sersk.cli import _format_table
 
-    lines = _format_table(["path", "label", "anger"], [["日本.wav", "anger", "0.900"], ["ab.wav", "joy", "0.100"]]).splitlines()
-    columns = [sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line[: line.index(label)])
-               for line, label in zip(lines, ["label", "anger", "joy"])]
-    assert columns[0] == columns[1] == columns[2]  # each "日本" takes two columns: the labels were 2 columns apart
+    decomposed = unicodedata.normalize("NFD", "M\u00e4dchen.wav")  # as macOS writes names: "a" + a combining mark
+    rows = [["日本.wav", "anger", "0.900"], ["ab.wav", "joy", "0.100"], [decomposed, "fear", "0.500"]]
+    lines = _format_table(["path", "label", "anger"], rows).splitlines()
+    columns = [
+        sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+            for c in line[: line.index(label)])
+        for line, label in zip(lines, ["label", "anger", "joy", "fear"])
+    ]
+    assert len(set(columns)) == 1  # "日本" takes four columns, "Mädchen" seven: they were 2 and 1 off
 
 
+@pytest.mark.skipif(os.name == "nt", reason="Windows limits the whole path (260 characters) before the name")
 def test_atomic_output_writes_a_name_near_the_systems_limit(tmp_path):
     """The temporary file's name is 15 characters longer than the target's: a valid name of 251
     characters failed with "File name too long"."""
@@ -799,7 +805,7 @@ def test_train_passes_the_speakers_to_a_speaker_scope_step(corpus, tmp_path, cap
         (tmp_path / speaker).mkdir()
         for f in files:
             if f.name[:2] == speaker:
-                (tmp_path / speaker / f.name).symlink_to(f)
+                shutil.copy(f, tmp_path / speaker / f.name)
     first, second = np.unique(speakers)[:2]
     named = [str(tmp_path / first), *sorted(str(p) for p in (tmp_path / second).iterdir())]
     assert main(["predict", str(tmp_path / "m.joblib"), *named, "--speaker-per-folder", "--json"]) == 0

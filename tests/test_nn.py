@@ -157,6 +157,22 @@ def test_training_accuracy_is_skorchs_epoch_scoring_without_the_cached_predictio
     assert len(set(clf.history[:, "train_acc"])) > 1
 
 
+@pytest.mark.parametrize("caching", [True, False])
+def test_validation_accuracy_with_a_dataset_class_of_ones_own(caching):
+    """A dataset class of one's own gets the labels' class indices (as before sersk's datasets kept
+    the labels): the validation accuracy, scored on those without caching, read 0 for a while."""
+    from skorch.dataset import Dataset
+
+    class MyDataset(Dataset):
+        pass
+
+    X, y = make_band_energy_sequences(40, random_state=0)
+    X_val, y_val = make_band_energy_sequences(12, random_state=1)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, dataset=MyDataset, use_caching=caching, random_state=0,
+                            device="cpu").fit(X, y, validation_data=(X_val, y_val))
+    assert clf.history[-1, "valid_acc"] == pytest.approx(np.mean(clf.predict(X_val) == y_val))
+
+
 def test_recipe_optimiser_l2_and_schedule():
     X, y = make_band_energy_sequences(40, random_state=0)
     clf = CNNLSTMClassifier(**SMALL, random_state=0, device="cpu").fit(X, y)
@@ -573,6 +589,14 @@ class MeanOverTime(torch.nn.Module):
         return self.fc(x.mean(dim=2))
 
 
+class OverlappingPooling(CNNLSTM):
+    """Max-pooling windows that overlap: the masked path pools side by side."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.blocks[1].pool = torch.nn.MaxPool2d((3, 2), stride=(2, 2), padding=(1, 0))
+
+
 class TakesOtherArguments(torch.nn.Module):
     def __init__(self, bands, outputs):
         super().__init__()
@@ -582,9 +606,10 @@ def test_networks_of_ones_own_either_train_or_say_what_sersk_needs():
     """A subclass's average pooling was silently max-pooled by the masked path; a module without
     time_factor raised AttributeError; one taking other arguments, a bare TypeError."""
     X, y = make_band_energy_sequences(16, random_state=0)
-    with pytest.raises(TypeError, match=r"padding='masked' runs each block as .* nn.MaxPool2d, fused; this block "
-                                        r"has Conv2d\(stride=\(1, 1\), padding=\(1, 1\)\), MaskedBatchNorm2d and AvgPool2d"):
-        CNNLSTMClassifier(**SMALL, module=AveragePooling, max_epochs=1, device="cpu").fit(X, y)
+    for module, pooling in ((AveragePooling, "AvgPool2d"), (OverlappingPooling, r"MaxPool2d\(kernel_size=\(3, 2\)")):
+        with pytest.raises(TypeError, match=r"padding='masked' runs each block as .* whose windows tile the input, "
+                                            rf"fused; this block has Conv2d.*MaskedBatchNorm2d.* and {pooling}"):
+            CNNLSTMClassifier(**SMALL, module=module, max_epochs=1, device="cpu").fit(X, y)
     reference = CNNLSTMClassifier(**SMALL, module=AveragePooling, padding="reference", max_epochs=1, device="cpu")
     assert reference.fit(X, y).predict(X).shape == (16,)  # unmasked, it pools as the subclass says
     assert CNNLSTMClassifier(module=MeanOverTime, max_epochs=1, device="cpu", verbose=0).fit(X, y).predict(X).shape == (16,)
@@ -1116,6 +1141,7 @@ def test_a_cosine_over_warm_starts_with_its_total_length_continues_one_long_fit(
         ({"callbacks__lr_schedular__step_size": 1}, "callbacks__lr_schedular__step_size: there is no callback "
                                                     "named 'lr_schedular'; the callbacks are"),
         # torch divided by zero in the first epoch, or the rate turned negative
+        ({"callbacks__valid_accc": None}, "callbacks__valid_accc: there is no callback named 'valid_accc'"),  # a switch-off
         ({"callbacks__lr_scheduler__step_size": 0}, "callbacks__lr_scheduler__step_size=0; expected a positive"),
         ({"lr_schedule": "cosine", "callbacks__lr_scheduler__T_max": 0}, "callbacks__lr_scheduler__T_max=0"),
         ({"callbacks__lr_scheduler__gamma": -1}, "callbacks__lr_scheduler__gamma=-1; expected a positive number"),

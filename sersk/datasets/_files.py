@@ -235,14 +235,20 @@ def _file_identity(file: Path) -> tuple[int, int] | str:
 
 
 def _in_other_unicode_form(file: Path) -> Path | None:
-    """The file a missing name stands for in the other Unicode normal form, if there is one: macOS
-    writes names decomposed (NFD, "a" + combining diaeresis), where a name typed elsewhere is
-    composed (NFC, "ä"); they look the same and compare unequal."""
-    for form in ("NFC", "NFD"):
-        other = Path(unicodedata.normalize(form, str(file)))
-        if other != file and other.is_file():
-            return other
-    return None
+    """The file a missing name stands for with its folders' and its own names in the other Unicode
+    normal form, if there is one: macOS writes names decomposed (NFD, "a" + combining diaeresis),
+    where a name typed elsewhere is composed (NFC, "ä"); they look the same and compare unequal."""
+    found = Path(file.anchor)
+    for part in file.parts[1:] if file.anchor else file.parts:
+        found = next((found / name for name in _unicode_forms(part) if (found / name).exists()), None)  # type: ignore[assignment]
+        if found is None:
+            return None
+    return found if found.is_file() else None
+
+
+def _unicode_forms(name: str) -> list[str]:
+    """``name`` as given, then composed and decomposed (those that differ)."""
+    return list(dict.fromkeys([name, unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name)]))
 
 
 def _csv_files(path: Path, rows: list[tuple[int, dict[str, str]]]) -> list[str]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dis
 import inspect
-import linecache
 import re
 import secrets
 import sys
@@ -64,17 +64,26 @@ class _Interrupted(Exception):
     """Carries a KeyboardInterrupt past skorch, which would otherwise swallow it."""
 
 
+_RAISES = {dis.opmap["RAISE_VARARGS"], dis.opmap["RERAISE"]}
+
+
 def _stops_training(exc: KeyboardInterrupt) -> bool:
-    """Whether ``exc`` is a callback's request to stop training, skorch's way (``EarlyStopping``
-    raises KeyboardInterrupt), rather than Ctrl-C: raised by a ``raise`` statement in a callback's
-    method. Ctrl-C lands between any two instructions, in whatever frame runs then."""
+    """Whether ``exc`` is a request to stop training, skorch's way (``EarlyStopping`` raises
+    KeyboardInterrupt), rather than Ctrl-C: raised by a ``raise`` instruction, where Ctrl-C's
+    handler raises it at whatever instruction runs then, never at a ``raise``."""
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     if tb is None:
         return False
-    statement = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip()
-    return isinstance(tb.tb_frame.f_locals.get("self"), Callback) and statement.startswith("raise")
+    code = tb.tb_frame.f_code.co_code
+    return 0 <= tb.tb_lasti < len(code) and code[tb.tb_lasti] in _RAISES
+
+
+def _learning_rate(net: Any) -> Any:
+    """The rate the optimizer trains with now (a schedule or a warm start's setting may have changed it)."""
+    groups = getattr(getattr(net, "optimizer_", None), "param_groups", None)
+    return groups[0].get("lr", net.lr) if groups else net.lr
 
 
 class StopOnNonFiniteLoss(Callback):
@@ -85,8 +94,7 @@ class StopOnNonFiniteLoss(Callback):
         if training and loss is not None and not torch.isfinite(loss).all():
             raise TrainingDiverged(
                 f"training diverged: the loss is {loss.item()} at epoch {len(net.history)}; "
-                f"lower the learning rate (lr={net.optimizer_.param_groups[0]['lr']}) or check the features for "
-                "extreme values"
+                f"lower the learning rate (lr={_learning_rate(net)}) or check the features for extreme values"
             )
 
 
@@ -221,10 +229,13 @@ def mix_batch(
     return mixed, y[perm], lam
 
 
-def encoded_accuracy(net: "CNNLSTMClassifier", X: Any, y: Any) -> float:
-    """Accuracy as skorch's epoch scoring sees it: of the class indices its cached predictions give
-    against the batches' encoded labels, or, without caching, of the labels of the dataset's clips.
+def encoded_accuracy(net: "CNNLSTMClassifier", X: Any, y: Any) -> float:  # fitted models pickle it by this name
+    """Accuracy as skorch's epoch scoring gives it ``X`` and ``y``: class indices against the
+    batches' encoded labels (cached predictions, ``X`` a dataset, or a ``dataset`` class of one's
+    own, which gets encoded labels), else predicted labels against the labels of the clips.
     """
+    if isinstance(X, torch.utils.data.Dataset) or not net._datasets_keep_labels():
+        return float(np.mean(NeuralNetClassifier.predict_proba(net, X).argmax(axis=1) == np.asarray(y)))
     return float(np.mean(net.predict(X) == np.asarray(y)))
 
 
@@ -852,7 +863,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         names = [name for name, *_ in self._uniquely_named_callbacks()]
         names += [] if "progress_bar" in names else ["progress_bar"]  # the default's on a terminal only
         for key in vars(self):
-            if key.startswith("callbacks__") and key.count("__") >= 2 and key.split("__")[1] not in names:
+            if key.startswith("callbacks__") and key.split("__")[1] not in names:  # callbacks__<name>=None too
                 raise ValueError(f"{key}: there is no callback named {key.split('__')[1]!r}; the callbacks are {names}")
         schedule = self.get_params_for("callbacks__lr_scheduler")
         for name in ("step_size", "T_max"):
@@ -1089,12 +1100,17 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             The initialised estimator.
         """
         self._check_params()
-        with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
-            self._seed_torch(self._fit_seed())
-            super().initialize()
-        if self.classes is not None:
-            self.classes_seen_ = self._given_classes(np.asarray([], dtype=np.asarray(self.classes).dtype))
-            self.n_mels_ = int(self.get_params_for("module").get("n_mels", getattr(self, "n_mels_", _recipe.N_MELS)))
+        labelled = {}
+        if self.classes is not None:  # the outputs' labels, before the network is built with one each
+            labelled = {
+                "classes_seen_": self._given_classes(np.asarray([], dtype=np.asarray(self.classes).dtype)),
+                "n_mels_": int(self.get_params_for("module").get("n_mels", getattr(self, "n_mels_", _recipe.N_MELS))),
+            }
+        with self._unchanged_on_error():
+            vars(self).update(labelled)
+            with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
+                self._seed_torch(self._fit_seed())
+                super().initialize()
         return self
 
     def forward_iter(self, X, training=False, device="cpu"):
@@ -1196,7 +1212,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         X : sequence of array-like of shape (n_mels, n_frames_i), or Dataset
             Training sequences.
         y : array-like of shape (n_samples,), default=None
-            Encoded labels.
+            Labels, as given (the datasets encode each item's).
         epochs : int, default=None
             Epochs to train; None means ``max_epochs``.
         **fit_params : dict
@@ -1268,7 +1284,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         X : sequence of array-like of shape (n_mels, n_frames_i), or Dataset
             Training sequences.
         y : array-like of shape (n_samples,), default=None
-            Encoded labels.
+            Labels, as given (the datasets encode each item's).
         **fit_params : dict
             Passed to ``train_split``.
 
@@ -1281,13 +1297,16 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         dataset = self.get_dataset(X, y)
         valid = getattr(self, "_valid_dataset", None)
         if valid is not None:
-            return dataset, LabelledClips(valid[0], self.classes_seen_[valid[1]], self.classes_seen_)
+            return dataset, self.get_dataset(valid[0], self.classes_seen_[valid[1]])  # as the training's
         dataset, dataset_valid = super().get_split_datasets(X, y, **fit_params)
-        if type(dataset_valid) is Dataset and dataset_valid.y is not None:  # a train_split's (predefined_split)
+        if type(dataset_valid) is Dataset and dataset_valid.y is not None and self._datasets_keep_labels():
+            # a train_split's (predefined_split), of labels as fit takes them
             labels = check_labels(dataset_valid.y, "the validation dataset's y")
             if unknown := sorted(set(labels.tolist()) - set(self.classes_seen_.tolist()), key=str):
+                indices = all(is_integer(u) and 0 <= u < len(self.classes_seen_) for u in unknown)
+                hint = " (they look like class indices: give the labels themselves)" if indices else ""
                 raise ValueError(f"the validation dataset has labels {unknown} the training data has not "
-                                 f"({self.classes_seen_.tolist()}); give labels as fit's y gives them")
+                                 f"({self.classes_seen_.tolist()}); give labels as fit's y gives them{hint}")
             dataset_valid = LabelledClips(dataset_valid.X, labels, self.classes_seen_)
         return dataset, dataset_valid
 
@@ -1308,9 +1327,14 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         """
         if y is None or isinstance(X, torch.utils.data.Dataset) or not hasattr(self, "classes_seen_"):
             return super().get_dataset(X, y)
-        if self.dataset is Dataset and not self.get_params_for("dataset"):
+        if self._datasets_keep_labels():
             return LabelledClips(X, y, self.classes_seen_)
         return super().get_dataset(X, np.searchsorted(self.classes_seen_, y))
+
+    def _datasets_keep_labels(self) -> bool:
+        """Whether the training and validation datasets are :class:`LabelledClips` (skorch's own
+        ``dataset`` class, unset), or of a class of one's own, given the labels' class indices."""
+        return self.dataset is Dataset and not self.get_params_for("dataset")
 
     def _class_weights(self, classes: np.ndarray, y_enc: np.ndarray) -> np.ndarray | None:
         if self.class_weight is None:
@@ -1360,8 +1384,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         """
         kwargs = self.get_params_for("module")
         kwargs.setdefault("n_mels", getattr(self, "n_mels_", _recipe.N_MELS))
-        given = () if self.classes is None else np.unique(np.asarray(self.classes))
-        kwargs.setdefault("n_classes", len(getattr(self, "classes_seen_", ())) or len(given) or len(_recipe.EMOTIONS))
+        kwargs.setdefault("n_classes", len(getattr(self, "classes_seen_", ())) or len(_recipe.EMOTIONS))
         kwargs["padding"] = self.padding
         try:
             self.module_ = self.initialized_instance(self.module, kwargs)

@@ -316,9 +316,13 @@ def masked_bn_relu_pool(
     ]
 
 
+def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    """A pooling setting as a pair (an int stands for both sides)."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
 def _pool_kernel(pool: nn.MaxPool2d) -> tuple[int, int]:
-    kernel = tuple(pool.kernel_size) if isinstance(pool.kernel_size, tuple) else (pool.kernel_size,) * 2
-    return cast(tuple[int, int], kernel)  # a pair either way
+    return cast(tuple[int, int], _pair(pool.kernel_size))
 
 
 def _update_running_statistics(bn: MaskedBatchNorm2d, mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor) -> None:
@@ -553,15 +557,19 @@ class ConvBlock(nn.Module):
         """Refuse a block the masked path would run as something else: it max-pools (with the pool's
         kernel) and normalises itself, fused, and needs a stride-1 "same" conv to keep the padding's
         alignment (a subclass's other pooling, say, was silently replaced by max-pooling)."""
-        conv, pool = self.conv, self.pool
+        conv, pool, bn = self.conv, self.pool, self.bn
         same = (isinstance(conv, nn.Conv2d) and conv.stride == (1, 1) and conv.dilation == (1, 1)
                 and isinstance(conv.padding, tuple) and all(2 * p + 1 == k for p, k in zip(conv.padding, conv.kernel_size)))
-        if type(pool) is not nn.MaxPool2d or not isinstance(self.bn, MaskedBatchNorm2d) or not same:
+        tiling = type(pool) is nn.MaxPool2d and (  # windows side by side: stride = kernel, no padding
+            _pair(pool.stride) == _pair(pool.kernel_size) and _pair(pool.padding) == (0, 0)
+            and _pair(pool.dilation) == (1, 1) and not pool.ceil_mode
+        )
+        normalising = isinstance(bn, MaskedBatchNorm2d) and bn.affine and bn.track_running_stats
+        if not (same and tiling and normalising):
             raise TypeError(
-                f"padding='masked' runs each block as a stride-1 'same' Conv2d, its MaskedBatchNorm2d and an "
-                f"nn.MaxPool2d, fused; this block has {type(conv).__name__}(stride={getattr(conv, 'stride', None)}, "
-                f"padding={getattr(conv, 'padding', None)}), {type(self.bn).__name__} and {type(pool).__name__}: "
-                "keep those, or train it with padding='reference'"
+                "padding='masked' runs each block as a stride-1 'same' Conv2d, a MaskedBatchNorm2d (affine, tracking "
+                "its statistics) and an nn.MaxPool2d whose windows tile the input, fused; this block has "
+                f"{conv!r}, {bn!r} and {pool!r}: keep those, or train it with padding='reference'"
             )
 
     def _masked_groups(
