@@ -161,6 +161,14 @@ def test_skorchs_save_and_load_of_parameters_into_a_fresh_network_predicts(tmp_p
     before = torch.get_rng_state()
     a, b = (CNNLSTMClassifier(**SMALL).initialize().module_.fc.weight for _ in range(2))  # random_state=0
     assert torch.equal(a, b) and torch.equal(torch.get_rng_state(), before)
+    # on a fitted network, new classes build one output each (the old count was built); refused ones change nothing
+    weights = _weights(fitted)
+    with pytest.raises(ValueError, match="expected a 1-D sequence of distinct labels"):
+        fitted.set_params(classes=["class0", "class0", "class1"]).initialize()
+    _assert_unchanged(fitted, weights, X, fitted.predict_proba(X))
+    assert list(fitted.classes_) == ["class0", "class1"]
+    three = fitted.set_params(classes=["class0", "class1", "class2"]).initialize()
+    assert three.module_.fc.out_features == 3 and three.predict_proba(X).shape == (40, 3)
 
 
 def test_interrupted_fit_raises_and_keeps_the_previous_model(fitted):
