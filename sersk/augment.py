@@ -331,8 +331,10 @@ class AugmentedWaveforms(Sequence):
         if _loky_workers(self._n_jobs) == 1 or len(tasks) == 1:  # no worker to start for a single task
             batches = (function(*task) for task in tasks)
         else:
-            # processes, not threads: the chain reseeds the process-global RNGs
-            parallel = Parallel(n_jobs=self._n_jobs, backend="loky", return_as="generator")
+            # processes, not threads: the chain reseeds the process-global RNGs. Each task carries only
+            # its own clips, so joblib's memory-mapping of large arguments through a temporary folder
+            # gains nothing; and a full /dev/shm or TMPDIR (a container's 64 MB) failed it as a PicklingError
+            parallel = Parallel(n_jobs=self._n_jobs, backend="loky", return_as="generator", max_nbytes=None)
             batches = parallel(delayed(function)(*task) for task in tasks)
         for part, batch in zip(parts, batches):
             self._count_progress(part)

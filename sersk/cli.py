@@ -46,7 +46,7 @@ import numpy as np
 
 from .utils._terminal import on_terminal
 from .utils.files import atomic_output, check_writable_folder
-from .utils.validation import count, repeated
+from .utils._text import count, repeated
 
 __all__ = ["build_parser", "main", "parse_param"]
 
@@ -256,6 +256,29 @@ class _Terminated(BaseException):
 
 
 @contextlib.contextmanager
+def _threads_within_the_cpu_quota() -> Iterator[None]:
+    """Within the block, torch runs at most as many threads as the CPUs this process may use: a
+    container's CPU quota, which torch does not read (on a 64-core host allowing 2 CPUs it ran 64
+    threads), and the affinity; unless ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` says how many.
+    Set back after: ``main`` may run inside a host process."""
+    if os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS"):
+        yield
+        return
+    import torch
+    from joblib import cpu_count
+
+    before = torch.get_num_threads()
+    allowed = max(1, cpu_count())  # loky's count: the quota, the affinity and the machine's cores
+    if before > allowed:
+        torch.set_num_threads(allowed)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
 def _terminate_as_exception() -> Iterator[None]:
     """Within the block, SIGTERM (``kill``, ``timeout``, a job scheduler) raises :class:`_Terminated`.
 
@@ -406,6 +429,17 @@ def _skip_errors_hint(skip_errors: bool, what: str, missing: type[OSError] = Fil
         raise type(exc)(f"{exc} (--skip-errors {what})") from exc
 
 
+def _check_out_file(path: str) -> None:
+    """``--out``, checked writable before the training whose model it will hold."""
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"--out {path!r} is a folder; give a file name to write to")
+    try:
+        check_writable_folder(target.parent)
+    except OSError as exc:
+        raise type(exc)(f"--out: {exc.strerror}") from None
+
+
 def _check_temporary_folder() -> None:
     """Stop before any work where no temporary folder can be written: torch's optimizer asks for one
     (importing torch._dynamo), so training failed only after the decoding and augmentation."""
@@ -425,6 +459,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .pipeline import speaker_scoped_steps
 
     _check_temporary_folder()
+    _check_out_file(args.out)
     data = load_corpus(args.data)
     pipeline = _pipeline_from_args(
         args, batch_size=args.batch_size, lr=args.lr, padding=args.padding,
@@ -470,25 +505,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         unit = "speakers" if groups is not None else "clips"
         print(f"validation: {args.validation_fraction:g} of the {unit} (rounded up), held out before augmentation")
     start = time.perf_counter()
-    with contextlib.ExitStack() as opened:
-        try:  # the model's file is opened (its temporary file made) before training
-            fh = opened.enter_context(atomic_output(args.out))
-        except OSError as exc:
-            raise type(exc)(f"--out: {exc.strerror or exc}") from None
-        with _interrupt_guard():
-            with _skip_errors_hint(args.skip_errors, "trains on the other files"):
-                pipeline.fit(data.filenames, data.target, groups=groups)
-        if len(held := pipeline.validation_indices_):
-            held_speakers = "" if groups is None else f" of {count(len(np.unique(groups[held])), 'speaker')}"
-            print(f"validated on {count(len(held), 'clip')}{held_speakers}")
-        # --device chose where to train; the saved model picks its device where it is loaded. The
-        # progress shown while training was this run's: the saved model predicts without bars of its
-        # own (predict_files, and sersk predict, show one for the whole list)
-        pipeline.set_params(
-            verbose=False,
-            **{f"{name}__device": "auto" for name in _steps_taking("device", pipeline.steps)},
-            **{f"{name}__verbose": False for name in _steps_taking("verbose", pipeline.steps[:-1])},
-        )
+    with _interrupt_guard():
+        with _skip_errors_hint(args.skip_errors, "trains on the other files"):
+            pipeline.fit(data.filenames, data.target, groups=groups)
+    if len(held := pipeline.validation_indices_):
+        held_speakers = "" if groups is None else f" of {count(len(np.unique(groups[held])), 'speaker')}"
+        print(f"validated on {count(len(held), 'clip')}{held_speakers}")
+    # --device chose where to train; the saved model picks its device where it is loaded. The
+    # progress shown while training was this run's: the saved model predicts without bars of its
+    # own (predict_files, and sersk predict, show one for the whole list)
+    pipeline.set_params(
+        verbose=False,
+        **{f"{name}__device": "auto" for name in _steps_taking("device", pipeline.steps)},
+        **{f"{name}__verbose": False for name in _steps_taking("verbose", pipeline.steps[:-1])},
+    )
+    with atomic_output(args.out) as fh:  # opened once trained: a run killed before leaves no temporary file
         joblib.dump(pipeline, fh)
     print(f"wrote {args.out} (trained and saved in {time.perf_counter() - start:.1f} s)")
     if skipped:
@@ -875,7 +906,8 @@ def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:
     p.add_argument("--seed", type=_seed, default=0, metavar="N",
                    help="random_state of augmentation, network and splits (default: 0)")
     p.add_argument("--n-jobs", type=_n_jobs, default=None, metavar="N",
-                   help="workers for decoding (threads) and augmentation (processes) (-1: all cores; default: 1)")
+                   help="workers for decoding (threads) and augmentation (processes, each with torch loaded: "
+                        "about 0.4 GB of memory apiece) (-1: all the CPUs the process may use; default: 1)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="set any pipeline parameter, e.g. net__module__hidden_size=8 or augment__noise_p=0.5 "
                         "(VALUE is read as a Python literal, else as a string); repeatable")
@@ -1025,8 +1057,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     status : int
         0 on success; 1 when ``predict``, ``train`` or ``evaluate`` skipped files (``--skip-errors``);
         2 on a usage or input error (the message is printed as ``sersk: error: ...``, without a
-        traceback); 130 on Ctrl-C; 141 when the reader of the output stopped early (``| head``);
-        143 on SIGTERM. While it runs, stdout escapes what its encoding cannot write (``\\u0433``).
+        traceback); 71 when the machine ran out of memory or disk space; 130 on Ctrl-C; 141 when
+        the reader of the output stopped early (``| head``); 143 on SIGTERM. While it runs, stdout escapes what its encoding cannot write (``\\u0433``).
 
     Examples
     --------
@@ -1044,10 +1076,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
 
 
+# the machine's limits, not the command's mistakes: exit status 71 (sysexits' EX_OSERR), which a
+# scheduler can tell from a usage error (2)
+EXIT_OUT_OF_RESOURCES = 71
+_OUT_OF_RESOURCES = {errno.ENOMEM, errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _out_of_resources(what: str, exc: BaseException, args: argparse.Namespace) -> int:
+    """Say which resource ran out, and what of the command's options asks for less of it."""
+    lower = []
+    if what == "out of memory":
+        if hasattr(args, "batch_size"):
+            lower.append("--batch-size (or --param net__max_batch_frames=N)")
+        elif hasattr(args, "param"):
+            lower.append("--param net__max_batch_frames=N")
+        if hasattr(args, "chunk_size"):
+            lower.append("--chunk-size")
+        if getattr(args, "n_jobs", None) not in (None, 1):
+            lower.append("--n-jobs")
+    hint = f": lower {' or '.join(lower)}" if lower else ""
+    detail = " ".join(str(getattr(exc, "strerror", None) or exc or type(exc).__name__).split()[:40])
+    _err(f"error: {what} ({detail}){hint}")
+    return EXIT_OUT_OF_RESOURCES
+
+
 def _run(args: argparse.Namespace) -> int:
     """Run the parsed command; turn its interruptions and errors into an exit status."""
     try:
-        with _terminate_as_exception():
+        with _terminate_as_exception(), _threads_within_the_cpu_quota():
             return args.func(args)
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
@@ -1057,10 +1113,21 @@ def _run(args: argparse.Namespace) -> int:
         return 128 + signal.SIGTERM
     except BrokenPipeError:
         return _reader_gone()
+    except MemoryError as exc:
+        return _out_of_resources("out of memory", exc, args)
+    except RuntimeError as exc:  # torch's allocators: the CPU's "can't allocate memory", CUDA's OutOfMemoryError
+        if "can't allocate memory" not in str(exc) and type(exc).__name__ != "OutOfMemoryError":
+            raise
+        return _out_of_resources("out of memory", exc, args)
     except (ValueError, OSError) as exc:  # FileNotFoundError, ConnectionError, ... are OSErrors
         if isinstance(exc, OSError) and exc.errno == errno.EINVAL and _stdout_is_gone():
             return _reader_gone()  # a closed pipe, as Windows reports it
-        _err(f"error: {' '.join(str(exc).split()) or type(exc).__name__}")
+        if isinstance(exc, OSError) and exc.errno in _OUT_OF_RESOURCES:
+            return _out_of_resources("out of memory" if exc.errno == errno.ENOMEM else "out of disk space", exc, args)
+        # a message of sersk's own with an errno reads without its "[Errno 28] " prefix
+        own = isinstance(exc, OSError) and exc.errno is not None and exc.strerror and exc.filename is None
+        message = exc.strerror if isinstance(exc, OSError) and own else exc
+        _err(f"error: {' '.join(str(message).split()) or type(exc).__name__}")
         return 2
 
 

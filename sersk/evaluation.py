@@ -25,9 +25,10 @@ from sklearn.utils import check_consistent_length
 from .io import _is_path
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
+from .utils._text import repeated
 from .utils.files import atomic_output
 from .utils.validation import (
-    check_bool, check_labels, check_matches_labels, check_seed, count, path_column, plain_path, repeated,
+    check_bool, check_labels, check_matches_labels, check_seed, count, path_column, plain_path,
 )
 
 __all__ = [

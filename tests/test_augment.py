@@ -354,6 +354,18 @@ def test_a_number_of_copies_whose_index_cannot_fit_in_memory_is_named(monkeypatc
     assert len(AugmentingResampler(n_augmentations=75).fit_resample(clips, [0] * 10)[0]) == 750
 
 
+def test_long_clips_reach_the_workers_without_a_temporary_folder(tmp_path, monkeypatch):
+    """joblib memory-maps arguments over 1 MB (16 s of audio) through a temporary folder: a full or
+    unusable one (a container's 64 MB /dev/shm) failed the copies with a PicklingError."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    monkeypatch.setenv("JOBLIB_TEMP_FOLDER", str(blocker))
+    clips = [make_tone(220.0, 20.0), make_tone(330.0, 20.0)]
+    X_res, _ = AugmentingResampler(n_augmentations=2, n_jobs=2, random_state=0).fit_resample(clips, [0, 1])
+    alone = AugmentingResampler(n_augmentations=2, n_jobs=1, random_state=0).fit_resample(clips, [0, 1])[0]
+    assert all(np.array_equal(a, b) for a, b in zip(X_res[0:4], alone[0:4]))
+
+
 def test_bad_data_is_rejected(clips):
     with pytest.raises(ValueError, match="X has 3 samples but y has 2"):
         AugmentingResampler().fit_resample(clips, [0, 1])

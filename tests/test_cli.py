@@ -503,6 +503,90 @@ def test_a_failed_fit_leaves_no_file_and_keeps_an_existing_model(exc, status, co
     assert "Traceback" not in err and ("boom" in err or "interrupted" in err)
 
 
+def test_train_opens_the_model_file_only_once_trained(corpus, tmp_path, monkeypatch, capsys):
+    """A run killed while it trains (the system's out-of-memory killer, a scheduler's kill -9) left a
+    temporary file beside --out, one more each run; a full disk at the save named no file."""
+    seen = []
+
+    def fit_and_look(self, *args, **kwargs):
+        seen.append(sorted(os.listdir(tmp_path / "models")))
+        raise ValueError("stop here")
+
+    (tmp_path / "models").mkdir()
+    monkeypatch.setattr(EmotionPipeline, "fit", fit_and_look)
+    assert main(["train", str(corpus), "--out", str(tmp_path / "models" / "m.joblib"), *FAST]) == 2
+    assert seen == [[]]  # nothing in the folder while training
+    capsys.readouterr()
+    monkeypatch.undo()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(joblib, "dump", full_disk)
+    assert main(["train", str(corpus), "--out", str(tmp_path / "models" / "m.joblib"), *FAST]) == 71
+    assert_one_line_error(capsys.readouterr().err, "sersk: error: out of disk space (cannot write '",
+                          "m.joblib' (No space left on device))")
+    assert os.listdir(tmp_path / "models") == []
+
+
+@pytest.mark.parametrize("error, what", [
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: you tried "
+                  "to allocate 6291456 bytes. Error code 12 (Cannot allocate memory)"), "out of memory"),
+    (MemoryError(), "out of memory"),
+    (OSError(errno.ENOSPC, "No space left on device"), "out of disk space"),
+])
+def test_running_out_of_memory_or_disk_exits_71_naming_what_to_lower(error, what, model, corpus, tmp_path,
+                                                                      monkeypatch, capsys):
+    """torch's allocator failing gave an 88-line traceback and exit status 1 (which says files were
+    skipped); a full disk exited 2, as a mistake in the command does."""
+    from sersk import batch
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(EmotionPipeline, "fit", fail)
+    assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), *FAST]) == 71
+    err = capsys.readouterr().err
+    assert_one_line_error(err, f"sersk: error: {what} (")
+    if what == "out of memory":
+        assert "lower --batch-size (or --param net__max_batch_frames=N)" in err
+        monkeypatch.setattr(batch, "predict_files", fail)
+        assert main(["predict", str(model), str(corpus)]) == 71
+        assert_one_line_error(capsys.readouterr().err, "sersk: error: out of memory (", "lower --chunk-size")
+
+
+def test_commands_run_torch_within_the_cpus_the_process_may_use(corpus, tmp_path, monkeypatch, capsys):
+    """torch does not read a container's CPU quota: on a 64-core host allowing 2 CPUs it ran 64
+    threads. joblib's count reads it; OMP_NUM_THREADS, when set, decides."""
+    import joblib as joblib_module
+
+    seen = []
+
+    def fit_and_count(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        raise ValueError("stop here")
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(EmotionPipeline, "fit", fit_and_count)
+    monkeypatch.setattr(joblib_module, "cpu_count", lambda *args, **kwargs: 1)  # a quota of one CPU
+    for omp in (None, str(before)):
+        if omp is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+            monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", omp)
+        assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), *FAST]) == 2
+        assert torch.get_num_threads() == before  # set back
+    assert seen == [1, before]
+
+
+def test_help_and_version_import_neither_scikit_learn_nor_torch():
+    """``sersk --version`` took a second, importing scikit-learn for a plural."""
+    code = "import sys, sersk.cli; print(sorted(m for m in ('sklearn', 'torch', 'matplotlib') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
 def test_the_predict_table_aligns_wide_characters_by_the_columns_they_take():
     import unicodedata
 

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..utils.files import folder_files
-from ..utils.validation import repeated
+from ..utils._text import repeated
 from ._emodb import _load, _wav_files
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64")

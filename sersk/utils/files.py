@@ -50,6 +50,10 @@ def _new_temporary_file(folder: Path, name: str) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no free temporary file name", str(folder))
 
 
+# what writing a file can run into that is about where it goes, not what is written
+_FULL = {errno.ENOSPC, errno.EFBIG, errno.EIO, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """Write a file atomically: yield a temporary file in the target's folder, then move it in place.
@@ -86,8 +90,10 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             if mode is not None:
                 os.chmod(tmp, mode)
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in _FULL:  # a full disk or quota: name the file
+                raise type(exc)(exc.errno, f"cannot write {str(target)!r} ({exc.strerror})") from None
             raise
     except BaseException:
         for folder in reversed(made):  # deepest first; one another process has filled since stays

@@ -13,14 +13,10 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils._param_validation import Interval
 
 from ..exceptions import InvalidSignalError
+from ._text import count
 
 # scikit-learn's constraint for a worker count as joblib reads it: 0 has no meaning
 N_JOBS_CONSTRAINT = [Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left"), None]
-
-
-def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``n`` and ``noun``, plural unless ``n`` is 1: "1 clip", "3 clips", "2 entries"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
 def path_column(X: Any) -> Any:
@@ -36,13 +32,6 @@ def path_column(X: Any) -> Any:
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == 1 and X.dtype.kind in "OUS":
         return X[:, 0]  # a column vector of paths
     return X
-
-
-def repeated(values: Sequence[Any]) -> list[Any]:
-    """The values that occur more than once in ``values`` (hashable and sortable, as checked labels
-    are), sorted, each once."""
-    seen: set[Any] = set()
-    return sorted({value for value in values if value in seen or seen.add(value)})  # type: ignore[func-returns-value]
 
 
 def check_labels(
