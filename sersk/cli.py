@@ -597,7 +597,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .batch import standardises_speakers
     from .datasets import load_corpus
-    from .evaluation import evaluate_model
+    from .evaluation import _headline, confusion_matrix_figure, evaluate_model
     from .persistence import load_model
 
     data = load_corpus(args.data)
@@ -611,15 +611,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with _skip_errors_hint(args.skip_errors, "scores the other files"):
         results = evaluate_model(
             model, data.filenames, data.target, speakers=data.speaker, chunk_size=args.chunk_size,
-            skip_errors=args.skip_errors, figures_dir=out_dir, verbose=on_terminal(sys.stderr),
+            skip_errors=args.skip_errors, verbose=on_terminal(sys.stderr),
         )
     if results["unknown_labels"]:
         _err(f"warning: the model never saw the labels {', '.join(results['unknown_labels'])} of DATA; "
              "their clips count as errors")
-    # written first: a report that cannot be printed (a closed pipe, a stream that cannot encode it) loses no scores
-    _write_json(out_dir / "metrics.json", {"model": str(args.model), "data": str(args.data), **results})
     y_true = [p["label"] for p in results["predictions"]]
     y_pred = [p["predicted"] for p in results["predictions"]]
+    labels = np.union1d(np.asarray(model.classes_), np.asarray(y_true))
+    figure = confusion_matrix_figure(y_true, y_pred, labels, _headline(results))
+    # written first: a report that cannot be printed (a closed pipe, a stream that cannot encode it) loses no
+    # scores; the figure moves into place with the scores, so a full disk leaves the last run's pair as it was
+    with atomic_output(out_dir / "confusion_matrix.png") as png:
+        figure.savefig(png, format="png", dpi=120)
+        _write_json(out_dir / "metrics.json", {"model": str(args.model), "data": str(args.data), **results})
     print(f"files     {results['n_files']}")
     print(f"accuracy  {100 * results['accuracy']:.2f} %")
     print(f"UAR       {100 * results['uar']:.2f} %  (unweighted average recall = balanced accuracy)")

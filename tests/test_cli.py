@@ -580,6 +580,25 @@ def test_commands_run_torch_within_the_cpus_the_process_may_use(corpus, tmp_path
     assert seen == [1, before]
 
 
+def test_evaluate_on_a_full_disk_keeps_the_last_runs_outputs_together(model, corpus, tmp_path, monkeypatch, capsys):
+    """The confusion matrix was written before the scores: a disk that filled in between left this
+    run's figure beside the last run's metrics.json."""
+    from sersk import cli
+
+    out = tmp_path / "eval"
+    some = write_csv(tmp_path / "some.csv", "path,label", [f"{p},{'anger' if 'W' in p.name else 'sadness'}"
+                                                          for p in sorted(corpus.glob("*.wav"))[:3]])
+    assert main(["evaluate", str(model), str(some), "--out-dir", str(out)]) == 0  # the last run: another figure
+    before = {name: (out / name).read_bytes() for name in ("confusion_matrix.png", "metrics.json")}
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cli, "_write_json", full_disk)
+    assert main(["evaluate", str(model), str(corpus), "--out-dir", str(out)]) == 71
+    assert {name: (out / name).read_bytes() for name in sorted(os.listdir(out))} == before
+
+
 def test_help_and_version_import_neither_scikit_learn_nor_torch():
     """``sersk --version`` took a second, importing scikit-learn for a plural."""
     code = "import sys, sersk.cli; print(sorted(m for m in ('sklearn', 'torch', 'matplotlib') if m in sys.modules))"
