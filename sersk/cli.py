@@ -211,8 +211,8 @@ def _out_dir(path: str) -> Path:
         raise NotADirectoryError(f"--out-dir {str(out_dir)!r} is a file, not a folder")
     try:
         check_writable_folder(out_dir)
-    except OSError as exc:
-        raise type(exc)(f"--out-dir: {exc.strerror}") from None
+    except OSError as exc:  # its errno kept: a full disk is the machine's limit (exit status 71)
+        raise type(exc)(exc.errno, f"--out-dir: {exc.strerror}") from None
     return out_dir
 
 
@@ -409,8 +409,10 @@ def _check_network_params(net: Any) -> None:
     try:
         with torch.random.fork_rng(devices=[]):
             clone(net).set_params(device="cpu", verbose=0).initialize()
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"--param: the network cannot be built with these parameters ({exc})") from None
+    except (TypeError, ValueError, AttributeError, MemoryError, RuntimeError) as exc:  # too large a network, too
+        if isinstance(exc, RuntimeError) and "can't allocate memory" not in str(exc):
+            raise
+        raise ValueError(f"--param: the network cannot be built with these parameters ({_abridged(exc)})") from None
 
 
 @contextlib.contextmanager
@@ -436,8 +438,8 @@ def _check_out_file(path: str) -> None:
         raise IsADirectoryError(f"--out {path!r} is a folder; give a file name to write to")
     try:
         check_writable_folder(target.parent)
-    except OSError as exc:
-        raise type(exc)(f"--out: {exc.strerror}") from None
+    except OSError as exc:  # its errno kept: a full disk is the machine's limit (exit status 71)
+        raise type(exc)(exc.errno, f"--out: {exc.strerror}") from None
 
 
 def _check_temporary_folder() -> None:
@@ -597,7 +599,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .batch import standardises_speakers
     from .datasets import load_corpus
-    from .evaluation import _headline, confusion_matrix_figure, evaluate_model
+    from .evaluation import _confusion_matrix_figure, _headline, evaluate_model
     from .persistence import load_model
 
     data = load_corpus(args.data)
@@ -619,7 +621,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     y_true = [p["label"] for p in results["predictions"]]
     y_pred = [p["predicted"] for p in results["predictions"]]
     labels = np.union1d(np.asarray(model.classes_), np.asarray(y_true))
-    figure = confusion_matrix_figure(y_true, y_pred, labels, _headline(results))
+    figure = _confusion_matrix_figure(y_true, y_pred, labels, _headline(results))
     # written first: a report that cannot be printed (a closed pipe, a stream that cannot encode it) loses no
     # scores; the figure moves into place with the scores, so a full disk leaves the last run's pair as it was
     with atomic_output(out_dir / "confusion_matrix.png") as png:
@@ -1100,9 +1102,17 @@ def _out_of_resources(what: str, exc: BaseException, args: argparse.Namespace) -
         if getattr(args, "n_jobs", None) not in (None, 1):
             lower.append("--n-jobs")
     hint = f": lower {' or '.join(lower)}" if lower else ""
-    detail = " ".join(str(getattr(exc, "strerror", None) or exc or type(exc).__name__).split()[:40])
-    _err(f"error: {what} ({detail}){hint}")
+    _err(f"error: {what} ({_abridged(exc)}){hint}")
     return EXIT_OUT_OF_RESOURCES
+
+
+def _abridged(exc: BaseException) -> str:
+    """An error's message on one line, its first 40 words (torch's run on), with the file an OSError names."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror + (f": {exc.filename!r}" if exc.filename is not None else "")
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split()[:40])
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -1121,8 +1131,11 @@ def _run(args: argparse.Namespace) -> int:
     except MemoryError as exc:
         return _out_of_resources("out of memory", exc, args)
     except RuntimeError as exc:  # torch's allocators: the CPU's "can't allocate memory", CUDA's OutOfMemoryError
-        if "can't allocate memory" not in str(exc) and type(exc).__name__ != "OutOfMemoryError":
+        worker_killed = type(exc).__name__ == "TerminatedWorkerError" and "SIGKILL" in str(exc)  # by the system
+        if "can't allocate memory" not in str(exc) and type(exc).__name__ != "OutOfMemoryError" and not worker_killed:
             raise
+        if worker_killed:
+            exc = RuntimeError("a worker process was killed, as the system kills a process that runs out of memory")
         return _out_of_resources("out of memory", exc, args)
     except (ValueError, OSError) as exc:  # FileNotFoundError, ConnectionError, ... are OSErrors
         if isinstance(exc, OSError) and exc.errno == errno.EINVAL and _stdout_is_gone():

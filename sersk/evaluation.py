@@ -764,10 +764,10 @@ def _save_history(net: Any, path: Path, title: str) -> None:
 def _save_confusion_matrix(y_true: Any, y_pred: Any, labels: Any, folder: Path, title: str) -> None:
     from .plotting import save_figure
 
-    save_figure(confusion_matrix_figure(y_true, y_pred, labels, title), folder / "confusion_matrix.png")
+    save_figure(_confusion_matrix_figure(y_true, y_pred, labels, title), folder / "confusion_matrix.png")
 
 
-def confusion_matrix_figure(y_true: Any, y_pred: Any, labels: Any, title: str) -> Any:
+def _confusion_matrix_figure(y_true: Any, y_pred: Any, labels: Any, title: str) -> Any:
     """The confusion matrix the protocols and ``evaluate_model`` save, each row labelled with its clips."""
     from .plotting import plot_confusion_matrix
 

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from sersk import EmotionPipeline
+from sersk import CNNLSTMClassifier, EmotionPipeline
 from sersk.cli import main, parse_param
 from sersk.persistence import load_model
 from sersk.utils.synthetic import make_tone
@@ -503,6 +503,31 @@ def test_a_failed_fit_leaves_no_file_and_keeps_an_existing_model(exc, status, co
     assert "Traceback" not in err and ("boom" in err or "interrupted" in err)
 
 
+def test_a_full_disk_found_by_the_output_checks_exits_71(model, corpus, tmp_path, monkeypatch, capsys):
+    """The up-front checks of --out and --out-dir rebuilt the error without its errno: exit 2."""
+    from sersk import cli
+
+    def full(folder):
+        raise OSError(errno.ENOSPC, f"cannot write to {str(folder)!r} (No space left on device)")
+
+    monkeypatch.setattr(cli, "check_writable_folder", full)
+    assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), *FAST]) == 71
+    assert_one_line_error(capsys.readouterr().err, "out of disk space (--out: cannot write to")
+    assert main(["evaluate", str(model), str(corpus), "--out-dir", str(tmp_path / "e")]) == 71
+    assert_one_line_error(capsys.readouterr().err, "out of disk space (--out-dir: cannot write to")
+
+
+def test_a_network_too_large_to_build_is_a_mistake_in_param_not_the_machines_limit(corpus, tmp_path, monkeypatch,
+                                                                                     capsys):
+    def too_large(self):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 38400000000 bytes")
+
+    monkeypatch.setattr(CNNLSTMClassifier, "initialize", too_large)
+    argv = ["train", str(corpus), "--out", str(tmp_path / "m.joblib"), *FAST, "--param", "net__module__hidden_size=300000000"]
+    assert main(argv) == 2  # was 71, "out of memory ...: lower --batch-size", which cannot help
+    assert_one_line_error(capsys.readouterr().err, "--param: the network cannot be built with these parameters")
+
+
 def test_train_opens_the_model_file_only_once_trained(corpus, tmp_path, monkeypatch, capsys):
     """A run killed while it trains (the system's out-of-memory killer, a scheduler's kill -9) left a
     temporary file beside --out, one more each run; a full disk at the save named no file."""
@@ -529,11 +554,21 @@ def test_train_opens_the_model_file_only_once_trained(corpus, tmp_path, monkeypa
     assert os.listdir(tmp_path / "models") == []
 
 
+def _killed_worker():
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    return TerminatedWorkerError("A worker process managed by the executor was unexpectedly terminated. ... The exit "
+                                 "codes of the workers are {SIGKILL(-9)}")
+
+
 @pytest.mark.parametrize("error, what", [
     (RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: you tried "
-                  "to allocate 6291456 bytes. Error code 12 (Cannot allocate memory)"), "out of memory"),
-    (MemoryError(), "out of memory"),
-    (OSError(errno.ENOSPC, "No space left on device"), "out of disk space"),
+                  "to allocate 6291456 bytes. Error code 12 (Cannot allocate memory)"), "out of memory (["),
+    (MemoryError(), "out of memory (MemoryError)"),  # was "out of memory ()"
+    (_killed_worker(), "out of memory (a worker process was killed"),  # an augmentation worker, by the system
+    (OSError(errno.ENOSPC, "No space left on device"), "out of disk space (No space left on device)"),
+    (OSError(errno.ENOSPC, "No space left on device", "/tmp/cache/x.py"), "out of disk space (No space left on "
+                                                                          "device: '/tmp/cache/x.py')"),
 ])
 def test_running_out_of_memory_or_disk_exits_71_naming_what_to_lower(error, what, model, corpus, tmp_path,
                                                                       monkeypatch, capsys):
@@ -547,25 +582,27 @@ def test_running_out_of_memory_or_disk_exits_71_naming_what_to_lower(error, what
     monkeypatch.setattr(EmotionPipeline, "fit", fail)
     assert main(["train", str(corpus), "--out", str(tmp_path / "m.joblib"), *FAST]) == 71
     err = capsys.readouterr().err
-    assert_one_line_error(err, f"sersk: error: {what} (")
-    if what == "out of memory":
+    assert_one_line_error(err, f"sersk: error: {what}")
+    if what.startswith("out of memory (["):
         assert "lower --batch-size (or --param net__max_batch_frames=N)" in err
         monkeypatch.setattr(batch, "predict_files", fail)
         assert main(["predict", str(model), str(corpus)]) == 71
         assert_one_line_error(capsys.readouterr().err, "sersk: error: out of memory (", "lower --chunk-size")
 
 
-def test_commands_run_torch_within_the_cpus_the_process_may_use(corpus, tmp_path, monkeypatch, capsys):
+def test_commands_run_torch_within_the_cpus_the_process_may_use(corpus, tmp_path, monkeypatch, capsys, request):
     """torch does not read a container's CPU quota: on a 64-core host allowing 2 CPUs it ran 64
     threads. joblib's count reads it; OMP_NUM_THREADS, when set, decides."""
     import joblib as joblib_module
 
-    seen = []
+    seen, original = [], torch.get_num_threads()
 
     def fit_and_count(self, *args, **kwargs):
         seen.append(torch.get_num_threads())
         raise ValueError("stop here")
 
+    torch.set_num_threads(2)  # a machine's thread count above the quota, wherever the test runs
+    request.addfinalizer(lambda: torch.set_num_threads(original))
     before = torch.get_num_threads()
     monkeypatch.setattr(EmotionPipeline, "fit", fit_and_count)
     monkeypatch.setattr(joblib_module, "cpu_count", lambda *args, **kwargs: 1)  # a quota of one CPU
@@ -620,6 +657,17 @@ def test_the_predict_table_aligns_wide_characters_by_the_columns_they_take():
         for line, label in zip(lines, ["label", "anger", "joy", "fear"])
     ]
     assert len(set(columns)) == 1  # "日本" takes four columns, "Mädchen" seven: they were 2 and 1 off
+
+
+def test_a_full_disk_is_named_once_by_the_innermost_file(tmp_path):
+    """Nested atomic writes (evaluate's figure around its scores) named both files, one in the other."""
+    from sersk.utils.files import atomic_output
+
+    with pytest.raises(OSError) as info:
+        with atomic_output(tmp_path / "a.png"), atomic_output(tmp_path / "b.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert info.value.strerror == f"cannot write {str(tmp_path / 'b.json')!r} (No space left on device)"
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.skipif(os.name == "nt", reason="Windows limits the whole path (260 characters) before the name")

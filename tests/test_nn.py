@@ -171,6 +171,11 @@ def test_validation_accuracy_with_a_dataset_class_of_ones_own(caching):
     clf = CNNLSTMClassifier(**SMALL, max_epochs=1, dataset=MyDataset, use_caching=caching, random_state=0,
                             device="cpu").fit(X, y, validation_data=(X_val, y_val))
     assert clf.history[-1, "valid_acc"] == pytest.approx(np.mean(clf.predict(X_val) == y_val))
+    from skorch.helper import predefined_split  # a split of labels, as fit takes them, for this kind of dataset too
+
+    split = CNNLSTMClassifier(**SMALL, max_epochs=1, dataset=MyDataset, use_caching=caching, random_state=0,
+                              device="cpu", train_split=predefined_split(Dataset(X_val, y_val))).fit(X, y)
+    assert split.history[-1, "valid_acc"] == pytest.approx(np.mean(split.predict(X_val) == y_val))
 
 
 def test_recipe_optimiser_l2_and_schedule():

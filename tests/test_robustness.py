@@ -102,6 +102,27 @@ def test_a_callback_stops_training_the_skorch_way_and_the_fit_keeps_what_it_trai
     assert 2 <= len(early.history) < 30 and early.predict(X).shape == (40,)
 
 
+def test_ctrl_c_through_a_python_handler_that_raises_still_aborts_the_fit(fitted):
+    """A Python SIGINT handler that raises KeyboardInterrupt (asyncio's second Ctrl-C) raises it
+    from a raise instruction: it was taken for a callback's request to stop, and the fit returned a
+    partly trained network."""
+    clf, X, y = fitted
+    weights, proba = _weights(clf), clf.predict_proba(X)
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)  # the autouse fixture sets the disposition back
+    clf.set_params(max_epochs=3, callbacks=[("interrupt", InterruptInSecondEpoch())])
+    try:
+        with pytest.raises(KeyboardInterrupt, match="fit was interrupted"):
+            clf.fit(X, y)
+    finally:
+        clf.set_params(max_epochs=1, callbacks=None)
+    _assert_unchanged(clf, weights, X, proba)
+    assert signal.getsignal(signal.SIGINT) is handler  # the fit set its recorder back
+
+
 def test_skorchs_epoch_scoring_takes_a_metric_of_ones_own():
     """EpochScoring hands predict the validation Dataset, whose labels are encoded: sersk's predict
     refused it ("clip 0 cannot be read as an array"), and its text labels could not be compared."""
@@ -162,10 +183,12 @@ def test_skorchs_save_and_load_of_parameters_into_a_fresh_network_predicts(tmp_p
     a, b = (CNNLSTMClassifier(**SMALL).initialize().module_.fc.weight for _ in range(2))  # random_state=0
     assert torch.equal(a, b) and torch.equal(torch.get_rng_state(), before)
     # on a fitted network, new classes build one output each (the old count was built); refused ones change nothing
-    weights = _weights(fitted)
+    weights, proba = _weights(fitted), fitted.predict_proba(X)
     with pytest.raises(ValueError, match="expected a 1-D sequence of distinct labels"):
         fitted.set_params(classes=["class0", "class0", "class1"]).initialize()
-    _assert_unchanged(fitted, weights, X, fitted.predict_proba(X))
+    _assert_unchanged(fitted, weights, X, proba)
+    with pytest.raises(ValueError, match="module__n_classes=2, but the data has 3"):  # built 2 outputs for 3 labels
+        CNNLSTMClassifier(**SMALL, classes=["a", "b", "c"], module__n_classes=2).initialize()
     assert list(fitted.classes_) == ["class0", "class1"]
     three = fitted.set_params(classes=["class0", "class1", "class2"]).initialize()
     assert three.module_.fc.out_features == 3 and three.predict_proba(X).shape == (40, 3)

@@ -25,9 +25,11 @@ CSV, a file that is not a model, an option out of range) ends with one line
 themselves) and exit status 2, before any long work starts; Ctrl-C exits
 with status 130, and SIGTERM (`kill`, a job scheduler; `timeout` reports its own 124) with 143.
 `predict`, `train` and `evaluate` exit with 1 when `--skip-errors` left files out. Running out of
-memory or disk space ends with one line saying which, and what to lower (`--batch-size`,
-`--chunk-size`, `--n-jobs`), and exit status 71, so that a scheduler can tell the machine's limits
-from a mistake in the command. A command whose
+memory or disk space ends with one line saying which (for memory, what to lower: `--batch-size`,
+`--chunk-size`, `--n-jobs`) and exit status 71, so that a scheduler can tell the machine's limits
+from a mistake in the command; a file that cannot be decoded in the memory free is that file's
+error (2, or skipped with `--skip-errors`), and a process the system kills for its memory (a
+container's limit) ends with the system's 137 and no message. A command whose
 reader stops early (`sersk predict ... --json | head -1`) ends at once with 141 and no message, as
 other Unix commands do: a `train` or `reproduce` piped into `head` stops training there, so send a
 long run's output to a file instead (on Windows too, where the closed pipe is reported differently).

@@ -7,6 +7,7 @@ import dis
 import inspect
 import re
 import secrets
+import signal
 import sys
 import threading
 import warnings
@@ -84,6 +85,34 @@ def _learning_rate(net: Any) -> Any:
     """The rate the optimizer trains with now (a schedule or a warm start's setting may have changed it)."""
     groups = getattr(getattr(net, "optimizer_", None), "param_groups", None)
     return groups[0].get("lr", net.lr) if groups else net.lr
+
+
+@contextmanager
+def _ctrl_c_deliveries() -> Iterator[list[int]]:
+    """Within the block, Ctrl-C's deliveries are recorded in the list yielded, each passed on to the
+    handler there was (which a Python handler may turn into a KeyboardInterrupt raised by a raise
+    instruction: asyncio's second Ctrl-C). Only the main thread receives signals, and only a
+    callable handler is wrapped; the handler is set back after."""
+    delivered: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield delivered
+        return
+
+    def record(signum: int, frame: Any) -> Any:
+        delivered.append(signum)
+        return previous(signum, frame)
+
+    try:
+        signal.signal(signal.SIGINT, record)
+    except ValueError:  # not the main interpreter
+        yield delivered
+        return
+    try:
+        yield delivered
+    finally:
+        if signal.getsignal(signal.SIGINT) is record:  # unless something set another meanwhile
+            signal.signal(signal.SIGINT, previous)
 
 
 class StopOnNonFiniteLoss(Callback):
@@ -965,6 +994,14 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
 
     def _check_network_fits(self, classes: np.ndarray, n_mels: int) -> None:
         """Refuse a network whose given sizes, or whose warm-started weights, do not fit this data."""
+        self._check_module_sizes(classes, n_mels)
+        if not (self.warm_start and self.initialized_):
+            return
+        self._check_optimizer_settings()
+        self._warm_start_fits(classes, n_mels)
+
+    def _check_module_sizes(self, classes: np.ndarray, n_mels: int) -> None:
+        """Refuse a module instance, and ``module__*`` sizes or padding that contradict the data's."""
         if isinstance(self.module, torch.nn.Module):  # skorch would build a new one of its class, losing its weights
             raise ValueError(
                 f"module= takes a class, built with the data's bands and classes; got an instance of "
@@ -979,9 +1016,9 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if module_params.get("padding", self.padding) != self.padding:  # the network takes padding=
             raise ValueError(f"module__padding={module_params['padding']!r}, but padding={self.padding!r} sets the "
                              "network's: set padding= instead")
-        if not (self.warm_start and self.initialized_):
-            return
-        self._check_optimizer_settings()
+
+    def _warm_start_fits(self, classes: np.ndarray, n_mels: int) -> None:
+        """Refuse a warm start whose network was trained (or built) for other classes or bands."""
         # a network fitted here knows its classes and bands; one built by initialize() or
         # load_params() only its sizes
         trained = getattr(self, "classes_seen_", None)
@@ -1106,6 +1143,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                 "classes_seen_": self._given_classes(np.asarray([], dtype=np.asarray(self.classes).dtype)),
                 "n_mels_": int(self.get_params_for("module").get("n_mels", getattr(self, "n_mels_", _recipe.N_MELS))),
             }
+            self._check_module_sizes(labelled["classes_seen_"], labelled["n_mels_"])  # module__n_classes among them
         with self._unchanged_on_error():
             vars(self).update(labelled)
             with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
@@ -1223,12 +1261,13 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         self : CNNLSTMClassifier
             The estimator itself.
         """
-        try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        except KeyboardInterrupt as exc:
-            if _stops_training(exc):  # EarlyStopping's way: the fit ends there, the network as trained so far
-                return self
-            raise _Interrupted() from exc
+        with _ctrl_c_deliveries() as delivered:
+            try:
+                return super().fit_loop(X, y, epochs=epochs, **fit_params)
+            except KeyboardInterrupt as exc:
+                if not delivered and _stops_training(exc):  # EarlyStopping's way: ends the fit, the network as trained
+                    return self
+                raise _Interrupted() from exc
 
     def train_step(self, batch, **fit_params):
         """Take one optimiser step on ``batch`` (skorch's), then let the CPU allocator setting trim the heap.
@@ -1299,7 +1338,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if valid is not None:
             return dataset, self.get_dataset(valid[0], self.classes_seen_[valid[1]])  # as the training's
         dataset, dataset_valid = super().get_split_datasets(X, y, **fit_params)
-        if type(dataset_valid) is Dataset and dataset_valid.y is not None and self._datasets_keep_labels():
+        if type(dataset_valid) is Dataset and dataset_valid.y is not None:
             # a train_split's (predefined_split), of labels as fit takes them
             labels = check_labels(dataset_valid.y, "the validation dataset's y")
             if unknown := sorted(set(labels.tolist()) - set(self.classes_seen_.tolist()), key=str):
@@ -1307,7 +1346,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                 hint = " (they look like class indices: give the labels themselves)" if indices else ""
                 raise ValueError(f"the validation dataset has labels {unknown} the training data has not "
                                  f"({self.classes_seen_.tolist()}); give labels as fit's y gives them{hint}")
-            dataset_valid = LabelledClips(dataset_valid.X, labels, self.classes_seen_)
+            dataset_valid = self.get_dataset(dataset_valid.X, labels)  # the training's kind
         return dataset, dataset_valid
 
     def get_dataset(self, X, y=None):

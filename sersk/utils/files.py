@@ -92,7 +92,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             os.replace(tmp, target)
         except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
-            if isinstance(exc, OSError) and exc.errno in _FULL:  # a full disk or quota: name the file
+            named = isinstance(exc, OSError) and str(exc.strerror).startswith("cannot write")  # by an inner block
+            if isinstance(exc, OSError) and exc.errno in _FULL and not named:  # a full disk or quota: name the file
                 raise type(exc)(exc.errno, f"cannot write {str(target)!r} ({exc.strerror})") from None
             raise
     except BaseException:
