@@ -409,7 +409,7 @@ def _check_network_params(net: Any) -> None:
     try:
         with torch.random.fork_rng(devices=[]):
             clone(net).set_params(device="cpu", verbose=0).initialize()
-    except (TypeError, ValueError, AttributeError, MemoryError, RuntimeError) as exc:  # too large a network, too
+    except (TypeError, ValueError, AttributeError, MemoryError, RuntimeError) as exc:  # a network too large, too
         if isinstance(exc, RuntimeError) and "can't allocate memory" not in str(exc):
             raise
         raise ValueError(f"--param: the network cannot be built with these parameters ({_abridged(exc)})") from None
@@ -1065,7 +1065,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success; 1 when ``predict``, ``train`` or ``evaluate`` skipped files (``--skip-errors``);
         2 on a usage or input error (the message is printed as ``sersk: error: ...``, without a
         traceback); 71 when the machine ran out of memory or disk space; 130 on Ctrl-C; 141 when
-        the reader of the output stopped early (``| head``); 143 on SIGTERM. While it runs, stdout escapes what its encoding cannot write (``\\u0433``).
+        the reader of the output stopped early (``| head``); 143 on SIGTERM. While it runs, stdout
+        escapes what its encoding cannot write (``\\u0433``).
 
     Examples
     --------
