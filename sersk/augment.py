@@ -31,6 +31,7 @@ import os
 import random
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from numbers import Integral, Real
@@ -50,6 +51,7 @@ from tqdm.auto import tqdm
 from . import _recipe
 from .exceptions import InvalidSignalError
 from .utils._terminal import bar_disabled
+from .utils._text import count
 from .utils._version import RecordsSerskVersion
 from .utils.audio import peak_normalize
 from .utils.validation import (
@@ -577,6 +579,7 @@ class AugmentingResampler(RecordsSerskVersion, SamplerMixin, BaseEstimator):
         waveforms = to_object_array([np.array(w) for w in check_waveforms(X)])
         y = check_labels(y, "y", n_clips=len(waveforms))
         check_matches_labels(waveforms, y)
+        self._warn_of_shifts_past_the_clips(chain, waveforms)
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         copies = np.arange(_ORIGINAL if self.keep_original else 0, self.n_augmentations)
@@ -586,6 +589,21 @@ class AugmentingResampler(RecordsSerskVersion, SamplerMixin, BaseEstimator):
         self.sample_indices_ = table[:, 0].copy()
         X_res = AugmentedWaveforms(waveforms, table, chain, seed, n_jobs=self.n_jobs, verbose=self.verbose)
         return X_res, y[self.sample_indices_]
+
+    def _warn_of_shifts_past_the_clips(self, chain: _Chain, waveforms: np.ndarray) -> None:
+        """Warn when every time shift drawn moves some clips by their whole length without rollover:
+        their shifted copies are silent."""
+        low, high = chain.time_shift_seconds
+        shortest = 0.0 if low <= 0 <= high else min(abs(low), abs(high))  # the smallest shift drawn
+        if chain.rollover or not chain.time_shift_p or shortest == 0:
+            return
+        lost = sum(len(w) <= shortest * chain.sample_rate for w in waveforms)
+        if lost:
+            warnings.warn(
+                f"time_shift_seconds={self.time_shift_seconds!r} shifts {count(lost, 'clip')} by at least their "
+                f"length ({shortest:g} s or more) with rollover=False: their shifted copies are silent",
+                UserWarning, stacklevel=3,
+            )
 
     def _check_index_fits(self, n_copies: int) -> None:
         """Refuse, naming ``n_augmentations``, a number of copies whose index (made at once, the copies

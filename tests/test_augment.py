@@ -7,6 +7,7 @@ import pickle
 import random
 import subprocess
 import sys
+import warnings
 from unittest import mock
 
 import joblib
@@ -364,6 +365,17 @@ def test_long_clips_reach_the_workers_without_a_temporary_folder(tmp_path, monke
     X_res, _ = AugmentingResampler(n_augmentations=2, n_jobs=2, random_state=0).fit_resample(clips, [0, 1])
     alone = AugmentingResampler(n_augmentations=2, n_jobs=1, random_state=0).fit_resample(clips, [0, 1])[0]
     assert all(np.array_equal(a, b) for a, b in zip(X_res[0:4], alone[0:4]))
+
+
+def test_time_shifts_past_a_clips_length_without_rollover_are_warned_of():
+    """The copies of a clip shifted by its whole length without rollover are silent; nothing said so."""
+    clips = [make_tone(220.0, 0.5), make_tone(330.0, 2.0)]
+    with pytest.warns(UserWarning, match=r"shifts 1 clip by at least their length \(1 s or more\) with rollover=False"):
+        AugmentingResampler(time_shift_seconds=(1.0, 1.5), rollover=False).fit_resample(clips, [0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AugmentingResampler(time_shift_seconds=(1.0, 1.5), rollover=True).fit_resample(clips, [0, 1])
+        AugmentingResampler(time_shift_seconds=(-0.3, 0.3), rollover=False).fit_resample(clips, [0, 1])
 
 
 def test_bad_data_is_rejected(clips):
