@@ -219,6 +219,31 @@ def _out_dir(path: str) -> Path:
 # ---- output ------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _outputs_together(out_dir: Path) -> Iterator[Path]:
+    """A hidden folder in ``out_dir`` for a run's files; once the block ends without an error, each
+    is moved into ``out_dir`` (a rename, over the last run's), so that a run cut short (an error,
+    Ctrl-C, a full disk) leaves the last run's set as it was, not this run's figures beside the last
+    run's scores. The folder is removed after, whatever happened."""
+    import shutil
+    import tempfile
+
+    made = not out_dir.exists()  # a folder this run makes is removed again if the run fails
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=".sersk-run-", dir=out_dir))
+    try:
+        yield staged
+        for file in sorted(staged.iterdir()):
+            os.replace(file, out_dir / file.name)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        if made:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
+    shutil.rmtree(staged, ignore_errors=True)
+
+
 def _write_json(path: Path, data: Any) -> None:
     with atomic_output(path) as fh:
         fh.write((json.dumps(data, indent=2) + "\n").encode("utf-8"))
@@ -599,7 +624,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .batch import standardises_speakers
     from .datasets import load_corpus
-    from .evaluation import _confusion_matrix_figure, _headline, evaluate_model
+    from .evaluation import evaluate_model
     from .persistence import load_model
 
     data = load_corpus(args.data)
@@ -610,23 +635,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _err(f"note: this model standardises each speaker with their own statistics (scope='speaker'), and DATA "
              f"{args.data!r} names no speakers: its files are standardised together, as one speaker's (Emo-DB's "
              "file names or a CSV with a speaker column name them)")
-    with _skip_errors_hint(args.skip_errors, "scores the other files"):
-        results = evaluate_model(
-            model, data.filenames, data.target, speakers=data.speaker, chunk_size=args.chunk_size,
-            skip_errors=args.skip_errors, verbose=on_terminal(sys.stderr),
-        )
+    # written first: a report that cannot be printed (a closed pipe, a stream that cannot encode it) loses no
+    # scores
+    with _outputs_together(out_dir) as staged:
+        with _skip_errors_hint(args.skip_errors, "scores the other files"):
+            results = evaluate_model(
+                model, data.filenames, data.target, speakers=data.speaker, chunk_size=args.chunk_size,
+                skip_errors=args.skip_errors, figures_dir=staged, verbose=on_terminal(sys.stderr),
+            )
+        _write_json(staged / "metrics.json", {"model": str(args.model), "data": str(args.data), **results})
     if results["unknown_labels"]:
         _err(f"warning: the model never saw the labels {', '.join(results['unknown_labels'])} of DATA; "
              "their clips count as errors")
     y_true = [p["label"] for p in results["predictions"]]
     y_pred = [p["predicted"] for p in results["predictions"]]
-    labels = np.union1d(np.asarray(model.classes_), np.asarray(y_true))
-    figure = _confusion_matrix_figure(y_true, y_pred, labels, _headline(results))
-    # written first: a report that cannot be printed (a closed pipe, a stream that cannot encode it) loses no
-    # scores; the figure moves into place with the scores, so a full disk leaves the last run's pair as it was
-    with atomic_output(out_dir / "confusion_matrix.png") as png:
-        figure.savefig(png, format="png", dpi=120)
-        _write_json(out_dir / "metrics.json", {"model": str(args.model), "data": str(args.data), **results})
     print(f"files     {results['n_files']}")
     print(f"accuracy  {100 * results['accuracy']:.2f} %")
     print(f"UAR       {100 * results['uar']:.2f} %  (unweighted average recall = balanced accuracy)")
@@ -644,11 +666,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """``sersk reproduce``: the reference protocol on Emo-DB (or DATA), end to end, with figures."""
-    from . import __version__
-    from .evaluation import (
-        _FOLD_FILES, PROJECT_BAR, PUBLISHED_SPEAKER_INDEPENDENT, REFERENCE_ACCURACY, run_leave_one_speaker_out,
-        run_reference_protocol,
-    )
+    from .evaluation import _FOLD_FILES, run_leave_one_speaker_out, run_reference_protocol
     from .pipeline import VALIDATION_SPEAKER
 
     start = time.perf_counter()
@@ -669,25 +687,41 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     n_speakers = "" if corpus.speaker is None else f", {count(len(np.unique(corpus.speaker)), 'speaker')}"
     print(f"{name}: {count(len(corpus.filenames), 'clip')}{n_speakers}; preset {args.preset}: "
           f"{_setting(params)}, device {device}{quick}")
-    with _interrupt_guard():
+    with _outputs_together(out_dir) as staged, _interrupt_guard():
         if args.speaker_independent:
             test_speakers = args.speakers or (np.unique(corpus.speaker)[:QUICK_LOSO_FOLDS] if args.quick else None)
             results = run_leave_one_speaker_out(
                 corpus.filenames, corpus.target, corpus.speaker, pipeline=pipeline, random_state=args.seed,
-                test_speakers=test_speakers, figures_dir=out_dir, fold_dir=fold_dir, verbose=1,
+                test_speakers=test_speakers, figures_dir=staged, fold_dir=fold_dir, verbose=1,
                 validation_speaker=VALIDATION_SPEAKER[args.preset],
             )
         else:
             results = run_reference_protocol(
-                corpus.filenames, corpus.target, pipeline=pipeline, random_state=args.seed, figures_dir=out_dir,
+                corpus.filenames, corpus.target, pipeline=pipeline, random_state=args.seed, figures_dir=staged,
                 verbose=1,
             )
+        results = _reproduce_record(args, params, device, results, start)
+        _write_json(staged / "results.json", results)
+    print()
+    print(_summary(results, out_dir, f"preset {args.preset}, {_setting(params)}"))
+    return 0
+
+
+def _reproduce_record(
+    args: argparse.Namespace, params: dict[str, Any], device: str, results: dict[str, Any], start: float
+) -> dict[str, Any]:
+    """What ``results.json`` holds: the command, its settings, the protocol's results, the published
+    figures (Emo-DB's only), time, memory and versions."""
+    from . import __version__
+    from .evaluation import PROJECT_BAR, PUBLISHED_SPEAKER_INDEPENDENT, REFERENCE_ACCURACY
+
+
     emodb_figures: dict[str, Any] = {}  # the published figures, Emo-DB's only
     if args.data is None and args.speaker_independent:
         emodb_figures = {"published": dict(PUBLISHED_SPEAKER_INDEPENDENT), "project_bar": PROJECT_BAR}
     elif args.data is None:
         emodb_figures = {"reference_accuracy": REFERENCE_ACCURACY}
-    results = {
+    return {
         "command": shlex.join([PROG, *args.argv]),
         "corpus": "Emo-DB" if args.data is None else str(args.data),
         "preset": args.preset,
@@ -703,10 +737,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         "peak_rss_mib": _peak_rss_mib(),
         "versions": {"sersk": __version__, "python": platform.python_version()},
     }
-    _write_json(out_dir / "results.json", results)
-    print()
-    print(_summary(results, out_dir, f"preset {args.preset}, {_setting(params)}"))
-    return 0
 
 
 def _check_reproduce_options(args: argparse.Namespace) -> None:

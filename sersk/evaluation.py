@@ -762,17 +762,10 @@ def _save_history(net: Any, path: Path, title: str) -> None:
 
 
 def _save_confusion_matrix(y_true: Any, y_pred: Any, labels: Any, folder: Path, title: str) -> None:
-    from .plotting import save_figure
-
-    save_figure(_confusion_matrix_figure(y_true, y_pred, labels, title), folder / "confusion_matrix.png")
-
-
-def _confusion_matrix_figure(y_true: Any, y_pred: Any, labels: Any, title: str) -> Any:
-    """The confusion matrix the protocols and ``evaluate_model`` save, each row labelled with its clips."""
-    from .plotting import plot_confusion_matrix
+    from .plotting import plot_confusion_matrix, save_figure
 
     y_true, labels = np.asarray(y_true).astype(str), np.asarray(labels).astype(str)
     figure = plot_confusion_matrix(y_true, np.asarray(y_pred).astype(str), labels=labels, title=title)
     # each row's clips: a rare class's right answers are pale in colours of counts
     figure.axes[0].set_yticks(range(len(labels)), [f"{label} (n={np.sum(y_true == label)})" for label in labels])
-    return figure
+    save_figure(figure, folder / "confusion_matrix.png")

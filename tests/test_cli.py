@@ -776,6 +776,27 @@ def test_ctrl_c_swallowed_by_the_training_loop_still_aborts(corpus, tmp_path, mo
 # ---- reproduce, the console script --------------------------------------------------------------
 
 
+def test_a_reproduce_cut_short_leaves_the_last_runs_outputs_as_they_were(corpus, tmp_path, monkeypatch, capsys):
+    """The figures were written as the run went, results.json at its end: a run that failed (or was
+    stopped, or met a full disk) left its figures beside the last run's results."""
+    from sersk import evaluation
+
+    out_dir = tmp_path / "repro"
+    out_dir.mkdir()
+    last = {"results.json": b'{"last": "run"}', "class_distribution.png": b"last run's figure"}
+    for name, content in last.items():
+        (out_dir / name).write_bytes(content)
+
+    def draws_then_fails(*args, figures_dir, **kwargs):
+        (Path(figures_dir) / "class_distribution.png").write_bytes(b"this run's figure")
+        raise ValueError("the run failed here")
+
+    monkeypatch.setattr(evaluation, "run_reference_protocol", draws_then_fails)
+    argv = ["reproduce", "--quick", "--data-home", str(corpus.parent), "--out-dir", str(out_dir), *FAST]
+    assert main(argv) == 2
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == last  # and no staging folder
+
+
 @pytest.mark.parametrize("speaker_independent", [False, True])
 def test_reproduce_quick_on_a_tiny_corpus(speaker_independent, corpus, tmp_path, capsys):
     out_dir = tmp_path / "repro"
@@ -788,6 +809,7 @@ def test_reproduce_quick_on_a_tiny_corpus(speaker_independent, corpus, tmp_path,
     counts = np.array(results["confusion_matrix"]["counts"])
     assert results["accuracy"] == pytest.approx(np.trace(counts) / counts.sum())
     assert 0 <= results["uar"] <= 1 and results["peak_rss_mib"]["self"] > 0
+    assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]  # no staging folder left
     pngs = {p.name for p in out_dir.glob("*.png")}
     assert {"class_distribution.png", "waveform.png", "log_mels.png", "confusion_matrix.png"} <= pngs
     assert all((out_dir / name).read_bytes()[:8] == PNG_MAGIC for name in pngs)
