@@ -687,7 +687,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     n_speakers = "" if corpus.speaker is None else f", {count(len(np.unique(corpus.speaker)), 'speaker')}"
     print(f"{name}: {count(len(corpus.filenames), 'clip')}{n_speakers}; preset {args.preset}: "
           f"{_setting(params)}, device {device}{quick}")
-    with _outputs_together(out_dir) as staged, _interrupt_guard():
+    # leave-one-speaker-out writes each fold's figure as the fold ends, as its fold file, for --resume
+    together = contextlib.nullcontext(out_dir) if args.speaker_independent else _outputs_together(out_dir)
+    with together as staged, _interrupt_guard():
         if args.speaker_independent:
             test_speakers = args.speakers or (np.unique(corpus.speaker)[:QUICK_LOSO_FOLDS] if args.quick else None)
             results = run_leave_one_speaker_out(

@@ -886,6 +886,8 @@ def test_reproduce_resumes_a_speaker_independent_run_cut_short(corpus, tmp_path,
     assert f"resumed: the folds of 03 were read from {out_dir / 'folds'}/" in capsys.readouterr().out
     results = json.loads((out_dir / "results.json").read_text())
     assert results["folds_loaded"] == ["03"] and [f["speaker"] for f in results["per_speaker"]] == ["03", "08", "09"]
+    # the fold finished before Ctrl-C kept its figure too (a read fold draws none)
+    assert {f"training_history_speaker{s}.png" for s in ("03", "08", "09")} <= {p.name for p in out_dir.iterdir()}
     assert main(argv + ["--resume", "--epochs", "2"]) == 2 and pipeline_fits.count == 2
     assert_one_line_error(capsys.readouterr().err, "fold_03.json' holds the fold of speaker 03 of another run")
     assert main(argv[:2] + argv[3:] + ["--resume"]) == 2

@@ -38,9 +38,10 @@ or a pipe where the locale is not UTF-8, such as Windows' ANSI code page) is pri
 (`\\u0433`) instead of ending the command in an encoding error; `predict --json` and the JSON files
 are ASCII with escapes anyway.
 Models, figures and JSON files are written atomically: a failed, interrupted or terminated run
-leaves no partial file and keeps an existing one; `evaluate` and `reproduce` move their figures and
-JSON into `--out-dir` together once the run is done, so a run cut short leaves the last run's set as
-it was (a speaker-independent run's finished folds stay in `--out-dir`'s `folds/`, for `--resume`).
+leaves no partial file and keeps an existing one; `evaluate` and `reproduce` (on the reference
+split) move their figures and JSON into `--out-dir` together once the run is done, so a run cut
+short leaves the last run's set as it was. `reproduce --speaker-independent` writes each fold's
+figure as the fold ends, beside its fold file in `folds/`, so that `--resume` finds both.
 
 Progress bars appear only when stderr is a terminal; redirected output (a log file) holds no bars
 and no colour codes.
