@@ -717,7 +717,6 @@ def _reproduce_record(
     from . import __version__
     from .evaluation import PROJECT_BAR, PUBLISHED_SPEAKER_INDEPENDENT, REFERENCE_ACCURACY
 
-
     emodb_figures: dict[str, Any] = {}  # the published figures, Emo-DB's only
     if args.data is None and args.speaker_independent:
         emodb_figures = {"published": dict(PUBLISHED_SPEAKER_INDEPENDENT), "project_bar": PROJECT_BAR}
