@@ -44,9 +44,10 @@ from typing import Any
 
 import numpy as np
 
+from .exceptions import is_out_of_memory
 from .utils._terminal import on_terminal
-from .utils.files import atomic_output, check_writable_folder
 from .utils._text import count, repeated
+from .utils.files import atomic_output, check_writable_folder
 
 __all__ = ["build_parser", "main", "parse_param"]
 
@@ -209,10 +210,7 @@ def _out_dir(path: str) -> Path:
     out_dir = Path(path)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"--out-dir {str(out_dir)!r} is a file, not a folder")
-    try:
-        check_writable_folder(out_dir)
-    except OSError as exc:  # its errno kept: a full disk is the machine's limit (exit status 71)
-        raise type(exc)(exc.errno, f"--out-dir: {exc.strerror}") from None
+    _check_writable(out_dir, "--out-dir")
     return out_dir
 
 
@@ -435,7 +433,7 @@ def _check_network_params(net: Any) -> None:
         with torch.random.fork_rng(devices=[]):
             clone(net).set_params(device="cpu", verbose=0).initialize()
     except (TypeError, ValueError, AttributeError, MemoryError, RuntimeError) as exc:  # a network too large, too
-        if isinstance(exc, RuntimeError) and "can't allocate memory" not in str(exc):
+        if isinstance(exc, RuntimeError) and not is_out_of_memory(exc):
             raise
         raise ValueError(f"--param: the network cannot be built with these parameters ({_abridged(exc)})") from None
 
@@ -456,15 +454,20 @@ def _skip_errors_hint(skip_errors: bool, what: str, missing: type[OSError] = Fil
         raise type(exc)(f"{exc} (--skip-errors {what})") from exc
 
 
+def _check_writable(folder: Path, option: str) -> None:
+    """Refuse, naming ``option``, a folder where the command could not write its output."""
+    try:
+        check_writable_folder(folder)
+    except OSError as exc:  # its errno kept: a full disk is the machine's limit (exit status 71)
+        raise type(exc)(exc.errno, f"{option}: {exc.strerror}") from None
+
+
 def _check_out_file(path: str) -> None:
     """``--out``, checked writable before the training whose model it will hold."""
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"--out {path!r} is a folder; give a file name to write to")
-    try:
-        check_writable_folder(target.parent)
-    except OSError as exc:  # its errno kept: a full disk is the machine's limit (exit status 71)
-        raise type(exc)(exc.errno, f"--out: {exc.strerror}") from None
+    _check_writable(target.parent, "--out")
 
 
 def _check_temporary_folder() -> None:
@@ -1160,11 +1163,9 @@ def _run(args: argparse.Namespace) -> int:
         return 128 + signal.SIGTERM
     except BrokenPipeError:
         return _reader_gone()
-    except MemoryError as exc:
-        return _out_of_resources("out of memory", exc, args)
-    except RuntimeError as exc:  # torch's allocators: the CPU's "can't allocate memory", CUDA's OutOfMemoryError
+    except (MemoryError, RuntimeError) as exc:
         worker_killed = type(exc).__name__ == "TerminatedWorkerError" and "SIGKILL" in str(exc)  # by the system
-        if "can't allocate memory" not in str(exc) and type(exc).__name__ != "OutOfMemoryError" and not worker_killed:
+        if not (is_out_of_memory(exc) or worker_killed):
             raise
         if worker_killed:
             exc = RuntimeError("a worker process was killed, as the system kills a process that runs out of memory")

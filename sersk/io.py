@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from tqdm.auto import tqdm
 
 from . import _recipe
-from .exceptions import AudioFileError
+from .exceptions import AudioFileError, is_out_of_memory
 from .utils._terminal import bar_disabled
 from .utils._version import RecordsSerskVersion
 from .utils.audio import peak_normalize
@@ -121,10 +121,8 @@ def _named_if_out_of_memory(name: str) -> Iterator[None]:
     which ``skip_errors`` skips like any bad file."""
     try:
         yield
-    except MemoryError as exc:
-        raise _too_long(name, exc) from exc
-    except RuntimeError as exc:
-        if "can't allocate memory" not in str(exc):
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
             raise
         raise _too_long(name, exc) from exc
 

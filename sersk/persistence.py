@@ -28,7 +28,8 @@ def _a(word: str) -> str:
 
 # how a pickle (protocol 2 or later) or joblib's compressed files (gzip, bz2, xz, lzma, lz4) begin; zlib's
 # two-byte header is checked apart, as its first byte alone is an ASCII "x"
-_JOBLIB_MAGIC = (b"\x80", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00", b"\x04\x22\x4d\x18")
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ": "lzma", b"\x5d\x00": "lzma"}  # the module opening each
+_JOBLIB_MAGIC = (b"\x80", *_COMPRESSED, b"\x04\x22\x4d\x18")  # lz4's last: no standard module reads it
 
 
 def _starts_like_joblib(path: str) -> bool:
@@ -217,20 +218,15 @@ def _versions_in_file(path: str) -> dict[str, str]:
 
 def _open_uncompressed(path: str) -> IO[bytes]:
     """``path`` opened for reading, decompressed as joblib compresses (zlib, gzip, bz2, xz, lzma)."""
-    import bz2
-    import gzip
-    import lzma
+    import importlib
 
     from joblib.compressor import BinaryZlibFile
 
     with open(path, "rb") as fh:
         head = fh.read(6)
-    if head.startswith(b"\x1f\x8b"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile is one (typeshed does not say so)
-    if head.startswith(b"BZh"):
-        return bz2.open(path, "rb")
-    if head.startswith((b"\xfd7zXZ", b"\x5d\x00")):
-        return lzma.open(path, "rb")
+    for magic, module in _COMPRESSED.items():
+        if head.startswith(magic):
+            return importlib.import_module(module).open(path, "rb")
     if _starts_like_zlib(head):
         return BinaryZlibFile(path, "rb")
     return open(path, "rb")

@@ -583,8 +583,9 @@ class AveragePooling(CNNLSTM):
             block.pool = torch.nn.AvgPool2d(block.pool.kernel_size, block.pool.stride)
 
 
-class MeanOverTime(torch.nn.Module):
-    """A network of one's own: no time pooling, so no time_factor."""
+class WithoutTimeFactor(torch.nn.Module):
+    """A network of one's own that pools no time, and so declares no time_factor (test_pipeline's
+    MeanOverTime declares 1)."""
 
     def __init__(self, n_mels, n_classes, padding):
         super().__init__()
@@ -617,7 +618,7 @@ def test_networks_of_ones_own_either_train_or_say_what_sersk_needs():
             CNNLSTMClassifier(**SMALL, module=module, max_epochs=1, device="cpu").fit(X, y)
     reference = CNNLSTMClassifier(**SMALL, module=AveragePooling, padding="reference", max_epochs=1, device="cpu")
     assert reference.fit(X, y).predict(X).shape == (16,)  # unmasked, it pools as the subclass says
-    assert CNNLSTMClassifier(module=MeanOverTime, max_epochs=1, device="cpu", verbose=0).fit(X, y).predict(X).shape == (16,)
+    assert CNNLSTMClassifier(module=WithoutTimeFactor, max_epochs=1, device="cpu", verbose=0).fit(X, y).predict(X).shape == (16,)
     with pytest.raises(TypeError, match=r"module=TakesOtherArguments is built as TakesOtherArguments\(n_mels=..., "
                                         r"n_classes=..., padding=...\)"):
         CNNLSTMClassifier(module=TakesOtherArguments, max_epochs=1, device="cpu", verbose=0).fit(X, y)

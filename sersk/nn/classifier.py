@@ -840,10 +840,12 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         """Refuse a bad training option by name, before any data is touched."""
         if not (is_integer(self.max_epochs) and self.max_epochs >= 1):
             raise ValueError(f"max_epochs={self.max_epochs!r}; expected a positive integer")
-        if not (is_integer(self.batch_size) and (self.batch_size >= 1 or self.batch_size == -1)):
-            raise ValueError(
-                f"batch_size={self.batch_size!r}; expected a positive integer, or -1 (one batch of all clips)"
-            )
+        sizes = {"batch_size": self.batch_size}
+        sizes.update({f"{prefix}__batch_size": self.get_params_for(prefix).get("batch_size", 1)
+                      for prefix in ("iterator_train", "iterator_valid")})
+        for name, size in sizes.items():
+            if not (is_integer(size) and (size >= 1 or size == -1)):
+                raise ValueError(f"{name}={size!r}; expected a positive integer, or -1 (one batch of all clips)")
         if not (is_real(self.lr) and 0 <= self.lr < np.inf):
             raise ValueError(f"lr={self.lr!r}; expected a non-negative number")
         for name in ("warm_start", "compile", "batch_by_length", "predict_windows"):
@@ -877,10 +879,6 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if not (self.train_split is None or callable(self.train_split)):
             raise ValueError(f"train_split={self.train_split!r}; expected None or a callable (validation_fraction "
                              "holds clips out)")
-        for prefix in ("iterator_train", "iterator_valid"):
-            size = self.get_params_for(prefix).get("batch_size", 1)
-            if not (is_integer(size) and (size >= 1 or size == -1)):
-                raise ValueError(f"{prefix}__batch_size={size!r}; expected a positive integer, or -1 (one batch of all clips)")
         self._check_callback_settings()
 
     def _check_callback_settings(self) -> None:

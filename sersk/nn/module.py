@@ -316,6 +316,14 @@ def masked_bn_relu_pool(
     ]
 
 
+def _is_same_conv(conv: nn.Module) -> bool:
+    """Whether ``conv`` is a stride-1 "same" Conv2d: its output has its input's frequency and time."""
+    return (
+        isinstance(conv, nn.Conv2d) and conv.stride == (1, 1) and conv.dilation == (1, 1)
+        and isinstance(conv.padding, tuple) and all(2 * p + 1 == k for p, k in zip(conv.padding, conv.kernel_size))
+    )
+
+
 def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
     """A pooling setting as a pair (an int stands for both sides)."""
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
@@ -514,9 +522,8 @@ class ConvBlock(nn.Module):
         channels, with no hooks (pruning, weight norm) on it."""
         conv = self.conv
         return (
-            conv.in_channels <= RECOMPUTED_MAX_IN_CHANNELS and conv.stride == (1, 1) and conv.dilation == (1, 1)
-            and conv.groups == 1 and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
-            and not self._conv_hooked()
+            _is_same_conv(conv) and conv.in_channels <= RECOMPUTED_MAX_IN_CHANNELS and conv.groups == 1
+            and conv.padding_mode == "zeros" and not self._conv_hooked()
         )
 
     def _conv_hooked(self) -> bool:
@@ -558,14 +565,12 @@ class ConvBlock(nn.Module):
         kernel) and normalises itself, fused, and needs a stride-1 "same" conv to keep the padding's
         alignment (a subclass's other pooling, say, was silently replaced by max-pooling)."""
         conv, pool, bn = self.conv, self.pool, self.bn
-        same = (isinstance(conv, nn.Conv2d) and conv.stride == (1, 1) and conv.dilation == (1, 1)
-                and isinstance(conv.padding, tuple) and all(2 * p + 1 == k for p, k in zip(conv.padding, conv.kernel_size)))
         tiling = type(pool) is nn.MaxPool2d and (  # windows side by side: stride = kernel, no padding
             _pair(pool.stride) == _pair(pool.kernel_size) and _pair(pool.padding) == (0, 0)
             and _pair(pool.dilation) == (1, 1) and not pool.ceil_mode
         )
         normalising = isinstance(bn, MaskedBatchNorm2d) and bn.affine and bn.track_running_stats
-        if not (same and tiling and normalising):
+        if not (_is_same_conv(conv) and tiling and normalising):
             raise TypeError(
                 "padding='masked' runs each block as a stride-1 'same' Conv2d, a MaskedBatchNorm2d (affine, tracking "
                 "its statistics) and an nn.MaxPool2d whose windows tile the input, fused; this block has "
