@@ -46,11 +46,10 @@ from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from tqdm.auto import tqdm
 
 from . import _recipe
 from .exceptions import InvalidSignalError
-from .utils._terminal import bar_disabled
+from .utils._terminal import bar_disabled, tqdm
 from .utils._text import count
 from .utils._version import RecordsSerskVersion
 from .utils.audio import peak_normalize
@@ -240,7 +239,7 @@ class AugmentedWaveforms(Sequence):
         Processes used by a slice or a list of indices (joblib, loky); ``None`` means 1 unless in a
         :func:`joblib.parallel_config` context.
     verbose : bool, default=False
-        Show one progress bar, over all the copies, while they are computed (on a terminal only).
+        Show one progress bar, over all the copies, while they are computed (on a terminal or in a notebook).
 
     Notes
     -----
@@ -345,8 +344,9 @@ class AugmentedWaveforms(Sequence):
     def _count_progress(self, positions: np.ndarray) -> None:
         """Advance the one bar over all the copies by those at ``positions`` not counted before.
 
-        The bar is shown on a terminal only; it closes once every copy has been computed, however
-        many calls (and repeated reads) that took, and copies read again after that show none.
+        The bar is shown on a terminal or in a notebook only; it closes once every copy has been
+        computed, however many calls (and repeated reads) that took, and copies read again after that
+        show none.
         """
         if not self._verbose:
             return

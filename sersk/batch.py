@@ -11,11 +11,10 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 from sklearn.exceptions import NotFittedError
-from tqdm.auto import tqdm
 
 from .exceptions import AudioFileError, InvalidSignalError
 from .io import _is_path, native_name
-from .utils._terminal import bar_disabled
+from .utils._terminal import bar_disabled, tqdm
 from .utils.validation import check_bool, check_collection, check_labels, count, is_integer, path_column, plain_path
 
 
@@ -171,7 +170,7 @@ def predict_files(
         Skip files that cannot be read or featurised (missing, empty, not audio, too short) and
         report them in ``errors``, instead of raising on the first.
     verbose : bool, default=False
-        Show a progress bar (on a terminal only).
+        Show a progress bar (on a terminal or in a notebook).
     client : dask.distributed.Client, default=None
         Run the chunks on this client's cluster (needs the ``dask`` extra: ``pip install -e ".[dask]"``). The workers
         read the files themselves, so ``paths`` must name files they can open (a shared filesystem

@@ -197,7 +197,7 @@ def evaluate_model(
     figures_dir : str or os.PathLike, optional
         When given, ``confusion_matrix.png`` is written there (the folder is created).
     verbose : bool, default=False
-        Show a progress bar (on a terminal only).
+        Show a progress bar (on a terminal or in a notebook).
 
     Returns
     -------

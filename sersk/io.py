@@ -18,11 +18,10 @@ import torchaudio.functional as AF
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from tqdm.auto import tqdm
 
 from . import _recipe
 from .exceptions import AudioFileError, is_out_of_memory
-from .utils._terminal import bar_disabled
+from .utils._terminal import bar_disabled, tqdm
 from .utils._version import RecordsSerskVersion
 from .utils.audio import peak_normalize
 from .utils.validation import (
@@ -232,7 +231,7 @@ class AudioLoader(RecordsSerskVersion, TransformerMixin, BaseEstimator):
     n_jobs : int, default=None
         Number of threads decoding files in parallel (``None`` means 1, ``-1`` all cores).
     verbose : bool, default=False
-        Show a progress bar while decoding (on a terminal only).
+        Show a progress bar while decoding (on a terminal or in a notebook).
 
     Examples
     --------

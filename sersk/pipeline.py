@@ -572,8 +572,8 @@ def make_pipeline(
         With ``random_state=None`` a cached fit returns the augmented copies of the first one.
     verbose : int, default=0
         When > 0, report the fit as it goes: the time each step took, progress bars over the
-        decoded files, the augmented copies and each epoch's batches (on a terminal only), and a
-        table row per epoch with the losses and accuracies.
+        decoded files, the augmented copies and each epoch's batches (on a terminal or in a
+        notebook), and a table row per epoch with the losses and accuracies.
 
     Returns
     -------

@@ -170,3 +170,54 @@ def test_a_network_on_its_own_shows_the_parameters_a_user_set():
 
     assert repr(CNNLSTMClassifier(lr=0.01, random_state=1)) == "CNNLSTMClassifier(lr=0.01, random_state=1)"
     assert repr(CNNLSTMClassifier(lr=0.01)) != repr(CNNLSTMClassifier(lr=0.001))  # skorch's showed the module only
+
+
+class _KernelStream(_Writer):
+    """A Jupyter kernel's stream (ipykernel's OutStream): no terminal, but shown as it is written."""
+
+
+_KernelStream.__module__ = "ipykernel.iostream"
+
+
+class ZMQInteractiveShell:  # what skorch's ProgressBar takes for a notebook
+    pass
+
+
+def test_in_a_notebook_a_verbose_fit_shows_its_bars(data, monkeypatch):
+    """Jupyter's streams are no terminal: sersk showed no bar there at all. skorch's ProgressBar asks
+    for a notebook's widget bars in any notebook, which fail without ipywidgets (ImportError: IProgress
+    not found): it is told to draw the text bars sersk's own bars fall back to."""
+    import builtins
+
+    err, out = _KernelStream(), _KernelStream()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(builtins, "get_ipython", ZMQInteractiveShell, raising=False)
+    pipe = tiny_pipeline(verbose=1).fit(*data)
+    shown = "".join(err.parts)
+    assert "augmenting" in shown and "4/4" in shown  # the copies' bar
+    assert "train_loss=" in shown  # skorch's bar over an epoch's batches
+    assert dict(pipe[-1].callbacks_)["progress_bar"].detect_notebook is False  # tqdm.auto chose text bars here
+    assert ESC in "".join(out.parts)  # a notebook shows the table's colours
+
+
+def test_importing_sersk_in_a_notebook_without_ipywidgets_warns_of_nothing():
+    """tqdm.auto warns "IProgress not found" when imported in a notebook without ipywidgets: every
+    notebook importing sersk showed it, though sersk's bars work as text there."""
+    import subprocess
+
+    code = (
+        "import sys, types, warnings\n"
+        "class ZMQInteractiveShell:\n"  # a kernel's shell, as tqdm.autonotebook asks
+        "    config = {'IPKernelApp': {}}\n"
+        "sys.modules['IPython'] = types.SimpleNamespace(get_ipython=ZMQInteractiveShell)\n"
+        "sys.modules['ipykernel.zmqshell'] = types.ModuleType('ipykernel.zmqshell')\n"
+        "sys.modules['ipywidgets'] = None\n"  # not installed
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import sersk.io\n"
+        "print([str(w.message) for w in caught])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "IProgress" not in done.stdout

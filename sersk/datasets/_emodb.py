@@ -19,10 +19,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 from sklearn.utils import Bunch
-from tqdm.auto import tqdm
 
 from .. import _recipe
-from ..utils._terminal import bar_disabled
+from ..utils._terminal import bar_disabled, tqdm
 from ..utils.files import folder_files
 from ..utils.validation import count
 from ._emodb_sha256 import EMODB_SHA256
@@ -164,7 +163,7 @@ def fetch_emodb(
         Where to download the zip archive from; it must hold a ``wav/`` folder with the 535
         clips of the public release.
     verbose : bool, default=True
-        Show a progress bar while downloading (on a terminal only).
+        Show a progress bar while downloading (on a terminal or in a notebook).
 
     Returns
     -------

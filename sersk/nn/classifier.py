@@ -35,7 +35,7 @@ from ..model_selection import _validation_split
 from ..utils._device import float32_cudnn, missing_cuda_device, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils._state import restore_attributes
-from ..utils._terminal import colours_wanted, on_terminal
+from ..utils._terminal import colours_wanted, shown_live, widget_bars
 from ..utils._version import RecordsSerskVersion
 from ..utils.validation import (
     check_bool, check_classes, check_labels, check_matches_labels, check_sequences, is_integer, is_real,
@@ -183,8 +183,8 @@ class EpochLRScheduler(LRScheduler):
 
 
 class PlainPrintLog(PrintLog):
-    """skorch's per-epoch table, with its colour codes only when it prints to a terminal that takes
-    them (no ``NO_COLOR``), and none at all without a stdout (``pythonw``, a service)."""
+    """skorch's per-epoch table, with its colour codes only when it prints to a terminal or a
+    notebook (and no ``NO_COLOR``), and none at all without a stdout (``pythonw``, a service)."""
 
     def format_row(self, row, key, color):
         coloured = self.sink is print and colours_wanted()
@@ -416,7 +416,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         the weight decay.
     verbose : int, default=1
         When > 0, print a table row per epoch (losses, accuracies, duration; coloured on a
-        terminal only) and, on a terminal, a progress bar over each epoch's batches.
+        terminal or in a notebook only) and, there, a progress bar over each epoch's batches.
     iterator_train, iterator_valid, dataset, callbacks, predict_nonlinearity, warm_start, compile, use_caching, torch_load_kwargs : optional
         As in skorch's ``NeuralNetClassifier``, with its defaults. A warm start needs the same
         classes and bands as the fit before; with an int ``random_state`` it draws the same
@@ -558,8 +558,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             ("stop_on_non_finite_loss", StopOnNonFiniteLoss()),
             ("print_log", PlainPrintLog()),
         ]
-        if self.verbose and on_terminal(sys.stderr):  # a bar per epoch on a terminal; none in a log
-            callbacks.insert(-1, ("progress_bar", ProgressBar()))
+        if self.verbose and shown_live(sys.stderr):  # a bar per epoch where seen live; none in a log
+            callbacks.insert(-1, ("progress_bar", ProgressBar(detect_notebook=widget_bars())))
         return callbacks
 
     def _get_params_callbacks(self, deep: bool = True) -> dict[str, Any]:
@@ -888,7 +888,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if isinstance(self.callbacks, str):  # "disable": skorch runs none
             return
         names = [name for name, *_ in self._uniquely_named_callbacks()]
-        names += [] if "progress_bar" in names else ["progress_bar"]  # the default's on a terminal only
+        names += [] if "progress_bar" in names else ["progress_bar"]  # the default's where seen live only
         for key in vars(self):
             if key.startswith("callbacks__") and key.split("__")[1] not in names:  # callbacks__<name>=None too
                 raise ValueError(f"{key}: there is no callback named {key.split('__')[1]!r}; the callbacks are {names}")
