@@ -2,7 +2,8 @@
 
 Every function builds its own ``matplotlib.figure.Figure`` on an Agg canvas and returns it:
 nothing goes through ``pyplot``, so no global figure state is created or leaked, and no display is
-needed. [`save_figure`][sersk.plotting.save_figure] writes a figure to a PNG file atomically.
+needed. A notebook shows a returned figure as a picture.
+[`save_figure`][sersk.plotting.save_figure] writes a figure to a PNG file atomically.
 
 Examples
 --------
@@ -13,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,9 +41,22 @@ __all__ = [
 ]
 
 
+class _ShownFigure(Figure):
+    """A Figure that a notebook shows as a picture: IPython draws a Figure only once pyplot's inline
+    backend has started, which a figure made without pyplot never starts ("<Figure size ...>")."""
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace(type(self).__name__, "Figure", 1)
+
+    def _repr_png_(self) -> bytes:
+        png = io.BytesIO()
+        self.savefig(png, format="png", bbox_inches="tight")
+        return png.getvalue()
+
+
 def _new_figure(figsize: tuple[float, float]) -> Figure:
     """A Figure on its own Agg canvas (no pyplot, no global state)."""
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = _ShownFigure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 

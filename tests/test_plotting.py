@@ -168,3 +168,22 @@ def test_save_figure_writes_the_format_its_suffix_names(tmp_path):
     with pytest.raises(ValueError, match=r"cannot write \.xyz files"):
         save_figure(fig, tmp_path / "classes.xyz")
     assert not (tmp_path / "classes.xyz").exists()
+
+
+def test_a_notebook_shows_each_figure_as_a_picture():
+    """IPython draws a Figure only once pyplot's inline backend has started, which figures made
+    without pyplot never start: a notebook showed "<Figure size 400x350 with 1 Axes>" instead."""
+    import pickle
+
+    history = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}]
+    figures = [
+        plot_class_distribution(["a", "a", "b"]),
+        plot_waveform(make_tone(200.0, 0.1)),
+        plot_log_mels(np.zeros((128, 20), dtype=np.float32)),
+        plot_training_history(history),
+        plot_confusion_matrix(["a", "b"], ["a", "a"]),
+    ]
+    for fig in figures:
+        assert fig._repr_png_().startswith(PNG_MAGIC)
+        assert repr(fig).startswith("<Figure size")
+        assert repr(pickle.loads(pickle.dumps(fig))) == repr(fig)
