@@ -544,7 +544,7 @@ def run_leave_one_speaker_out(
         fold, y_pred, fold_pipeline = _train_fold(template, X, y, speakers, train, test, validation_speaker)
         fold["wall_time_s"] = round(time.perf_counter() - fold_start, 1)
         if figures is not None:
-            _save_history(fold_pipeline[-1], figures / f"training_history_speaker{speaker}.png",
+            _save_history(fold_pipeline[-1], figures / f"training_history_speaker{_file_part(speaker)}.png",
                           f"Training, leave-one-speaker-out: test speaker {speaker}")
         if folds_done is not None:
             folds_done.save(speaker, fold, y_pred)
@@ -583,6 +583,12 @@ def run_leave_one_speaker_out(
 _FOLD_FILES = "fold_*.json"  # a leave-one-speaker-out fold's file in fold_dir (_FoldFiles.path)
 
 
+def _file_part(speaker: Any) -> str:
+    """A speaker's name as part of a file name: quoted, so that any name (``../x``, ``a/b``) makes one
+    file in the folder meant."""
+    return urllib.parse.quote(str(speaker), safe="")
+
+
 class _FoldFiles:
     """The finished folds of one leave-one-speaker-out run in a folder, a JSON file per fold.
 
@@ -613,7 +619,7 @@ class _FoldFiles:
 
     def path(self, speaker: Any) -> Path:
         """The speaker's file; its name quoted, so that any name is one file in the folder."""
-        return self.folder / f"fold_{urllib.parse.quote(str(speaker), safe='')}.json"
+        return self.folder / f"fold_{_file_part(speaker)}.json"
 
     def has(self, speaker: Any) -> bool:
         return str(speaker) in self._saved

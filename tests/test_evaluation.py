@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import joblib
@@ -135,6 +136,20 @@ def test_the_figures_of_a_run_say_what_they_show(corpus, tmp_path, monkeypatch):
     assert titles[1].startswith("LOSO pooled over 1 of 3 speakers: accuracy ") and titles[1].endswith(" (8 clips)")
     # each row says how many clips it holds (colours are counts: a rare class's right answers look pale)
     assert [t.get_text() for t in figures[1].axes[0].get_yticklabels()] == ["anger (n=4)", "sadness (n=4)"]
+
+
+def test_a_speakers_figure_is_written_in_the_figures_folder_whatever_its_name(corpus, tmp_path):
+    """Speaker ids come from a CSV: one reading ``../../x`` wrote its training figure two folders up
+    (``x.png``), and ``a/b`` a figure into a subfolder."""
+    X, y, speakers = corpus
+    names = {"03": "../../x", "08": "a/b", "09": "09"}
+    odd = np.array([names[s] for s in speakers])
+    figures = tmp_path / "out" / "figures"
+    run_leave_one_speaker_out(X, y, odd, pipeline=tiny_pipeline(), test_speakers=["../../x", "a/b"],
+                              figures_dir=figures)
+    written = [p.relative_to(figures).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
+    assert all("/" not in name for name in written), written  # every file in the figures folder itself
+    assert {"training_history_speaker..%2F..%2Fx.png", "training_history_speakera%2Fb.png"} <= set(os.listdir(figures))
 
 
 def test_a_fold_whose_training_lacks_a_label_of_its_test_speaker_warns(corpus):
