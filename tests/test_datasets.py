@@ -300,9 +300,10 @@ def _damaged_zip() -> bytes:
 @pytest.mark.parametrize(
     "case",
     ["not_a_zip", "truncated", "damaged_member", "no_wav_folder", "empty_wav_folder", "path_traversal",
-     "absolute_path", "wrong_checksum", "missing_clip"],
+     "absolute_path", "wrong_checksum", "missing_clip", "audio_not_in_the_release", "file_and_folder_alike_named",
+     "unpacks_too_large", "downloads_too_large"],
 )
-def test_failed_download_leaves_nothing(case, server, emodb_zip, tmp_path):
+def test_failed_download_leaves_nothing(case, server, emodb_zip, tmp_path, monkeypatch):
     (tmp_path / "p1" / "other").mkdir(parents=True)  # p1 holds something else: it stays
     home = tmp_path / "p1" / "p2" / "p3" / "home"  # p2, p3 and home are made by the download
     clip = zipfile.ZipFile(io.BytesIO(emodb_zip)).read(f"wav/{SYNTHETIC_NAMES[0]}")
@@ -327,6 +328,20 @@ def test_failed_download_leaves_nothing(case, server, emodb_zip, tmp_path):
         members = {name: archive.read(name) for name in archive.namelist()}
         members[f"wav/{SYNTHETIC_NAMES[1]}"] = members[f"wav/{SYNTHETIC_NAMES[1]}"][:-2] + b"\x00\x01"
         url, expected = server.serve("/d.zip", _zip(members)), rf"1 clip with the wrong SHA-256 sum \({SYNTHETIC_NAMES[1]}\)"
+    elif case == "audio_not_in_the_release":  # it was kept, and read as a clip of the corpus
+        archive = zipfile.ZipFile(io.BytesIO(emodb_zip))
+        members = {name: archive.read(name) for name in archive.namelist()}
+        members[f"wav/{SYNTHETIC_NAMES[0]}.flac"] = clip
+        url, expected = server.serve("/d.zip", _zip(members)), rf"1 clip not in Emo-DB \({SYNTHETIC_NAMES[0]}.flac\)"
+    elif case == "file_and_folder_alike_named":  # was a NotADirectoryError
+        members = {f"wav/{SYNTHETIC_NAMES[0]}": clip, "wav/x": b"x", "wav/x/y": b"y"}
+        url, expected = server.serve("/d.zip", _zip(members)), "not a valid zip archive"
+    elif case == "unpacks_too_large":  # a small archive of a large member was unpacked in full before any check
+        monkeypatch.setattr(_emodb, "_MAX_BYTES", 200_000)
+        url, expected = server.serve("/d.zip", _zip({f"wav/{SYNTHETIC_NAMES[0]}": bytes(300_000)})), "would unpack to"
+    elif case == "downloads_too_large":
+        monkeypatch.setattr(_emodb, "_MAX_BYTES", len(emodb_zip) - 1)
+        url, expected = server.serve("/d.zip", emodb_zip), "larger than"
     else:
         url, expected = server.serve("/d.zip", _zip({f"wav/{SYNTHETIC_NAMES[0]}": clip})), "2 clips missing"
 
@@ -339,6 +354,20 @@ def test_failed_download_leaves_nothing(case, server, emodb_zip, tmp_path):
     _assert_nothing_left(home)
     assert not (tmp_path / "p1" / "p2").exists() and (tmp_path / "p1" / "other").is_dir()
     assert not (tmp_path / "escaped.wav").exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_a_download_is_readable_as_the_umask_says(server, emodb_zip, tmp_path):
+    """The corpus folder was made readable by everyone (0755) whatever the umask."""
+    home = tmp_path / "home"
+    old = os.umask(0o027)
+    try:
+        fetch_emodb(home, download_if_missing=True, url=server.serve("/d.zip", emodb_zip), verbose=False)
+    finally:
+        os.umask(old)
+    for path in (home / "emodb", home / "emodb" / "wav"):
+        assert path.stat().st_mode & 0o777 == 0o750, path
+    assert (home / "emodb" / "wav" / SYNTHETIC_NAMES[0]).stat().st_mode & 0o777 == 0o640
 
 
 def test_http_error(server, tmp_path):

@@ -33,6 +33,7 @@ _ENV_VAR = "SERSK_DATA"
 _EXTRACTED_DIR = "emodb"  # the download is extracted to <home>/emodb, so the clips land in <home>/emodb/wav
 _CHUNK_SIZE = 1 << 20  # 1 MiB
 _TIMEOUT = 60.0  # seconds, per socket operation
+_MAX_BYTES = 1 << 29  # 512 MiB, downloaded or unpacked: ten times the release's (a 47 MB wav/ folder)
 _TMP_PREFIX = ".sersk-emodb-"
 
 _FILENAME_PATTERN = "NNtttEv.wav (e.g. 03a01Wa.wav: speaker 03, text a01, emotion W, version a)"
@@ -311,15 +312,23 @@ def _download(url: str, dest: Path, *, verbose: bool) -> None:
                     raise _network_error(url, exc) from None
                 if not chunk:
                     break
-                fh.write(chunk)
                 received += len(chunk)
+                if received > _MAX_BYTES:
+                    raise OSError(f"the download from {url} is larger than {_MAX_BYTES >> 20} MiB: not the Emo-DB "
+                                  "archive; stopped")
+                fh.write(chunk)
                 bar.update(len(chunk))
     if total is not None and received != total:
         raise _network_error(url, OSError(f"transfer truncated: received {received} of {total} bytes"))
 
 
 def _check_members(archive: zipfile.ZipFile, url: str, root: Path) -> None:
-    """Refuse members with absolute paths, drive letters or ``..`` (path traversal)."""
+    """Refuse members with absolute paths, drive letters or ``..`` (path traversal), and an archive
+    that would unpack to more than ``_MAX_BYTES``."""
+    unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > _MAX_BYTES:
+        raise OSError(f"the archive at {url} would unpack to {unpacked >> 20} MiB: not the Emo-DB archive; "
+                      "refusing to extract it")
     root = root.resolve()
     for info in archive.infolist():
         name = info.filename.replace("\\", "/")
@@ -344,10 +353,13 @@ def _sha256(path: Path) -> str:
 
 
 def _verify(wav_dir: Path, url: str) -> None:
-    """Check every clip of an extracted download against the published SHA-256 sums."""
+    """Check every clip of an extracted download against the published SHA-256 sums, and that its
+    wav/ folder holds no other audio (``03a01Wa.wav.flac`` would be read as a clip)."""
+    from ._files import AUDIO_EXTENSIONS  # it reads Emo-DB's folders with this module's functions
+
     found = {p.name: p for p in _wav_files(wav_dir)}
     missing = sorted(set(EMODB_SHA256) - set(found))
-    unexpected = sorted(set(found) - set(EMODB_SHA256))
+    unexpected = sorted({Path(p).name for p in folder_files(wav_dir, AUDIO_EXTENSIONS)} - set(EMODB_SHA256))
     wrong = sorted(name for name, path in found.items() if name in EMODB_SHA256 and _sha256(path) != EMODB_SHA256[name])
     problems = []
     for what, names in (("with the wrong SHA-256 sum", wrong), ("missing", missing), ("not in Emo-DB", unexpected)):
@@ -387,24 +399,26 @@ def _download_and_extract(url: str, home: Path, *, verbose: bool) -> None:
     tmp_dir: Path | None = None
     try:
         _download(url, tmp_zip, verbose=verbose)
-        tmp_dir = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=home))
+        tmp_dir = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=home))  # private (0700): a staging folder
+        extracted = tmp_dir / _EXTRACTED_DIR  # made as the user's umask says, as the clips are
+        extracted.mkdir()
         try:
             with zipfile.ZipFile(tmp_zip) as archive:
-                _check_members(archive, url, tmp_dir)
-                archive.extractall(tmp_dir)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError) as exc:
+                _check_members(archive, url, extracted)
+                archive.extractall(extracted)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError,
+                NotADirectoryError, IsADirectoryError, FileExistsError) as exc:  # the last 3: a file and folder alike named
             raise OSError(f"the file downloaded from {url} is not a valid zip archive: {exc}") from None
-        if not _wav_files(tmp_dir / "wav"):
+        if not _wav_files(extracted / "wav"):
             raise OSError(
                 f"the archive at {url} holds no wav/ folder with .wav files; expected the Emo-DB "
                 "download.zip, whose clips are in wav/"
             )
-        _verify(tmp_dir / "wav", url)
-        os.chmod(tmp_dir, 0o755)  # mkdtemp makes it private (0700)
+        _verify(extracted / "wav", url)
         try:
             with contextlib.suppress(FileNotFoundError):  # an empty folder, checked above (or gone meanwhile)
                 final.rmdir()
-            os.replace(tmp_dir, final)
+            os.replace(extracted, final)
         except OSError:
             # Another process may have finished the same download first: use its copy.
             if not _wav_files(final / "wav"):
