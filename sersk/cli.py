@@ -957,7 +957,8 @@ def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:
 _DATA_HELP = ("a folder of WAVs with Emo-DB names (e.g. 03a01Wa.wav; labels and speakers are read from the "
               "names) or a CSV file with the header path,label[,speaker] (relative paths are relative to the CSV)")
 
-_MODEL_HELP = "a model file written by 'sersk train' (or joblib.dump of a fitted sersk model)"
+_MODEL_HELP = ("a model file written by 'sersk train' (or joblib.dump of a fitted sersk model); loading it runs "
+               "the code its pickle holds: load only models you trust")
 
 
 def _add_train(sub: Any) -> None:
@@ -987,7 +988,7 @@ def _add_predict(sub: Any) -> None:
     p = sub.add_parser("predict", help="predict the emotion of audio files",
                        description="Predict the emotion of audio files with a model saved by 'sersk train' "
                                    "(or joblib.dump of a fitted sersk pipeline, or of a soft VotingClassifier of them). "
-                                   "Exit status 1 when a file was skipped. Load only models you trust.")
+                                   "Exit status 1 when a file was skipped.")
     p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="audio files, or folders standing for the audio files they hold (not their subfolders)")

@@ -1100,3 +1100,11 @@ def test_a_reader_that_stops_early_is_not_a_user_error(tmp_path, capsys, monkeyp
     assert "error" not in capsys.readouterr().err  # was "sersk: error: [Errno 32] Broken pipe", exit 2
     monkeypatch.delattr(signal, "SIGPIPE")  # as on Windows
     assert main(["predict", str(tmp_path / "m.joblib"), str(tmp_path / "a.wav")]) == 141
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_each_command_loading_a_model_says_to_load_only_trusted_ones(command, capsys):
+    """A model file is a pickle, which runs code as it loads; evaluate's help did not say so."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "load only models you trust" in " ".join(capsys.readouterr().out.split())
