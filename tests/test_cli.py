@@ -1105,6 +1105,5 @@ def test_a_reader_that_stops_early_is_not_a_user_error(tmp_path, capsys, monkeyp
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
 def test_each_command_loading_a_model_says_to_load_only_trusted_ones(command, capsys):
     """A model file is a pickle, which runs code as it loads; evaluate's help did not say so."""
-    with pytest.raises(SystemExit):
-        main([command, "--help"])
+    assert main([command, "--help"]) == 0
     assert "load only models you trust" in " ".join(capsys.readouterr().out.split())
