@@ -38,7 +38,7 @@ import threading
 import time
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ import numpy as np
 from .exceptions import is_out_of_memory
 from .utils._terminal import on_terminal
 from .utils._text import count, repeated
-from .utils.files import atomic_output, check_writable_folder
+from .utils.files import atomic_output, check_replaceable, check_writable_folder
 
 __all__ = ["build_parser", "main", "parse_param"]
 
@@ -467,7 +467,21 @@ def _check_out_file(path: str) -> None:
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"--out {path!r} is a folder; give a file name to write to")
+    try:
+        check_replaceable(target)
+    except PermissionError as exc:
+        raise PermissionError(exc.errno, f"--out: {exc.strerror}") from None
     _check_writable(target.parent, "--out")
+
+
+def _check_out_not_an_input(path: str, data: str, filenames: Iterable[str]) -> None:
+    """Refuse an ``--out`` that is DATA or one of its files, which the model would replace."""
+    def key(name: str | os.PathLike) -> str:
+        return os.path.normcase(os.path.realpath(name))
+
+    if key(path) in {key(data), *map(key, filenames)}:
+        raise ValueError(f"--out {path!r} is {'DATA' if key(path) == key(data) else 'one of the files DATA lists'}: "
+                         "the model would replace it; give another file name")
 
 
 def _check_temporary_folder() -> None:
@@ -491,6 +505,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_temporary_folder()
     _check_out_file(args.out)
     data = load_corpus(args.data)
+    _check_out_not_an_input(args.out, args.data, data.filenames)
     pipeline = _pipeline_from_args(
         args, batch_size=args.batch_size, lr=args.lr, padding=args.padding,
         validation_fraction=args.validation_fraction,

@@ -1107,3 +1107,31 @@ def test_each_command_loading_a_model_says_to_load_only_trusted_ones(command, ca
     """A model file is a pickle, which runs code as it loads; evaluate's help did not say so."""
     assert main([command, "--help"]) == 0
     assert "load only models you trust" in " ".join(capsys.readouterr().out.split())
+
+
+def test_train_refuses_an_out_that_is_one_of_its_inputs(corpus, tmp_path, capsys):
+    """``--out DATA/03a01Wa.wav`` replaced a training clip with the model, and exited 0."""
+    clip = next(iter(sorted(corpus.glob("*.wav"))))
+    rows = [f"{p},{EMOTIONS[p.name[5]][0]}" for p in sorted(corpus.glob("*.wav"))]
+    table = write_csv(tmp_path / "data.csv", "path,label", rows)
+    before = clip.read_bytes(), table.read_bytes()
+    for data, out, what in ((corpus, clip, "one of the files DATA lists"), (table, table, "is DATA")):
+        assert main(["train", str(data), "--out", str(out), *FAST]) == 2
+        assert_one_line_error(capsys.readouterr().err, what, "the model would replace it")
+    assert (clip.read_bytes(), table.read_bytes()) == before
+
+
+def test_a_read_only_file_is_not_replaced(tmp_path, monkeypatch, capsys):
+    """Writing it in place fails; moving a new file over it, as every atomic save does, replaced it."""
+    from sersk.utils.files import atomic_output
+
+    kept = tmp_path / "kept.joblib"
+    kept.write_bytes(b"the old model")
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == kept else access(path, mode, **kw))
+    with pytest.raises(PermissionError, match="kept.joblib' .it is read-only"):
+        with atomic_output(kept) as fh:
+            fh.write(b"a new one")
+    assert main(["train", str(tmp_path / "none"), "--out", str(kept)]) == 2  # refused before reading DATA
+    assert_one_line_error(capsys.readouterr().err, "--out: cannot write", "read-only")
+    assert kept.read_bytes() == b"the old model" and os.listdir(tmp_path) == ["kept.joblib"]

@@ -73,6 +73,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     target = Path(os.fspath(path))
     if target.is_dir():
         raise IsADirectoryError(f"{str(target)!r} is a folder; give a file name to write to")
+    check_replaceable(target)
     made: list[Path] = []  # the folders this call creates, outermost first
     try:
         folder = Path(os.path.abspath(target.parent))  # "ghost/../out" is "out", whether or not ghost exists
@@ -101,6 +102,13 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+
+
+def check_replaceable(path: Path) -> None:
+    """Refuse a file that exists and may not be written (read-only), as writing it in place would:
+    moving a new file over it, as ``atomic_output`` does, replaced it all the same."""
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, f"cannot write {str(path)!r} (it is read-only)")
 
 
 def check_writable_folder(folder: str | os.PathLike) -> None:
