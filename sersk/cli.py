@@ -375,10 +375,18 @@ def _peak_rss_mib() -> dict[str, float | None]:
 
 
 def _err(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr)
+    print(f"{PROG}: {_shown(message)}", file=sys.stderr)
+
+
+def _shown(text: str, keep: str = "\n") -> str:
+    """``text`` with its control characters, but those in ``keep``, written as escapes (``\\x1b``): a
+    file name, label or speaker holding an escape sequence cleared the screen, or moved the cursor to
+    hide a line, when printed to a terminal."""
+    return "".join(c if c in keep or unicodedata.category(c) != "Cc" else repr(c)[1:-1] for c in text)
 
 
 def _format_table(header: list[str], rows: list[list[str]]) -> str:
+    header, rows = [_shown(c, keep="") for c in header], [[_shown(c, keep="") for c in row] for row in rows]
     widths = [max(map(_columns, [h, *(r[i] for r in rows)])) for i, h in enumerate(header)]
     lines = []
     for row in [header, *rows]:
@@ -540,8 +548,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     speakers = "" if data.speaker is None else f", {count(len(np.unique(data.speaker)), 'speaker')}"
     held_out = " (less those held out to validate)" if args.validation_fraction is not None else ""
-    print(f"training on {count(len(data.filenames), 'clip')}{held_out}, {len(classes)} classes ({', '.join(classes)})"
-          f"{speakers}")
+    print(_shown(f"training on {count(len(data.filenames), 'clip')}{held_out}, {len(classes)} classes "
+                 f"({', '.join(classes)}){speakers}"))
     if same := [c for c in classes if sum(c.casefold() == other.casefold() for other in classes) > 1]:
         _err(f"warning: labels that differ only in case are separate classes: {', '.join(same)}")
     params = pipeline.get_params()
@@ -672,7 +680,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"UAR       {100 * results['uar']:.2f} %  (unweighted average recall = balanced accuracy)")
     print()
     # the labels of DATA, as the UAR averages over them (a class of the model absent from DATA has no recall)
-    print(classification_report(y_true, y_pred, labels=sorted(set(y_true)), zero_division=0, digits=3))
+    print(_shown(classification_report(y_true, y_pred, labels=sorted(set(y_true)), zero_division=0, digits=3)))
     print(f"wrote {out_dir / 'confusion_matrix.png'} and {out_dir / 'metrics.json'}")
     for path, message in results["errors"].items():
         _err(f"skipped {path}: {message}")
@@ -723,7 +731,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         results = _reproduce_record(args, params, device, results, start)
         _write_json(staged / "results.json", results)
     print()
-    print(_summary(results, out_dir, f"preset {args.preset}, {_setting(params)}"))
+    print(_shown(_summary(results, out_dir, f"preset {args.preset}, {_setting(params)}")))
     return 0
 
 

@@ -1135,3 +1135,23 @@ def test_a_read_only_file_is_not_replaced(tmp_path, monkeypatch, capsys):
     assert main(["train", str(tmp_path / "none"), "--out", str(kept)]) == 2  # refused before reading DATA
     assert_one_line_error(capsys.readouterr().err, "--out: cannot write", "read-only")
     assert kept.read_bytes() == b"the old model" and os.listdir(tmp_path) == ["kept.joblib"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="control characters in file names")
+@pytest.mark.filterwarnings("ignore:Glyph 27:UserWarning")  # the label drawn in the confusion matrix
+def test_names_and_labels_cannot_send_escape_sequences_to_the_terminal(model, corpus, tmp_path, capsys):
+    """A file name, or a CSV's label, holding an escape sequence reached the terminal as it was: it
+    could clear the screen, set the window title, or erase the line saying a file was skipped."""
+    clip = sorted(corpus.glob("*.wav"))[0]
+    shown = tmp_path / "x\x1b]0;TITLE\x07\x1b[2Jfake.wav"
+    shutil.copy(clip, shown)
+    hidden = tmp_path / "bad\x1b[1A\x1b[2Kok.wav"
+    hidden.write_text("not audio")
+    assert main(["predict", str(model), str(shown), str(hidden), "--skip-errors"]) == 1
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "\x07" not in out
+    assert "x\\x1b]0;TITLE\\x07\\x1b[2Jfake.wav" in out and "skipped " in err and "bad\\x1b[1A" in err
+    table = write_csv(tmp_path / "data.csv", "path,label", [f"{clip},neu\x1b[2K\x1b[1Gtral"])
+    assert main(["evaluate", str(model), str(table), "--out-dir", str(tmp_path / "ev")]) == 0
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "neu\\x1b[2K\\x1b[1Gtral" in out
