@@ -31,7 +31,7 @@ def load_corpus(path: str | os.PathLike) -> Bunch:
         Either a folder of ``.wav`` files named as Emo-DB names them (``03a01Wa.wav``: the label
         and the speaker are read from the name; a folder holding such a ``wav/`` folder works too,
         e.g. the Emo-DB download), or a CSV file (UTF-8) with the header ``path,label`` or
-        ``path,label,speaker``. Relative paths in a CSV are relative to the CSV's folder.
+        ``path,label,speaker``. Relative paths in a CSV are relative to the CSV's folder; ``~`` starts the home folder.
 
     Returns
     -------
