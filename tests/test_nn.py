@@ -1309,3 +1309,39 @@ def test_labels_named_as_text_against_integer_codes_point_at_the_wrapper(setting
         CNNLSTMClassifier(**SMALL, max_epochs=1, classes=["a", "c"]).fit(X, np.array(["a", "b"] * 6))
     with pytest.raises(ValueError, match=r"not among classes=\['a', 'b'\]$"):  # bools are labels, not codes
         CNNLSTMClassifier(**SMALL, max_epochs=1, classes=["a", "b"]).fit(X, np.array([True, False] * 6))
+
+
+def test_seeded_fits_in_two_threads_at_once_leave_the_global_generator_as_it_was():
+    """Each fit restored the generator state it found on entry, which could be the other fit's
+    seeded one: the second to finish left it there (found by a concurrency review, with
+    GridSearchCV on joblib's threading backend)."""
+    import threading
+
+    from skorch.callbacks import Callback
+
+    class Gate(Callback):  # holds a fit in the block where its generator is seeded
+        def __init__(self, entered, go):
+            self.entered, self.go = entered, go
+
+        def on_train_begin(self, net, **kwargs):
+            self.entered.set()
+            assert self.go.wait(60)
+
+    X, y = make_band_energy_sequences(24, random_state=0)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    events = [threading.Event() for _ in range(4)]
+    fits = [
+        threading.Thread(target=CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=seed, device="cpu",
+                                                  callbacks=[("gate", Gate(entered, go))]).fit, args=(X, y))
+        for seed, (entered, go) in enumerate([events[:2], events[2:]])
+    ]
+    fits[0].start()
+    assert events[0].wait(60)  # the first fit has seeded the generator
+    fits[1].start()
+    assert events[2].wait(60)  # the second found that seeded state on entry
+    events[1].set()
+    fits[0].join()  # the first ends, then the second
+    events[3].set()
+    fits[1].join()
+    assert torch.equal(torch.get_rng_state(), before)

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from .. import _recipe
 from ..exceptions import TrainingDiverged
 from ..model_selection import _validation_split
-from ..utils._device import float32_cudnn, missing_cuda_device, resolve_device
+from ..utils._device import float32_cudnn, generators_restored, missing_cuda_device, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
 from ..utils._state import restore_attributes
 from ..utils._terminal import colours_wanted, shown_live, widget_bars
@@ -395,8 +395,9 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         Seeds the weights, the shuffling and the validation split; ``None`` draws fresh entropy at
         each fit, so unseeded fits differ, and a ``RandomState`` gives each fit a seed it draws. The
         global torch RNG is left as it was, by ``fit`` and by prediction: ``fit`` seeds it and sets it
-        back at the end, so another thread drawing from it during a fit gets the fit's numbers, and
-        the fit is then not reproducible (fit in processes side by side). The same seed gives the same
+        back once no fit runs (fits in several threads at once share it), so another thread drawing
+        from it during a fit gets the fit's numbers, and the fit is then not reproducible (fit in
+        processes side by side, as joblib's default backend does). The same seed gives the same
         model on the same device and torch thread count (float sums run in another order on
         another count, so the weights differ by rounding, which training amplifies).
     device : str, default="auto"
@@ -802,7 +803,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                 self.n_mels_ = n_mels
                 self.class_weight_ = self._class_weights(classes, y_enc)
                 self._valid_dataset = valid
-                with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
+                with self._resolved_device(), generators_restored(self._cuda_devices()):
                     self._seed_torch(seed)
                     if not self.warm_start or not self.initialized_:
                         NeuralNetClassifier.initialize(self)  # checked, on the device, seeded: here
@@ -1144,7 +1145,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             self._check_module_sizes(labelled["classes_seen_"], labelled["n_mels_"])  # module__n_classes among them
         with self._unchanged_on_error():
             vars(self).update(labelled)
-            with self._resolved_device(), torch.random.fork_rng(devices=self._cuda_devices()):
+            with self._resolved_device(), generators_restored(self._cuda_devices()):
                 self._seed_torch(self._fit_seed())
                 super().initialize()
         return self

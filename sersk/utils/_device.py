@@ -136,3 +136,35 @@ def _set_settings_for_open_blocks() -> None:
         _set_cudnn_settings(_cudnn_saved)
     else:
         _set_cudnn_settings(_float32(_cudnn_saved, deterministic=_deterministic_users > 0))
+
+
+_generators_lock = threading.Lock()
+_generator_users: dict[str | int, int] = {}  # "cpu", or a CUDA device's index: the blocks open on it
+_generators_saved: dict[str | int, torch.Tensor] = {}
+
+
+@contextmanager
+def generators_restored(cuda_devices: list[int]) -> Iterator[None]:
+    """Within the block, torch's CPU generator (and those of ``cuda_devices``) may be seeded and drawn
+    from; afterwards they are as they were. Blocks open in several threads at once are counted: each
+    generator is saved on its first entry and restored on its last exit (``torch.random.fork_rng`` in
+    each block restored the state it found, which could be another fit's seeded one).
+    """
+    keys: list[str | int] = ["cpu", *cuda_devices]
+    with _generators_lock:
+        for key in keys:
+            if not _generator_users.get(key):
+                _generators_saved[key] = torch.get_rng_state() if key == "cpu" else torch.cuda.get_rng_state(key)
+            _generator_users[key] = _generator_users.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        with _generators_lock:
+            for key in keys:
+                _generator_users[key] -= 1
+                if not _generator_users[key]:
+                    saved = _generators_saved.pop(key)
+                    if key == "cpu":
+                        torch.set_rng_state(saved)
+                    else:
+                        torch.cuda.set_rng_state(saved, key)
