@@ -1345,3 +1345,29 @@ def test_seeded_fits_in_two_threads_at_once_leave_the_global_generator_as_it_was
     events[3].set()
     fits[1].join()
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_a_fresh_fit_and_scoring_set_no_process_wide_warning_filter(monkeypatch):
+    """``warnings.catch_warnings`` saves and restores the process's filter list: two threads
+    entering and leaving at once left one's "ignore UserWarning" in place for good (a concurrency
+    review caught it with 8 threads). A fresh fit and ``score_predictions`` enter none now."""
+    import sys
+    import warnings
+
+    from sersk.evaluation import score_predictions
+
+    entered = []
+    catch_warnings = warnings.catch_warnings
+
+    def recorded(*args, **kwargs):
+        entered.append(sys._getframe(1).f_globals["__name__"])
+        return catch_warnings(*args, **kwargs)
+
+    monkeypatch.setattr(warnings, "catch_warnings", recorded)
+    X, y = make_band_energy_sequences(24, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(X, y)
+    scores = score_predictions(["a", "a", "b"], ["a", "c", "b"])  # a class predicted, absent from y_true
+    assert scores["uar"] == 0.75
+    assert not [name for name in entered if name.startswith("sersk")], entered
+    clf.set_params(warm_start=True).fit(X, y)  # a warm start replays the schedule, warnings silenced
+    assert len(clf.history) == 2

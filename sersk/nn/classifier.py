@@ -173,6 +173,8 @@ class EpochLRScheduler(LRScheduler):
             if "initial_lr" in group:  # a warm start: the rate the earlier fit's schedule began at
                 group["lr"] = group.pop("initial_lr")  # (set_params drops it from a group given a new rate)
         self.lr_scheduler_ = self._get_scheduler(net, self.policy_, last_epoch=-1, **self.kwargs)
+        if not len(net.history):  # a fresh fit: nothing to replay (and no process-wide filter set, which
+            return  # threads entering and leaving at once can leave in place)
         with warnings.catch_warnings():  # "step() before optimizer.step()": a replay steps nothing else
             warnings.simplefilter("ignore", UserWarning)
             for _ in range(len(net.history)):
