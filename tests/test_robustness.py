@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -451,8 +454,6 @@ def test_a_model_file_that_cannot_be_unpickled_names_the_versions_it_was_saved_b
 def test_a_model_of_another_version_warns_once_per_load_under_pythons_default_filter(tmp_path):
     """Every estimator of a pipeline warns; shown from one place, Python prints it once (it printed
     it twice: from the pickle machinery and from the network's own __setstate__)."""
-    import subprocess
-    import sys
 
     code = f"""
 import joblib, warnings
@@ -465,3 +466,35 @@ joblib.load({str(tmp_path / "m.joblib")!r})
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("InconsistentVersionWarning") == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX's")
+def test_a_child_forked_while_a_thread_holds_a_sersk_lock_can_take_it():
+    """A ``multiprocessing`` fork while another thread augmented copied the held lock into the child,
+    which then waited for ever at its first augmentation (a concurrency review). Checked in a fresh
+    interpreter that runs no torch operation: a child forked after torch's parallel work can hang
+    in torch's OpenMP runtime, whatever sersk does."""
+    code = """
+import os, sys, threading
+from sersk import augment
+from sersk.nn import classifier
+from sersk.utils import _device, _malloc
+locks = [augment._GLOBAL_RNG_LOCK, augment._PROGRESS_LOCK, _malloc._lock, _device._cudnn_lock,
+         _device._generators_lock, classifier._DEVICE_LOCK]
+held, done = threading.Event(), threading.Event()
+def hold():
+    for lock in locks:
+        lock.acquire()
+    held.set()
+    done.wait()
+threading.Thread(target=hold, daemon=True).start()
+held.wait()
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if all(lock.acquire(timeout=5) for lock in locks) else 1)
+_, status = os.waitpid(pid, 0)
+done.set()
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 import torch
 
+from ._state import released_in_forked_children
+
 
 def resolve_device(device: str | torch.device | None) -> str:
     """Return ``device`` as a string, choosing ``"cuda"`` when it is ``None`` and CUDA is available.
@@ -59,6 +61,7 @@ class _CudnnSettings(NamedTuple):
 
 
 _cudnn_lock = threading.Lock()
+released_in_forked_children(_cudnn_lock)
 _cudnn_users = 0  # blocks of float32_cudnn entered and not left, in all threads
 _deterministic_users = 0  # those of them that asked for deterministic kernels
 _cudnn_saved: _CudnnSettings | None = None
@@ -139,6 +142,7 @@ def _set_settings_for_open_blocks() -> None:
 
 
 _generators_lock = threading.Lock()
+released_in_forked_children(_generators_lock)
 _generator_users: dict[str | int, int] = {}  # "cpu", or a CUDA device's index: the blocks open on it
 _generators_saved: dict[str | int, torch.Tensor] = {}
 
