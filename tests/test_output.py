@@ -196,7 +196,7 @@ def test_in_a_notebook_a_verbose_fit_shows_its_bars(data, monkeypatch):
     pipe = tiny_pipeline(verbose=1).fit(*data)
     shown = "".join(err.parts)
     assert "augmenting" in shown and "4/4" in shown  # the copies' bar
-    assert "train_loss=" in shown  # skorch's bar over an epoch's batches
+    assert "it/s]" in shown  # skorch's bar over an epoch's batches (sersk's count files and copies)
     assert dict(pipe[-1].callbacks_)["progress_bar"].detect_notebook is False  # tqdm.auto chose text bars here
     assert ESC in "".join(out.parts)  # a notebook shows the table's colours
 
