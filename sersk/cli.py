@@ -47,7 +47,7 @@ import numpy as np
 from .exceptions import is_out_of_memory
 from .utils._terminal import on_terminal
 from .utils._text import count, repeated
-from .utils.files import atomic_output, check_replaceable, check_writable_folder
+from .utils.files import atomic_output, check_replaceable, check_writable_folder, file_identity
 
 __all__ = ["build_parser", "main", "parse_param"]
 
@@ -483,13 +483,19 @@ def _check_out_file(path: str) -> None:
 
 
 def _check_out_not_an_input(path: str, data: str, filenames: Iterable[str]) -> None:
-    """Refuse an ``--out`` that is DATA or one of its files, which the model would replace."""
-    def key(name: str | os.PathLike) -> str:
-        return os.path.normcase(os.path.realpath(name))
-
-    if key(path) in {key(data), *map(key, filenames)}:
-        raise ValueError(f"--out {path!r} is {'DATA' if key(path) == key(data) else 'one of the files DATA lists'}: "
-                         "the model would replace it; give another file name")
+    """Refuse an ``--out`` that is DATA or one of its files, which the model would replace (by any
+    name: ``~``, a hard link, another case on macOS)."""
+    out = Path(path).expanduser()
+    if not out.is_file():  # a new file cannot be an input
+        return
+    identity = file_identity(out)
+    if identity == file_identity(Path(data).expanduser()):
+        raise ValueError(f"--out {path!r} is DATA: the model would replace it; give another file name")
+    for name in filenames:
+        with contextlib.suppress(OSError):  # a listed file that is missing or unreadable is not --out
+            if file_identity(Path(name)) == identity:
+                raise ValueError(f"--out {path!r} is one of the files DATA lists ({name}): the model would replace "
+                                 "it; give another file name")
 
 
 def _check_temporary_folder() -> None:

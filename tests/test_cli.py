@@ -1109,13 +1109,15 @@ def test_each_command_loading_a_model_says_to_load_only_trusted_ones(command, ca
     assert "load only models you trust" in " ".join(capsys.readouterr().out.split())
 
 
-def test_train_refuses_an_out_that_is_one_of_its_inputs(corpus, tmp_path, capsys):
+def test_train_refuses_an_out_that_is_one_of_its_inputs(corpus, tmp_path, capsys, monkeypatch):
     """``--out DATA/03a01Wa.wav`` replaced a training clip with the model, and exited 0."""
     clip = next(iter(sorted(corpus.glob("*.wav"))))
     rows = [f"{p},{EMOTIONS[p.name[5]][0]}" for p in sorted(corpus.glob("*.wav"))]
     table = write_csv(tmp_path / "data.csv", "path,label", rows)
     before = clip.read_bytes(), table.read_bytes()
-    for data, out, what in ((corpus, clip, "one of the files DATA lists"), (table, table, "is DATA")):
+    monkeypatch.setenv("HOME", str(tmp_path))  # DATA named from the home folder, as load_corpus reads it
+    for data, out, what in ((corpus, clip, "one of the files DATA lists"), (table, table, "is DATA"),
+                            ("~/data.csv", table, "is DATA")):
         assert main(["train", str(data), "--out", str(out), *FAST]) == 2
         assert_one_line_error(capsys.readouterr().err, what, "the model would replace it")
     assert (clip.read_bytes(), table.read_bytes()) == before

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..utils.files import folder_files
+from ..utils.files import file_identity, folder_files
 from ..utils._text import repeated
 from ._emodb import _load, _wav_files
 
@@ -223,17 +223,6 @@ def _csv_header(path: Path, reader: csv.DictReader) -> list[str]:
     return header
 
 
-def _file_identity(file: Path) -> tuple[int, int] | str:
-    """What tells files apart whatever names they go by: the device and inode number (a path's
-    ``resolve()`` keeps the case as given on macOS, where ``a.WAV`` and ``a.wav`` are one file; a hard
-    link is the same file too). Where the file system gives no inode number (0: some Windows network
-    and virtual drives), the resolved path, in the system's case."""
-    stat = file.stat()
-    if stat.st_ino == 0:
-        return os.path.normcase(os.path.realpath(file))
-    return stat.st_dev, stat.st_ino
-
-
 def _in_other_unicode_form(file: Path) -> Path | None:
     """The file a missing name stands for with its folders' and its own names in the other Unicode
     normal form, if there is one: macOS writes names decomposed (NFD, "a" + combining diaeresis),
@@ -267,7 +256,7 @@ def _csv_files(path: Path, rows: list[tuple[int, dict[str, str]]]) -> list[str]:
             )
         if not file.is_file():
             missing_files.append((line, values["path"], file))
-        elif (seen := first_line.setdefault(_file_identity(file), line)) != line:
+        elif (seen := first_line.setdefault(file_identity(file), line)) != line:
             raise ValueError(
                 f"the CSV {str(path)!r} lists {str(file)!r} twice (lines {seen} and {line}); each clip must appear "
                 "once, or it could be trained on and tested on"

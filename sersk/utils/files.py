@@ -104,6 +104,17 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         raise
 
 
+def file_identity(file: Path) -> tuple[int, int] | str:
+    """What tells files apart whatever names they go by: the device and inode number (a path's
+    ``resolve()`` keeps the case as given on macOS, where ``a.WAV`` and ``a.wav`` are one file; a hard
+    link is the same file too). Where the file system gives no inode number (0: some Windows network
+    and virtual drives), the resolved path, in the system's case."""
+    stat = file.stat()
+    if stat.st_ino == 0:
+        return os.path.normcase(os.path.realpath(file))
+    return stat.st_dev, stat.st_ino
+
+
 def check_replaceable(path: Path) -> None:
     """Refuse a file that exists and may not be written (read-only), as writing it in place would:
     moving a new file over it, as ``atomic_output`` does, replaced it all the same."""
