@@ -49,7 +49,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _recipe
 from .exceptions import InvalidSignalError
-from .utils._state import released_in_forked_children
+from .utils._state import held_across_forks
 from .utils._terminal import bar_disabled, tqdm
 from .utils._text import count
 from .utils._version import RecordsSerskVersion
@@ -69,7 +69,7 @@ _MAP_BATCH_COPIES = 128
 # audiomentations draws from the global `random` (pointed at a private one per batch) and the pitch shifter is
 # shared: one batch of copies at a time per process.
 _GLOBAL_RNG_LOCK = threading.Lock()
-released_in_forked_children(_PROGRESS_LOCK, _GLOBAL_RNG_LOCK)
+held_across_forks(_PROGRESS_LOCK, _GLOBAL_RNG_LOCK)
 _ORIGINAL = -1  # copy index of an unchanged original (keep_original=True)
 
 

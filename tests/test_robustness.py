@@ -469,32 +469,56 @@ joblib.load({str(tmp_path / "m.joblib")!r})
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX's")
-def test_a_child_forked_while_a_thread_holds_a_sersk_lock_can_take_it():
+def test_a_child_forked_while_other_threads_use_sersk_finds_its_locks_free_and_its_state_whole():
     """A ``multiprocessing`` fork while another thread augmented copied the held lock into the child,
-    which then waited for ever at its first augmentation (a concurrency review). Checked in a fresh
-    interpreter that runs no torch operation: a child forked after torch's parallel work can hang
-    in torch's OpenMP runtime, whatever sersk does."""
+    which then waited for ever at its first augmentation; and audiomentations' modules were left
+    pointing at that thread's private generator. A fit open in another thread at the fork kept the
+    child's own seeded fit from restoring torch's generator. (A concurrency review and a diff review.)
+    Run in a fresh interpreter that runs no parallel torch operation: a child forked after torch's
+    parallel work can hang in torch's OpenMP runtime, whatever sersk does."""
     code = """
-import os, sys, threading
+import os, random, sys, threading, time
+import torch
 from sersk import augment
 from sersk.nn import classifier
 from sersk.utils import _device, _malloc
 locks = [augment._GLOBAL_RNG_LOCK, augment._PROGRESS_LOCK, _malloc._lock, _device._cudnn_lock,
          _device._generators_lock, classifier._DEVICE_LOCK]
-held, done = threading.Event(), threading.Event()
-def hold():
-    for lock in locks:
-        lock.acquire()
-    held.set()
-    done.wait()
-threading.Thread(target=hold, daemon=True).start()
-held.wait()
+import audiomentations  # its modules are the ones sersk points at a private generator
+inside, fit_open, done = threading.Event(), threading.Event(), threading.Event()
+def augmenting():
+    with augment._GLOBAL_RNG_LOCK, augment._private_python_random(random.Random(0)):
+        for lock in locks[1:]:
+            lock.acquire()
+        inside.set()
+        time.sleep(0.5)  # the fork comes meanwhile
+        for lock in locks[1:]:
+            lock.release()
+def fitting():
+    with _device.generators_restored([]):
+        torch.manual_seed(5)
+        fit_open.set()
+        done.wait()
+threads = [threading.Thread(target=fitting), threading.Thread(target=augmenting)]
+threads[0].start()
+fit_open.wait()
+threads[1].start()
+inside.wait()
 pid = os.fork()
 if pid == 0:
-    os._exit(0 if all(lock.acquire(timeout=5) for lock in locks) else 1)
+    free = all(lock.acquire(timeout=5) and (lock.release() or True) for lock in locks)
+    whole = all(getattr(m, "random", random) is random for n, m in list(sys.modules.items())
+                if n.startswith("audiomentations"))
+    before = torch.get_rng_state()
+    with _device.generators_restored([]):
+        torch.manual_seed(1)
+    restored = torch.equal(torch.get_rng_state(), before)
+    os._exit(0 if (free, whole, restored) == (True, True, True) else 10 + 4 * free + 2 * whole + restored)
 _, status = os.waitpid(pid, 0)
 done.set()
+for thread in threads:  # ended before the interpreter (a thread still in torch as it shuts down aborts it)
+    thread.join()
 sys.exit(os.waitstatus_to_exitcode(status))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])

@@ -34,7 +34,7 @@ from ..exceptions import TrainingDiverged
 from ..model_selection import _validation_split
 from ..utils._device import float32_cudnn, generators_restored, missing_cuda_device, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
-from ..utils._state import released_in_forked_children, restore_attributes
+from ..utils._state import held_across_forks, restore_attributes
 from ..utils._terminal import colours_wanted, shown_live, widget_bars
 from ..utils._version import RecordsSerskVersion
 from ..utils.validation import (
@@ -59,7 +59,7 @@ NO_DECAY_ON_BIASES = (
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 _DEVICE_LOCK = threading.RLock()  # guards the device an estimator resolves while it runs
-released_in_forked_children(_DEVICE_LOCK)
+held_across_forks(_DEVICE_LOCK)
 
 
 class _Interrupted(Exception):

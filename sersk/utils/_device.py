@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,7 +10,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._state import released_in_forked_children
+from ._state import held_across_forks
 
 
 def resolve_device(device: str | torch.device | None) -> str:
@@ -61,7 +62,7 @@ class _CudnnSettings(NamedTuple):
 
 
 _cudnn_lock = threading.Lock()
-released_in_forked_children(_cudnn_lock)
+held_across_forks(_cudnn_lock)
 _cudnn_users = 0  # blocks of float32_cudnn entered and not left, in all threads
 _deterministic_users = 0  # those of them that asked for deterministic kernels
 _cudnn_saved: _CudnnSettings | None = None
@@ -142,7 +143,7 @@ def _set_settings_for_open_blocks() -> None:
 
 
 _generators_lock = threading.Lock()
-released_in_forked_children(_generators_lock)
+held_across_forks(_generators_lock)
 _generator_users: dict[str | int, int] = {}  # "cpu", or a CUDA device's index: the blocks open on it
 _generators_saved: dict[str | int, torch.Tensor] = {}
 _blocks_of_this_thread = threading.local()
@@ -181,10 +182,30 @@ def generators_restored(cuda_devices: list[int]) -> Iterator[None]:
     finally:
         _blocks_of_this_thread.open = nested
         with _generators_lock:
-            for key in keys:
+            ending = [key for key in keys if key in _generator_users]  # not forgotten in a forked child
+            for key in ending:
                 _generator_users[key] -= 1
-            for key in keys:
+            for key in ending:
                 if not _generator_users[key]:
+                    del _generator_users[key]
                     _set_generator_state(key, _generators_saved.pop(key))
                 elif nested:
                     _set_generator_state(key, found[key])
+
+
+def _forget_other_threads_blocks() -> None:
+    """In a child made by ``fork()``: the blocks other threads had open are gone with them, so the
+    CPU generator counts the forking thread's only (restored when none is open), and the CUDA ones
+    none (CUDA cannot be used in a forked child)."""
+    own = getattr(_blocks_of_this_thread, "open", 0)
+    for key in list(_generator_users):
+        _generator_users[key] = min(_generator_users[key], own) if key == "cpu" else 0
+        if not _generator_users[key]:
+            del _generator_users[key]
+            saved = _generators_saved.pop(key)
+            if key == "cpu":
+                torch.set_rng_state(saved)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_other_threads_blocks)  # after the locks' (registered first)

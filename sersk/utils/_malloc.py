@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ._state import released_in_forked_children
+from ._state import held_across_forks
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
@@ -51,7 +51,7 @@ TRIM_ON_EXIT_BYTES = 32 << 20
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _lock = threading.Lock()
-released_in_forked_children(_lock)
+held_across_forks(_lock)
 _depth = 0
 _level: int | None = None  # resident bytes after the first step since the last trim
 _trimmed_at: int | None = None  # resident bytes after the last trim on leaving a block (or the least since)

@@ -1,5 +1,5 @@
 """Putting an object's attributes back as they were, for estimators that leave nothing changed on an
-error; and sersk's locks, released in a child made by ``fork()``."""
+error; and sersk's locks, held across ``fork()``."""
 
 from __future__ import annotations
 
@@ -16,10 +16,15 @@ def restore_attributes(obj: Any, state: dict[str, Any]) -> None:
         del attributes[name]
 
 
-def released_in_forked_children(*locks: Any) -> None:
-    """Release ``locks`` in each child process made by ``fork()``: a lock another thread held at the
-    fork stayed held there, by a thread the child does not have, and the child waited for it for
-    ever (a ``multiprocessing`` fork while a thread augmented). As the standard library does for its
-    own locks (``logging``, ``concurrent.futures``)."""
+def held_across_forks(*locks: Any) -> None:
+    """Take ``locks`` before each ``fork()``, and release them after it: in the parent as they are,
+    in the child as new ones, as the standard library does for its own (``concurrent.futures``). A
+    fork while another thread held one left it held in the child, by a thread the child does not
+    have, and the child waited for it for ever (a ``multiprocessing`` fork while a thread augmented);
+    taken, what the lock guards is whole at the fork. No sersk code forks while holding one."""
     if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
-        os.register_at_fork(after_in_child=lambda: [lock._at_fork_reinit() for lock in locks])
+        os.register_at_fork(
+            before=lambda: [lock.acquire() for lock in locks],
+            after_in_parent=lambda: [lock.release() for lock in reversed(locks)],
+            after_in_child=lambda: [lock._at_fork_reinit() for lock in locks],
+        )
