@@ -46,7 +46,7 @@ import numpy as np
 
 from .exceptions import is_out_of_memory
 from .utils._terminal import on_terminal
-from .utils._text import count, repeated
+from .utils._text import count, printable, repeated
 from .utils.files import atomic_output, check_replaceable, check_writable_folder, file_identity
 
 __all__ = ["build_parser", "main", "parse_param"]
@@ -343,6 +343,27 @@ def _unencodable_characters_escaped() -> Iterator[None]:
                 stream.reconfigure(errors="strict")
 
 
+@contextlib.contextmanager
+def _warnings_printable() -> Iterator[None]:
+    """Within the block, a warning's message is written with its control characters escaped, as the
+    command's own messages are (matplotlib's "Glyph 27 (\\x1b) missing from font" put a label's
+    escape sequence on the terminal). The setting is the process's, as Python's is."""
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        stream = sys.stderr if file is None else file
+        if stream is not None:  # pythonw: nowhere to write
+            with contextlib.suppress(OSError):
+                stream.write(warnings.formatwarning(printable(str(message)), category, filename, lineno, line))
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def _stdout_is_gone() -> bool:
     """Whether stdout can no longer be written: its reader stopped (Windows reports that as EINVAL
     when the output still held is flushed again)."""
@@ -375,18 +396,11 @@ def _peak_rss_mib() -> dict[str, float | None]:
 
 
 def _err(message: str) -> None:
-    print(f"{PROG}: {_shown(message)}", file=sys.stderr)
-
-
-def _shown(text: str, keep: str = "\n") -> str:
-    """``text`` with its control characters, but those in ``keep``, written as escapes (``\\x1b``): a
-    file name, label or speaker holding an escape sequence cleared the screen, or moved the cursor to
-    hide a line, when printed to a terminal."""
-    return "".join(c if c in keep or unicodedata.category(c) != "Cc" else repr(c)[1:-1] for c in text)
+    print(f"{PROG}: {printable(message)}", file=sys.stderr)
 
 
 def _format_table(header: list[str], rows: list[list[str]]) -> str:
-    header, rows = [_shown(c, keep="") for c in header], [[_shown(c, keep="") for c in row] for row in rows]
+    header, rows = [printable(c) for c in header], [[printable(c) for c in row] for row in rows]
     widths = [max(map(_columns, [h, *(r[i] for r in rows)])) for i, h in enumerate(header)]
     lines = []
     for row in [header, *rows]:
@@ -552,8 +566,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     speakers = "" if data.speaker is None else f", {count(len(np.unique(data.speaker)), 'speaker')}"
     held_out = " (less those held out to validate)" if args.validation_fraction is not None else ""
-    print(_shown(f"training on {count(len(data.filenames), 'clip')}{held_out}, {len(classes)} classes "
-                 f"({', '.join(classes)}){speakers}"))
+    print(f"training on {count(len(data.filenames), 'clip')}{held_out}, {len(classes)} classes "
+          f"({printable(', '.join(classes))}){speakers}")
     if same := [c for c in classes if sum(c.casefold() == other.casefold() for other in classes) > 1]:
         _err(f"warning: labels that differ only in case are separate classes: {', '.join(same)}")
     params = pipeline.get_params()
@@ -684,7 +698,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"UAR       {100 * results['uar']:.2f} %  (unweighted average recall = balanced accuracy)")
     print()
     # the labels of DATA, as the UAR averages over them (a class of the model absent from DATA has no recall)
-    print(_shown(classification_report(y_true, y_pred, labels=sorted(set(y_true)), zero_division=0, digits=3)))
+    present = sorted(set(y_true))
+    print(classification_report(y_true, y_pred, labels=present, target_names=[printable(str(c)) for c in present],
+                                zero_division=0, digits=3))
     print(f"wrote {out_dir / 'confusion_matrix.png'} and {out_dir / 'metrics.json'}")
     for path, message in results["errors"].items():
         _err(f"skipped {path}: {message}")
@@ -735,7 +751,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         results = _reproduce_record(args, params, device, results, start)
         _write_json(staged / "results.json", results)
     print()
-    print(_shown(_summary(results, out_dir, f"preset {args.preset}, {_setting(params)}")))
+    print(_summary(results, out_dir, f"preset {args.preset}, {_setting(params)}"))
     return 0
 
 
@@ -850,12 +866,12 @@ def _summary(results: dict[str, Any], out_dir: Path, setting: str) -> str:
             lines.append("  TRANSDUCTIVE: every speaker, the test speaker included, was standardised with its own "
                          "statistics;\n  not comparable with the plain speaker-independent figures below")
         if len(results["per_speaker"]) < results["n_speakers"]:
-            speakers = ", ".join(results["held_out_speakers"])
+            speakers = printable(", ".join(results["held_out_speakers"]))
             lines.append(f"  PARTIAL: {results['folds_run']} folds run (held-out speakers {speakers}); "
                          "pooled over those only")
         lines.append("  speaker  clips  accuracy       UAR")
         for fold in results["per_speaker"]:
-            lines.append(f"  {fold['speaker']:>7}  {fold['n_files']:5d}  {pct(fold['accuracy'])}  {pct(fold['uar'])}")
+            lines.append(f"  {printable(str(fold['speaker'])):>7}  {fold['n_files']:5d}  {pct(fold['accuracy'])}  {pct(fold['uar'])}")
         lines.append(f"  pooled   {results['n_files']:5d}  {pct(results['accuracy'])}  {pct(results['uar'])}")
         if "published" in results:  # Emo-DB's
             published = ", ".join(
@@ -1137,7 +1153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    with _unencodable_characters_escaped():  # a file name in a usage error, too
+    with _unencodable_characters_escaped(), _warnings_printable():  # a file name in a usage error, too
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help, --version, usage errors

@@ -25,7 +25,7 @@ from sklearn.utils import check_consistent_length
 from .io import _is_path
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
-from .utils._text import repeated
+from .utils._text import printable, repeated
 from .utils.files import atomic_output
 from .utils.validation import (
     check_bool, check_labels, check_matches_labels, check_seed, count, path_column, plain_path,
@@ -503,18 +503,19 @@ def run_leave_one_speaker_out(
             )
     if verbose > 0:
         print(f"leave-one-speaker-out over {len(all_speakers)} speakers; folds for "
-              f"{count(len(held_out), 'held-out speaker')}: {', '.join(held_out)}")
+              f"{count(len(held_out), 'held-out speaker')}: {printable(', '.join(held_out))}")
     figures = None if figures_dir is None else _folder(figures_dir)
     if figures is not None:
         _save_data_figures(template, X, y, np.flatnonzero(speakers != held_out[0]), figures, random_state)
     folds, estimators, true_all, pred_all, loaded = [], [], [], [], []
     for k, speaker in enumerate(held_out, 1):
         fold_start = time.perf_counter()
+        name = printable(str(speaker))  # as printed: an id read from a CSV can hold control characters
         train, test = np.flatnonzero(speakers != speaker), np.flatnonzero(speakers == speaker)
         if folds_done is not None and folds_done.has(speaker):
             fold, y_pred = folds_done.load(speaker, y.dtype)
             if verbose > 0:
-                print(f"\nfold {k}/{len(held_out)}: speaker {speaker}: accuracy {100 * fold['accuracy']:.2f} %, "
+                print(f"\nfold {k}/{len(held_out)}: speaker {name}: accuracy {100 * fold['accuracy']:.2f} %, "
                       f"UAR {100 * fold['uar']:.2f} % (read from {folds_done.path(speaker)})")
             folds.append(fold)
             true_all.append(y[test])
@@ -524,12 +525,12 @@ def run_leave_one_speaker_out(
         n_train_speakers = len(np.unique(speakers[train]))
         if len(untrained := np.setdiff1d(y[test], y[train])):
             warnings.warn(
-                f"the fold of speaker {speaker} trains on no clip labelled {', '.join(map(repr, untrained.tolist()))} "
+                f"the fold of speaker {name} trains on no clip labelled {', '.join(map(repr, untrained.tolist()))} "
                 "(only this speaker has them): its clips of those labels count as errors", UserWarning, stacklevel=2,
             )
         if verbose > 0:
             validation = ", one of them held out for validation" if validation_speaker else ""
-            print(f"\nfold {k}/{len(held_out)}: test speaker {speaker} ({len(test)} clips); training on the other "
+            print(f"\nfold {k}/{len(held_out)}: test speaker {name} ({len(test)} clips); training on the other "
                   f"{n_train_speakers} speakers{validation}")
         fold, y_pred, fold_pipeline = _train_fold(template, X, y, speakers, train, test, validation_speaker)
         fold["wall_time_s"] = round(time.perf_counter() - fold_start, 1)
@@ -539,7 +540,7 @@ def run_leave_one_speaker_out(
         if folds_done is not None:
             folds_done.save(speaker, fold, y_pred)
         if verbose > 0:
-            print(f"fold {k}: speaker {speaker}: accuracy {100 * fold['accuracy']:.2f} %, UAR {100 * fold['uar']:.2f} %")
+            print(f"fold {k}: speaker {name}: accuracy {100 * fold['accuracy']:.2f} %, UAR {100 * fold['uar']:.2f} %")
         folds.append(fold)
         estimators.append(fold_pipeline)
         true_all.append(y[test])

@@ -138,18 +138,23 @@ def test_the_figures_of_a_run_say_what_they_show(corpus, tmp_path, monkeypatch):
     assert [t.get_text() for t in figures[1].axes[0].get_yticklabels()] == ["anger (n=4)", "sadness (n=4)"]
 
 
-def test_a_speakers_figure_is_written_in_the_figures_folder_whatever_its_name(corpus, tmp_path):
+@pytest.mark.filterwarnings("ignore:Glyph 27:UserWarning")  # matplotlib's, for the id drawn in a title
+def test_a_speakers_figure_is_written_in_the_figures_folder_whatever_its_name(corpus, tmp_path, capsys):
     """Speaker ids come from a CSV: one reading ``../../x`` wrote its training figure two folders up
-    (``x.png``), and ``a/b`` a figure into a subfolder."""
+    (``x.png``), and ``a/b`` a figure into a subfolder; an escape sequence in one was printed as it
+    was, to the terminal."""
     X, y, speakers = corpus
-    names = {"03": "../../x", "08": "a/b", "09": "09"}
+    names = {"03": "../../x", "08": "a/b\x1b[2J", "09": "09"}
     odd = np.array([names[s] for s in speakers])
     figures = tmp_path / "out" / "figures"
-    run_leave_one_speaker_out(X, y, odd, pipeline=tiny_pipeline(), test_speakers=["../../x", "a/b"],
-                              figures_dir=figures)
+    run_leave_one_speaker_out(X, y, odd, pipeline=tiny_pipeline(), test_speakers=["../../x", "a/b\x1b[2J"],
+                              figures_dir=figures, verbose=1)
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "speaker a/b\\x1b[2J" in printed
     written = [p.relative_to(figures).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
     assert all("/" not in name for name in written), written  # every file in the figures folder itself
-    assert {"training_history_speaker..%2F..%2Fx.png", "training_history_speakera%2Fb.png"} <= set(os.listdir(figures))
+    assert {"training_history_speaker..%2F..%2Fx.png", "training_history_speakera%2Fb%1B%5B2J.png"} <= set(
+        os.listdir(figures))
 
 
 def test_a_fold_whose_training_lacks_a_label_of_its_test_speaker_warns(corpus):
