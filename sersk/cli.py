@@ -222,7 +222,8 @@ def _outputs_together(out_dir: Path) -> Iterator[Path]:
     """A hidden folder in ``out_dir`` for a run's files; once the block ends without an error, each
     is moved into ``out_dir`` (a rename, over the last run's), so that a run cut short (an error,
     Ctrl-C, a full disk) leaves the last run's set as it was, not this run's figures beside the last
-    run's scores. The folder is removed after, whatever happened."""
+    run's scores; none is moved if one would replace a read-only file. The folder is removed after,
+    whatever happened."""
     import shutil
     import tempfile
 
@@ -231,7 +232,10 @@ def _outputs_together(out_dir: Path) -> Iterator[Path]:
     staged = Path(tempfile.mkdtemp(prefix=".sersk-run-", dir=out_dir))
     try:
         yield staged
-        for file in sorted(staged.iterdir()):
+        files = sorted(staged.iterdir())
+        for file in files:  # all or none: a read-only file of the last run's is kept, as a save keeps it
+            check_replaceable(out_dir / file.name)
+        for file in files:
             os.replace(file, out_dir / file.name)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -871,7 +875,8 @@ def _summary(results: dict[str, Any], out_dir: Path, setting: str) -> str:
                          "pooled over those only")
         lines.append("  speaker  clips  accuracy       UAR")
         for fold in results["per_speaker"]:
-            lines.append(f"  {printable(str(fold['speaker'])):>7}  {fold['n_files']:5d}  {pct(fold['accuracy'])}  {pct(fold['uar'])}")
+            speaker = printable(str(fold["speaker"]))
+            lines.append(f"  {speaker:>7}  {fold['n_files']:5d}  {pct(fold['accuracy'])}  {pct(fold['uar'])}")
         lines.append(f"  pooled   {results['n_files']:5d}  {pct(results['accuracy'])}  {pct(results['uar'])}")
         if "published" in results:  # Emo-DB's
             published = ", ".join(

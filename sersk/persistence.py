@@ -68,6 +68,8 @@ def save_model(model: Any, path: str | os.PathLike, *, compress: int | bool | tu
     ------
     IsADirectoryError
         If ``path`` is a folder.
+    PermissionError
+        If ``path`` is a file that may not be written (read-only), as writing it in place would.
     OSError
         If the folder cannot be written to; ``path`` is left as it was.
 

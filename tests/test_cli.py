@@ -1159,3 +1159,20 @@ def test_names_and_labels_cannot_send_escape_sequences_to_the_terminal(model, co
     assert main(["evaluate", str(model), str(table), "--out-dir", str(tmp_path / "ev")]) == 0
     out, err = capsys.readouterr()
     assert "\x1b" not in out + err and "neu\\x1b[2K\\x1b[1Gtral" in out
+
+
+def test_evaluate_keeps_a_read_only_output_of_the_last_run(model, corpus, tmp_path, monkeypatch, capsys):
+    """evaluate moves its files in together: the move replaced a read-only metrics.json, which a
+    save (atomic_output) refuses to (a diff review's find). None is moved then."""
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(model), str(corpus), "--out-dir", str(out)]) == 0
+    metrics = out / "metrics.json"
+    metrics.write_text("the last run's")
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == metrics else access(path, mode, **kw))
+    png = (out / "confusion_matrix.png").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(corpus), "--out-dir", str(out)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "metrics.json' (it is read-only)")
+    assert metrics.read_text() == "the last run's" and (out / "confusion_matrix.png").stat().st_mtime_ns == png
+    assert sorted(p.name for p in out.iterdir()) == ["confusion_matrix.png", "metrics.json"]

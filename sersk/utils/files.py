@@ -59,7 +59,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """Write a file atomically: yield a temporary file in the target's folder, then move it in place.
 
     The folder is created if needed. On any exception (Ctrl-C included) the temporary file and the
-    folders made for it are removed, and an existing file at ``path`` is left as it was.
+    folders made for it are removed, and an existing file at ``path`` is left as it was. A file at
+    ``path`` that may not be written (read-only) is refused (``PermissionError``), as writing it in
+    place would be.
 
     Parameters
     ----------
