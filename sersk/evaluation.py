@@ -444,7 +444,8 @@ def run_leave_one_speaker_out(
     figures_dir : str or os.PathLike, optional
         When given (the folder is created), write ``class_distribution.png``, ``waveform.png``,
         ``log_mels.png``, ``training_history_speaker<S>.png`` per fold and the pooled
-        ``confusion_matrix.png`` there.
+        ``confusion_matrix.png`` there. ``<S>`` is the speaker id, percent-quoted as in a URL
+        (``a/b``: ``a%2Fb``), so that any id names one file in the folder.
     fold_dir : str or os.PathLike, optional
         Write each finished fold's results there, as ``fold_<speaker>.json``, and take the folds
         an earlier call of the same evaluation wrote there instead of training them again: a run

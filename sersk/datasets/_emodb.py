@@ -296,6 +296,9 @@ def _download(url: str, dest: Path, *, verbose: bool) -> None:
     with response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+        if total is not None and total > _MAX_BYTES:  # said before a byte is read
+            raise OSError(f"the download from {url} is larger than {_MAX_BYTES >> 20} MiB ({total >> 20} MiB): not "
+                          "the Emo-DB archive; not downloaded")
         received = 0
         with open(dest, "wb") as fh, tqdm(
             total=total,
