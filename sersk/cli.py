@@ -205,12 +205,23 @@ def _run_on(model: Any, device: str | None, model_file: str) -> None:
                 raise ValueError(f"{message}: add --device auto") from None
 
 
+# the files evaluate and reproduce write into --out-dir (the figures' names: sersk.evaluation)
+_OUTPUTS = ("results.json", "metrics.json", "class_distribution.png", "waveform.png", "log_mels.png",
+            "training_history*.png", "confusion_matrix.png")
+
+
 def _out_dir(path: str) -> Path:
-    """``--out-dir``, checked writable before any work whose results it will hold."""
+    """``--out-dir``, checked writable before any work whose results it will hold, and without a
+    read-only output of an earlier run, which the run would be refused to replace at its end."""
     out_dir = Path(path)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"--out-dir {str(out_dir)!r} is a file, not a folder")
     _check_writable(out_dir, "--out-dir")
+    for output in sorted({file for pattern in _OUTPUTS for file in out_dir.glob(pattern)}):
+        try:
+            check_replaceable(output)
+        except PermissionError as exc:
+            raise PermissionError(exc.errno, f"--out-dir: {exc.strerror}") from None
     return out_dir
 
 

@@ -1173,6 +1173,25 @@ def test_evaluate_keeps_a_read_only_output_of_the_last_run(model, corpus, tmp_pa
     png = (out / "confusion_matrix.png").stat().st_mtime_ns
     capsys.readouterr()
     assert main(["evaluate", str(model), str(corpus), "--out-dir", str(out)]) == 2
-    assert_one_line_error(capsys.readouterr().err, "metrics.json' (it is read-only)")
+    assert_one_line_error(capsys.readouterr().err, "--out-dir: cannot write", "metrics.json' (it is read-only)")
     assert metrics.read_text() == "the last run's" and (out / "confusion_matrix.png").stat().st_mtime_ns == png
     assert sorted(p.name for p in out.iterdir()) == ["confusion_matrix.png", "metrics.json"]
+    from sersk import cli  # the moves refuse too, should a file turn read-only during the run
+
+    monkeypatch.setattr(cli, "_out_dir", lambda path: Path(path))
+    assert main(["evaluate", str(model), str(corpus), "--out-dir", str(out)]) == 2
+    assert metrics.read_text() == "the last run's" and (out / "confusion_matrix.png").stat().st_mtime_ns == png
+
+
+def test_reproduce_refuses_a_read_only_output_before_its_folds(corpus, tmp_path, monkeypatch, capsys):
+    """Leave-one-speaker-out writes results.json at its end: a read-only one was refused only after
+    every fold had trained (a diff review's find)."""
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "training_history_speaker03.png").write_bytes(b"the last run's")
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path).suffix == ".png" and mode == os.W_OK
+                        else access(path, mode, **kw))
+    assert main(["reproduce", "--data", str(corpus), "--speaker-independent", "--out-dir", str(out), *FAST]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--out-dir: cannot write", "training_history_speaker03.png'")
+    assert sorted(p.name for p in out.iterdir()) == ["training_history_speaker03.png"]  # no fold trained
