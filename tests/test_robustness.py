@@ -473,7 +473,8 @@ def test_a_child_forked_while_other_threads_use_sersk_finds_its_locks_free_and_i
     """A ``multiprocessing`` fork while another thread augmented copied the held lock into the child,
     which then waited for ever at its first augmentation; and audiomentations' modules were left
     pointing at that thread's private generator. A fit open in another thread at the fork kept the
-    child's own seeded fit from restoring torch's generator. (A concurrency review and a diff review.)
+    child's own seeded fit from restoring torch's generator, and sersk's malloc settings in force
+    for the child's life. (A concurrency review and a diff review.)
     Run in a fresh interpreter that runs no parallel torch operation: a child forked after torch's
     parallel work can hang in torch's OpenMP runtime, whatever sersk does."""
     code = """
@@ -495,7 +496,7 @@ def augmenting():
         for lock in locks[1:]:
             lock.release()
 def fitting():
-    with _device.generators_restored([]):
+    with _device.generators_restored([]), _malloc.reuse_freed_memory():
         torch.manual_seed(5)
         fit_open.set()
         done.wait()
@@ -512,7 +513,7 @@ if pid == 0:
     before = torch.get_rng_state()
     with _device.generators_restored([]):
         torch.manual_seed(1)
-    restored = torch.equal(torch.get_rng_state(), before)
+    restored = torch.equal(torch.get_rng_state(), before) and _malloc._depth == 0
     os._exit(0 if (free, whole, restored) == (True, True, True) else 10 + 4 * free + 2 * whole + restored)
 _, status = os.waitpid(pid, 0)
 done.set()

@@ -53,6 +53,7 @@ _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _lock = threading.Lock()
 held_across_forks(_lock)
 _depth = 0
+_blocks_of_this_thread = threading.local()
 _level: int | None = None  # resident bytes after the first step since the last trim
 _trimmed_at: int | None = None  # resident bytes after the last trim on leaving a block (or the least since)
 
@@ -155,13 +156,38 @@ def reuse_freed_memory() -> Iterator[None]:
                 _trimmed_at = _resident_bytes()
             _LIBC.mallopt(_M_MMAP_MAX, 0)
             _LIBC.mallopt(_M_TRIM_THRESHOLD, _KEEP_UP_TO)
+    own = getattr(_blocks_of_this_thread, "open", 0)
+    _blocks_of_this_thread.open = own + 1
     try:
         yield
     finally:
+        _blocks_of_this_thread.open = own
         with _lock:
             _depth -= 1
             if _depth == 0:
-                _LIBC.mallopt(_M_MMAP_MAX, _startup_setting("MALLOC_MMAP_MAX_", "mmap_max", _DEFAULT_MMAP_MAX))
-                _LIBC.mallopt(_M_TRIM_THRESHOLD, _startup_setting(
-                    "MALLOC_TRIM_THRESHOLD_", "trim_threshold", _DEFAULT_TRIM_THRESHOLD))
+                _set_startup_settings()
                 _trim_if_grown()
+
+
+def _set_startup_settings() -> None:
+    """glibc's settings as the process started with them."""
+    assert _LIBC is not None
+    _LIBC.mallopt(_M_MMAP_MAX, _startup_setting("MALLOC_MMAP_MAX_", "mmap_max", _DEFAULT_MMAP_MAX))
+    _LIBC.mallopt(_M_TRIM_THRESHOLD,
+                  _startup_setting("MALLOC_TRIM_THRESHOLD_", "trim_threshold", _DEFAULT_TRIM_THRESHOLD))
+
+
+def _forget_other_threads_blocks() -> None:
+    """In a child made by ``fork()``: the blocks other threads had open are gone with them, so only
+    the forking thread's count, and with none open the process's own settings are back (a child
+    forked while another thread trained kept sersk's settings for its life, its freed memory never
+    given back)."""
+    global _depth
+    own = getattr(_blocks_of_this_thread, "open", 0)
+    if _depth and not own and _LIBC is not None:
+        _set_startup_settings()
+    _depth = own
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_other_threads_blocks)  # after the lock's (registered first)
