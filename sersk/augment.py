@@ -66,10 +66,9 @@ _CHUNK_COPIES = 512
 _BATCHES_PER_JOB = 4
 # Copies per task of map_batches: about a second of work, so a task's overhead is negligible.
 _MAP_BATCH_COPIES = 128
-# audiomentations draws from the global `random` (pointed at a private one per batch) and the pitch shifter is
-# shared: one batch of copies at a time per process.
-_GLOBAL_RNG_LOCK = threading.Lock()
-held_across_forks(_PROGRESS_LOCK, _GLOBAL_RNG_LOCK)
+# the pitch shifter is shared: one batch of copies at a time per process
+_BATCH_LOCK = threading.Lock()
+held_across_forks(_PROGRESS_LOCK, _BATCH_LOCK)
 _ORIGINAL = -1  # copy index of an unchanged original (keep_original=True)
 
 
@@ -93,7 +92,7 @@ class _PitchShift(PitchShift):
 
     audiomentations builds and configures a new processor for every clip; reusing one gives the same
     samples (tested) and saves about 1.2 of 9 ms per 2.5 s clip. ``method="signalsmith_stretch_cheaper"``
-    configures it with signalsmith's ``cheaper`` preset. Callers hold ``_GLOBAL_RNG_LOCK``, so one
+    configures it with signalsmith's ``cheaper`` preset. Callers hold ``_BATCH_LOCK``, so one
     thread at a time uses the processor.
     """
 
@@ -152,26 +151,44 @@ def _copy_seed(seed: int, source: int, copy: int) -> np.ndarray:
     return np.random.SeedSequence([seed, source, copy]).generate_state(4)
 
 
+class _ThreadsRandom:
+    """What audiomentations' modules hold as ``random`` once sersk has augmented: the generator a
+    sersk augmentation in the calling thread draws from, else Python's ``random`` module itself.
+    Pointing the modules at sersk's generator for a batch gave other threads' audiomentations calls
+    sersk's numbers meanwhile (and took them from sersk's copies)."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(getattr(self.local, "rng", None) or random, name)
+
+
+_THREADS_RANDOM = _ThreadsRandom()
+_INSTALL_LOCK = threading.Lock()
+held_across_forks(_INSTALL_LOCK)
+
+
 @contextlib.contextmanager
 def _private_python_random(rng: random.Random) -> Iterator[None]:
-    """Point audiomentations' ``random`` at ``rng`` for the block.
+    """audiomentations' ``random``, in this thread, is ``rng`` for the block.
 
     audiomentations draws its parameters from the module-global ``random``, which other threads
     also draw from (a Dask worker's size estimates do): seeding the global state alone is then not
-    reproducible. Its one ``np.random`` draw, the noise, comes from :class:`_AddGaussianSNR`'s own
-    generator.
+    reproducible. Its modules' ``random`` is replaced once by a stand-in that draws from the
+    generator of the thread's augmentation, if any, else from ``random`` as before. Its one
+    ``np.random`` draw, the noise, comes from :class:`_AddGaussianSNR`'s own generator.
     """
-    modules = [
-        m for name, m in list(sys.modules.items())
-        if name.startswith("audiomentations") and getattr(m, "random", None) is random
-    ]
-    for module in modules:
-        setattr(module, "random", rng)  # noqa: B010 (a module's attribute, unknown to the checker)
+    with _INSTALL_LOCK:  # modules imported since the last batch, too
+        for name, module in list(sys.modules.items()):
+            if name.startswith("audiomentations") and getattr(module, "random", None) is random:
+                setattr(module, "random", _THREADS_RANDOM)  # noqa: B010 (a module's attribute)
+    outer = getattr(_THREADS_RANDOM.local, "rng", None)
+    _THREADS_RANDOM.local.rng = rng
     try:
         yield
     finally:
-        for module in modules:
-            setattr(module, "random", random)  # noqa: B010
+        _THREADS_RANDOM.local.rng = outer
 
 
 def _augment_batch(
@@ -182,7 +199,7 @@ def _augment_batch(
     noise = next(t for t in transforms if isinstance(t, _AddGaussianSNR))
     out = []
     rng = random.Random()
-    with _GLOBAL_RNG_LOCK, _private_python_random(rng):
+    with _BATCH_LOCK, _private_python_random(rng):
         for source, copy in rows.tolist():
             x = waveforms[source]
             if copy == _ORIGINAL:

@@ -425,3 +425,40 @@ else:
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_another_threads_audiomentations_calls_keep_their_numbers_while_sersk_augments(clips, monkeypatch):
+    """sersk pointed audiomentations' modules at its own generator for a whole batch: a user's
+    audiomentations transform in another thread meanwhile drew sersk's numbers, and took them from
+    sersk's copies (a concurrency review: 16 of 36 copies differed)."""
+    import threading
+
+    from audiomentations import Gain
+
+    labels = np.array(["a", "b", "a"])
+
+    def copies():
+        X_res, _ = AugmentingResampler(n_augmentations=3, random_state=0).fit_resample(clips, labels)
+        return [x.copy() for x in X_res[:]]
+
+    def user_draw():  # the user's own seeded augmentation parameters
+        random.seed(7)
+        gain = Gain(p=1.0)
+        gain.randomize_parameters(clips[0], 16000)
+        return gain.parameters["amplitude_ratio"]
+
+    alone, expected = copies(), user_draw()
+    drawn = []
+    apply = augment._PitchShift.apply
+
+    def apply_while_the_user_draws(self, samples, sample_rate):  # the user's thread runs mid-batch
+        if not drawn:
+            thread = threading.Thread(target=lambda: drawn.append(user_draw()))
+            thread.start()
+            thread.join()
+        return apply(self, samples, sample_rate)
+
+    monkeypatch.setattr(augment._PitchShift, "apply", apply_while_the_user_draws)
+    together = copies()
+    assert drawn == [expected]
+    assert all(np.array_equal(a, b) for a, b in zip(alone, together))
