@@ -158,10 +158,19 @@ class _ThreadsRandom:
     sersk's numbers meanwhile (and took them from sersk's copies)."""
 
     def __init__(self) -> None:
-        self.local = threading.local()
+        object.__setattr__(self, "local", threading.local())
 
     def __getattr__(self, name: str) -> Any:
+        if name == "local":  # an instance made without __init__ (copy, unpickling)
+            raise AttributeError(name)
         return getattr(getattr(self.local, "rng", None) or random, name)
+
+    # a user's ``mock.patch("audiomentations.<module>.random.uniform")`` patches ``random``, as before
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(random, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(random, name)
 
 
 _THREADS_RANDOM = _ThreadsRandom()
@@ -181,7 +190,11 @@ def _private_python_random(rng: random.Random) -> Iterator[None]:
     """
     with _INSTALL_LOCK:  # modules imported since the last batch, too
         for name, module in list(sys.modules.items()):
-            if name.startswith("audiomentations") and getattr(module, "random", None) is random:
+            if name.partition(".")[0] != "audiomentations":  # (other modules' attributes untouched: scipy warns)
+                continue
+            held = getattr(module, "random", None)
+            # random, or the stand-in of an earlier import of this module (importlib.reload, %autoreload)
+            if held is random or (held is not _THREADS_RANDOM and type(held).__qualname__ == "_ThreadsRandom"):
                 setattr(module, "random", _THREADS_RANDOM)  # noqa: B010 (a module's attribute)
     outer = getattr(_THREADS_RANDOM.local, "rng", None)
     _THREADS_RANDOM.local.rng = rng

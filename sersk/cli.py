@@ -206,23 +206,28 @@ def _run_on(model: Any, device: str | None, model_file: str) -> None:
 
 
 # the files evaluate and reproduce write into --out-dir (the figures' names: sersk.evaluation)
-_OUTPUTS = ("results.json", "metrics.json", "class_distribution.png", "waveform.png", "log_mels.png",
-            "training_history*.png", "confusion_matrix.png")
+_EVALUATE_OUTPUTS = ("metrics.json", "confusion_matrix.png")
+_REPRODUCE_OUTPUTS = ("results.json", "class_distribution.png", "waveform.png", "log_mels.png", "confusion_matrix.png")
 
 
-def _out_dir(path: str) -> Path:
+def _out_dir(path: str, outputs: Iterable[str] = ()) -> Path:
     """``--out-dir``, checked writable before any work whose results it will hold, and without a
-    read-only output of an earlier run, which the run would be refused to replace at its end."""
+    read-only file among ``outputs`` (the names this run will write), which the run would be refused
+    to replace at its end."""
     out_dir = Path(path)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"--out-dir {str(out_dir)!r} is a file, not a folder")
     _check_writable(out_dir, "--out-dir")
-    for output in sorted({file for pattern in _OUTPUTS for file in out_dir.glob(pattern)}):
+    _check_outputs_replaceable(out_dir, outputs)
+    return out_dir
+
+
+def _check_outputs_replaceable(out_dir: Path, outputs: Iterable[str]) -> None:
+    for name in sorted(set(outputs)):
         try:
-            check_replaceable(output)
+            check_replaceable(out_dir / name)
         except PermissionError as exc:
             raise PermissionError(exc.errno, f"--out-dir: {exc.strerror}") from None
-    return out_dir
 
 
 # ---- output ------------------------------------------------------------------------------------
@@ -687,7 +692,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .persistence import load_model
 
     data = load_corpus(args.data)
-    out_dir = _out_dir(args.out_dir)
+    out_dir = _out_dir(args.out_dir, _EVALUATE_OUTPUTS)
     model = load_model(args.model)
     _run_on(model, args.device, args.model)
     if data.speaker is None and standardises_speakers(model):
@@ -727,7 +732,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """``sersk reproduce``: the reference protocol on Emo-DB (or DATA), end to end, with figures."""
-    from .evaluation import _FOLD_FILES, run_leave_one_speaker_out, run_reference_protocol
+    from .evaluation import _FOLD_FILES, _fold_figure, _fold_file, run_leave_one_speaker_out, run_reference_protocol
     from .pipeline import VALIDATION_SPEAKER
 
     start = time.perf_counter()
@@ -744,6 +749,15 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             f"{str(fold_dir)!r} holds {count(len(done), 'finished fold')} of an earlier run: add --resume to keep "
             "them and run the others, or remove that folder (or choose another --out-dir)"
         )
+    test_speakers = None
+    outputs = list(_REPRODUCE_OUTPUTS)
+    if args.speaker_independent:  # the figures of the folds this run trains (a resumed fold draws none)
+        test_speakers = args.speakers or (np.unique(corpus.speaker)[:QUICK_LOSO_FOLDS] if args.quick else None)
+        held_out = np.unique(corpus.speaker) if test_speakers is None else test_speakers
+        outputs += [_fold_figure(s) for s in held_out if not (args.resume and _fold_file(fold_dir, s).exists())]
+    else:
+        outputs.append("training_history.png")
+    _check_outputs_replaceable(out_dir, outputs)
     quick = " (QUICK: a smoke run, not comparable to published figures)" if args.quick else ""
     n_speakers = "" if corpus.speaker is None else f", {count(len(np.unique(corpus.speaker)), 'speaker')}"
     print(f"{name}: {count(len(corpus.filenames), 'clip')}{n_speakers}; preset {args.preset}: "
@@ -752,7 +766,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     together = contextlib.nullcontext(out_dir) if args.speaker_independent else _outputs_together(out_dir)
     with together as staged, _interrupt_guard():
         if args.speaker_independent:
-            test_speakers = args.speakers or (np.unique(corpus.speaker)[:QUICK_LOSO_FOLDS] if args.quick else None)
             results = run_leave_one_speaker_out(
                 corpus.filenames, corpus.target, corpus.speaker, pipeline=pipeline, random_state=args.seed,
                 test_speakers=test_speakers, figures_dir=staged, fold_dir=fold_dir, verbose=1,

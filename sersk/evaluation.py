@@ -536,7 +536,7 @@ def run_leave_one_speaker_out(
         fold, y_pred, fold_pipeline = _train_fold(template, X, y, speakers, train, test, validation_speaker)
         fold["wall_time_s"] = round(time.perf_counter() - fold_start, 1)
         if figures is not None:
-            _save_history(fold_pipeline[-1], figures / f"training_history_speaker{_file_part(speaker)}.png",
+            _save_history(fold_pipeline[-1], figures / _fold_figure(speaker),
                           f"Training, leave-one-speaker-out: test speaker {speaker}")
         if folds_done is not None:
             folds_done.save(speaker, fold, y_pred)
@@ -581,6 +581,16 @@ def _file_part(speaker: Any) -> str:
     return urllib.parse.quote(str(speaker), safe="")
 
 
+def _fold_figure(speaker: Any) -> str:
+    """The name of a leave-one-speaker-out fold's training figure."""
+    return f"training_history_speaker{_file_part(speaker)}.png"
+
+
+def _fold_file(folder: Path, speaker: Any) -> Path:
+    """A leave-one-speaker-out fold's file in ``folder`` (``fold_dir``)."""
+    return folder / f"fold_{_file_part(speaker)}.json"
+
+
 class _FoldFiles:
     """The finished folds of one leave-one-speaker-out run in a folder, a JSON file per fold.
 
@@ -611,7 +621,7 @@ class _FoldFiles:
 
     def path(self, speaker: Any) -> Path:
         """The speaker's file; its name quoted, so that any name is one file in the folder."""
-        return self.folder / f"fold_{_file_part(speaker)}.json"
+        return _fold_file(self.folder, speaker)
 
     def has(self, speaker: Any) -> bool:
         return str(speaker) in self._saved

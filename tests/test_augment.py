@@ -462,3 +462,23 @@ def test_another_threads_audiomentations_calls_keep_their_numbers_while_sersk_au
     together = copies()
     assert drawn == [expected]
     assert all(np.array_equal(a, b) for a, b in zip(alone, together))
+
+
+def test_a_users_patch_of_audiomentations_random_leaves_serks_copies_alone(clips):
+    """sersk's stand-in for audiomentations' ``random`` took a user's ``mock.patch`` of
+    ``audiomentations.<module>.random.uniform`` as its own attribute, so sersk's copies drew from the
+    user's mock (a review's find); the patch reaches ``random``, as it did before the stand-in."""
+    import audiomentations.augmentations.shift as shift_module
+
+    labels = np.array(["a", "b", "a"])
+
+    def copies():
+        X_res, _ = AugmentingResampler(n_augmentations=2, random_state=0).fit_resample(clips, labels)
+        return [x.copy() for x in X_res[:]]
+
+    alone = copies()  # installs the stand-in
+    with mock.patch("audiomentations.augmentations.shift.random.uniform", return_value=0.0):
+        assert shift_module.random.uniform(1, 2) == 0.0 and random.uniform(1, 2) == 0.0
+        patched = copies()
+    assert all(np.array_equal(a, b) for a, b in zip(alone, patched))
+    assert random.uniform(1, 2) != 0.0  # and the patch is undone

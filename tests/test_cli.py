@@ -1178,7 +1178,7 @@ def test_evaluate_keeps_a_read_only_output_of_the_last_run(model, corpus, tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["confusion_matrix.png", "metrics.json"]
     from sersk import cli  # the moves refuse too, should a file turn read-only during the run
 
-    monkeypatch.setattr(cli, "_out_dir", lambda path: Path(path))
+    monkeypatch.setattr(cli, "_out_dir", lambda path, *outputs: Path(path))
     assert main(["evaluate", str(model), str(corpus), "--out-dir", str(out)]) == 2
     assert metrics.read_text() == "the last run's" and (out / "confusion_matrix.png").stat().st_mtime_ns == png
 
@@ -1190,8 +1190,17 @@ def test_reproduce_refuses_a_read_only_output_before_its_folds(corpus, tmp_path,
     out.mkdir()
     (out / "training_history_speaker03.png").write_bytes(b"the last run's")
     access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path).suffix == ".png" and mode == os.W_OK
+    read_only = {"training_history_speaker03.png", "training_history_backup.png"}
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path).name in read_only and mode == os.W_OK
                         else access(path, mode, **kw))
-    assert main(["reproduce", "--data", str(corpus), "--speaker-independent", "--out-dir", str(out), *FAST]) == 2
+    run = ["reproduce", "--data", str(corpus), "--speaker-independent", "--out-dir", str(out), *FAST]
+    assert main([*run, "--speakers", "03", "08"]) == 2
     assert_one_line_error(capsys.readouterr().err, "--out-dir: cannot write", "training_history_speaker03.png'")
     assert sorted(p.name for p in out.iterdir()) == ["training_history_speaker03.png"]  # no fold trained
+    # a finished fold's figure is not drawn again on --resume, nor a user's file: no refusal
+    (out / "training_history_speaker03.png").unlink()
+    read_only.discard("training_history_speaker03.png")
+    assert main([*run, "--speakers", "03"]) == 0
+    read_only.add("training_history_speaker03.png")
+    (out / "training_history_backup.png").write_bytes(b"the user's")
+    assert main([*run, "--speakers", "03", "08", "--resume"]) == 0
