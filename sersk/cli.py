@@ -223,11 +223,10 @@ def _out_dir(path: str, outputs: Iterable[str] = ()) -> Path:
 
 
 def _check_outputs_replaceable(out_dir: Path, outputs: Iterable[str]) -> None:
-    for name in sorted(set(outputs)):
-        try:
+    """Refuse, naming ``--out-dir``, a read-only file among ``outputs`` in ``out_dir``."""
+    with _naming("--out-dir"):
+        for name in sorted(set(outputs)):
             check_replaceable(out_dir / name)
-        except PermissionError as exc:
-            raise PermissionError(exc.errno, f"--out-dir: {exc.strerror}") from None
 
 
 # ---- output ------------------------------------------------------------------------------------
@@ -494,12 +493,20 @@ def _skip_errors_hint(skip_errors: bool, what: str, missing: type[OSError] = Fil
         raise type(exc)(f"{exc} (--skip-errors {what})") from exc
 
 
+@contextlib.contextmanager
+def _naming(option: str) -> Iterator[None]:
+    """An ``OSError`` raised in the block, its message led by ``option`` (its errno kept: a full disk
+    is the machine's limit, exit status 71)."""
+    try:
+        yield
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"{option}: {exc.strerror}") from None
+
+
 def _check_writable(folder: Path, option: str) -> None:
     """Refuse, naming ``option``, a folder where the command could not write its output."""
-    try:
+    with _naming(option):
         check_writable_folder(folder)
-    except OSError as exc:  # its errno kept: a full disk is the machine's limit (exit status 71)
-        raise type(exc)(exc.errno, f"{option}: {exc.strerror}") from None
 
 
 def _check_out_file(path: str) -> None:
@@ -507,10 +514,8 @@ def _check_out_file(path: str) -> None:
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"--out {path!r} is a folder; give a file name to write to")
-    try:
+    with _naming("--out"):
         check_replaceable(target)
-    except PermissionError as exc:
-        raise PermissionError(exc.errno, f"--out: {exc.strerror}") from None
     _check_writable(target.parent, "--out")
 
 

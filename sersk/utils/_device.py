@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._state import held_across_forks
+from ._state import OpenBlocks, held_across_forks
 
 
 def resolve_device(device: str | torch.device | None) -> str:
@@ -146,7 +146,7 @@ _generators_lock = threading.Lock()
 held_across_forks(_generators_lock)
 _generator_users: dict[str | int, int] = {}  # "cpu", or a CUDA device's index: the blocks open on it
 _generators_saved: dict[str | int, torch.Tensor] = {}
-_blocks_of_this_thread = threading.local()
+_blocks_of_this_thread = OpenBlocks()
 
 
 def _generator_state(key: str | int) -> torch.Tensor:
@@ -170,7 +170,7 @@ def generators_restored(cuda_devices: list[int]) -> Iterator[None]:
     """
     keys: list[str | int] = ["cpu", *cuda_devices]
     found = {key: _generator_state(key) for key in keys}  # read before anything is counted: it can fail
-    nested = getattr(_blocks_of_this_thread, "open", 0)
+    nested = _blocks_of_this_thread.open
     with _generators_lock:
         for key in keys:
             if not _generator_users.get(key):
@@ -197,7 +197,7 @@ def _forget_other_threads_blocks() -> None:
     """In a child made by ``fork()``: the blocks other threads had open are gone with them, so the
     CPU generator counts the forking thread's only (restored when none is open), and the CUDA ones
     none (CUDA cannot be used in a forked child)."""
-    own = getattr(_blocks_of_this_thread, "open", 0)
+    own = _blocks_of_this_thread.open
     for key in list(_generator_users):
         _generator_users[key] = min(_generator_users[key], own) if key == "cpu" else 0
         if not _generator_users[key]:

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ._state import held_across_forks
+from ._state import OpenBlocks, held_across_forks
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
@@ -53,7 +53,7 @@ _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _lock = threading.Lock()
 held_across_forks(_lock)
 _depth = 0
-_blocks_of_this_thread = threading.local()
+_blocks_of_this_thread = OpenBlocks()
 _level: int | None = None  # resident bytes after the first step since the last trim
 _trimmed_at: int | None = None  # resident bytes after the last trim on leaving a block (or the least since)
 
@@ -156,7 +156,7 @@ def reuse_freed_memory() -> Iterator[None]:
                 _trimmed_at = _resident_bytes()
             _LIBC.mallopt(_M_MMAP_MAX, 0)
             _LIBC.mallopt(_M_TRIM_THRESHOLD, _KEEP_UP_TO)
-    own = getattr(_blocks_of_this_thread, "open", 0)
+    own = _blocks_of_this_thread.open
     _blocks_of_this_thread.open = own + 1
     try:
         yield
@@ -183,7 +183,7 @@ def _forget_other_threads_blocks() -> None:
     forked while another thread trained kept sersk's settings for its life, its freed memory never
     given back)."""
     global _depth
-    own = getattr(_blocks_of_this_thread, "open", 0)
+    own = _blocks_of_this_thread.open
     if _depth and not own and _LIBC is not None:
         _set_startup_settings()
     _depth = own

@@ -1,9 +1,10 @@
 """Putting an object's attributes back as they were, for estimators that leave nothing changed on an
-error; and sersk's locks, held across ``fork()``."""
+error; and sersk's locks and counted blocks across ``fork()``."""
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 
@@ -28,3 +29,10 @@ def held_across_forks(*locks: Any) -> None:
             after_in_parent=lambda: [lock.release() for lock in reversed(locks)],
             after_in_child=lambda: [lock._at_fork_reinit() for lock in locks],
         )
+
+
+class OpenBlocks(threading.local):
+    """How many blocks of one kind (a context manager counted across threads) the calling thread has
+    open: in a child made by ``fork()``, which has the forking thread only, the count that stays."""
+
+    open = 0
