@@ -39,6 +39,6 @@ else:
     cv = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=0)
 scores = cross_val_score(pipe, corpus.filenames, corpus.target, groups=corpus.speaker, cv=cv,
                          scoring="balanced_accuracy")
-print(f"UAR {scores.mean():.1%} +- {scores.std():.1%} over {args.folds} folds")
+print(f"UAR {scores.mean():.1%} +- {scores.std(ddof=1):.1%} (mean +- sample std) over {args.folds} folds")
 joblib.dump(pipe.fit(corpus.filenames, corpus.target), out)
 print(f"wrote {out} (fitted on all {len(corpus.filenames)} clips)")

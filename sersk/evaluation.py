@@ -26,6 +26,7 @@ from .io import _is_path
 from .nn import CNNLSTMClassifier
 from .pipeline import speaker_scoped_steps
 from .utils._text import printable, repeated
+from .utils._version import _library_versions
 from .utils.files import atomic_output
 from .utils.validation import (
     check_bool, check_labels, check_matches_labels, check_seed, count, path_column, plain_path,
@@ -451,7 +452,8 @@ def run_leave_one_speaker_out(
         an earlier call of the same evaluation wrote there instead of training them again: a run
         cut short resumes where it stopped. "The same" means the same clips, labels, speakers,
         pipeline parameters (worker counts and verbosity aside), ``validation_speaker``,
-        ``random_state`` (an int or None) and sersk version; a fold file of any other run is an
+        ``random_state`` (an int or None) and versions of sersk, torch, skorch and scikit-learn (a
+        development install's own edits keep its version: start such a run afresh); a fold file of any other run is an
         error, raised before any training. A pipeline parameter that prints as a memory address
         (a callback object) cannot be recognised in a later run, and is refused with ``fold_dir``.
     verbose : int, default=0
@@ -614,7 +616,7 @@ class _FoldFiles:
             if run_key != key:
                 raise ValueError(
                     f"{str(path)!r} holds the fold of speaker {speaker} of another run (other clips, labels, "
-                    "speakers, pipeline parameters, seed, validation speaker or sersk version); remove it, or write "
+                    "speakers, pipeline parameters, seed, validation speaker, or versions of sersk, torch, skorch or scikit-learn); remove it, or write "
                     "the folds to another folder"
                 )
             self._saved[str(speaker)] = saved
@@ -647,13 +649,12 @@ class _FoldFiles:
 def _run_key(
     pipeline: Any, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, validation_speaker: bool, random_state: Any
 ) -> str:
-    """A digest of what decides a leave-one-speaker-out run's folds: sersk's version, the clips
+    """A digest of what decides a leave-one-speaker-out run's folds: the versions of sersk, torch,
+    skorch and scikit-learn (a fitted model's, :func:`~sersk.utils._version._library_versions`), the clips
     (absolute paths), labels, speakers, the pipeline's parameters (its repr in full, which shows
     those that differ from their defaults; worker counts and verbosity left out),
     ``validation_speaker`` and ``random_state``. Refuse what would give another key in every run: a parameter or seed
     printed with its memory address (a callback object, a RandomState)."""
-    from . import __version__
-
     if not (random_state is None or isinstance(random_state, (int, np.integer))):
         raise ValueError(
             f"fold_dir needs random_state as an int or None (a later run must be recognised as the same); got "
@@ -669,7 +670,7 @@ def _run_key(
             "a value that prints its settings)"
         )
     described = {
-        "sersk": __version__,
+        "versions": _library_versions(),
         "pipeline": described_pipeline,
         "X": [os.path.abspath(plain_path(x)) if _is_path(x) else repr(x) for x in X],
         "y": [repr(v) for v in y.tolist()],

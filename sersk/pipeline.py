@@ -197,6 +197,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
         self.check_speaker_scope_order()
         self._check_sample_rates()
         self._check_network_options()
+        self._check_network_validation(validation_data)
         self._check_speakers_given(groups, params)
         # from the hold-out on: a RandomState random_state it draws from is set back if the fit fails
         with self._unchanged_on_error():
@@ -259,6 +260,22 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
                     f"{name}__n_mels={n_mels} is too few bands for the network's frequency pools "
                     f"{[int(pool[0]) for pool in pools]}: they need at least {needed} (net__module__pools sets them)"
                 )
+
+    def _check_network_validation(self, validation_data: Any) -> None:
+        """Refuse the final step's own ``validation_fraction`` after a sampler when the pipeline passes
+        it no validation data: it would hold out augmented copies, and copies of the same source clips
+        would stay in its training data (a validation score of clips it was trained on)."""
+        fraction = getattr(self._final_estimator, "validation_fraction", None)
+        if fraction is None or validation_data is not None or self.validation_fraction is not None:
+            return
+        samplers = [name for name, step in self.steps[:-1] if hasattr(step, "fit_resample")]
+        if samplers:
+            name = self.steps[-1][0]
+            raise ValueError(
+                f"{name}__validation_fraction={fraction!r} would hold out copies made by the {samplers[0]!r} step, "
+                "whose source clips have other copies in the training data; set the pipeline's validation_fraction "
+                f"instead (it holds clips out before augmentation) and {name}__validation_fraction=None"
+            )
 
     @contextmanager
     def _unchanged_on_error(self) -> Iterator[None]:

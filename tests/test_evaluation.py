@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from unittest import mock
 
 import joblib
 import numpy as np
@@ -206,6 +207,7 @@ def test_a_runs_fold_key_is_the_same_in_another_process_and_its_files_hold_any_s
     import sys
 
     import sersk.evaluation
+    import torch
     from skorch.callbacks import EarlyStopping
     from sersk.evaluation import _FoldFiles, _run_key
 
@@ -219,6 +221,9 @@ def test_a_runs_fold_key_is_the_same_in_another_process_and_its_files_hold_any_s
     assert _run_key(busy, X, y, speakers, False, 0) == key
     assert _run_key(make_pipeline("tuned", random_state=1), X, y, speakers, False, 0) != key
     assert _run_key(make_pipeline("tuned", random_state=0), X, y, speakers, True, 0) != key
+    # folds trained by another torch (or skorch, scikit-learn) are not pooled with this one's (an evaluation review)
+    with mock.patch.object(torch, "__version__", "2.11.9"):
+        assert _run_key(make_pipeline("tuned", random_state=0), X, y, speakers, False, 0) != key
     with pytest.raises(ValueError, match="fold_dir needs random_state as an int or None .*; got RandomState"):
         _run_key(make_pipeline("tuned"), X, y, speakers, False, np.random.RandomState(0))
     stopping = make_pipeline("tuned", random_state=0).set_params(net__callbacks=[("stop", EarlyStopping())])

@@ -255,6 +255,15 @@ def test_a_bad_validation_fraction_or_no_labels_fails_before_any_work(corpus, fr
         small_pipeline().set_params(validation_fraction=fraction).fit(paths, labels if y else None)
 
 
+def test_the_networks_own_validation_fraction_after_augmentation_is_refused(corpus, monkeypatch):
+    # it held out augmented copies whose source clips had other copies in training (an evaluation review)
+    paths, labels, _ = corpus
+    monkeypatch.setattr(AugmentingResampler, "fit_resample", lambda *a, **k: pytest.fail("augmented"))
+    with pytest.raises(ValueError, match=r"net__validation_fraction=0.3 would hold out copies made by the 'augment' "
+                       r"step.*set the pipeline's validation_fraction instead"):
+        small_pipeline(net__validation_fraction=0.3).fit(paths, labels)
+
+
 def test_reference_split_matches_the_reference_counts():
     y = np.repeat(list("WLEAFTN"), [127, 81, 46, 69, 71, 62, 79])
     split = reference_split(y, random_state=0)

@@ -393,7 +393,9 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         When set and no ``validation_data`` is passed to ``fit``, hold out this fraction of the
         training data for the per-epoch validation: whole groups when ``groups`` is passed to ``fit``
         (e.g. speakers, or the source clip of augmented copies; drawn again while they would hold
-        a label's every clip), else a stratified random fraction.
+        a label's every clip), else a stratified random fraction. After an augmentation step in an
+        :class:`~sersk.pipeline.EmotionPipeline`, set the pipeline's ``validation_fraction`` instead
+        (it holds clips out before they are copied; the pipeline refuses this one there).
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the shuffling and the validation split; ``None`` draws fresh entropy at
         each fit, so unseeded fits differ, and a ``RandomState`` gives each fit a seed it draws. The
