@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from sersk import CNNLSTMClassifier, EmotionPipeline
+from sersk import CNNLSTMClassifier, EmotionPipeline, __version__
 from sersk.cli import main, parse_param
 from sersk.persistence import load_model
 from sersk.utils.synthetic import make_tone
@@ -641,6 +641,12 @@ def test_help_and_version_import_neither_scikit_learn_nor_torch():
     code = "import sys, sersk.cli; print(sorted(m for m in ('sklearn', 'torch', 'matplotlib') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_python_dash_m_sersk_runs_the_command_line():
+    # "No module named sersk.__main__" before (a packaging review)
+    done = subprocess.run([sys.executable, "-m", "sersk", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == f"sersk {__version__}", done.stdout + done.stderr
 
 
 def test_the_predict_table_aligns_wide_characters_by_the_columns_they_take():
