@@ -2,18 +2,24 @@
 
 Leave-one-speaker-out runs are shown per speaker, pooled, and pooled over a subset of speakers:
 
-    python benchmarks/summarize_runs.py benchmarks/results/loso_tuned_seed*/results.json \
-        --untouched 09 11 12 14 15 16
+    python benchmarks/summarize_runs.py benchmarks/results/loso_tuned_seed{0,1}/results.json \
+        --untouched 11 12 14 15 16
     python benchmarks/summarize_runs.py benchmarks/results/reference_split_tuned_seed*/results.json
 
-``--untouched`` names the speakers whose folds no tuning choice ever scored (the ablation's
-validation speakers were 03, 08, 10 and 13): their pooled scores are printed on their own.
+``--untouched`` names speakers whose pooled scores are printed on their own: those whose folds no
+choice ever scored. The ablation that chose the tuned preset validated on 03, 08, 10 and 13, so
+09 11 12 14 15 16 are the six it never scored; candidates screened later under leave-one-speaker-out
+and rejected (100 epochs, band offsets; docs/results.md) also scored 09, so 11 12 14 15 16 are the
+five that neither scored. The committed summaries give both.
 ``--pool`` treats the runs as parts of one leave-one-speaker-out run (each holding some of its
 folds, as ``benchmarks/loso_folds.sh`` writes them) and pools all their folds together.
 ``--fold-lines FILE`` adds to ``--pool`` the folds that a ``folds.txt`` of ``loso_folds.sh`` scored
 but whose results.json is lost (clips, accuracy and UAR only, no confusion matrix): they count in
 the pooled accuracy (correct clips = accuracy x clips) and in the per-fold means, not in the
-pooled UAR. A speaker whose fold is also given as a results.json is taken from that file.
+pooled UAR. A speaker whose fold is also given as a results.json is taken from that file, so
+giving one fold's results.json and the run's whole folds.txt prints the per-fold means of a run
+whose folds are all kept (``loso_reference_seed0_cpu_zen5_perfold_summary.txt``). A fold's UAR
+averages the classes its speaker recorded: over 6 for speaker 08 (no disgust clip), 7 for the rest.
 ``--ensemble`` also scores the average of the runs' class probabilities, clip by clip (runs
 made since the protocols keep each clip's probabilities in ``predictions``).
 """

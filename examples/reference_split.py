@@ -8,7 +8,7 @@ accuracy. That is 27,825 augmented clips to train on, long on a CPU. Size it wit
 
 With --n-augmentations 5 it took 49 s on a 2-core AMD EPYC, peak 1.3 GB
 (benchmarks/results/timings_2026-12-01_zen5_examples.txt); not yet timed on a GPU. At full size (as written, no options) it took 8 min 23 s, peak
-2.5 GB, there, and scored 80.5 % test accuracy (seed 0; benchmarks/results/timings_2026-12-01_zen5_full.txt);
+2.6 GB, there, and scored 80.5 % test accuracy (seed 0; benchmarks/results/timings_2026-12-01_zen5_full.txt);
 `sersk reproduce` trains the same in 9-10 minutes (README).
 <!-- TIME: python examples/reference_split.py --n-augmentations 5  (GPU) -->
 <!-- TIME: python examples/reference_split.py  (GPU) -->

@@ -4,21 +4,22 @@ The chain is the recipe's augmentation, applied in series with audiomentations:
 ``PitchShift`` -> ``AddGaussianSNR`` -> ``Shift`` (in seconds, circular by default, no fade), then
 each copy is divided by its maximum absolute value.
 
-Pitch-shift back ends, measured on 60 Emo-DB clips (mean 2.49 s) with audiomentations 0.43.1, one
-thread: ``"signalsmith_stretch"`` 14.2 ms per clip, ``"librosa_phase_vocoder"`` 20.8 ms per clip
-(10.0 vs 14.9 ms with all threads). Both keep the length; on a 440 Hz tone shifted by -2 / +1 / +2
-semitones the phase vocoder lands on 392.0 / 466.2 / 493.9 Hz, signalsmith on 392.8 / 466.7 /
-494.5 Hz (within 0.2 %), and signalsmith keeps speech aligned in time (envelope lag 0-7 samples,
-against up to 216 for the phase vocoder).
+audiomentations' pitch-shift back ends both keep the length; on a 440 Hz tone shifted by -2 / +1 /
++2 semitones the phase vocoder lands on 392.0 / 466.2 / 493.9 Hz, signalsmith on 392.8 / 466.7 /
+494.5 Hz (within 0.2 %), and signalsmith keeps speech aligned in time: on 60 Emo-DB clips a shifted
+clip's energy envelope lags the clip's by 0-28 samples (median 7), against 0-519 (median 164) for
+the phase vocoder.
 
 ``"signalsmith_stretch_cheaper"``, the default, is the same stretcher with signalsmith's own
-``cheaper`` preset (shorter blocks, fewer of them), one processor reused per process: 5.6 against
-7.7 ms per clip for the default preset reused the same way, one thread. On 60 Emo-DB clips shifted by
-the same random amounts, its log-mels differ from the default preset's by 0.53 dB on average over
-the bins within 60 dB of each clip's maximum, against 3.50 dB between the default preset and the
-phase vocoder (and 4.15 dB between a clip and its shifted copy); the tones land on 392.9 / 466.4 /
-494.5 Hz (``benchmarks/compare_pitch_presets.py``). Pitch shifting is most of the augmentation's
-cost, so this is what brings the recipe's 27,825 copies (and their log-mels) under 90 s on 2 cores.
+``cheaper`` preset (shorter blocks, fewer of them), one processor reused per process. On those 60
+clips (mean 2.82 s), one thread, on an AMD EPYC: 5.23 ms per clip, against 7.35 ms for the default
+preset reused the same way, 7.56 ms for audiomentations' shifter as it ships (a new processor per
+clip) and 6.75 ms for its phase vocoder; the recipe's chain takes 3.93 ms per copy (half the copies
+shifted) and a copy's log-mel 0.48 ms. Shifted by the same random amounts, the cheaper preset's
+log-mels differ from the default preset's by 0.53 dB on average over the bins within 60 dB of each
+clip's maximum, against 3.50 dB between the default preset and the phase vocoder (and 4.15 dB
+between a clip and its shifted copy); its tones land on 392.9 / 466.4 / 494.5 Hz and its envelopes
+lag by 0-39 samples (median 7) (``benchmarks/compare_pitch_presets.py``).
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ class _PitchShift(PitchShift):
     """audiomentations' ``PitchShift``, reusing one signalsmith processor (reset per clip) for mono clips.
 
     audiomentations builds and configures a new processor for every clip; reusing one gives the same
-    samples (tested) and saves about 1.2 of 9 ms per 2.5 s clip. ``method="signalsmith_stretch_cheaper"``
+    samples (tested) and saves 0.2 of 7.6 ms per clip (``benchmarks/compare_pitch_presets.py``).
+    ``method="signalsmith_stretch_cheaper"``
     configures it with signalsmith's ``cheaper`` preset. Callers hold ``_BATCH_LOCK``, so one
     thread at a time uses the processor.
     """

@@ -36,8 +36,8 @@ _CHUNK_CLIPS = 512
 # about 40 of the 1025 bins, so 8 such products do a 7.6th of the dense product's multiplications.
 _FILTERS_PER_BLOCK = 16
 # Frames featurised in one torch call when ``batch_frames`` is None: on the CPU, 4 MiB of frames and
-# 4 MiB of spectra (384 and 512 the fastest in benchmarks/bench_features.py, 1024 a tenth to a
-# third slower); on CUDA, enough to keep the device busy (not tuned).
+# 4 MiB of spectra (384 and 512 the fastest in benchmarks/bench_features.py; 1024 ran at 0.74-0.98x
+# the speed of 512 in seven sweeps on an AMD EPYC); on CUDA, enough to keep the device busy (not tuned).
 _BATCH_FRAMES = {"cpu": 512, "cuda": 32768}
 
 
@@ -148,8 +148,9 @@ class LogMelTransformer(RecordsSerskVersion, TransformerMixin, BaseEstimator):
         Floor each clip's log-mel at ``top_db`` decibels below its own maximum (as librosa's
         ``power_to_db(top_db=80)``); ``None`` keeps the recipe's bare ``log(x + eps)``. Frames of
         digital silence (exact zeros) would otherwise give ``log(eps)`` = -36, far below anything the
-        noise-augmented training copies show (their quietest value sits 80 dB under their maximum on
-        Emo-DB). On Emo-DB's clean clips the floor lifts 2 % of the values, the quietest bands.
+        noise-augmented training copies show (their quietest value sits 21-78 dB under their maximum
+        on Emo-DB, where the floor lifts none of their values). On Emo-DB's clean clips it lifts 1.99 %
+        of the values, the quietest bands (``benchmarks/log_mel_floor.py``).
     dtype : {"float32", "float64"}, default="float32"
         Precision of the computation and of the output.
     batch_frames : int, default=None
