@@ -205,16 +205,16 @@ def main() -> None:
         print(f"the baseline runs on {baseline_clips} clips (not {args.n_clips}): it would take too long / too "
               "much memory at full size; compare clips/s and memory per 1000 copies")
     header = (f"{'approach':70s} {'clips':>5s} {'copies':>6s} {'wall s':>8s} {'copies/s':>9s} "
-              f"{'peak PSS MB':>12s} {'MB/1000 copies':>14s} {'maxrss self/child MB':>21s}")
+              f"{'peak PSS MiB':>12s} {'MiB/1000 copies':>15s} {'maxrss self/child MiB':>22s}")
     print(header)
     for mode in args.modes.split(","):
         n = baseline_clips if mode == "baseline" else args.n_clips
         r = spawn(mode, n, args.n_augmentations, args.n_jobs)
         extra = (r["peak_tree_mb"] - r["pss_loaded_mb"]) / r["n_copies"] * 1000
         print(f"{MODES[mode]:70s} {n:5d} {r['n_copies']:6d} {r['wall_s']:8.1f} {r['n_copies'] / r['wall_s']:9.1f} "
-              f"{r['peak_tree_mb']:12.0f} {extra:14.1f} {r['maxrss_self_mb']:10.0f}/{r['maxrss_children_mb']:<10.0f}",
+              f"{r['peak_tree_mb']:12.0f} {extra:15.1f} {r['maxrss_self_mb']:11.0f}/{r['maxrss_children_mb']:<10.0f}",
               flush=True)
-    print(f"(log-mel device: {r['device']}; 'MB/1000 copies' = (peak tree PSS - PSS after loading the clips) "
+    print(f"(log-mel device: {r['device']}; 'MiB/1000 copies' = (peak tree PSS - PSS after loading the clips) "
           "per 1000 copies; the peak includes each worker's own imports)")
 
 
