@@ -21,7 +21,9 @@ giving one fold's results.json and the run's whole folds.txt prints the per-fold
 whose folds are all kept (``loso_reference_seed0_cpu_zen5_perfold_summary.txt``). A fold's UAR
 averages the classes its speaker recorded: over 6 for speaker 08 (no disgust clip), 7 for the rest.
 ``--ensemble`` also scores the average of the runs' class probabilities, clip by clip (runs
-made since the protocols keep each clip's probabilities in ``predictions``).
+made since the protocols keep each clip's probabilities in ``predictions``). ``--bootstrap`` prints,
+for each leave-one-speaker-out run, 95 % intervals of its pooled accuracy and UAR with the speakers
+drawn again (as ``sersk reproduce`` now records them, from the folds' ``predictions``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import json
 import re
 
 import numpy as np
+
+from sersk.evaluation import _speaker_bootstrap
 
 
 def pooled(folds: list[dict]) -> tuple[float, float]:
@@ -59,6 +63,23 @@ def summarize_speakers(results: dict, untouched: list[str]) -> tuple[float, floa
         print(f"  pooled over the {len(sub)} untouched speakers ({', '.join(f['speaker'] for f in sub)}): "
               f"accuracy {100 * sub_acc:.2f} %, UAR {100 * sub_uar:.2f} %")
     return acc, uar
+
+
+def print_speaker_bootstrap(results: dict) -> None:
+    """The run's speaker-bootstrap intervals, from each fold's predicted and true labels."""
+    folds = results["per_speaker"]
+    if not all(fold.get("predictions") for fold in folds):
+        print("  speakers drawn again (bootstrap): the folds' predictions were not kept")
+        return
+    true = [np.array([r["label"] for r in fold["predictions"]]) for fold in folds]
+    predicted = [np.array([r["predicted"] for r in fold["predictions"]]) for fold in folds]
+    interval = _speaker_bootstrap(true, predicted)
+    if interval is None:
+        return
+    low, high = interval["accuracy"]
+    uar_low, uar_high = interval["uar"]
+    print(f"  speakers drawn again (bootstrap, {interval['n_resamples']} resamples): 95 % interval of the accuracy "
+          f"{100 * low:.1f}-{100 * high:.1f} %, of the UAR {100 * uar_low:.1f}-{100 * uar_high:.1f} %")
 
 
 def fold_lines(path: str) -> list[dict]:
@@ -106,6 +127,8 @@ def main() -> None:
     parser.add_argument("--fold-lines", nargs="*", default=[], metavar="FILE",
                         help="with --pool: also the folds scored in these loso_folds.sh folds.txt files")
     parser.add_argument("--ensemble", action="store_true", help="also score the runs' averaged probabilities")
+    parser.add_argument("--bootstrap", action="store_true",
+                        help="also a 95 %% interval of each leave-one-speaker-out run, its speakers drawn again")
     args = parser.parse_args()
     runs, loaded = [], []
     for path in args.results:
@@ -117,6 +140,8 @@ def main() -> None:
               f"wall time {results['wall_time_s'] / 60:.1f} min, peak RSS {results['peak_rss_mib']['self']:.0f} MiB")
         if "per_speaker" in results:
             acc, uar = summarize_speakers(results, args.untouched)
+            if args.bootstrap:
+                print_speaker_bootstrap(results)
         else:
             acc, uar = results["accuracy"], results["uar"]
             print(f"  test accuracy {100 * acc:.2f} %, UAR {100 * uar:.2f} % ({results['n_files']} clips)")
@@ -136,6 +161,8 @@ def main() -> None:
         acc, uar = pooled(folds)
         print(f"pooled over {len(folds)} folds ({', '.join(sorted(f['speaker'] for f in folds))}; their confusion "
               f"matrices summed): {sum(f['n_files'] for f in folds)} clips, accuracy {100 * acc:.2f} %, UAR {100 * uar:.2f} %")
+        if args.bootstrap:
+            print_speaker_bootstrap({"per_speaker": folds})
         if lines:
             every = folds + lines
             for f in lines:

@@ -418,6 +418,11 @@ def _err(message: str) -> None:
     print(f"{PROG}: {printable(message)}", file=sys.stderr)
 
 
+def _interval(bounds: list[float]) -> str:
+    """A 95 % interval of a score, as printed: ``95 % interval 70.9-87.5 %``."""
+    return f"95 % interval {100 * bounds[0]:.1f}-{100 * bounds[1]:.1f} %"
+
+
 def _format_table(header: list[str], rows: list[list[str]]) -> str:
     header, rows = [printable(c) for c in header], [[printable(c) for c in row] for row in rows]
     widths = [max(map(_columns, [h, *(r[i] for r in rows)])) for i, h in enumerate(header)]
@@ -719,7 +724,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     y_true = [p["label"] for p in results["predictions"]]
     y_pred = [p["predicted"] for p in results["predictions"]]
     print(f"files     {results['n_files']}")
-    print(f"accuracy  {100 * results['accuracy']:.2f} %")
+    print(f"accuracy  {100 * results['accuracy']:.2f} %  ({_interval(results['accuracy_ci95'])}, clips taken as independent)")
     print(f"UAR       {100 * results['uar']:.2f} %  (unweighted average recall = balanced accuracy)")
     print()
     # the labels of DATA, as the UAR averages over them (a class of the model absent from DATA has no recall)
@@ -907,6 +912,9 @@ def _summary(results: dict[str, Any], out_dir: Path, setting: str) -> str:
             speaker = printable(str(fold["speaker"]))
             lines.append(f"  {speaker:>7}  {fold['n_files']:5d}  {pct(fold['accuracy'])}  {pct(fold['uar'])}")
         lines.append(f"  pooled   {results['n_files']:5d}  {pct(results['accuracy'])}  {pct(results['uar'])}")
+        if bootstrap := results.get("speaker_bootstrap_ci95"):
+            lines.append(f"  speakers drawn again (bootstrap): accuracy {_interval(bootstrap['accuracy'])}, "
+                         f"UAR {_interval(bootstrap['uar'])}")
         if "published" in results:  # Emo-DB's
             published = ", ".join(
                 f"{name} {100 * value:.1f} % {metric}"
@@ -921,6 +929,7 @@ def _summary(results: dict[str, Any], out_dir: Path, setting: str) -> str:
         reference = (f"   (reference: {100 * REFERENCE_ACCURACY:.2f} %, 75 augmentations, 3 epochs)"
                      if "reference_accuracy" in results else "")  # Emo-DB's
         lines.append(f"  test accuracy {pct(results['accuracy'])}{reference}")
+        lines.append(f"                ({_interval(results['accuracy_ci95'])}, clips taken as independent)")
         lines.append(f"  test UAR      {pct(results['uar'])}")
     if results["quick"]:
         lines.append("  QUICK run: fewer augmentations/epochs (and folds) than the recipe; a smoke test, "

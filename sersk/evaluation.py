@@ -81,9 +81,12 @@ def score_predictions(y_true: Any, y_pred: Any, labels: npt.ArrayLike | None = N
     Returns
     -------
     scores : dict
-        ``n_files``, ``accuracy``, ``uar`` (unweighted average recall, i.e. balanced accuracy),
-        ``recall_per_class`` (over the classes present in ``y_true``) and ``confusion_matrix``
-        (``labels`` and ``counts``, rows true, columns predicted), with plain Python values.
+        ``n_files``, ``accuracy``, ``accuracy_ci95`` (``[low, high]``, the accuracy's 95 % Wilson
+        score interval, taking the clips as independent draws: clips of one speaker are not, so for
+        other speakers it is too narrow), ``uar`` (unweighted average recall, i.e. balanced
+        accuracy), ``recall_per_class`` (over the classes present in ``y_true``) and
+        ``confusion_matrix`` (``labels`` and ``counts``, rows true, columns predicted), with plain
+        Python values.
 
     Examples
     --------
@@ -91,8 +94,12 @@ def score_predictions(y_true: Any, y_pred: Any, labels: npt.ArrayLike | None = N
     >>> scores = score_predictions(["a", "a", "b", "b"], ["a", "b", "b", "b"])
     >>> scores["accuracy"], scores["uar"]
     (0.75, 0.75)
+    >>> scores = score_predictions(["a"] * 87, ["a"] * 74 + ["b"] * 13)  # 74 of 87 clips right
+    >>> [round(100 * bound, 1) for bound in scores["accuracy_ci95"]]
+    [76.1, 91.1]
     """
-    from sklearn.metrics import accuracy_score, confusion_matrix, recall_score
+    from scipy.stats import binomtest
+    from sklearn.metrics import confusion_matrix, recall_score
     from sklearn.utils.multiclass import unique_labels
 
     y_true, y_pred = check_labels(y_true, "y_true"), check_labels(y_pred, "y_pred")
@@ -115,9 +122,12 @@ def score_predictions(y_true: Any, y_pred: Any, labels: npt.ArrayLike | None = N
             raise ValueError(f"labels lacks {', '.join(map(str, absent))}, which y_true or y_pred hold")
     present = np.unique(y_true)
     recall = recall_score(y_true, y_pred, labels=present, average=None, zero_division=0)
+    correct = int(np.sum(y_true == y_pred))
+    interval = binomtest(correct, len(y_true)).proportion_ci(confidence_level=0.95, method="wilson")
     return {
         "n_files": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "accuracy": correct / len(y_true),
+        "accuracy_ci95": [float(interval.low), float(interval.high)],
         "uar": float(recall.mean()),  # balanced accuracy, without its warning for a class predicted but absent
         "recall_per_class": {str(c): float(r) for c, r in zip(present, recall)},
         "confusion_matrix": {
@@ -565,6 +575,7 @@ def run_leave_one_speaker_out(
         "per_speaker": folds,
         "mean_speaker_accuracy": float(np.mean([f["accuracy"] for f in folds])),
         "mean_speaker_uar": float(np.mean([f["uar"] for f in folds])),
+        "speaker_bootstrap_ci95": _speaker_bootstrap(true_all, pred_all),
         "wall_time_s": round(time.perf_counter() - start, 1),
     }
     if folds_done is not None:
@@ -575,6 +586,39 @@ def run_leave_one_speaker_out(
 
 
 _FOLD_FILES = "fold_*.json"  # a leave-one-speaker-out fold's file in fold_dir (_FoldFiles.path)
+
+
+_BOOTSTRAP_RESAMPLES = 2000
+
+
+def _speaker_bootstrap(true_by_speaker: list[np.ndarray], pred_by_speaker: list[np.ndarray]) -> dict[str, Any] | None:
+    """95 % percentile intervals of the pooled accuracy and UAR when the held-out speakers are drawn
+    again with replacement (scipy's bootstrap, seeded, so a function of the predictions only):
+    how much the figures depend on which speakers were recorded. None for fewer than 2 speakers."""
+    from scipy.stats import bootstrap
+
+    if len(true_by_speaker) < 2:
+        return None
+
+    def pooled(metric: str):
+        def statistic(picked: np.ndarray) -> float:
+            y_true = np.concatenate([true_by_speaker[i] for i in picked])
+            y_pred = np.concatenate([pred_by_speaker[i] for i in picked])
+            if metric == "accuracy":
+                return float(np.mean(y_true == y_pred))
+            return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
+        return statistic
+
+    speakers = np.arange(len(true_by_speaker))
+    intervals = {
+        metric: bootstrap((speakers,), pooled(metric), vectorized=False, n_resamples=_BOOTSTRAP_RESAMPLES,
+                          method="percentile", random_state=np.random.default_rng(0)).confidence_interval
+        for metric in ("accuracy", "uar")
+    }
+    return {
+        **{metric: [float(ci.low), float(ci.high)] for metric, ci in intervals.items()},
+        "n_resamples": _BOOTSTRAP_RESAMPLES,
+    }
 
 
 def _file_part(speaker: Any) -> str:

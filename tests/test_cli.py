@@ -828,7 +828,14 @@ def test_reproduce_quick_on_a_tiny_corpus(speaker_independent, corpus, tmp_path,
         assert "ADRNN 85.4 % accuracy" in out and "ACRNN 82.8 % UAR" in out and "80.0 % accuracy / 78.6 % UAR" in out
         assert results["published"]["ADRNN"] == ["accuracy", 0.854] and "80.0 % accuracy" in results["project_bar"]
         assert "reference_accuracy" not in results
+        low, high = results["speaker_bootstrap_ci95"]["accuracy"]
+        folds = [f["accuracy"] for f in results["per_speaker"]]
+        assert min(folds) <= low <= high <= max(folds)
+        assert f"speakers drawn again (bootstrap): accuracy 95 % interval {100 * low:.1f}-{100 * high:.1f} %" in out
     else:
+        low, high = results["accuracy_ci95"]
+        assert low <= results["accuracy"] <= high
+        assert f"(95 % interval {100 * low:.1f}-{100 * high:.1f} %, clips taken as independent)" in out
         assert (results["n_train"], results["n_validation"], results["n_test"]) == (10, 2, 4)
         assert "training_history.png" in pngs and "reference: 63.29 %" in out
         assert results["reference_accuracy"] == 0.6329 and "published" not in results

@@ -48,6 +48,31 @@ def test_score_predictions_is_plain_python():
     assert json.loads(json.dumps(scores)) == scores
 
 
+def test_scores_carry_the_accuracys_wilson_interval():
+    # a figure on 87 test clips read as exact (an evaluation review): each score now has its interval
+    n, correct, z = 87, 70, 1.959963984540054
+    p = correct / n
+    centre, half = (p + z**2 / (2 * n)) / (1 + z**2 / n), z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    scores = score_predictions(np.repeat(["a", "b"], [correct, n - correct]), ["a"] * n)
+    assert scores["accuracy"] == p
+    np.testing.assert_allclose(scores["accuracy_ci95"], [centre - half, centre + half], rtol=1e-9)
+    assert score_predictions(["a", "a", "b"], ["a", "a", "b"])["accuracy_ci95"][1] == pytest.approx(1.0)
+
+
+def test_a_speaker_bootstrap_interval_lies_between_the_folds_and_is_seeded():
+    from sersk.evaluation import _speaker_bootstrap
+
+    rng = np.random.default_rng(0)
+    true = [rng.integers(0, 4, size) for size in (30, 45, 60, 25)]
+    pred = [np.where(rng.random(len(t)) < share, t, (t + 1) % 4) for t, share in zip(true, (0.4, 0.6, 0.8, 0.9))]
+    interval = _speaker_bootstrap(true, pred)
+    folds = [np.mean(t == p) for t, p in zip(true, pred)]
+    assert min(folds) <= interval["accuracy"][0] < interval["accuracy"][1] <= max(folds)
+    assert interval["accuracy"][0] < np.mean(np.concatenate(true) == np.concatenate(pred)) < interval["accuracy"][1]
+    assert interval == _speaker_bootstrap(true, pred) and interval["n_resamples"] == 2000
+    assert _speaker_bootstrap(true[:1], pred[:1]) is None  # one speaker: no spread to draw
+
+
 def test_reference_protocol_returns_results_and_writes_nothing_unless_asked(corpus, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     X, y, _ = corpus
@@ -113,6 +138,7 @@ def test_leave_one_speaker_out_on_chosen_speakers(corpus, capsys):
         X, y, two, pipeline=tiny_pipeline(), test_speakers=["03"], validation_speaker=False
     )
     assert results["n_speakers"] == 2 and results["per_speaker"][0]["n_validation_clips"] == 0
+    assert results["speaker_bootstrap_ci95"] is None  # one fold run
 
 
 def test_the_figures_of_a_run_say_what_they_show(corpus, tmp_path, monkeypatch):

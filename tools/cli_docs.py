@@ -71,7 +71,9 @@ Without it, a table: one row per file, its predicted label and each class's prob
 """,
     "evaluate": """\
 `DIR/metrics.json` holds `model` and `data` (the arguments), `n_files` (the files scored),
-`accuracy`, `uar` (the mean recall over the labels of DATA), `recall_per_class`,
+`accuracy`, `accuracy_ci95` (its 95 % Wilson interval, `[low, high]`, taking the files as
+independent draws: files of one speaker are not, so for other speakers it is too narrow), `uar`
+(the mean recall over the labels of DATA), `recall_per_class`,
 `confusion_matrix` (`labels`, and `counts` with a row per true label and a column per
 prediction, in the order of `labels`), `unknown_labels` (labels of DATA the model never saw:
 their clips count as errors), `classification_report` (scikit-learn's, as a dict),
@@ -87,14 +89,17 @@ folder's files one speaker's (a folder given, or the folder of each file given).
     "reproduce": """\
 `DIR/results.json` holds the run's settings (`command`, `corpus`, `protocol`, `preset`, `quick`,
 `seed`, `n_augmentations`, `epochs`, `params` given with `--param`, `device`), its test scores as in
-`evaluate`'s `metrics.json` (`n_files`, `accuracy`, `uar`, `recall_per_class`,
+`evaluate`'s `metrics.json` (`n_files`, `accuracy`, `accuracy_ci95`, `uar`, `recall_per_class`,
 `confusion_matrix` with its `labels` and `counts`), `wall_time_s`, `peak_rss_mib` and `versions`. The reference split adds
 `n_train`, `n_validation`, `n_test`, `history` (each epoch's losses and accuracies) and
 `predictions` (per test clip: `path`, `label`, `predicted` and `proba`); on Emo-DB,
 `reference_accuracy`, the published 63.29 %. Leave-one-speaker-out adds `held_out_speakers`,
 `n_speakers`, `folds_run`, `transductive`, `per_speaker` (per fold: the held-out `speaker`, its
 scores, `n_train_clips`, `n_validation_clips`, `history`, `wall_time_s` and `predictions`; the
-scores above pool the folds), `mean_speaker_accuracy`, `mean_speaker_uar`, `folds_loaded` (with `--resume`) and, on
+scores above pool the folds), `mean_speaker_accuracy`, `mean_speaker_uar`,
+`speaker_bootstrap_ci95` (95 % intervals of the pooled `accuracy` and `uar` over the held-out
+speakers drawn again with replacement, `n_resamples` times, seeded: how much the scores depend on
+which speakers were recorded; null for one fold), `folds_loaded` (with `--resume`) and, on
 Emo-DB, `published` and `project_bar`. Each finished fold is also written to `DIR/folds/` as it
 ends. The figures (`*.png`) are written beside `results.json`.
 """,
