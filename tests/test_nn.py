@@ -1073,6 +1073,23 @@ def test_a_new_rate_equal_to_the_scheduled_one_is_still_a_new_start():
     assert clf.history[-1, "event_lr"] == pytest.approx(0.00005)
 
 
+def test_a_warm_start_replays_its_schedule_with_no_warning_and_no_process_wide_filter():
+    """The replay silenced torch's "lr_scheduler.step() before optimizer.step()" with catch_warnings,
+    whose filter is the process's: threads warm-starting at once could leave it in place."""
+    import warnings
+    from unittest import mock
+
+    X, y = make_band_energy_sequences(16, random_state=0)
+    clf = CNNLSTMClassifier(**SMALL, max_epochs=2, warm_start=True, random_state=0, device="cpu").fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with mock.patch.object(warnings, "simplefilter", wraps=warnings.simplefilter) as simplefilter:
+            clf.set_params(max_epochs=1).fit(X, y)
+    assert not [call for call in simplefilter.call_args_list if call.args[:1] == ("ignore",)]
+    assert not [w for w in caught if "lr_scheduler" in str(w.message)]
+    assert clf.history[-1, "event_lr"] == pytest.approx(0.0005)  # the third epoch of the schedule
+
+
 def test_a_warm_start_resumes_the_schedule_at_its_rate_whatever_another_callback_did():
     """A rate changed by a user's callback was taken for a new start: the decay compounded at each
     warm start (1.25e-05 at the third epoch). The schedule's own rate is taken up again (documented)."""

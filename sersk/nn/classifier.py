@@ -174,12 +174,14 @@ class EpochLRScheduler(LRScheduler):
             if "initial_lr" in group:  # a warm start: the rate the earlier fit's schedule began at
                 group["lr"] = group.pop("initial_lr")  # (set_params drops it from a group given a new rate)
         self.lr_scheduler_ = self._get_scheduler(net, self.policy_, last_epoch=-1, **self.kwargs)
-        if not len(net.history):  # a fresh fit: nothing to replay (and no process-wide filter set, which
-            return  # threads entering and leaving at once can leave in place)
-        with warnings.catch_warnings():  # "step() before optimizer.step()": a replay steps nothing else
-            warnings.simplefilter("ignore", UserWarning)
-            for _ in range(len(net.history)):
-                self.lr_scheduler_.step()
+        if not len(net.history):  # a fresh fit: nothing to replay
+            return
+        # The epochs replayed stepped the optimizer in the earlier fits: torch's wrapper of optimizer.step
+        # records that in this flag, and without it warns of a schedule stepped before its optimizer
+        # (silencing the warning instead, with a process-wide filter, is not safe across threads)
+        net.optimizer_._opt_called = True
+        for _ in range(len(net.history)):
+            self.lr_scheduler_.step()
 
     def __getstate__(self):
         return {**self.__dict__, "lr_scheduler_": None}
