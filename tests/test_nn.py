@@ -624,6 +624,83 @@ def test_networks_of_ones_own_either_train_or_say_what_sersk_needs():
         CNNLSTMClassifier(module=TakesOtherArguments, max_epochs=1, device="cpu", verbose=0).fit(X, y)
 
 
+class Bidirectional(CNNLSTM):
+    """A researcher's variant: a bidirectional LSTM, whose backward half reads what follows a step."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        lstm = self.lstm
+        self.lstm = torch.nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True, bidirectional=True)
+        self.fc = torch.nn.Linear(2 * lstm.hidden_size, self.fc.out_features)
+
+
+class ForwardOfOtherArguments(torch.nn.Module):
+    def __init__(self, n_mels, n_classes, padding):
+        super().__init__()
+        self.fc = torch.nn.Linear(n_mels, n_classes)
+
+    def forward(self, X, lengths):
+        return self.fc(X.mean(dim=2))
+
+
+def test_networks_sersk_cannot_run_as_written_are_refused_with_what_it_needs():
+    """An extensibility review: a bidirectional LSTM under masked padding read the padding moved
+    behind each clip (batched predictions differed from single ones by 0.005), and a forward of
+    other argument names failed deep inside torch in the first step."""
+    X, y = make_band_energy_sequences(16, random_state=0)
+    with pytest.raises(TypeError, match=r"padding='masked' moves each clip's padding behind its real steps .* this "
+                                        r"network has LSTM\(.*bidirectional=True\): .* padding='reference'"):
+        CNNLSTMClassifier(**SMALL, module=Bidirectional, max_epochs=1, device="cpu").fit(X, y)
+    reference = CNNLSTMClassifier(**SMALL, module=Bidirectional, padding="reference", max_epochs=1, device="cpu")
+    assert reference.fit(X, y).predict(X).shape == (16,)
+    with pytest.raises(TypeError, match=r"module=ForwardOfOtherArguments: sersk calls forward\(x=..., lengths=...\), "
+                                        r"x the batch's features .*ForwardOfOtherArguments.forward\(X, lengths\) cannot"):
+        CNNLSTMClassifier(module=ForwardOfOtherArguments, max_epochs=1, device="cpu", verbose=0).fit(X, y)
+
+
+def test_a_scheduler_beside_the_networks_own_is_refused_and_one_in_its_place_is_the_only_one():
+    """An added LRScheduler ran beside the default step schedule: the rates compounded (an
+    extensibility review: 0.005, 0.0025, 0.000125, ... for a halving ExponentialLR)."""
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import ExponentialLR
+
+    X, y = make_band_energy_sequences(16, random_state=0)
+    halving = LRScheduler(ExponentialLR, gamma=0.5)
+    for callbacks in ([halving], [("lr_scheduler", halving)], [("mine", LRScheduler)]):
+        with pytest.raises(ValueError, match=r"callbacks holds .* beside the network's own schedule, lr_scheduler "
+                                             r"\(lr_schedule='step'\).*callbacks__lr_scheduler=None"):
+            CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks=callbacks, device="cpu").fit(X, y)
+    for settings in ({"callbacks__lr_scheduler": LRScheduler(ExponentialLR, gamma=0.5)},
+                     {"callbacks": [LRScheduler(ExponentialLR, gamma=0.5)], "callbacks__lr_scheduler": None}):
+        clf = CNNLSTMClassifier(**SMALL, max_epochs=4, device="cpu", **settings).fit(X, y)
+        assert clf.optimizer_.param_groups[0]["lr"] == pytest.approx(0.005 / 2**4)  # halved 4 times, nothing else
+
+
+def test_frequency_masks_that_could_blank_every_band_are_refused():
+    """The tuned preset's 16-band masks on 13 MFCCs zeroed two thirds of each clip's bands, silently."""
+    X, y = make_band_energy_sequences(16, n_mels=13, random_state=0)
+    small = {**SMALL, "module__pools": ((1, 2),) * len(SMALL["module__filters"])}
+    with pytest.raises(ValueError, match=r"freq_mask_bands=16 masks up to 30 bands of each training clip \(2 masks of "
+                                         r"fewer than 16\), but the features have 13: .*freq_mask_bands=1"):
+        CNNLSTMClassifier(**small, freq_mask_bands=16, max_epochs=1, device="cpu").fit(X, y)
+    assert CNNLSTMClassifier(**small, freq_mask_bands=7, max_epochs=1, device="cpu").fit(X, y).predict(X).shape == (16,)
+
+
+def test_a_callback_watching_validation_scores_needs_a_validation_set_before_training():
+    """skorch's EarlyStopping and Checkpoint failed at the first epoch's end with "Key 'valid_loss' was
+    not found in history": sersk validates on nothing unless told to."""
+    from skorch.callbacks import Checkpoint, EarlyStopping
+
+    X, y = make_band_energy_sequences(16, random_state=0)
+    for callback, monitor in ((EarlyStopping(), "valid_loss"), (Checkpoint(dirname="unused"), "valid_loss_best")):
+        with pytest.raises(ValueError, match=rf"the callback '{type(callback).__name__}' watches '{monitor}', which only "
+                                             r"a validation set records, and this fit validates on nothing"):
+            CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks=[callback], device="cpu").fit(X, y)
+    stopped = CNNLSTMClassifier(**SMALL, max_epochs=2, callbacks=[EarlyStopping()], validation_fraction=0.25,
+                                device="cpu").fit(X, y)
+    assert len(stopped.history) == 2 and stopped.history[-1, "valid_loss"] > 0
+
+
 def test_a_module_instance_is_refused_rather_than_silently_rebuilt():
     from sersk.nn import CNNLSTM
 

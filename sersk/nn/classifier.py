@@ -58,6 +58,7 @@ NO_DECAY_ON_BIASES = (
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+_MASKS = 2  # SpecAugment masks of each kind per training clip (TrainingCollate's n_masks)
 _DEVICE_LOCK = threading.RLock()  # guards the device an estimator resolves while it runs
 held_across_forks(_DEVICE_LOCK)
 
@@ -313,7 +314,9 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         The network; ``n_mels`` and ``n_classes`` are set from the data unless given as
         ``module__n_mels`` / ``module__n_classes``. Sizes: ``module__filters``, ``module__pools``,
         ``module__hidden_size``. Another class must take ``n_mels``, ``n_classes`` and ``padding``,
-        and offer ``time_factor`` and ``forward(x, lengths)``, as :class:`~sersk.nn.CNNLSTM` does.
+        and offer ``time_factor`` and ``forward(x, lengths)``, as :class:`~sersk.nn.CNNLSTM` does:
+        it is called as ``forward(x=..., lengths=...)``, ``x`` float32 of shape (clips, bands,
+        frames), each clip left-padded with zeros, ``lengths`` each clip's real frames.
     criterion : torch.nn.Module class, default=torch.nn.CrossEntropyLoss
         The loss; ``criterion__*`` parameters reach it (``criterion__label_smoothing=0.1``), and
         ``class_weight`` sets its ``weight``.
@@ -895,6 +898,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         in the first epoch)."""
         if isinstance(self.callbacks, str):  # "disable": skorch runs none
             return
+        self._check_one_schedule()  # before skorch's "duplicate user-set callback name 'lr_scheduler'"
         names = [name for name, *_ in self._uniquely_named_callbacks()]
         names += [] if "progress_bar" in names else ["progress_bar"]  # the default's where seen live only
         for key in vars(self):
@@ -906,6 +910,26 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                 raise ValueError(f"callbacks__lr_scheduler__{name}={schedule[name]!r}; expected a positive integer")
         if "gamma" in schedule and not (is_real(schedule["gamma"]) and 0 < schedule["gamma"] < np.inf):
             raise ValueError(f"callbacks__lr_scheduler__gamma={schedule['gamma']!r}; expected a positive number")
+
+    def _check_one_schedule(self) -> None:
+        """Refuse a learning-rate scheduler in ``callbacks`` beside the network's own (``lr_scheduler``,
+        still there unless ``callbacks__lr_scheduler`` replaces it): both changed the rate each epoch,
+        compounding (a user's ExponentialLR halved and the recipe's step cut it tenfold at once)."""
+        own = "callbacks__lr_scheduler" not in vars(self)  # the default, as lr_schedule makes it
+        for item in self.callbacks or []:
+            name, callback = item if isinstance(item, tuple) else (None, item)
+            scheduler = isinstance(callback, LRScheduler) or (isinstance(callback, type) and issubclass(callback, LRScheduler))
+            if name == "lr_scheduler" or (scheduler and own):
+                kind = callback.__name__ if isinstance(callback, type) else type(callback).__name__
+                policy = getattr(callback, "policy", None)
+                if policy is not None:
+                    kind += f" of {getattr(policy, '__name__', policy)}"
+                raise ValueError(
+                    f"callbacks holds {'a callback named lr_scheduler' if name == 'lr_scheduler' else 'a learning-rate scheduler'} "
+                    f"({kind}) beside the network's own schedule, lr_scheduler (lr_schedule={self.lr_schedule!r}), "
+                    "which would change the rate each epoch too; put yours in its place with "
+                    "callbacks__lr_scheduler=<your scheduler>, or drop it with callbacks__lr_scheduler=None"
+                )
 
     def _check_fit_input(
         self, X: Any, y: Any, validation_data: tuple[Any, Any] | None, groups: Any
@@ -933,7 +957,24 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             X, y_enc = X[train], y_enc[train]
         elif groups is not None:
             raise ValueError("groups are only used with validation_fraction; set it, or drop groups")
+        if valid is None and self.train_split is None:
+            self._check_nothing_monitors_validation()
         return X, y_enc.astype(np.int64), classes, valid, n_mels, seed
+
+    def _check_nothing_monitors_validation(self) -> None:
+        """Refuse, before training, a callback that watches a validation score when the fit validates on
+        nothing (skorch's EarlyStopping or Checkpoint failed at the first epoch's end: "Key 'valid_loss'
+        was not found in history"; skorch's own default splits off a validation set, sersk's does not)."""
+        if isinstance(self.callbacks, str):  # "disable"
+            return
+        for name, callback, *_ in self._uniquely_named_callbacks():
+            monitor = getattr(callback, "monitor", None)
+            if isinstance(monitor, str) and monitor.startswith("valid"):
+                raise ValueError(
+                    f"the callback {name!r} watches {monitor!r}, which only a validation set records, and this fit "
+                    "validates on nothing: set validation_fraction (the pipeline's, in an EmotionPipeline), or pass "
+                    "validation_data to fit"
+                )
 
     def _warn_of_clips_over_the_budget(self, X: np.ndarray) -> None:
         """Warn that training clips longer than ``max_batch_frames`` (after ``crop_frames``) each
@@ -999,8 +1040,15 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         return distinct
 
     def _check_network_fits(self, classes: np.ndarray, n_mels: int) -> None:
-        """Refuse a network whose given sizes, or whose warm-started weights, do not fit this data."""
+        """Refuse a network whose given sizes, or whose warm-started weights, do not fit this data, and
+        frequency masks that could blank all its bands."""
         self._check_module_sizes(classes, n_mels)
+        if (most := _MASKS * (self.freq_mask_bands - 1)) >= n_mels:
+            raise ValueError(
+                f"freq_mask_bands={self.freq_mask_bands} masks up to {most} bands of each training clip ({_MASKS} masks "
+                f"of fewer than {self.freq_mask_bands}), but the features have {n_mels}: every band could be blanked "
+                f"(the tuned preset's 16 are for 128 log-mel bands); set fewer, e.g. freq_mask_bands={max(1, n_mels // 8)}"
+            )
         if not (self.warm_start and self.initialized_):
             return
         self._check_optimizer_settings()
@@ -1437,7 +1485,22 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             name = getattr(self.module, "__name__", type(self.module).__name__)
             raise TypeError(f"module={name} is built as {name}({', '.join(f'{k}=...' for k in kwargs)}) "
                             f"(n_mels, n_classes and padding from sersk, the rest from module__*): {exc}") from exc
+        self._check_forward_takes_the_batch()
         return self
+
+    def _check_forward_takes_the_batch(self) -> None:
+        """Refuse, when it is built, a network of one's own whose ``forward`` cannot take a batch as sersk
+        passes it (torch's TypeError came from deep inside the first training step)."""
+        forward = self.module_.forward
+        try:
+            inspect.signature(forward).bind(x=None, lengths=None)
+        except (TypeError, ValueError):
+            name = type(self.module_).__name__
+            raise TypeError(
+                f"module={name}: sersk calls forward(x=..., lengths=...), x the batch's features as float32 of shape "
+                "(clips, bands, frames), each clip left-padded with zeros to the batch's length, and lengths each "
+                f"clip's real frames (an int64 tensor); {name}.forward{inspect.signature(forward)} cannot take them"
+            ) from None
 
     def get_iterator(self, dataset, training=False):
         """Return the data loader over ``dataset``, left-padding each batch.
@@ -1471,7 +1534,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if training:
             kwargs.setdefault("collate_fn", TrainingCollate(
                 self.crop_frames, freq_warp=self.freq_warp, band_offset=self.band_offset,
-                freq_mask_bands=self.freq_mask_bands, time_mask_frames=self.time_mask_frames,
+                freq_mask_bands=self.freq_mask_bands, time_mask_frames=self.time_mask_frames, n_masks=_MASKS,
                 min_frames=factor, multiple=multiple,
             ))
             if self.crop_frames is not None:

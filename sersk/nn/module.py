@@ -783,6 +783,7 @@ class CNNLSTM(nn.Module):
         if len(seqs) > 1:
             n_steps = max(seq.shape[1] for seq in seqs)
             seqs = [nn.functional.pad(seq, (0, 0, 0, n_steps - seq.shape[1])) for seq in seqs]
+        self._check_causal_recurrence()
         out, _ = self.lstm(torch.cat(seqs))
         logits = self.fc(out[torch.arange(x.shape[0], device=x.device), torch.cat(last)])
         if groups[0][0] is None:
@@ -791,6 +792,17 @@ class CNNLSTM(nn.Module):
         # several groups: each holds its clips' indices (None only for a single group)
         order[torch.cat([cast(torch.Tensor, clips) for clips, _ in groups])] = torch.arange(x.shape[0], device=x.device)
         return logits[order]
+
+    def _check_causal_recurrence(self) -> None:
+        """Refuse a recurrent layer the masked path cannot run as written: it moves each clip's padding
+        behind its real steps, which only a one-directional layer leaves out of its output at the last
+        real step (a subclass's bidirectional LSTM read the padding: batched predictions differed)."""
+        if not (isinstance(self.lstm, nn.RNNBase) and self.lstm.batch_first and not self.lstm.bidirectional):
+            raise TypeError(
+                "padding='masked' moves each clip's padding behind its real steps and reads the recurrent layer at "
+                "the last real one, which only a one-directional, batch-first nn.LSTM (or GRU, RNN) computes without "
+                f"the padding; this network has {self.lstm!r}: keep it so, or train it with padding='reference'"
+            )
 
     def _batch_statistics_used(self) -> bool:
         """Whether the network trains, or a batch norm normalises by the batch's own statistics (one
