@@ -1034,7 +1034,8 @@ def _add_training_options(p: argparse.ArgumentParser, *, quick: bool) -> None:
                    help="random_state of augmentation, network and splits (default: 0)")
     p.add_argument("--n-jobs", type=_n_jobs, default=None, metavar="N",
                    help="workers for decoding (threads) and augmentation (processes, each with torch loaded: "
-                        "the largest one's peak resident memory was 0.55-1.0 GiB in docs/results.md's runs) "
+                        "the largest one's peak resident memory was 0.55-1.0 GiB in docs/results.md's runs that "
+                        "record a worker's own) "
                         "(-1: all the CPUs the process may use; default: 1)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="set any pipeline parameter, e.g. net__module__hidden_size=8 or augment__noise_p=0.5 "

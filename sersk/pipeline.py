@@ -262,17 +262,20 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
                 )
 
     def _check_network_validation(self, validation_data: Any) -> None:
-        """Refuse the final step's own ``validation_fraction`` after a sampler when the pipeline passes
-        it no validation data: it would hold out augmented copies, and copies of the same source clips
-        would stay in its training data (a validation score of clips it was trained on)."""
-        fraction = getattr(self._final_estimator, "validation_fraction", None)
-        if fraction is None or validation_data is not None or self.validation_fraction is not None:
+        """Refuse the network's own ``validation_fraction`` after an augmentation step when the pipeline
+        passes it no validation data: it would hold out augmented copies, and copies of the same source
+        clips would stay in its training data (a validation score of clips it was trained on). Other
+        final steps (scikit-learn's, whose ``validation_fraction`` serves early stopping) are theirs."""
+        net = self._final_estimator
+        if not isinstance(net, CNNLSTMClassifier) or net.validation_fraction is None:
             return
-        samplers = [name for name, step in self.steps[:-1] if hasattr(step, "fit_resample")]
-        if samplers:
-            name = self.steps[-1][0]
+        if validation_data is not None or self.validation_fraction is not None:
+            return
+        copiers = [name for name, step in self.steps[:-1] if isinstance(step, AugmentingResampler)]
+        if copiers:
+            name, fraction = self.steps[-1][0], net.validation_fraction
             raise ValueError(
-                f"{name}__validation_fraction={fraction!r} would hold out copies made by the {samplers[0]!r} step, "
+                f"{name}__validation_fraction={fraction!r} would hold out copies made by the {copiers[0]!r} step, "
                 "whose source clips have other copies in the training data; set the pipeline's validation_fraction "
                 f"instead (it holds clips out before augmentation) and {name}__validation_fraction=None"
             )

@@ -75,7 +75,10 @@ def test_links_and_paths_name_files_in_the_repository(page):
     for target in re.findall(r"\]\(([^)#\s]+)", text):
         if not re.match(r"[a-z]+://", target):
             assert (page.parent / target).exists(), f"{page.name} links to {target}, which is not in the repository"
+    measured = (ROOT / "benchmarks").is_dir()  # the sdist leaves out the benchmarks and their outputs
     for path in re.findall(r"`((?:examples|docs|sersk|benchmarks|tests|tools)/[\w./-]+\.\w+)`", text):
+        if path.startswith("benchmarks/") and not measured:
+            continue
         assert (ROOT / path).exists(), f"{page.name} names {path}, which is not in the repository"
 
 

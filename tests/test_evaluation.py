@@ -63,14 +63,17 @@ def test_a_speaker_bootstrap_interval_lies_between_the_folds_and_is_seeded():
     from sersk.evaluation import _speaker_bootstrap
 
     rng = np.random.default_rng(0)
-    true = [rng.integers(0, 4, size) for size in (30, 45, 60, 25)]
-    pred = [np.where(rng.random(len(t)) < share, t, (t + 1) % 4) for t, share in zip(true, (0.4, 0.6, 0.8, 0.9))]
+    true = [rng.integers(0, 4, size) for size in (30, 45, 60, 25, 40, 35)]
+    pred = [np.where(rng.random(len(t)) < share, t, (t + 1) % 4) for t, share in zip(true, (0.4, 0.6, 0.8, 0.9, 0.7, 0.5))]
     interval = _speaker_bootstrap(true, pred)
     folds = [np.mean(t == p) for t, p in zip(true, pred)]
     assert min(folds) <= interval["accuracy"][0] < interval["accuracy"][1] <= max(folds)
     assert interval["accuracy"][0] < np.mean(np.concatenate(true) == np.concatenate(pred)) < interval["accuracy"][1]
     assert interval == _speaker_bootstrap(true, pred) and interval["n_resamples"] == 2000
-    assert _speaker_bootstrap(true[:1], pred[:1]) is None  # one speaker: no spread to draw
+    # the UAR of each resample is its pooled recalls' mean: checked on the pooled predictions themselves
+    uar = np.mean([np.mean(np.concatenate(pred)[np.concatenate(true) == c] == c) for c in range(4)])
+    assert interval["uar"][0] < uar < interval["uar"][1]
+    assert _speaker_bootstrap(true[:4], pred[:4]) is None  # four speakers: little more than their range
 
 
 def test_reference_protocol_returns_results_and_writes_nothing_unless_asked(corpus, tmp_path, monkeypatch):

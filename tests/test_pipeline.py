@@ -255,6 +255,11 @@ def test_a_bad_validation_fraction_or_no_labels_fails_before_any_work(corpus, fr
         small_pipeline().set_params(validation_fraction=fraction).fit(paths, labels if y else None)
 
 
+def band_means(X):
+    """Each clip's mean log-mel per band: fixed-length features for a scikit-learn classifier."""
+    return np.stack([x.mean(axis=1) for x in X])
+
+
 def test_the_networks_own_validation_fraction_after_augmentation_is_refused(corpus, monkeypatch):
     # it held out augmented copies whose source clips had other copies in training (an evaluation review)
     paths, labels, _ = corpus
@@ -262,6 +267,17 @@ def test_the_networks_own_validation_fraction_after_augmentation_is_refused(corp
     with pytest.raises(ValueError, match=r"net__validation_fraction=0.3 would hold out copies made by the 'augment' "
                        r"step.*set the pipeline's validation_fraction instead"):
         small_pipeline(net__validation_fraction=0.3).fit(paths, labels)
+    monkeypatch.undo()
+    # scikit-learn's validation_fraction (early stopping's, 0.1 by default) is the final step's own affair
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.preprocessing import FunctionTransformer
+
+    pooled = EmotionPipeline([
+        ("load", AudioLoader()), ("augment", AugmentingResampler(n_augmentations=1, random_state=0)),
+        ("logmel", LogMelTransformer(device="cpu")), ("pool", FunctionTransformer(band_means)),
+        ("clf", SGDClassifier(random_state=0)),
+    ])
+    assert pooled.fit(paths, labels).predict(paths).shape == (len(paths),)
 
 
 def test_reference_split_matches_the_reference_counts():

@@ -99,7 +99,8 @@ scores, `n_train_clips`, `n_validation_clips`, `history`, `wall_time_s` and `pre
 scores above pool the folds), `mean_speaker_accuracy`, `mean_speaker_uar`,
 `speaker_bootstrap_ci95` (95 % intervals of the pooled `accuracy` and `uar` over the held-out
 speakers drawn again with replacement, `n_resamples` times, seeded: how much the scores depend on
-which speakers were recorded; null for one fold), `folds_loaded` (with `--resume`) and, on
+which speakers were recorded, a rough guide with as few as ten; null for fewer than five folds),
+`folds_loaded` (with `--resume`) and, on
 Emo-DB, `published` and `project_bar`. Each finished fold is also written to `DIR/folds/` as it
 ends. The figures (`*.png`) are written beside `results.json`.
 """,
