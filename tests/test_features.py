@@ -191,6 +191,8 @@ def test_clone_and_params_round_trip():
         ([np.zeros((2, 4096), np.float32)], r"clip 0 has shape \(2, 4096\); expected a 1-D"),
         ([np.zeros(0, np.float32)], "clip 0 is empty"),
         ([], "empty"),
+        (["a.wav"], r"clip 0 has dtype <U5; expected floating-point samples in \[-1, 1\] \(a file's path\? AudioLoader "
+                    "decodes files"),  # paths, which an AudioLoader step decodes (an extensibility review)
     ],
 )
 def test_bad_waveforms_are_named(X, problem):

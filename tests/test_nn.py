@@ -510,7 +510,11 @@ def test_validation_fraction_holds_out_whole_groups(monkeypatch):
         ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", np.nan], r"missing label \(None, NaN or NA\) at position 2"),
         ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", None], r"missing label \(None, NaN or NA\) at position 2"),
         ([np.zeros((128, 20), np.float32)] * 3, ["a", "b", 1], "y mixes text and numbers"),
-        ([np.zeros(20, np.float32)] * 2, ["a", "b"], "n_mels=1 is too few bands for the frequency pools"),
+        # an extensibility review: these named neither module__pools, nor the 2-D reading, nor paths for features
+        ([np.zeros(20, np.float32)] * 2, ["a", "b"], r"n_mels=1 is too few bands for the frequency pools .* "
+         r"module__pools in a CNNLSTMClassifier\); a 2-D array of shape \(clips, frames\) is read as one single-band"),
+        (["a.wav", "b.wav"], ["a", "b"], r"clip 0 has dtype <U5; expected real numbers \(a file's path\? features come "
+         "from AudioLoader then LogMelTransformer"),
         ([np.zeros(20, np.float32), np.zeros(30, np.float32)], ["a", "b"], "expected a 2-D"),
     ],
 )
@@ -699,6 +703,28 @@ def test_a_callback_watching_validation_scores_needs_a_validation_set_before_tra
     stopped = CNNLSTMClassifier(**SMALL, max_epochs=2, callbacks=[EarlyStopping()], validation_fraction=0.25,
                                 device="cpu").fit(X, y)
     assert len(stopped.history) == 2 and stopped.history[-1, "valid_loss"] > 0
+
+
+class SevenOutputs(torch.nn.Module):
+    """A network of one's own that ignores n_classes."""
+
+    time_factor = 1
+
+    def __init__(self, n_mels, n_classes, padding):
+        super().__init__()
+        self.fc = torch.nn.Linear(n_mels, 7)
+
+    def forward(self, x, lengths):
+        return self.fc(x.mean(dim=2))
+
+
+def test_a_network_returning_other_than_one_logit_per_class_is_refused_in_its_first_step():
+    """It trained silently on 2 classes with 7 outputs, and predict_proba failed later with numpy's
+    broadcast error (an extensibility review)."""
+    X, y = make_band_energy_sequences(8, random_state=0)
+    with pytest.raises(ValueError, match=r"module=SevenOutputs returned shape \(8, 7\) for a batch of 8 clips; "
+                                         r"expected \(8, 2\): one logit per class"):
+        CNNLSTMClassifier(module=SevenOutputs, max_epochs=1, verbose=0, device="cpu").fit(X, y)
 
 
 def test_a_module_instance_is_refused_rather_than_silently_rebuilt():

@@ -1342,6 +1342,31 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         step_done()  # lets the CPU allocator setting trim the heap every few steps
         return step
 
+    def infer(self, x, **fit_params):
+        """Run the network on a batch (skorch's), checking it returns one logit per class.
+
+        Parameters
+        ----------
+        x : dict or torch.Tensor
+            The batch's inputs (``x`` and ``lengths`` from the collation).
+        **fit_params : dict
+            As in skorch.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n_clips, n_classes)
+            The network's output.
+        """
+        y_pred = super().infer(x, **fit_params)
+        expected = getattr(self, "_n_outputs", None)  # None: a network pickled before it was recorded
+        if expected is not None and (y_pred.ndim != 2 or y_pred.shape[1] != expected):
+            clips = len(x["lengths"]) if isinstance(x, dict) and "lengths" in x else len(y_pred)
+            raise ValueError(
+                f"module={type(self.module_).__name__} returned shape {tuple(y_pred.shape)} for a batch of {clips} "
+                f"clips; expected ({clips}, {expected}): one logit per class, n_classes={expected} as sersk builds it"
+            )
+        return y_pred
+
     def train_step_single(self, batch, **fit_params):
         """Compute the loss of ``batch`` and its gradients; with ``mixup_alpha``, of the mixed batch.
 
@@ -1486,6 +1511,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             raise TypeError(f"module={name} is built as {name}({', '.join(f'{k}=...' for k in kwargs)}) "
                             f"(n_mels, n_classes and padding from sersk, the rest from module__*): {exc}") from exc
         self._check_forward_takes_the_batch()
+        self._n_outputs = int(kwargs["n_classes"])  # the logits infer checks the network returns
         return self
 
     def _check_forward_takes_the_batch(self) -> None:

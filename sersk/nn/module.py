@@ -699,7 +699,8 @@ class CNNLSTM(nn.Module):
         if n_mels < (needed := min_bands(pools)):
             raise ValueError(
                 f"n_mels={n_mels} is too few bands for the frequency pools {[int(p[0]) for p in pools]}: "
-                f"they need at least {needed}"
+                f"they need at least {needed} (pools sets them: module__pools in a CNNLSTMClassifier)"
+                + ("; a 2-D array of shape (clips, frames) is read as one single-band clip per row" if n_mels == 1 else "")
             )
         n_freq = n_mels // needed  # rows left after the pools (flooring at each pool floors the product's)
         self.lstm = nn.LSTM(channels[-1] * n_freq, hidden_size, batch_first=True)

@@ -222,7 +222,8 @@ def check_waveform(x: Any, index: int, *, min_samples: int = 1, finite: bool = T
                 f"{name} has integer dtype {arr.dtype}; expected floating-point samples in [-1, 1] "
                 "(scale PCM by its full range, or decode files with AudioLoader)"
             )
-        raise InvalidSignalError(f"{name} has dtype {arr.dtype}; expected floating-point samples in [-1, 1]")
+        paths = " (a file's path? AudioLoader decodes files into waveforms)" if arr.dtype.kind in "US" else ""
+        raise InvalidSignalError(f"{name} has dtype {arr.dtype}; expected floating-point samples in [-1, 1]{paths}")
     if arr.ndim != 1:
         raise InvalidSignalError(
             f"{name} has shape {arr.shape}; expected a 1-D mono signal (AudioLoader mixes stereo files down to "
@@ -318,7 +319,9 @@ def check_sequences(X: Any, *, n_features: int | None = None) -> np.ndarray:
         except Exception as exc:
             raise InvalidSignalError(f"{name} cannot be read as an array: {exc}") from exc
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-            raise InvalidSignalError(f"{name} has dtype {arr.dtype}; expected real numbers")
+            paths = (" (a file's path? features come from AudioLoader then LogMelTransformer, as in make_pipeline)"
+                     if arr.dtype.kind in "US" else "")
+            raise InvalidSignalError(f"{name} has dtype {arr.dtype}; expected real numbers{paths}")
         if arr.ndim != 2:
             raise InvalidSignalError(
                 f"{name} has shape {arr.shape}; expected a 2-D (n_features, n_frames) array such as a log-mel"
