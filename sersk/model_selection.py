@@ -64,7 +64,14 @@ def _validation_split(y: Any, groups: Any, fraction: Any, random_state: Any) -> 
     for train, held in itertools.chain([first], draws):
         if np.isin(y[held], y[train]).all():
             return train, held
-    return first  # every draw leaves a label out: the network names it
+    # the network would then report the training's labels alone ("y holds a single class"), not the cause
+    train, held = first
+    lost = ", ".join(map(str, np.setdiff1d(y[held], y[train]).tolist()))
+    raise ValueError(
+        f"validation_fraction={fraction} holds out {len(np.unique(groups[held]))} of the {len(np.unique(groups))} "
+        f"speakers (groups), and each of {_GROUP_DRAWS} draws of them took a label's every clip out of training "
+        f"(the first: {lost}); hold out fewer (a smaller validation_fraction), or give more speakers"
+    )
 
 
 def _check_fractions(train_size: float, validation_size: float) -> None:

@@ -496,6 +496,16 @@ def test_validation_fraction_holds_out_whole_groups(monkeypatch):
     assert valid_groups and not train_groups & valid_groups
 
 
+def test_a_validation_fraction_that_always_takes_a_label_out_of_training_says_so():
+    """Three speakers, one label each but two of them alike: holding out two always left one label to
+    train on, and the error blamed y ("y holds a single class"), not the hold-out (an extensibility review)."""
+    X, _ = make_band_energy_sequences(12, random_state=0)
+    y, groups = np.repeat(["a", "b", "a"], 4), np.repeat(["s1", "s2", "s3"], 4)
+    with pytest.raises(ValueError, match=r"validation_fraction=0.34 holds out 2 of the 3 speakers \(groups\), and each "
+                                         r"of 100 draws of them took a label's every clip out of training \(the first: "):
+        CNNLSTMClassifier(**SMALL, max_epochs=1, validation_fraction=0.34, device="cpu").fit(X, y, groups=groups)
+
+
 @pytest.mark.parametrize(
     "X, y, problem",
     [

@@ -337,8 +337,9 @@ def test_held_out_speakers_leave_every_label_in_training():
         if "b" not in speakers[first_held]:
             np.testing.assert_array_equal(held, first_held)
     every_speaker_alone = np.array(["anger", "sadness", "disgust", "fear"]).repeat(4)  # no valid draw exists
-    train, held = _validation_split(every_speaker_alone, speakers, 0.25, 0)
-    assert len(set(speakers[held])) == 1  # the first draw; the network names the missing class
+    with pytest.raises(ValueError, match=r"validation_fraction=0.25 holds out 1 of the 4 speakers \(groups\), and each "
+                                         r"of 100 draws .* \(the first: (anger|sadness|disgust|fear)\); hold out fewer"):
+        _validation_split(every_speaker_alone, speakers, 0.25, 0)
 
 
 def test_a_label_too_rare_to_split_is_named():
