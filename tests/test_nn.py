@@ -226,6 +226,14 @@ def test_same_seed_same_model_and_global_rng_untouched():
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
 
 
+def test_bad_validation_data_is_named_as_such():
+    """Paths given as a plain Pipeline's net__validation_data read "clip 0 has dtype <U5", as if a
+    training clip were bad (an extensibility review)."""
+    X, y = make_band_energy_sequences(8, random_state=0)
+    with pytest.raises(ValueError, match=r"validation_data\[0\]: clip 0 has dtype <U5; expected real numbers \(a file's path"):
+        CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu").fit(X, y, validation_data=(["a.wav"], ["class0"]))
+
+
 def test_validation_data_only_reports_and_leaves_the_seeded_training_as_it_was():
     X, y = make_band_energy_sequences(48, random_state=0)
     X_val, y_val = make_band_energy_sequences(16, random_state=1)
@@ -1387,6 +1395,9 @@ def test_a_3d_array_of_equal_length_clips_is_read_as_a_list_of_them():
     b = CNNLSTMClassifier(**SMALL, max_epochs=1, random_state=0, device="cpu").fit(stacked, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(stacked))
     assert not hasattr(b, "partial_fit")  # skorch's would skip sersk's checks and label encoding
+    with pytest.raises(AttributeError) as raised:
+        b.partial_fit(X, y)
+    assert "fit with warm_start=True continues training" in str(raised.value.__cause__)  # what to use instead
 
 
 def test_a_failed_move_to_the_device_leaves_the_device_asked_for(monkeypatch):

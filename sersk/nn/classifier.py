@@ -30,7 +30,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, StepLR
 from torch.utils.data import DataLoader
 
 from .. import _recipe
-from ..exceptions import TrainingDiverged
+from ..exceptions import InvalidSignalError, TrainingDiverged
 from ..model_selection import _validation_split
 from ..utils._device import float32_cudnn, generators_restored, missing_cuda_device, resolve_device
 from ..utils._malloc import reuse_freed_memory, step_done
@@ -223,6 +223,17 @@ def balanced_class_weights(y_enc: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 _UNSET = object()
+
+
+def _no_partial_fit(net: Any) -> bool:
+    """``available_if``'s check for ``partial_fit``: never available; the cause scikit-learn chains to
+    its AttributeError says what to use instead."""
+    raise AttributeError(
+        "CNNLSTMClassifier offers no partial_fit (skorch's would skip sersk's checks and label encoding): "
+        "fit with warm_start=True continues training, and max_epochs=1 makes that one epoch"
+    )
+
+
 # the parameters (by prefix) whose new value rebuilds a built network's parts (module, criterion, optimizer)
 _REBUILT_BY = ("module", "compile", "criterion", "optimizer")
 
@@ -1016,7 +1027,10 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
     ) -> tuple[np.ndarray, np.ndarray]:
         """``validation_data`` checked against the training's classes and bands, its labels encoded."""
         X_val, y_val = validation_data
-        X_val = check_sequences(rows_as_sequences(X_val), n_features=n_mels)
+        try:
+            X_val = check_sequences(rows_as_sequences(X_val), n_features=n_mels)
+        except InvalidSignalError as exc:  # "clip 0 ..." read as a training clip
+            raise InvalidSignalError(f"validation_data[0]: {exc}") from None
         y_val = check_labels(y_val, "validation_data[1]")
         check_matches_labels(X_val, y_val, name="validation_data[0]", labels_name="validation_data[1]")
         if len(unknown := np.setdiff1d(y_val, classes)):
@@ -1286,7 +1300,7 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             for rnn in shared:
                 rnn.flatten_parameters()  # one block again on CUDA; nothing to do on the CPU
 
-    @available_if(lambda self: False)
+    @available_if(_no_partial_fit)
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Not offered: skorch's partial_fit would skip sersk's checks and label encoding; use ``fit``.
 
