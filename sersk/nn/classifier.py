@@ -211,8 +211,9 @@ def _encoded_labels_hint(labels: np.ndarray, names: np.ndarray) -> str:
     if not all(isinstance(name, str) for name in names.tolist()):
         return ""
     return (
-        "; y holds integer codes, as VotingClassifier, StackingClassifier and other wrappers that encode the "
-        "labels pass them: inside such a wrapper leave classes= unset and give class_weight='balanced' or none"
+        "; y holds integers and these names are text: give both of one kind (integer codes are what "
+        "VotingClassifier, StackingClassifier and other wrappers that encode the labels pass: inside such a "
+        "wrapper leave classes= unset and give class_weight='balanced' or none)"
     )
 
 
