@@ -271,7 +271,8 @@ def clip_predictions(
         [`evaluate_model`][sersk.evaluation.evaluate_model]), and ``"proba"`` (each class's probability,
         rounded to 6 decimals) when ``proba`` is given.
     """
-    files, y_true, y_pred = list(files), list(y_true), list(y_pred)  # any iterables, generators too
+    # any iterables, generators too; a one-column table's paths (listing a DataFrame gives its column names)
+    files, y_true, y_pred = list(path_column(files)), list(y_true), list(y_pred)
     check_consistent_length(files, y_true, y_pred, *([] if proba is None else [proba]))
     records: list[dict[str, Any]] = [
         {"path": str(f), "label": str(t), "predicted": str(p)} for f, t, p in zip(files, y_true, y_pred)
@@ -361,7 +362,7 @@ def run_reference_protocol(
 
     start = time.perf_counter()
     check_seed(random_state)
-    X, y = np.asarray(X), check_labels(y, "y")
+    X, y = np.asarray(path_column(X)), check_labels(y, "y")  # a one-column table: its paths, not (n, 1) rows
     check_matches_labels(X, y, noun="entry", plural="entries")
     pipeline = _clone_or_default(pipeline, random_state)
     if _is_transductive(pipeline):
@@ -487,7 +488,7 @@ def run_leave_one_speaker_out(
     check_seed(random_state)
     check_bool(validation_speaker, "validation_speaker")
     check_bool(return_estimator, "return_estimator")
-    X, y = np.asarray(X), check_labels(y, "y")
+    X, y = np.asarray(path_column(X)), check_labels(y, "y")  # a one-column table: its paths, not (n, 1) rows
     # NaN would become a speaker "nan"
     speakers = check_labels(speakers, "speakers", what="speaker", mixed_as_text=True).astype(str)
     if not len(X) == len(y) == len(speakers):
@@ -791,8 +792,10 @@ def _headline(scores: dict[str, Any]) -> str:
 
 
 def _history(net: Any) -> list[dict[str, Any]]:
+    """Each epoch's row of the network's history, as plain Python numbers (the losses are numpy floats)."""
     keys = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "dur")
-    return [{k: row[k] for k in keys if k in row} for row in net.history]
+    return [{k: (None if row[k] is None else int(row[k]) if k == "epoch" else float(row[k])) for k in keys if k in row}
+            for row in net.history]
 
 
 def _save_data_figures(pipeline: Any, X: np.ndarray, y: np.ndarray, train: np.ndarray, folder: Path,

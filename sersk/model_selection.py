@@ -19,7 +19,8 @@ class Split(NamedTuple):
     Attributes
     ----------
     train, validation, test : ndarray of int
-        Positions of each part's clips (``validation`` may be empty).
+        Positions of each part's clips (``validation`` may be empty): index a pandas Series with
+        ``.iloc[split.train]`` (``series[split.train]`` reads them as index labels).
     """
 
     train: np.ndarray

@@ -204,6 +204,7 @@ def plot_log_mels(
     for i, m in enumerate(arrays):
         if m.ndim != 2 or 0 in m.shape:
             raise ValueError(f"log-mel {i} has shape {m.shape}; expected a non-empty (n_mels, n_frames) array")
+    titles = None if titles is None else list(titles)  # by position: a pandas Series indexes by label
     if titles is not None and len(titles) != len(arrays):
         raise ValueError(f"titles holds {len(titles)} and log_mels {len(arrays)}; give one title per spectrogram")
     if min(sample_rate, hop_length, n_fft) <= 0:
