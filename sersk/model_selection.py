@@ -35,11 +35,15 @@ _GROUP_DRAWS = 100
 """Draws of the speakers to hold out, until one leaves every label of theirs in training."""
 
 
-def _validation_split(y: Any, groups: Any, fraction: Any, random_state: Any) -> tuple[np.ndarray, np.ndarray]:
+def _validation_split(
+    y: Any, groups: Any, fraction: Any, random_state: Any, *, every_label_trained: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, held)`` of a per-epoch validation hold-out (``validation_fraction`` of a
     pipeline or a network): whole groups when ``groups`` is given (speakers; drawn again while
     they hold a label's every clip), else a stratified share of each label's clips; errors name
-    ``validation_fraction``."""
+    ``validation_fraction``. When every draw of speakers holds a label's every clip, the first is
+    returned, or with ``every_label_trained`` (a pipeline's, whose network learns its classes from
+    the clips left to train on) refused."""
     if isinstance(fraction, bool) or not isinstance(fraction, Real) or not 0 < fraction < 1:  # type: ignore[operator]
         raise ValueError(f"validation_fraction={fraction!r}; expected a float in (0, 1)")
     y = np.asarray(y)
@@ -65,6 +69,8 @@ def _validation_split(y: Any, groups: Any, fraction: Any, random_state: Any) -> 
     for train, held in itertools.chain([first], draws):
         if np.isin(y[held], y[train]).all():
             return train, held
+    if not every_label_trained:  # a network holding out its own: its classes are all of y's
+        return first
     # the network would then report the training's labels alone ("y holds a single class"), not the cause
     train, held = first
     lost = ", ".join(map(str, np.setdiff1d(y[held], y[train]).tolist()))

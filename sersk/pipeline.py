@@ -262,7 +262,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
                 )
 
     def _check_network_validation(self, validation_data: Any) -> None:
-        """Refuse the network's own ``validation_fraction`` after an augmentation step when the pipeline
+        """Refuse the network's own ``validation_fraction`` after a sampler (augmentation) when the pipeline
         passes it no validation data: it would hold out augmented copies, and copies of the same source
         clips would stay in its training data (a validation score of clips it was trained on). Other
         final steps (scikit-learn's, whose ``validation_fraction`` serves early stopping) are theirs."""
@@ -271,13 +271,14 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
             return
         if validation_data is not None or self.validation_fraction is not None:
             return
-        copiers = [name for name, step in self.steps[:-1] if isinstance(step, AugmentingResampler)]
-        if copiers:
+        samplers = [name for name, step in self.steps[:-1] if hasattr(step, "fit_resample")]
+        if samplers:
             name, fraction = self.steps[-1][0], net.validation_fraction
             raise ValueError(
-                f"{name}__validation_fraction={fraction!r} would hold out copies made by the {copiers[0]!r} step, "
-                "whose source clips have other copies in the training data; set the pipeline's validation_fraction "
-                f"instead (it holds clips out before augmentation) and {name}__validation_fraction=None"
+                f"{name}__validation_fraction={fraction!r} would hold out samples made by the {samplers[0]!r} step "
+                "(augmented copies, for an AugmentingResampler), whose source clips can have others in the training "
+                "data; set the pipeline's validation_fraction instead (it holds clips out before any sampler) and "
+                f"{name}__validation_fraction=None"
             )
 
     @contextmanager
@@ -501,7 +502,7 @@ class EmotionPipeline(RecordsSerskVersion, Pipeline):
     def _hold_out(self, y: Any, groups: Any) -> tuple[np.ndarray, np.ndarray]:
         if y is None:
             raise ValueError("validation_fraction holds out labelled clips to validate on: fit needs y")
-        return _validation_split(y, groups, self.validation_fraction, self.random_state)
+        return _validation_split(y, groups, self.validation_fraction, self.random_state, every_label_trained=True)
 
 
 # What each preset sets, as ordinary step parameters (step__param); anything else keeps the steps'

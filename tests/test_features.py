@@ -183,6 +183,16 @@ def test_clone_and_params_round_trip():
     assert t.set_params(n_mels=32).n_mels == 32
 
 
+def test_waveforms_as_torch_tensors_are_read_as_arrays():
+    """A first version of the missing-value check asked a tensor for its truth value (a diff review)."""
+    import torch
+
+    waves = [torch.from_numpy(tone(440)), torch.from_numpy(tone(880))]
+    by_tensor = LogMelTransformer(device="cpu").fit_transform(waves)
+    by_array = LogMelTransformer(device="cpu").fit_transform([w.numpy() for w in waves])
+    assert all(np.array_equal(a, b) for a, b in zip(by_tensor, by_array))
+
+
 @pytest.mark.parametrize(
     "X, problem",
     [

@@ -255,6 +255,11 @@ def test_a_bad_validation_fraction_or_no_labels_fails_before_any_work(corpus, fr
         small_pipeline().set_params(validation_fraction=fraction).fit(paths, labels if y else None)
 
 
+def twice(X, y):
+    """A sampler's function: each clip twice."""
+    return np.concatenate([X, X]), np.concatenate([y, y])
+
+
 def band_means(X):
     """Each clip's mean log-mel per band: fixed-length features for a scikit-learn classifier."""
     return np.stack([x.mean(axis=1) for x in X])
@@ -264,10 +269,18 @@ def test_the_networks_own_validation_fraction_after_augmentation_is_refused(corp
     # it held out augmented copies whose source clips had other copies in training (an evaluation review)
     paths, labels, _ = corpus
     monkeypatch.setattr(AugmentingResampler, "fit_resample", lambda *a, **k: pytest.fail("augmented"))
-    with pytest.raises(ValueError, match=r"net__validation_fraction=0.3 would hold out copies made by the 'augment' "
-                       r"step.*set the pipeline's validation_fraction instead"):
+    with pytest.raises(ValueError, match=r"net__validation_fraction=0.3 would hold out samples made by the 'augment' "
+                       r"step \(augmented copies, .*set the pipeline's validation_fraction instead"):
         small_pipeline(net__validation_fraction=0.3).fit(paths, labels)
     monkeypatch.undo()
+    from imblearn import FunctionSampler
+
+    duplicating = EmotionPipeline([  # any sampler's samples can share a source clip (a diff review)
+        ("load", AudioLoader()), ("dup", FunctionSampler(func=twice, validate=False)),
+        ("logmel", LogMelTransformer(device="cpu")), ("net", CNNLSTMClassifier(**SMALL_NET, validation_fraction=0.25)),
+    ])
+    with pytest.raises(ValueError, match=r"net__validation_fraction=0.25 would hold out samples made by the 'dup' step"):
+        duplicating.fit(paths, labels)
     # scikit-learn's validation_fraction (early stopping's, 0.1 by default) is the final step's own affair
     from sklearn.linear_model import SGDClassifier
     from sklearn.preprocessing import FunctionTransformer
@@ -337,9 +350,22 @@ def test_held_out_speakers_leave_every_label_in_training():
         if "b" not in speakers[first_held]:
             np.testing.assert_array_equal(held, first_held)
     every_speaker_alone = np.array(["anger", "sadness", "disgust", "fear"]).repeat(4)  # no valid draw exists
+    train, held = _validation_split(every_speaker_alone, speakers, 0.25, 0)
+    assert len(set(speakers[held])) == 1  # the first draw, for a network (its classes are all of y's)
     with pytest.raises(ValueError, match=r"validation_fraction=0.25 holds out 1 of the 4 speakers \(groups\), and each "
                                          r"of 100 draws .* \(the first: (anger|sadness|disgust|fear)\); hold out fewer"):
-        _validation_split(every_speaker_alone, speakers, 0.25, 0)
+        _validation_split(every_speaker_alone, speakers, 0.25, 0, every_label_trained=True)  # a pipeline's
+
+
+def test_a_pipeline_hold_out_that_always_takes_a_label_out_of_training_says_so(corpus, monkeypatch):
+    """Three speakers, one label each but two of them alike: holding out two always left one label to
+    train on, and the network blamed y ("y holds a single class"), after augmenting (an extensibility review)."""
+    paths, _, speakers = corpus
+    labels = np.where(speakers == "s1", "high", "low")
+    monkeypatch.setattr(AugmentingResampler, "fit_resample", lambda *a, **k: pytest.fail("augmented"))
+    with pytest.raises(ValueError, match=r"validation_fraction=0.34 holds out 2 of the 3 speakers \(groups\), and each "
+                                         r"of 100 draws of them took a label's every clip out of training"):
+        small_pipeline(validation_fraction=0.34).fit(paths, labels, groups=speakers)
 
 
 def test_a_label_too_rare_to_split_is_named():

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
+from skorch.callbacks import (
+    Callback, Checkpoint, EarlyStopping, EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar,
+)
 from skorch.dataset import Dataset, unpack_data
 from skorch.exceptions import DeviceWarning
 from sklearn.base import BaseEstimator
@@ -26,7 +28,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
-from torch.optim.lr_scheduler import CosineAnnealingLR, StepLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, ReduceLROnPlateau, StepLR
 from torch.utils.data import DataLoader
 
 from .. import _recipe
@@ -224,6 +226,29 @@ def balanced_class_weights(y_enc: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 _UNSET = object()
+
+
+def _callback_name(callback: Any) -> str:
+    """The name skorch gives a callback listed without one: its class's."""
+    return callback.__name__ if isinstance(callback, type) else type(callback).__name__
+
+
+def _reads_a_monitored_score(callback: Any) -> bool:
+    """Whether ``callback`` (or its class) is one of skorch's that read the history entry ``monitor``
+    names every epoch: EarlyStopping, Checkpoint, or an LRScheduler of ReduceLROnPlateau."""
+    kind = callback if isinstance(callback, type) else type(callback)
+    if issubclass(kind, (EarlyStopping, Checkpoint)):
+        return True
+    policy = getattr(callback, "policy", None)
+    return issubclass(kind, LRScheduler) and (policy is ReduceLROnPlateau or policy == "ReduceLROnPlateau")
+
+
+def _monitor_of(callback: Any) -> Any:
+    """A callback's ``monitor``: the instance's, or the default of its class's constructor."""
+    if not isinstance(callback, type):
+        return getattr(callback, "monitor", None)
+    parameter = inspect.signature(callback).parameters.get("monitor")
+    return None if parameter is None else parameter.default
 
 
 def _no_partial_fit(net: Any) -> bool:
@@ -929,10 +954,12 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         compounding (a user's ExponentialLR halved and the recipe's step cut it tenfold at once)."""
         own = "callbacks__lr_scheduler" not in vars(self)  # the default, as lr_schedule makes it
         for item in self.callbacks or []:
-            name, callback = item if isinstance(item, tuple) else (None, item)
+            named = isinstance(item, (tuple, list))  # skorch takes (name, callback) as either
+            name, callback = item if named else (_callback_name(item), item)
+            callback = vars(self).get(f"callbacks__{name}", callback)  # replaced (or dropped) by set_params
             scheduler = isinstance(callback, LRScheduler) or (isinstance(callback, type) and issubclass(callback, LRScheduler))
-            if name == "lr_scheduler" or (scheduler and own):
-                kind = callback.__name__ if isinstance(callback, type) else type(callback).__name__
+            if (named and name == "lr_scheduler") or (scheduler and own):
+                kind = _callback_name(callback)
                 policy = getattr(callback, "policy", None)
                 if policy is not None:
                     kind += f" of {getattr(policy, '__name__', policy)}"
@@ -940,7 +967,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                     f"callbacks holds {'a callback named lr_scheduler' if name == 'lr_scheduler' else 'a learning-rate scheduler'} "
                     f"({kind}) beside the network's own schedule, lr_scheduler (lr_schedule={self.lr_schedule!r}), "
                     "which would change the rate each epoch too; put yours in its place with "
-                    "callbacks__lr_scheduler=<your scheduler>, or drop it with callbacks__lr_scheduler=None"
+                    "callbacks__lr_scheduler=<your scheduler>, or drop it with callbacks__lr_scheduler=None (the recipe's "
+                    "step schedule is LRScheduler(StepLR, step_size=2, gamma=0.1), to run beside another)"
                 )
 
     def _check_fit_input(
@@ -974,13 +1002,18 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         return X, y_enc.astype(np.int64), classes, valid, n_mels, seed
 
     def _check_nothing_monitors_validation(self) -> None:
-        """Refuse, before training, a callback that watches a validation score when the fit validates on
-        nothing (skorch's EarlyStopping or Checkpoint failed at the first epoch's end: "Key 'valid_loss'
-        was not found in history"; skorch's own default splits off a validation set, sersk's does not)."""
+        """Refuse, before training, skorch's callbacks that read a validation score when the fit validates
+        on nothing (EarlyStopping or Checkpoint failed at the first epoch's end: "Key 'valid_loss' was not
+        found in history"; skorch's own default splits off a validation set, sersk's does not). Each is
+        taken as the fit would run it: replaced or dropped by ``callbacks__<name>``, its ``monitor`` set
+        by ``callbacks__<name>__monitor``; callbacks of one's own are theirs to handle."""
         if isinstance(self.callbacks, str):  # "disable"
             return
-        for name, callback, *_ in self._uniquely_named_callbacks():
-            monitor = getattr(callback, "monitor", None)
+        for name, callback in self._uniquely_named_callbacks():
+            callback = vars(self).get(f"callbacks__{name}", callback)
+            if callback is None or not _reads_a_monitored_score(callback):
+                continue
+            monitor = self.get_params_for(f"callbacks__{name}").get("monitor", _monitor_of(callback))
             if isinstance(monitor, str) and monitor.startswith("valid"):
                 raise ValueError(
                     f"the callback {name!r} watches {monitor!r}, which only a validation set records, and this fit "
@@ -1374,11 +1407,15 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         """
         y_pred = super().infer(x, **fit_params)
         expected = getattr(self, "_n_outputs", None)  # None: a network pickled before it was recorded
-        if expected is not None and (y_pred.ndim != 2 or y_pred.shape[1] != expected):
-            clips = len(x["lengths"]) if isinstance(x, dict) and "lengths" in x else len(y_pred)
+        if expected is None:
+            return y_pred
+        if not isinstance(y_pred, torch.Tensor) or y_pred.ndim != 2 or y_pred.shape[1] != expected:
+            clips = len(x["lengths"]) if isinstance(x, dict) and "lengths" in x else "the"
+            network = type(getattr(self.module_, "_orig_mod", self.module_)).__name__  # compiled: the user's class
+            got = f"shape {tuple(y_pred.shape)}" if isinstance(y_pred, torch.Tensor) else f"a {type(y_pred).__name__}"
             raise ValueError(
-                f"module={type(self.module_).__name__} returned shape {tuple(y_pred.shape)} for a batch of {clips} "
-                f"clips; expected ({clips}, {expected}): one logit per class, n_classes={expected} as sersk builds it"
+                f"module={network} returned {got} for a batch of {clips} clips; expected a tensor of shape "
+                f"({clips}, {expected}): one logit per class, n_classes={expected} as sersk builds it"
             )
         return y_pred
 

@@ -796,13 +796,14 @@ class CNNLSTM(nn.Module):
 
     def _check_causal_recurrence(self) -> None:
         """Refuse a recurrent layer the masked path cannot run as written: it moves each clip's padding
-        behind its real steps, which only a one-directional layer leaves out of its output at the last
-        real step (a subclass's bidirectional LSTM read the padding: batched predictions differed)."""
-        if not (isinstance(self.lstm, nn.RNNBase) and self.lstm.batch_first and not self.lstm.bidirectional):
+        behind its real steps, which a one-directional, batch-first layer leaves out of its output at the
+        last real step (a subclass's bidirectional LSTM read the padding: batched predictions differed).
+        A layer of one's own that declares neither is taken to be so."""
+        if getattr(self.lstm, "bidirectional", False) or not getattr(self.lstm, "batch_first", True):
             raise TypeError(
                 "padding='masked' moves each clip's padding behind its real steps and reads the recurrent layer at "
-                "the last real one, which only a one-directional, batch-first nn.LSTM (or GRU, RNN) computes without "
-                f"the padding; this network has {self.lstm!r}: keep it so, or train it with padding='reference'"
+                "the last real one, which only a one-directional, batch-first layer computes without the padding; "
+                f"this network has {self.lstm!r}: keep it so, or train it with padding='reference'"
             )
 
     def _batch_statistics_used(self) -> bool:

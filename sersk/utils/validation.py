@@ -210,7 +210,7 @@ def check_waveform(x: Any, index: int, *, min_samples: int = 1, finite: bool = T
     ``finite=False`` leaves NaN and infinite samples to the caller (see :func:`check_finite_samples`).
     """
     name = clip_name(index)
-    if not isinstance(x, np.ndarray) and _is_missing(x):  # a table's empty cell: read as a 0-d array below
+    if not hasattr(x, "__len__") and _is_missing(x):  # a table's empty cell (a scalar): read as a 0-d array below
         raise InvalidSignalError(f"{name} is {x!r}, neither a path nor a waveform (a missing value?)")
     try:
         arr = np.asarray(x)
