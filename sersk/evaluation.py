@@ -464,8 +464,8 @@ def run_leave_one_speaker_out(
         cut short resumes where it stopped. "The same" means the same clips, labels, speakers,
         pipeline parameters (worker counts and verbosity aside), ``validation_speaker``,
         ``random_state`` (an int or None) and versions of sersk, torch, skorch and scikit-learn (a
-        development install's own edits keep its version: start such a run afresh); a fold file of any other run is an
-        error, raised before any training. A pipeline parameter that prints as a memory address
+        development install's own edits keep its version: start such a run afresh); a fold file of
+        any other run is an error, raised before any training. A pipeline parameter that prints as a memory address
         (a callback object) cannot be recognised in a later run, and is refused with ``fold_dir``.
     verbose : int, default=0
         Print a line per fold when > 0. Progress of each fit follows the pipeline's own
@@ -671,8 +671,8 @@ class _FoldFiles:
             if run_key != key:
                 raise ValueError(
                     f"{str(path)!r} holds the fold of speaker {speaker} of another run (other clips, labels, "
-                    "speakers, pipeline parameters, seed, validation speaker, or versions of sersk, torch, skorch or scikit-learn); remove it, or write "
-                    "the folds to another folder"
+                    "speakers, pipeline parameters, seed, validation speaker, or versions of sersk, torch, skorch or "
+                    "scikit-learn); remove it, or write the folds to another folder"
                 )
             self._saved[str(speaker)] = saved
 
@@ -705,8 +705,8 @@ def _run_key(
     pipeline: Any, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, validation_speaker: bool, random_state: Any
 ) -> str:
     """A digest of what decides a leave-one-speaker-out run's folds: the versions of sersk, torch,
-    skorch and scikit-learn (a fitted model's, :func:`~sersk.utils._version._library_versions`), the clips
-    (absolute paths), labels, speakers, the pipeline's parameters (its repr in full, which shows
+    skorch and scikit-learn (a fitted model's, ``_library_versions``), the clips (absolute paths),
+    labels, speakers, the pipeline's parameters (its repr in full, which shows
     those that differ from their defaults; worker counts and verbosity left out),
     ``validation_speaker`` and ``random_state``. Refuse what would give another key in every run: a parameter or seed
     printed with its memory address (a callback object, a RandomState)."""

@@ -225,9 +225,6 @@ def balanced_class_weights(y_enc: np.ndarray, n_classes: int) -> np.ndarray:
     return np.where(counts > 0, len(y_enc) / (n_classes * np.maximum(counts, 1)), 0.0)
 
 
-_UNSET = object()
-
-
 def _callback_name(callback: Any) -> str:
     """The name skorch gives a callback listed without one: its class's."""
     return callback.__name__ if isinstance(callback, type) else type(callback).__name__
@@ -260,6 +257,7 @@ def _no_partial_fit(net: Any) -> bool:
     )
 
 
+_UNSET = object()
 # the parameters (by prefix) whose new value rebuilds a built network's parts (module, criterion, optimizer)
 _REBUILT_BY = ("module", "compile", "criterion", "optimizer")
 
@@ -967,8 +965,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                     f"callbacks holds {'a callback named lr_scheduler' if name == 'lr_scheduler' else 'a learning-rate scheduler'} "
                     f"({kind}) beside the network's own schedule, lr_scheduler (lr_schedule={self.lr_schedule!r}), "
                     "which would change the rate each epoch too; put yours in its place with "
-                    "callbacks__lr_scheduler=<your scheduler>, or drop it with callbacks__lr_scheduler=None (the recipe's "
-                    "step schedule is LRScheduler(StepLR, step_size=2, gamma=0.1), to run beside another)"
+                    "callbacks__lr_scheduler=<your scheduler>, or drop it with callbacks__lr_scheduler=None (and to keep "
+                    "the recipe's step beside yours, add LRScheduler(StepLR, step_size=2, gamma=0.1) too)"
                 )
 
     def _check_fit_input(
