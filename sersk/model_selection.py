@@ -62,8 +62,8 @@ def _validation_split(
     if len(np.unique(groups)) < 2:
         raise ValueError("validation_fraction with groups needs at least two distinct groups")
     # The first draw is GroupShuffleSplit's with one split; one that takes a label's every clip out of
-    # training (a rare class spoken by one training speaker) is drawn again: the network's classes are
-    # those of its training clips, so that validation could not be scored.
+    # training (a rare class spoken by one training speaker) is drawn again: behind a pipeline's hold-out
+    # the network's classes are those of its training clips, so that validation could not be scored.
     draws = GroupShuffleSplit(_GROUP_DRAWS, test_size=fraction, random_state=random_state).split(np.zeros(len(y)), y, groups)
     first = next(draws)
     for train, held in itertools.chain([first], draws):

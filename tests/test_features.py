@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from decimal import Decimal
 
 import librosa
 import numpy as np
@@ -203,6 +204,7 @@ def test_waveforms_as_torch_tensors_are_read_as_arrays():
         ([], "empty"),
         (["a.wav"], r"clip 0 has dtype <U5; expected floating-point samples in \[-1, 1\] \(a file's path\? AudioLoader "
                     "decodes files"),  # paths, which an AudioLoader step decodes (an extensibility review)
+        ([tone(440), Decimal("sNaN")], r"clip 1 is Decimal\('sNaN'\), neither a path nor a waveform"),  # was InvalidOperation
     ],
 )
 def test_bad_waveforms_are_named(X, problem):

@@ -505,12 +505,15 @@ def test_validation_fraction_holds_out_whole_groups(monkeypatch):
 
 
 def test_the_networks_own_hold_out_may_take_a_labels_clips_out_of_training():
-    """The network's classes are all of y's, so a speaker hold-out that leaves a label untrained is
-    scored as it is (a diff review: a refusal meant for the pipeline's hold-out had reached it)."""
+    """The network's classes are all of y's, so a speaker hold-out that leaves a label untrained trains
+    and is scored (a diff review: a refusal meant for the pipeline's hold-out had reached it), with a
+    warning naming the label (a third review: it was silent)."""
     X, _ = make_band_energy_sequences(8, random_state=0)
     y, groups = np.array(["x", "y", "x", "y", "x", "z", "x", "z"]), np.repeat(["A", "B"], 4)
     clf = CNNLSTMClassifier(**SMALL, max_epochs=1, validation_fraction=0.5, random_state=0, device="cpu")
-    clf.fit(X, y, groups=groups)
+    with pytest.warns(UserWarning, match=r"validation_fraction=0.5 holds out every clip of [yz]: the network trains on "
+                                         r"none of them"):
+        clf.fit(X, y, groups=groups)
     assert list(clf.classes_) == ["x", "y", "z"] and clf.history[-1, "valid_acc"] is not None
 
 
@@ -674,6 +677,12 @@ class WrappedLSTM(CNNLSTM):
         self.lstm = DropoutAfterLSTM(self.lstm)
 
 
+class WrappedBidirectional(Bidirectional):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.lstm = DropoutAfterLSTM(self.lstm)
+
+
 class ForwardOfOtherArguments(torch.nn.Module):
     def __init__(self, n_mels, n_classes, padding):
         super().__init__()
@@ -695,6 +704,11 @@ def test_networks_sersk_cannot_run_as_written_are_refused_with_what_it_needs():
     assert reference.fit(X, y).predict(X).shape == (16,)
     wrapped = CNNLSTMClassifier(**SMALL, module=WrappedLSTM, max_epochs=1, device="cpu")  # refused by a first version
     assert wrapped.fit(X, y).predict(X).shape == (16,)
+    loaded = pickle.loads(pickle.dumps(wrapped))  # unpickling flattened self.lstm's weights: a wrapper has none
+    np.testing.assert_array_equal(loaded.predict_proba(X), wrapped.predict_proba(X))
+    with pytest.raises(TypeError, match=r"padding='masked' moves each clip's padding .* this network has "
+                                        r"DropoutAfterLSTM\("):  # a bidirectional LSTM inside a wrapper
+        CNNLSTMClassifier(**SMALL, module=WrappedBidirectional, max_epochs=1, device="cpu").fit(X, y)
     with pytest.raises(TypeError, match=r"module=ForwardOfOtherArguments: sersk calls forward\(x=..., lengths=...\), "
                                         r"x the batch's features .*ForwardOfOtherArguments.forward\(X, lengths\) cannot"):
         CNNLSTMClassifier(module=ForwardOfOtherArguments, max_epochs=1, device="cpu", verbose=0).fit(X, y)
@@ -712,6 +726,13 @@ def test_a_scheduler_beside_the_networks_own_is_refused_and_one_in_its_place_is_
         with pytest.raises(ValueError, match=r"callbacks holds .* beside the network's own schedule, lr_scheduler "
                                              r"\(lr_schedule='step'\).*callbacks__lr_scheduler=None"):
             CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks=callbacks, device="cpu").fit(X, y)
+    # the names skorch gives two unnamed ones: both dropped, the network's own schedule alone runs
+    two = CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks=[halving, LRScheduler(ExponentialLR, gamma=0.5)],
+                            callbacks__LRScheduler_1=None, callbacks__LRScheduler_2=None, device="cpu")
+    assert len(two.fit(X, y).history) == 1
+    with pytest.raises(ValueError, match=r"callbacks__lr_scheduler__policy='ReduceLROnPlateau': the network's own "
+                                         r"schedule is lr_schedule's"):  # torch's TypeError ('last_epoch') before
+        CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks__lr_scheduler__policy="ReduceLROnPlateau", device="cpu").fit(X, y)
     for settings in ({"callbacks__lr_scheduler": LRScheduler(ExponentialLR, gamma=0.5)},
                      {"callbacks": [LRScheduler(ExponentialLR, gamma=0.5)], "callbacks__lr_scheduler": None}):
         clf = CNNLSTMClassifier(**SMALL, max_epochs=4, device="cpu", **settings).fit(X, y)
@@ -746,13 +767,20 @@ def test_a_callback_watching_validation_scores_needs_a_validation_set_before_tra
 
     X, y = make_band_energy_sequences(16, random_state=0)
     plateau = LRScheduler(ReduceLROnPlateau, monitor="valid_loss")
+    class Patient(EarlyStopping):
+        def __init__(self, **kwargs):
+            super().__init__(**{"patience": 2, **kwargs})
+
     for callback, monitor in ((EarlyStopping(), "valid_loss"), (Checkpoint(dirname="unused"), "valid_loss_best"),
-                              (EarlyStopping, "valid_loss"), (plateau, "valid_loss")):
+                              (EarlyStopping, "valid_loss"), (plateau, "valid_loss"), (Patient, "valid_loss")):
         with pytest.raises(ValueError, match=rf"the callback '{callback.__name__ if isinstance(callback, type) else type(callback).__name__}' "
                                              rf"watches '{monitor}', which only a validation set records, and this fit "
                                              r"validates on nothing"):
             CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks=[callback], callbacks__lr_scheduler=None,
                               device="cpu").fit(X, y)
+    with pytest.raises(ValueError, match=r"the callback 's' watches 'valid_loss'"):  # its policy set by parameters
+        CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks=[("s", LRScheduler)], callbacks__s__policy="ReduceLROnPlateau",
+                          callbacks__s__monitor="valid_loss", callbacks__lr_scheduler=None, device="cpu").fit(X, y)
     # as the fit would run them (a diff review: these were refused): set to watch the training loss, dropped,
     # replaced, or a callback of one's own
     for settings in ({"callbacks": [("es", EarlyStopping())], "callbacks__es__monitor": "train_loss"},

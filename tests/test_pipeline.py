@@ -277,7 +277,9 @@ def test_the_networks_own_validation_fraction_after_augmentation_is_refused(corp
 
     duplicating = EmotionPipeline([  # any sampler's samples can share a source clip (a diff review)
         ("load", AudioLoader()), ("dup", FunctionSampler(func=twice, validate=False)),
-        ("logmel", LogMelTransformer(device="cpu")), ("net", CNNLSTMClassifier(**SMALL_NET, validation_fraction=0.25)),
+        ("logmel", LogMelTransformer(device="cpu")), ("net", CNNLSTMClassifier(
+            module__filters=(4, 4, 8, 8), module__hidden_size=8, max_epochs=1, device="cpu", validation_fraction=0.25,
+        )),
     ])
     with pytest.raises(ValueError, match=r"net__validation_fraction=0.25 would hold out samples made by the 'dup' step"):
         duplicating.fit(paths, labels)

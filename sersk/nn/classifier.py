@@ -230,22 +230,29 @@ def _callback_name(callback: Any) -> str:
     return callback.__name__ if isinstance(callback, type) else type(callback).__name__
 
 
-def _reads_a_monitored_score(callback: Any) -> bool:
-    """Whether ``callback`` (or its class) is one of skorch's that read the history entry ``monitor``
-    names every epoch: EarlyStopping, Checkpoint, or an LRScheduler of ReduceLROnPlateau."""
+def _reads_a_monitored_score(callback: Any, settings: dict[str, Any]) -> bool:
+    """Whether ``callback`` (or its class), with ``settings`` (``callbacks__<name>__*``) applied, is one
+    of skorch's that read the history entry ``monitor`` names every epoch: EarlyStopping, Checkpoint,
+    or an LRScheduler of ReduceLROnPlateau."""
     kind = callback if isinstance(callback, type) else type(callback)
     if issubclass(kind, (EarlyStopping, Checkpoint)):
         return True
-    policy = getattr(callback, "policy", None)
+    policy = _setting(callback, settings, "policy")
     return issubclass(kind, LRScheduler) and (policy is ReduceLROnPlateau or policy == "ReduceLROnPlateau")
 
 
-def _monitor_of(callback: Any) -> Any:
-    """A callback's ``monitor``: the instance's, or the default of its class's constructor."""
+def _setting(callback: Any, settings: dict[str, Any], name: str) -> Any:
+    """A callback's parameter ``name`` as a fit would build it: set by ``settings``, else the
+    instance's, else the default of the first class in its MRO whose constructor names it."""
+    if name in settings:
+        return settings[name]
     if not isinstance(callback, type):
-        return getattr(callback, "monitor", None)
-    parameter = inspect.signature(callback).parameters.get("monitor")
-    return None if parameter is None else parameter.default
+        return getattr(callback, name, None)
+    for kind in callback.__mro__[:-1]:  # a subclass taking **kwargs passes them on
+        parameter = inspect.signature(vars(kind).get("__init__", object.__init__)).parameters.get(name)
+        if parameter is not None and parameter.default is not inspect.Parameter.empty:
+            return parameter.default
+    return None
 
 
 def _no_partial_fit(net: Any) -> bool:
@@ -940,6 +947,11 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             if key.startswith("callbacks__") and key.split("__")[1] not in names:  # callbacks__<name>=None too
                 raise ValueError(f"{key}: there is no callback named {key.split('__')[1]!r}; the callbacks are {names}")
         schedule = self.get_params_for("callbacks__lr_scheduler")
+        if "policy" in schedule and "callbacks__lr_scheduler" not in vars(self):  # torch's TypeError: 'last_epoch'
+            raise ValueError(
+                f"callbacks__lr_scheduler__policy={schedule['policy']!r}: the network's own schedule is lr_schedule's "
+                "('step' or 'cosine'); put another in its place with callbacks__lr_scheduler=LRScheduler(<policy>, ...)"
+            )
         for name in ("step_size", "T_max"):
             if name in schedule and not (is_integer(schedule[name]) and schedule[name] >= 1):
                 raise ValueError(f"callbacks__lr_scheduler__{name}={schedule[name]!r}; expected a positive integer")
@@ -952,22 +964,28 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         compounding (a user's ExponentialLR halved and the recipe's step cut it tenfold at once)."""
         own = "callbacks__lr_scheduler" not in vars(self)  # the default, as lr_schedule makes it
         for item in self.callbacks or []:
-            named = isinstance(item, (tuple, list))  # skorch takes (name, callback) as either
-            name, callback = item if named else (_callback_name(item), item)
+            if isinstance(item, (tuple, list)) and item[0] == "lr_scheduler":  # skorch: a duplicate name
+                self._refuse_a_second_schedule("a callback named lr_scheduler", item[1])
+        if not own:
+            return
+        for name, callback in self._uniquely_named_callbacks():  # the names skorch gives, duplicates numbered
             callback = vars(self).get(f"callbacks__{name}", callback)  # replaced (or dropped) by set_params
             scheduler = isinstance(callback, LRScheduler) or (isinstance(callback, type) and issubclass(callback, LRScheduler))
-            if (named and name == "lr_scheduler") or (scheduler and own):
-                kind = _callback_name(callback)
-                policy = getattr(callback, "policy", None)
-                if policy is not None:
-                    kind += f" of {getattr(policy, '__name__', policy)}"
-                raise ValueError(
-                    f"callbacks holds {'a callback named lr_scheduler' if name == 'lr_scheduler' else 'a learning-rate scheduler'} "
-                    f"({kind}) beside the network's own schedule, lr_scheduler (lr_schedule={self.lr_schedule!r}), "
-                    "which would change the rate each epoch too; put yours in its place with "
-                    "callbacks__lr_scheduler=<your scheduler>, or drop it with callbacks__lr_scheduler=None (and to keep "
-                    "the recipe's step beside yours, add LRScheduler(StepLR, step_size=2, gamma=0.1) too)"
-                )
+            if name != "lr_scheduler" and scheduler:
+                self._refuse_a_second_schedule("a learning-rate scheduler", callback)
+
+    def _refuse_a_second_schedule(self, what: str, callback: Any) -> None:
+        """Raise, naming ``callback`` (a scheduler beside the network's own) and what to do instead."""
+        kind = _callback_name(callback)
+        policy = getattr(callback, "policy", None)
+        if policy is not None:
+            kind += f" of {getattr(policy, '__name__', policy)}"
+        raise ValueError(
+            f"callbacks holds {what} ({kind}) beside the network's own schedule, lr_scheduler "
+            f"(lr_schedule={self.lr_schedule!r}), which would change the rate each epoch too; put yours in its place "
+            "with callbacks__lr_scheduler=<your scheduler>, or drop it with callbacks__lr_scheduler=None (and to keep "
+            "the recipe's step beside yours, add LRScheduler(StepLR, step_size=2, gamma=0.1) too)"
+        )
 
     def _check_fit_input(
         self, X: Any, y: Any, validation_data: tuple[Any, Any] | None, groups: Any
@@ -992,6 +1010,12 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
                 y_enc, groups, self.validation_fraction, None if self.random_state is None else seed
             )
             valid = (X[held], y_enc[held])
+            if len(untrained := np.setdiff1d(y_enc[held], y_enc[train])):  # every draw took a label's clips out
+                warnings.warn(
+                    f"validation_fraction={self.validation_fraction} holds out every clip of "
+                    f"{', '.join(map(str, classes[untrained]))}: the network trains on none of them, and validation "
+                    "scores them as errors (hold out fewer, or pass validation_data)", UserWarning, stacklevel=3,
+                )
             X, y_enc = X[train], y_enc[train]
         elif groups is not None:
             raise ValueError("groups are only used with validation_fraction; set it, or drop groups")
@@ -1009,9 +1033,10 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             return
         for name, callback in self._uniquely_named_callbacks():
             callback = vars(self).get(f"callbacks__{name}", callback)
-            if callback is None or not _reads_a_monitored_score(callback):
+            settings = self.get_params_for(f"callbacks__{name}")
+            if callback is None or not _reads_a_monitored_score(callback, settings):
                 continue
-            monitor = self.get_params_for(f"callbacks__{name}").get("monitor", _monitor_of(callback))
+            monitor = _setting(callback, settings, "monitor")
             if isinstance(monitor, str) and monitor.startswith("valid"):
                 raise ValueError(
                     f"the callback {name!r} watches {monitor!r}, which only a validation set records, and this fit "

@@ -711,7 +711,9 @@ class CNNLSTM(nn.Module):
         # unpickled on CUDA (joblib.load of a fitted model), the LSTM's weights are separate tensors:
         # cuDNN would copy them into one block on every call, with a warning each time
         super().__setstate__(state)
-        self.lstm.flatten_parameters()
+        for layer in self.modules():  # a subclass's recurrent layer may sit inside a module of its own
+            if isinstance(layer, nn.RNNBase):
+                layer.flatten_parameters()
 
     def reset_parameters(self) -> None:
         """Glorot-uniform conv/FC/LSTM input weights, orthogonal recurrent weights, zero biases,
@@ -798,8 +800,10 @@ class CNNLSTM(nn.Module):
         """Refuse a recurrent layer the masked path cannot run as written: it moves each clip's padding
         behind its real steps, which a one-directional, batch-first layer leaves out of its output at the
         last real step (a subclass's bidirectional LSTM read the padding: batched predictions differed).
-        A layer of one's own that declares neither is taken to be so."""
-        if getattr(self.lstm, "bidirectional", False) or not getattr(self.lstm, "batch_first", True):
+        Every torch recurrent layer inside it is checked; other layers of one's own are taken to be
+        causal."""
+        recurrent = [layer for layer in self.lstm.modules() if isinstance(layer, nn.RNNBase)]
+        if any(layer.bidirectional or not layer.batch_first for layer in recurrent):
             raise TypeError(
                 "padding='masked' moves each clip's padding behind its real steps and reads the recurrent layer at "
                 "the last real one, which only a one-directional, batch-first layer computes without the padding; "

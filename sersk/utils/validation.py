@@ -86,6 +86,8 @@ def _is_missing(value: Any) -> bool:
         return bool(value != value)
     except TypeError:  # pandas' NA
         return True
+    except ArithmeticError:  # a signalling decimal NaN
+        return True
     except ValueError:  # an array: not a label, which later checks say
         return False
 
