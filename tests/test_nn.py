@@ -512,8 +512,9 @@ def test_the_networks_own_hold_out_may_take_a_labels_clips_out_of_training():
     y, groups = np.array(["x", "y", "x", "y", "x", "z", "x", "z"]), np.repeat(["A", "B"], 4)
     clf = CNNLSTMClassifier(**SMALL, max_epochs=1, validation_fraction=0.5, random_state=0, device="cpu")
     with pytest.warns(UserWarning, match=r"validation_fraction=0.5 holds out every clip of [yz]: the network trains on "
-                                         r"none of them"):
+                                         r"none of them") as warned:
         clf.fit(X, y, groups=groups)
+    assert warned[0].filename == __file__  # it points at the caller's fit
     assert list(clf.classes_) == ["x", "y", "z"] and clf.history[-1, "valid_acc"] is not None
 
 
@@ -683,6 +684,32 @@ class WrappedBidirectional(Bidirectional):
         self.lstm = DropoutAfterLSTM(self.lstm)
 
 
+class TimeFirstLSTM(torch.nn.Module):
+    """A causal layer of one's own that runs a time-first LSTM on batch-first steps."""
+
+    def __init__(self, lstm):
+        super().__init__()
+        self.inner = torch.nn.LSTM(lstm.input_size, lstm.hidden_size)
+
+    def forward(self, x):
+        out, state = self.inner(x.transpose(0, 1))
+        return out.transpose(0, 1), state
+
+
+class TimeFirstInside(CNNLSTM):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.lstm = TimeFirstLSTM(self.lstm)
+
+
+class SaysBidirectional(WrappedLSTM):
+    """A layer of one's own that declares it reads both ways."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.lstm.bidirectional = True
+
+
 class ForwardOfOtherArguments(torch.nn.Module):
     def __init__(self, n_mels, n_classes, padding):
         super().__init__()
@@ -706,9 +733,12 @@ def test_networks_sersk_cannot_run_as_written_are_refused_with_what_it_needs():
     assert wrapped.fit(X, y).predict(X).shape == (16,)
     loaded = pickle.loads(pickle.dumps(wrapped))  # unpickling flattened self.lstm's weights: a wrapper has none
     np.testing.assert_array_equal(loaded.predict_proba(X), wrapped.predict_proba(X))
-    with pytest.raises(TypeError, match=r"padding='masked' moves each clip's padding .* this network has "
-                                        r"DropoutAfterLSTM\("):  # a bidirectional LSTM inside a wrapper
-        CNNLSTMClassifier(**SMALL, module=WrappedBidirectional, max_epochs=1, device="cpu").fit(X, y)
+    for module in (WrappedBidirectional, SaysBidirectional):  # a bidirectional LSTM inside; a declared one
+        with pytest.raises(TypeError, match=r"padding='masked' moves each clip's padding .* this network has "
+                                            r"DropoutAfterLSTM\("):
+            CNNLSTMClassifier(**SMALL, module=module, max_epochs=1, device="cpu").fit(X, y)
+    time_first = CNNLSTMClassifier(**SMALL, module=TimeFirstInside, max_epochs=1, device="cpu")  # batch-first outside
+    assert time_first.fit(X, y).predict(X).shape == (16,)
     with pytest.raises(TypeError, match=r"module=ForwardOfOtherArguments: sersk calls forward\(x=..., lengths=...\), "
                                         r"x the batch's features .*ForwardOfOtherArguments.forward\(X, lengths\) cannot"):
         CNNLSTMClassifier(module=ForwardOfOtherArguments, max_epochs=1, device="cpu", verbose=0).fit(X, y)
@@ -722,10 +752,14 @@ def test_a_scheduler_beside_the_networks_own_is_refused_and_one_in_its_place_is_
 
     X, y = make_band_energy_sequences(16, random_state=0)
     halving = LRScheduler(ExponentialLR, gamma=0.5)
-    for callbacks in ([halving], [("lr_scheduler", halving)], [("mine", LRScheduler)], [["mine", halving]]):
+    for callbacks in ([halving], [("mine", LRScheduler)], [["mine", halving]]):
         with pytest.raises(ValueError, match=r"callbacks holds .* beside the network's own schedule, lr_scheduler "
                                              r"\(lr_schedule='step'\).*callbacks__lr_scheduler=None"):
             CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks=callbacks, device="cpu").fit(X, y)
+    for dropped in ({}, {"callbacks__lr_scheduler": None}):  # skorch: "duplicate user-set callback name" either way
+        with pytest.raises(ValueError, match=r"callbacks names one lr_scheduler \(LRScheduler\), the name of the "
+                                             r"network's own schedule: pass yours as callbacks__lr_scheduler="):
+            CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks=[("lr_scheduler", halving)], device="cpu", **dropped).fit(X, y)
     # the names skorch gives two unnamed ones: both dropped, the network's own schedule alone runs
     two = CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks=[halving, LRScheduler(ExponentialLR, gamma=0.5)],
                             callbacks__LRScheduler_1=None, callbacks__LRScheduler_2=None, device="cpu")
@@ -733,6 +767,8 @@ def test_a_scheduler_beside_the_networks_own_is_refused_and_one_in_its_place_is_
     with pytest.raises(ValueError, match=r"callbacks__lr_scheduler__policy='ReduceLROnPlateau': the network's own "
                                          r"schedule is lr_schedule's"):  # torch's TypeError ('last_epoch') before
         CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks__lr_scheduler__policy="ReduceLROnPlateau", device="cpu").fit(X, y)
+    same = CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks__lr_scheduler__policy="StepLR", device="cpu")
+    assert len(same.fit(X, y).history) == 1  # its own policy, named: as before
     for settings in ({"callbacks__lr_scheduler": LRScheduler(ExponentialLR, gamma=0.5)},
                      {"callbacks": [LRScheduler(ExponentialLR, gamma=0.5)], "callbacks__lr_scheduler": None}):
         clf = CNNLSTMClassifier(**SMALL, max_epochs=4, device="cpu", **settings).fit(X, y)
@@ -771,6 +807,10 @@ def test_a_callback_watching_validation_scores_needs_a_validation_set_before_tra
         def __init__(self, **kwargs):
             super().__init__(**{"patience": 2, **kwargs})
 
+    class OnTrainingLoss(EarlyStopping):  # given as a class: built as the fit builds it, not read off its parent
+        def __init__(self, patience=3):
+            super().__init__(monitor="train_loss", patience=patience)
+
     for callback, monitor in ((EarlyStopping(), "valid_loss"), (Checkpoint(dirname="unused"), "valid_loss_best"),
                               (EarlyStopping, "valid_loss"), (plateau, "valid_loss"), (Patient, "valid_loss")):
         with pytest.raises(ValueError, match=rf"the callback '{callback.__name__ if isinstance(callback, type) else type(callback).__name__}' "
@@ -786,7 +826,7 @@ def test_a_callback_watching_validation_scores_needs_a_validation_set_before_tra
     for settings in ({"callbacks": [("es", EarlyStopping())], "callbacks__es__monitor": "train_loss"},
                      {"callbacks": [("es", EarlyStopping())], "callbacks__es": None},
                      {"callbacks": [("es", EarlyStopping())], "callbacks__es": EarlyStopping(monitor="train_loss")},
-                     {"callbacks": [ValidLossIfAny()]}):
+                     {"callbacks": [ValidLossIfAny()]}, {"callbacks": [OnTrainingLoss]}):
         assert len(CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu", **settings).fit(X, y).history) == 1
     stopped = CNNLSTMClassifier(**SMALL, max_epochs=2, callbacks=[EarlyStopping()], validation_fraction=0.25,
                                 device="cpu").fit(X, y)

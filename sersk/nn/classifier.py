@@ -230,29 +230,14 @@ def _callback_name(callback: Any) -> str:
     return callback.__name__ if isinstance(callback, type) else type(callback).__name__
 
 
-def _reads_a_monitored_score(callback: Any, settings: dict[str, Any]) -> bool:
-    """Whether ``callback`` (or its class), with ``settings`` (``callbacks__<name>__*``) applied, is one
-    of skorch's that read the history entry ``monitor`` names every epoch: EarlyStopping, Checkpoint,
-    or an LRScheduler of ReduceLROnPlateau."""
-    kind = callback if isinstance(callback, type) else type(callback)
-    if issubclass(kind, (EarlyStopping, Checkpoint)):
+def _reads_a_monitored_score(callback: Any) -> bool:
+    """Whether ``callback`` (built, its ``callbacks__<name>__*`` settings applied) is one of skorch's
+    that read the history entry ``monitor`` names every epoch: EarlyStopping, Checkpoint, or an
+    LRScheduler of ReduceLROnPlateau."""
+    if isinstance(callback, (EarlyStopping, Checkpoint)):
         return True
-    policy = _setting(callback, settings, "policy")
-    return issubclass(kind, LRScheduler) and (policy is ReduceLROnPlateau or policy == "ReduceLROnPlateau")
-
-
-def _setting(callback: Any, settings: dict[str, Any], name: str) -> Any:
-    """A callback's parameter ``name`` as a fit would build it: set by ``settings``, else the
-    instance's, else the default of the first class in its MRO whose constructor names it."""
-    if name in settings:
-        return settings[name]
-    if not isinstance(callback, type):
-        return getattr(callback, name, None)
-    for kind in callback.__mro__[:-1]:  # a subclass taking **kwargs passes them on
-        parameter = inspect.signature(vars(kind).get("__init__", object.__init__)).parameters.get(name)
-        if parameter is not None and parameter.default is not inspect.Parameter.empty:
-            return parameter.default
-    return None
+    policy = getattr(callback, "policy", None)
+    return isinstance(callback, LRScheduler) and (policy is ReduceLROnPlateau or policy == "ReduceLROnPlateau")
 
 
 def _no_partial_fit(net: Any) -> bool:
@@ -947,8 +932,10 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             if key.startswith("callbacks__") and key.split("__")[1] not in names:  # callbacks__<name>=None too
                 raise ValueError(f"{key}: there is no callback named {key.split('__')[1]!r}; the callbacks are {names}")
         schedule = self.get_params_for("callbacks__lr_scheduler")
-        if "policy" in schedule and "callbacks__lr_scheduler" not in vars(self):  # torch's TypeError: 'last_epoch'
-            raise ValueError(
+        own = self._lr_scheduler().policy  # StepLR or CosineAnnealingLR, as lr_schedule says
+        policy = schedule.get("policy", own)
+        if policy is not own and policy != own.__name__ and "callbacks__lr_scheduler" not in vars(self):
+            raise ValueError(  # torch's TypeError ('last_epoch') at the first epoch
                 f"callbacks__lr_scheduler__policy={schedule['policy']!r}: the network's own schedule is lr_schedule's "
                 "('step' or 'cosine'); put another in its place with callbacks__lr_scheduler=LRScheduler(<policy>, ...)"
             )
@@ -965,23 +952,27 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         own = "callbacks__lr_scheduler" not in vars(self)  # the default, as lr_schedule makes it
         for item in self.callbacks or []:
             if isinstance(item, (tuple, list)) and item[0] == "lr_scheduler":  # skorch: a duplicate name
-                self._refuse_a_second_schedule("a callback named lr_scheduler", item[1])
+                raise ValueError(
+                    f"callbacks names one lr_scheduler ({_callback_name(item[1])}), the name of the network's own "
+                    "schedule: pass yours as callbacks__lr_scheduler=<your scheduler>, or give it another name (with "
+                    "callbacks__lr_scheduler=None, so that it runs alone)"
+                )
         if not own:
             return
         for name, callback in self._uniquely_named_callbacks():  # the names skorch gives, duplicates numbered
             callback = vars(self).get(f"callbacks__{name}", callback)  # replaced (or dropped) by set_params
             scheduler = isinstance(callback, LRScheduler) or (isinstance(callback, type) and issubclass(callback, LRScheduler))
             if name != "lr_scheduler" and scheduler:
-                self._refuse_a_second_schedule("a learning-rate scheduler", callback)
+                self._refuse_a_second_schedule(callback)
 
-    def _refuse_a_second_schedule(self, what: str, callback: Any) -> None:
+    def _refuse_a_second_schedule(self, callback: Any) -> None:
         """Raise, naming ``callback`` (a scheduler beside the network's own) and what to do instead."""
         kind = _callback_name(callback)
         policy = getattr(callback, "policy", None)
         if policy is not None:
             kind += f" of {getattr(policy, '__name__', policy)}"
         raise ValueError(
-            f"callbacks holds {what} ({kind}) beside the network's own schedule, lr_scheduler "
+            f"callbacks holds a learning-rate scheduler ({kind}) beside the network's own schedule, lr_scheduler "
             f"(lr_schedule={self.lr_schedule!r}), which would change the rate each epoch too; put yours in its place "
             "with callbacks__lr_scheduler=<your scheduler>, or drop it with callbacks__lr_scheduler=None (and to keep "
             "the recipe's step beside yours, add LRScheduler(StepLR, step_size=2, gamma=0.1) too)"
@@ -1033,10 +1024,20 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             return
         for name, callback in self._uniquely_named_callbacks():
             callback = vars(self).get(f"callbacks__{name}", callback)
-            settings = self.get_params_for(f"callbacks__{name}")
-            if callback is None or not _reads_a_monitored_score(callback, settings):
+            if callback is None:
                 continue
-            monitor = _setting(callback, settings, "monitor")
+            settings = self.get_params_for(f"callbacks__{name}")
+            if isinstance(callback, type):  # built as the fit will build it: its own defaults, then settings
+                try:
+                    callback = callback(**settings)
+                except Exception:  # noqa: BLE001 - the fit names it when it builds it
+                    continue
+            elif settings:
+                callback = copy.copy(callback)  # the user's own left as it is
+                vars(callback).update(settings)
+            if not _reads_a_monitored_score(callback):
+                continue
+            monitor = getattr(callback, "monitor", None)
             if isinstance(monitor, str) and monitor.startswith("valid"):
                 raise ValueError(
                     f"the callback {name!r} watches {monitor!r}, which only a validation set records, and this fit "

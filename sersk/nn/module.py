@@ -800,10 +800,11 @@ class CNNLSTM(nn.Module):
         """Refuse a recurrent layer the masked path cannot run as written: it moves each clip's padding
         behind its real steps, which a one-directional, batch-first layer leaves out of its output at the
         last real step (a subclass's bidirectional LSTM read the padding: batched predictions differed).
-        Every torch recurrent layer inside it is checked; other layers of one's own are taken to be
-        causal."""
-        recurrent = [layer for layer in self.lstm.modules() if isinstance(layer, nn.RNNBase)]
-        if any(layer.bidirectional or not layer.batch_first for layer in recurrent):
+        The layer itself, and every torch recurrent layer inside it, are checked; other layers of one's
+        own are taken to be causal unless they declare ``bidirectional``."""
+        lstm = self.lstm  # the layer sersk calls takes batch-first steps; none inside it may read ahead
+        if (getattr(lstm, "bidirectional", False) or not getattr(lstm, "batch_first", True)
+                or any(layer.bidirectional for layer in lstm.modules() if isinstance(layer, nn.RNNBase))):
             raise TypeError(
                 "padding='masked' moves each clip's padding behind its real steps and reads the recurrent layer at "
                 "the last real one, which only a one-directional, batch-first layer computes without the padding; "
