@@ -747,8 +747,8 @@ def test_networks_sersk_cannot_run_as_written_are_refused_with_what_it_needs():
 def test_a_scheduler_beside_the_networks_own_is_refused_and_one_in_its_place_is_the_only_one():
     """An added LRScheduler ran beside the default step schedule: the rates compounded (an
     extensibility review: 0.005, 0.0025, 0.000125, ... for a halving ExponentialLR)."""
-    from skorch.callbacks import LRScheduler
-    from torch.optim.lr_scheduler import ExponentialLR
+    from skorch.callbacks import EarlyStopping, LRScheduler
+    from torch.optim.lr_scheduler import ExponentialLR, StepLR
 
     X, y = make_band_energy_sequences(16, random_state=0)
     halving = LRScheduler(ExponentialLR, gamma=0.5)
@@ -769,6 +769,17 @@ def test_a_scheduler_beside_the_networks_own_is_refused_and_one_in_its_place_is_
         CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks__lr_scheduler__policy="ReduceLROnPlateau", device="cpu").fit(X, y)
     same = CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks__lr_scheduler__policy="StepLR", device="cpu")
     assert len(same.fit(X, y).history) == 1  # its own policy, named: as before
+
+    class MyStep(StepLR):
+        pass
+
+    mine = CNNLSTMClassifier(**SMALL, max_epochs=2, callbacks__lr_scheduler__policy=MyStep,
+                             callbacks__lr_scheduler__step_size=1, device="cpu").fit(X, y)
+    assert mine.optimizer_.param_groups[0]["lr"] == pytest.approx(0.00005)  # a subclass of its own: as before
+    with pytest.raises(ValueError, match=r"callbacks names one lr_scheduler \(EarlyStopping\), the name of the "
+                                         r"network's own schedule: give it another name$"):  # not a scheduler
+        CNNLSTMClassifier(**SMALL, max_epochs=1, callbacks=[("lr_scheduler", EarlyStopping(monitor="train_loss"))],
+                          device="cpu").fit(X, y)
     for settings in ({"callbacks__lr_scheduler": LRScheduler(ExponentialLR, gamma=0.5)},
                      {"callbacks": [LRScheduler(ExponentialLR, gamma=0.5)], "callbacks__lr_scheduler": None}):
         clf = CNNLSTMClassifier(**SMALL, max_epochs=4, device="cpu", **settings).fit(X, y)
@@ -807,6 +818,13 @@ def test_a_callback_watching_validation_scores_needs_a_validation_set_before_tra
         def __init__(self, **kwargs):
             super().__init__(**{"patience": 2, **kwargs})
 
+    class BuiltOnce(Callback):  # a callback of one's own is built by the fit alone (a review: it was built twice)
+        built = 0
+
+        def __init__(self):
+            type(self).built += 1
+            assert type(self).built == 1
+
     class OnTrainingLoss(EarlyStopping):  # given as a class: built as the fit builds it, not read off its parent
         def __init__(self, patience=3):
             super().__init__(monitor="train_loss", patience=patience)
@@ -826,7 +844,8 @@ def test_a_callback_watching_validation_scores_needs_a_validation_set_before_tra
     for settings in ({"callbacks": [("es", EarlyStopping())], "callbacks__es__monitor": "train_loss"},
                      {"callbacks": [("es", EarlyStopping())], "callbacks__es": None},
                      {"callbacks": [("es", EarlyStopping())], "callbacks__es": EarlyStopping(monitor="train_loss")},
-                     {"callbacks": [ValidLossIfAny()]}, {"callbacks": [OnTrainingLoss]}):
+                     {"callbacks": [ValidLossIfAny()]}, {"callbacks": [OnTrainingLoss]},
+                     {"callbacks": [("once", BuiltOnce)]}):
         assert len(CNNLSTMClassifier(**SMALL, max_epochs=1, device="cpu", **settings).fit(X, y).history) == 1
     stopped = CNNLSTMClassifier(**SMALL, max_epochs=2, callbacks=[EarlyStopping()], validation_fraction=0.25,
                                 device="cpu").fit(X, y)

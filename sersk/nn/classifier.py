@@ -934,7 +934,9 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         schedule = self.get_params_for("callbacks__lr_scheduler")
         own = self._lr_scheduler().policy  # StepLR or CosineAnnealingLR, as lr_schedule says
         policy = schedule.get("policy", own)
-        if policy is not own and policy != own.__name__ and "callbacks__lr_scheduler" not in vars(self):
+        policy = getattr(torch.optim.lr_scheduler, policy, policy) if isinstance(policy, str) else policy
+        same = isinstance(policy, type) and issubclass(policy, own)  # its own, or a subclass of it
+        if not same and "callbacks__lr_scheduler" not in vars(self):
             raise ValueError(  # torch's TypeError ('last_epoch') at the first epoch
                 f"callbacks__lr_scheduler__policy={schedule['policy']!r}: the network's own schedule is lr_schedule's "
                 "('step' or 'cosine'); put another in its place with callbacks__lr_scheduler=LRScheduler(<policy>, ...)"
@@ -952,10 +954,13 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         own = "callbacks__lr_scheduler" not in vars(self)  # the default, as lr_schedule makes it
         for item in self.callbacks or []:
             if isinstance(item, (tuple, list)) and item[0] == "lr_scheduler":  # skorch: a duplicate name
+                kind = item[1] if isinstance(item[1], type) else type(item[1])
+                instead = ("pass yours as callbacks__lr_scheduler=<your scheduler>, or give it another name (with "
+                           "callbacks__lr_scheduler=None, so that it runs alone)" if issubclass(kind, LRScheduler)
+                           else "give it another name")
                 raise ValueError(
                     f"callbacks names one lr_scheduler ({_callback_name(item[1])}), the name of the network's own "
-                    "schedule: pass yours as callbacks__lr_scheduler=<your scheduler>, or give it another name (with "
-                    "callbacks__lr_scheduler=None, so that it runs alone)"
+                    f"schedule: {instead}"
                 )
         if not own:
             return
@@ -1026,15 +1031,20 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             callback = vars(self).get(f"callbacks__{name}", callback)
             if callback is None:
                 continue
+            kind = callback if isinstance(callback, type) else type(callback)
+            if not issubclass(kind, (EarlyStopping, Checkpoint, LRScheduler)):  # others are never built here
+                continue
             settings = self.get_params_for(f"callbacks__{name}")
-            if isinstance(callback, type):  # built as the fit will build it: its own defaults, then settings
-                try:
+            try:
+                if isinstance(callback, type):  # built as the fit will build it: its own defaults, then settings
                     callback = callback(**settings)
-                except Exception:  # noqa: BLE001 - the fit names it when it builds it
-                    continue
-            elif settings:
-                callback = copy.copy(callback)  # the user's own left as it is
-                vars(callback).update(settings)
+                elif settings:
+                    callback = copy.copy(callback)  # the user's own left as it is
+                    for key, value in settings.items():
+                        if "__" not in key:
+                            setattr(callback, key, value)
+            except Exception:  # noqa: BLE001 - the fit names it when it builds it
+                continue
             if not _reads_a_monitored_score(callback):
                 continue
             monitor = getattr(callback, "monitor", None)
