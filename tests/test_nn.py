@@ -672,16 +672,22 @@ class DropoutAfterLSTM(torch.nn.Module):
         return self.dropout(out), state
 
 
-class WrappedLSTM(CNNLSTM):
+class LSTMInside:
+    """A CNNLSTM variant whose ``lstm`` sits inside a layer of one's own, ``wrapper``."""
+
+    wrapper: type
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.lstm = DropoutAfterLSTM(self.lstm)
+        self.lstm = self.wrapper(self.lstm)
 
 
-class WrappedBidirectional(Bidirectional):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.lstm = DropoutAfterLSTM(self.lstm)
+class WrappedLSTM(LSTMInside, CNNLSTM):
+    wrapper = DropoutAfterLSTM
+
+
+class WrappedBidirectional(LSTMInside, Bidirectional):
+    wrapper = DropoutAfterLSTM
 
 
 class TimeFirstLSTM(torch.nn.Module):
@@ -696,10 +702,8 @@ class TimeFirstLSTM(torch.nn.Module):
         return out.transpose(0, 1), state
 
 
-class TimeFirstInside(CNNLSTM):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.lstm = TimeFirstLSTM(self.lstm)
+class TimeFirstInside(LSTMInside, CNNLSTM):
+    wrapper = TimeFirstLSTM
 
 
 class SaysBidirectional(WrappedLSTM):

@@ -231,9 +231,8 @@ def _callback_name(callback: Any) -> str:
 
 
 def _reads_a_monitored_score(callback: Any) -> bool:
-    """Whether ``callback`` (built, its ``callbacks__<name>__*`` settings applied) is one of skorch's
-    that read the history entry ``monitor`` names every epoch: EarlyStopping, Checkpoint, or an
-    LRScheduler of ReduceLROnPlateau."""
+    """Whether the built ``callback`` is one of skorch's that read the history entry ``monitor`` names
+    every epoch: EarlyStopping, Checkpoint, or an LRScheduler of ReduceLROnPlateau."""
     if isinstance(callback, (EarlyStopping, Checkpoint)):
         return True
     policy = getattr(callback, "policy", None)
@@ -1015,40 +1014,17 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
             X, y_enc = X[train], y_enc[train]
         elif groups is not None:
             raise ValueError("groups are only used with validation_fraction; set it, or drop groups")
-        if valid is None and self.train_split is None:
-            self._check_nothing_monitors_validation()
         return X, y_enc.astype(np.int64), classes, valid, n_mels, seed
 
     def _check_nothing_monitors_validation(self) -> None:
-        """Refuse, before training, skorch's callbacks that read a validation score when the fit validates
-        on nothing (EarlyStopping or Checkpoint failed at the first epoch's end: "Key 'valid_loss' was not
-        found in history"; skorch's own default splits off a validation set, sersk's does not). Each is
-        taken as the fit would run it: replaced or dropped by ``callbacks__<name>``, its ``monitor`` set
-        by ``callbacks__<name>__monitor``; callbacks of one's own are theirs to handle."""
-        if isinstance(self.callbacks, str):  # "disable"
-            return
-        for name, callback in self._uniquely_named_callbacks():
-            callback = vars(self).get(f"callbacks__{name}", callback)
-            if callback is None:
-                continue
-            kind = callback if isinstance(callback, type) else type(callback)
-            if not issubclass(kind, (EarlyStopping, Checkpoint, LRScheduler)):  # others are never built here
-                continue
-            settings = self.get_params_for(f"callbacks__{name}")
-            try:
-                if isinstance(callback, type):  # built as the fit will build it: its own defaults, then settings
-                    callback = callback(**settings)
-                elif settings:
-                    callback = copy.copy(callback)  # the user's own left as it is
-                    for key, value in settings.items():
-                        if "__" not in key:
-                            setattr(callback, key, value)
-            except Exception:  # noqa: BLE001 - the fit names it when it builds it
-                continue
-            if not _reads_a_monitored_score(callback):
-                continue
+        """Refuse, before the first epoch, skorch's callbacks that read a validation score when the fit
+        validates on nothing (EarlyStopping or Checkpoint failed at the first epoch's end: "Key
+        'valid_loss' was not found in history"; skorch's own default splits off a validation set,
+        sersk's does not). They are read as skorch built them, its ``callbacks__<name>*`` settings
+        applied; callbacks of one's own are theirs to handle."""
+        for name, callback in self.callbacks_:
             monitor = getattr(callback, "monitor", None)
-            if isinstance(monitor, str) and monitor.startswith("valid"):
+            if _reads_a_monitored_score(callback) and isinstance(monitor, str) and monitor.startswith("valid"):
                 raise ValueError(
                     f"the callback {name!r} watches {monitor!r}, which only a validation set records, and this fit "
                     "validates on nothing: set validation_fraction (the pipeline's, in an EmotionPipeline), or pass "
@@ -1503,6 +1479,8 @@ class CNNLSTMClassifier(RecordsSerskVersion, NeuralNetClassifier):
         if valid is not None:
             return dataset, self.get_dataset(valid[0], self.classes_seen_[valid[1]])  # as the training's
         dataset, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        if dataset_valid is None:
+            self._check_nothing_monitors_validation()
         if type(dataset_valid) is Dataset and dataset_valid.y is not None:
             # a train_split's (predefined_split), of labels as fit takes them
             labels = check_labels(dataset_valid.y, "the validation dataset's y")
